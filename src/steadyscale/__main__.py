@@ -1,0 +1,5 @@
+"""Allow ``python -m steadyscale``."""
+
+from steadyscale.cli import main
+
+raise SystemExit(main())
