@@ -71,9 +71,10 @@ def _distribution(flag: str, text: str) -> dict[str, float]:
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
-    import yaml
+    # Imported here so `steadyscale --help` does not pay for loading moto.
+    import yaml  # noqa: PLC0415
 
-    from steadyscale.emulator import Emulator, build_settings
+    from steadyscale.emulator import Emulator, build_settings  # noqa: PLC0415
 
     overrides: dict[str, Any] = {}
     if args.seed is not None:

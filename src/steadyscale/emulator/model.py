@@ -84,6 +84,7 @@ class TrackedInstance:
     visible_at: dict[Operation, float]
     tags: dict[str, str]
     rng: random.Random
+    sequence: int = 0  # launch order within the region
     state: InstanceState = InstanceState.PENDING
     previous_state: InstanceState | None = None
     stale_until: float = 0.0
@@ -101,6 +102,7 @@ class TrackedInstance:
     def to_json(self) -> dict[str, Any]:
         return {
             "instance_id": self.instance_id,
+            "sequence": self.sequence,
             "state": self.state.value,
             "instance_type": self.instance_type,
             "availability_zone": self.availability_zone,
@@ -119,7 +121,7 @@ class TrackedInstance:
         }
 
 
-class LaunchRefused(Exception):
+class LaunchRefusedError(Exception):
     """EC2 refuses a launch: capacity, vCPU or instance limits."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -263,7 +265,8 @@ class RegionModel:
         settings = self.settings
         spot_rate = settings.spot.interruption_rate_per_hour
         for instance_id in instance_ids:
-            rng = random.Random(f"{self._seed}/instance/{next(self._launch_seq)}")
+            sequence = next(self._launch_seq)
+            rng = random.Random(f"{self._seed}/instance/{sequence}")
             visible_at = {op: now + settings.visibility_for(op).sample(rng) for op in Operation}
             inst = TrackedInstance(
                 instance_id=instance_id,
@@ -276,6 +279,7 @@ class RegionModel:
                 visible_at=visible_at,
                 tags=dict(tags),
                 rng=rng,
+                sequence=sequence,
                 tag_ready_at=dict.fromkeys(tags, visible_at[Operation.TAG_INDEX]),
             )
             inst.history.append((now, InstanceState.PENDING.value, "RunInstances"))
@@ -313,7 +317,7 @@ class RegionModel:
         max_count: int,
         now: float,
     ) -> int:
-        """How many of MinCount..MaxCount EC2 would launch now, or raise LaunchRefused."""
+        """How many of MinCount..MaxCount EC2 would launch now, or raise LaunchRefusedError."""
         pool = (instance_type, availability_zone, market)
         capacity = self.settings.capacity
         if now < self._shortage_until.get(pool, float("-inf")):
@@ -334,7 +338,7 @@ class RegionModel:
             room = capacity.instance_limit - self._active_count
             allowed = min(allowed, room)
             if allowed < min_count:
-                raise LaunchRefused(
+                raise LaunchRefusedError(
                     "InstanceLimitExceeded",
                     f"You have requested more instances ({min_count}) than your current "
                     f"instance limit of {capacity.instance_limit} allows.",
@@ -343,7 +347,7 @@ class RegionModel:
             room = (capacity.vcpu_limit - self._on_demand_vcpus) // vcpus
             allowed = min(allowed, room)
             if allowed < min_count:
-                raise LaunchRefused(
+                raise LaunchRefusedError(
                     "VcpuLimitExceeded",
                     "You have requested more vCPU capacity than your current vCPU limit of "
                     f"{capacity.vcpu_limit} allows for the instance bucket that the specified "
@@ -482,11 +486,11 @@ class RegionModel:
         found = list(self.instances.values())
         if include_gone:
             found.extend(self.gone.values())
-        return sorted(found, key=lambda inst: (inst.launched_at, inst.instance_id))
+        return sorted(found, key=lambda inst: inst.sequence)
 
 
-def _insufficient_capacity(instance_type: str, zone: str) -> LaunchRefused:
-    return LaunchRefused(
+def _insufficient_capacity(instance_type: str, zone: str) -> LaunchRefusedError:
+    return LaunchRefusedError(
         "InsufficientInstanceCapacity",
         f"We currently do not have sufficient {instance_type} capacity in the Availability "
         f"Zone you requested ({zone}). Our system will be working on provisioning additional "

@@ -9,7 +9,9 @@ truth, the call log and fault injection as JSON. Only loopback is used unless as
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
 import json
 import logging
 import random
@@ -19,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -40,7 +43,7 @@ from steadyscale.emulator.model import (
     STATE_CODES,
     Fault,
     InstanceState,
-    LaunchRefused,
+    LaunchRefusedError,
     RegionModel,
     StateChange,
     TrackedInstance,
@@ -104,7 +107,7 @@ def _vcpus(instance_type: str) -> int:
     return int(info.get("VCpuInfo", {}).get("DefaultVCpus", 1))
 
 
-def _tag_filter_keys(filters: dict[str, Any]) -> list[str] | None | bool:
+def _tag_filter_keys(filters: dict[str, Any]) -> list[str] | bool | None:
     """Keys whose index a filter needs: a list, None for "any key", or False for none."""
     keys: list[str] = []
     for name, values in filters.items():
@@ -246,10 +249,8 @@ class EmulatorApp:
     def _drop_connection(environ: dict[str, Any]) -> None:
         sock = environ.get("werkzeug.socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     @staticmethod
     def _send(start_response: WsgiStartResponse, outcome: _Outcome) -> list[bytes]:
@@ -398,11 +399,11 @@ class EmulatorApp:
                 max_count=max_count,
                 now=now,
             )
-        except LaunchRefused as refused:
+        except LaunchRefusedError as refused:
             raise _ClientError(refused.code, refused.message) from None
         response.params["MinCount"] = count
         result = response.run_instances()
-        reservation = result.result
+        reservation: Any = result.result
         ids: list[str] = []
         for inst in reservation.instances:
             ids.append(inst.id)
@@ -500,8 +501,9 @@ class EmulatorApp:
                     continue
                 seen = model.observed_state(iid, now)
                 if seen is not None and seen.value != inst._state.name:
-                    inst = _state_view(inst, seen)
-                visible.append((reservation, inst))
+                    visible.append((reservation, _state_view(inst, seen)))
+                else:
+                    visible.append((reservation, inst))
         start = 0
         if token:
             start = _decode_token(token, [inst.id for _, inst in visible])
@@ -529,10 +531,11 @@ class EmulatorApp:
         if instance_ids:
             self._require_visible(region, state, instance_ids, Operation.DESCRIBE_BY_ID, now)
         result = response.describe_instance_status()
+        found: Any = result.result
         operation = Operation.DESCRIBE_BY_ID if instance_ids else Operation.LISTING
         statuses = [
             inst
-            for inst in result.result["InstanceStatuses"]
+            for inst in found["InstanceStatuses"]
             if state.model.is_visible(inst.id, operation, now)
         ]
         return self._ok(response, ActionResult({"InstanceStatuses": statuses}))
@@ -722,7 +725,7 @@ class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug("%s %s", self.requestline, code)
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_error(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
 
 
@@ -747,13 +750,14 @@ class Emulator:
         self.host = host
         self._requested_port = port
         self._server: BaseWSGIServer | None = None
+        self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._listener is None:
             raise RuntimeError("the emulator is not running")
-        return int(self._server.server_port)
+        return int(self._listener.getsockname()[1])
 
     @property
     def endpoint_url(self) -> str:
@@ -762,13 +766,16 @@ class Emulator:
     def start(self) -> Emulator:
         if self._server is not None:
             return self
+        # Bind first so a busy port is our clear error, not werkzeug's exit.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
         try:
-            self._server = make_server(
-                self.host, self._requested_port, self.app, threaded=True,
-                request_handler=_QuietHandler,
-            )
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self._requested_port))
+            listener.listen(128)
         except OSError as exc:
-            if exc.errno in (98, 48):  # EADDRINUSE on Linux, macOS
+            listener.close()
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 raise EmulatorStartError(
                     f"port {self._requested_port} on {self.host} is in use; pick another "
                     "with --port, or --port 0 for a free one"
@@ -776,7 +783,13 @@ class Emulator:
             raise EmulatorStartError(
                 f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror or exc}"
             ) from None
-        self._server.daemon_threads = True
+        self._listener = listener
+        self._server = make_server(
+            self.host, listener.getsockname()[1], self.app, threaded=True,
+            request_handler=_QuietHandler, fd=listener.fileno(),
+        )
+        if isinstance(self._server, ThreadingMixIn):
+            self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
             name="steadyscale-emulator", daemon=True,
@@ -791,6 +804,9 @@ class Emulator:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         self._server = None
         self._thread = None
         ec2_backends.pop(self.app.account_id, None)
@@ -820,7 +836,7 @@ class Emulator:
             region_name=region,
             endpoint_url=self.endpoint_url,
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - the emulator accepts any
+            aws_secret_access_key="testing",
             config=Config(**options),
         )
 

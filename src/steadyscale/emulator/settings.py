@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from steadyscale.errors import ConfigError
 
@@ -25,7 +32,7 @@ _Z99 = 2.3263478740408408
 class Operation(StrEnum):
     """The operations whose view of a fresh instance lags, each with its own delay."""
 
-    DESCRIBE_BY_ID = "describe_by_id"  # DescribeInstances(InstanceIds=[...]) -> NotFound (F1)
+    DESCRIBE_BY_ID = "describe_by_id"  # DescribeInstances(InstanceIds=...) -> NotFound (F1)
     LISTING = "listing"  # DescribeInstances without ids omits it (F2)
     TAG_INDEX = "tag_index"  # tag filters do not match it yet (F3)
     CREATE_TAGS = "create_tags"  # CreateTags -> NotFound (F4)
@@ -76,7 +83,7 @@ class Distribution(_Strict):
 
 
 class StaleReads(_Strict):
-    """After a state change, reads inside ``window`` show the previous state with ``probability``."""
+    """After a state change, reads within ``window`` may show the previous state."""
 
     probability: float = Field(default=0.0, ge=0, le=1)
     window: Distribution = Distribution.zero()
@@ -126,9 +133,10 @@ class Capacity(_Strict):
     shortage_probability: float = Field(default=0.0, ge=0, le=1)
     shortage_duration: Distribution = Distribution(median=120, p99=600, max=900)
 
-    @model_validator(mode="after")
-    def _check_pools(self) -> Capacity:
-        for key, size in self.pools.items():
+    @field_validator("pools")
+    @classmethod
+    def _check_pools(cls, pools: dict[str, int]) -> dict[str, int]:
+        for key, size in pools.items():
             parts = key.split("/")
             if len(parts) not in (2, 3) or not all(parts):
                 raise ValueError(
@@ -139,7 +147,7 @@ class Capacity(_Strict):
                 raise ValueError(f"pool key {key!r}: market must be 'spot' or 'on-demand'")
             if size < 0:
                 raise ValueError(f"pool {key!r} has negative size {size}")
-        return self
+        return pools
 
 
 class Errors(_Strict):

@@ -1,0 +1,39 @@
+"""pytest fixtures for the EC2 emulator, registered as a pytest plugin on install.
+
+``ec2_emulator_factory(profile, clock=..., **settings)`` starts emulators that stop at the
+end of the test; ``ec2_emulator`` is one with profile ``none`` (moto's behaviour).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from steadyscale.clock import Clock
+from steadyscale.emulator.server import Emulator
+from steadyscale.emulator.settings import build_settings
+
+EmulatorFactory = Callable[..., Emulator]
+
+
+@pytest.fixture
+def ec2_emulator_factory() -> Iterator[EmulatorFactory]:
+    started: list[Emulator] = []
+
+    def make(profile: str = "none", *, clock: Clock | None = None,
+             assignments: list[str] | None = None, **overrides: Any) -> Emulator:
+        settings = build_settings(profile=profile, overrides=overrides, assignments=assignments)
+        emulator = Emulator(settings, clock=clock).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def ec2_emulator(ec2_emulator_factory: EmulatorFactory) -> Emulator:
+    return ec2_emulator_factory("none")
