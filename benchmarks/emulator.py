@@ -97,7 +97,7 @@ def run(instances: int, per_call: int, rounds: int) -> dict[str, Any]:
 
     moto_launch, layer_launch = med(moto, 0), med(layer, 0)
     moto_list, layer_list = med(moto, 1), med(layer, 1)
-    result = {
+    result: dict[str, Any] = {
         "instances": instances,
         "per_call": per_call,
         "rounds": rounds,
