@@ -127,6 +127,189 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_parsers(sub: Any) -> None:
+    run = sub.add_parser("run", help="run the autoscaler daemon for a cluster config",
+                         description="Run the autoscaler: observe EC2, decide, act, every "
+                         "loop_interval_seconds. Ctrl-C or SIGTERM stops it cleanly.")
+    run.add_argument("config", metavar="CONFIG", help="cluster config (YAML)")
+    run.add_argument("--max-seconds", type=float, dest="max_seconds",
+                     help="stop after this many (clock) seconds")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.set_defaults(func=_cmd_run)
+
+    status = sub.add_parser("status", help="show nodes, demand and recent failures")
+    status.add_argument("config", metavar="CONFIG")
+    status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    status.set_defaults(func=_cmd_status)
+
+    request = sub.add_parser(
+        "request", help="set the demand: resource bundles and counts",
+        description="Replace the cluster's demand. Example: steadyscale request c.yaml "
+        "--bundle CPU=2 --count 10 --bundle CPU=4,GPU=1 --count 2")
+    request.add_argument("config", metavar="CONFIG")
+    request.add_argument("--bundle", action="append", default=[],
+                         help="resources of one bundle, e.g. CPU=4,GPU=1 (repeatable)")
+    request.add_argument("--count", action="append", type=int, default=[],
+                         help="how many of the preceding --bundle (repeatable)")
+    request.add_argument("--file", help="YAML list of {bundle: {...}, count: N}")
+    request.add_argument("--clear", action="store_true", help="demand nothing")
+    request.set_defaults(func=_cmd_request)
+
+    validate = sub.add_parser("validate", help="check a cluster config and say what is wrong")
+    validate.add_argument("config", metavar="CONFIG")
+    validate.set_defaults(func=_cmd_validate)
+
+
+def _load(path: str) -> Any:
+    from steadyscale.config import load_config  # noqa: PLC0415
+
+    return load_config(path)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    import botocore.session  # noqa: PLC0415
+
+    config = _load(args.config)
+    if config.provider.type == "aws" and config.provider.endpoint_url is None and (
+            botocore.session.get_session().get_credentials() is None):
+        raise SteadyscaleError(
+            "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run on a machine with an instance role")
+    types = ", ".join(f"{name} ({t.instance_type}, {t.min_workers}-{t.max_workers})"
+                      for name, t in config.available_node_types.items())
+    print(f"ok: cluster {config.cluster_name}, provider {config.provider.type} "
+          f"({config.provider.region}), node types: {types}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from steadyscale.daemon import format_summary, run_daemon  # noqa: PLC0415
+    from steadyscale.runtime import open_runtime  # noqa: PLC0415
+
+    config = _load(args.config)
+    if args.max_seconds is not None and args.max_seconds <= 0:
+        raise SteadyscaleError("--max-seconds must be > 0")
+    runtime = open_runtime(config, args.config)
+    try:
+        if not args.quiet:
+            where = (f"embedded emulator at {runtime.emulator.endpoint_url}, profile "
+                     f"{runtime.emulator.settings.profile}, time scale "
+                     f"{runtime.emulator.settings.time_scale}"
+                     if runtime.emulator else f"EC2 {config.provider.region}")
+            print(f"steadyscale: cluster {config.cluster_name} on {where}; "
+                  f"ledger {runtime.ledger_path}", flush=True)
+        summary = run_daemon(runtime, max_seconds=args.max_seconds, quiet=args.quiet)
+        scale = runtime.emulator.settings.time_scale if runtime.emulator else 1.0
+        if args.json:
+            print(json.dumps(summary.as_dict()))
+        else:
+            print(format_summary(summary, time_scale=scale), end="")
+    finally:
+        runtime.close()
+    return 0
+
+
+def _open_ledger(config_path: str) -> tuple[Any, Any]:
+    from steadyscale.config import ledger_path  # noqa: PLC0415
+    from steadyscale.ledger import Ledger  # noqa: PLC0415
+
+    config = _load(config_path)
+    path = ledger_path(config, config_path)
+    if not path.exists():
+        raise SteadyscaleError(
+            f"no ledger at {path} yet; start the cluster with: steadyscale run {config_path}")
+    return config, Ledger(path)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from steadyscale.status import collect_status, render_status  # noqa: PLC0415
+
+    config, ledger = _open_ledger(args.config)
+    try:
+        status = collect_status(config, ledger)
+    finally:
+        ledger.close()
+    print(json.dumps(status) if args.json else render_status(status), end="" if not
+          args.json else "\n")
+    return 0
+
+
+def _parse_bundle(text: str) -> dict[str, float]:
+    bundle: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not sep or not name.strip() or amount < 0:
+            raise SteadyscaleError(
+                f"bundle {text!r}: write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1")
+        bundle[name.strip()] = amount
+    return bundle
+
+
+def _cmd_request(args: argparse.Namespace) -> int:
+    import time  # noqa: PLC0415
+
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from steadyscale.config import DemandItem, fits, format_bundle  # noqa: PLC0415
+
+    items: list[DemandItem] = []
+    if args.file:
+        import yaml  # noqa: PLC0415
+
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                raw = yaml.safe_load(handle)
+        except OSError as exc:
+            raise SteadyscaleError(f"cannot read {args.file}: {exc.strerror}") from None
+        except yaml.YAMLError:
+            raise SteadyscaleError(f"{args.file}: malformed YAML") from None
+        if isinstance(raw, dict) and "demand" in raw:
+            raw = raw["demand"]
+        if not isinstance(raw, list):
+            raise SteadyscaleError(f"{args.file}: expected a list of {{bundle: ..., count: N}}")
+        for index, entry in enumerate(raw):
+            try:
+                items.append(DemandItem.model_validate(entry))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise SteadyscaleError(f"{args.file}: [{index}].{where}: {first['msg']}") \
+                    from None
+    if args.bundle or args.count:
+        if len(args.bundle) != len(args.count):
+            raise SteadyscaleError("give one --count after each --bundle")
+        for text, count in zip(args.bundle, args.count, strict=True):
+            if count < 0:
+                raise SteadyscaleError(f"--count must be >= 0, got {count}")
+            items.append(DemandItem(bundle=_parse_bundle(text), count=count))
+    if not items and not args.clear:
+        raise SteadyscaleError("say what to demand: --bundle ... --count N, --file, or --clear")
+    config, ledger = _open_ledger(args.config)
+    try:
+        for item in items:
+            if not any(fits(item.bundle, t.resources)
+                       for t in config.available_node_types.values()):
+                raise SteadyscaleError(
+                    f"no node type can fit bundle {format_bundle(item.bundle)}; node types "
+                    "offer " + "; ".join(f"{n} {format_bundle(t.resources)}" for n, t in
+                                          config.available_node_types.items()))
+        ledger.set_demand(items, time.time())
+    finally:
+        ledger.close()
+    total = sum(i.count for i in items)
+    print(f"demand set: {total} bundle(s)" if total else "demand cleared")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="steadyscale", description=__doc__)
     parser.add_argument("--version", action="version", version=f"steadyscale {__version__}")
@@ -134,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    _cluster_parsers(sub)
     _emulator_parser(sub)
     return parser
 

@@ -31,21 +31,34 @@ class MonotonicClock:
             time.sleep(seconds)
 
 
+class WallClock:
+    """Real seconds since the epoch: what the ledger stores, so times survive a restart."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
 class ScaledClock:
     """Emulated seconds that pass ``1 / time_scale`` times as fast as real ones.
 
     With ``time_scale=0.1`` a delay of 30 emulated seconds takes 3 real seconds, so every
-    delay of a scenario shrinks alike. ``now()`` starts at 0 when the clock is made.
+    delay of a scenario shrinks alike. ``now()`` starts at ``origin`` when the clock is made
+    (0 by default; pass ``time.time()`` for epoch-like readings).
     """
 
-    def __init__(self, time_scale: float = 1.0) -> None:
+    def __init__(self, time_scale: float = 1.0, *, origin: float = 0.0) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         self.time_scale = time_scale
-        self._origin = time.monotonic()
+        self.origin = origin
+        self._start = time.monotonic()
 
     def now(self) -> float:
-        return (time.monotonic() - self._origin) / self.time_scale
+        return self.origin + (time.monotonic() - self._start) / self.time_scale
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

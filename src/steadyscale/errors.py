@@ -17,3 +17,32 @@ class ConfigError(SteadyscaleError):
 
 class EmulatorStartError(SteadyscaleError):
     """The emulator could not start (for example, its port is in use)."""
+
+
+class CloudError(SteadyscaleError):
+    """An EC2 call failed. ``code`` is EC2's error code (or a transport error's name)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class Throttled(CloudError):  # noqa: N818 - the name says what happened
+    """EC2 refused the call for its rate limits (RequestLimitExceeded)."""
+
+
+class CloudUnavailable(CloudError):  # noqa: N818
+    """A 5xx answer, a timeout or a dropped connection: the call may or may not have happened."""
+
+
+class CapacityUnavailable(CloudError):  # noqa: N818
+    """EC2 has no capacity for the request (or an account limit stands in the way)."""
+
+
+class LaunchRejected(CloudError):  # noqa: N818
+    """EC2 refused a launch for its parameters (bad AMI, bad subnet, ...)."""
+
+
+class ProviderSetupError(SteadyscaleError):
+    """The cloud cannot be used at all: no credentials, an unreachable endpoint."""

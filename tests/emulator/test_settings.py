@@ -136,3 +136,9 @@ def test_the_example_settings_file_is_valid() -> None:
     settings = build_settings(file=root / "examples" / "emulator-harsh.yaml")
     assert settings.profile == "harsh" and settings.seed == 42
     assert settings.capacity.pools["m5.large/us-east-1a"] == 0
+
+
+def test_profile_named_in_overrides_is_the_base() -> None:
+    settings = build_settings(overrides={"profile": "realistic", "seed": 4})
+    assert settings.profile == "realistic"
+    assert settings.visibility == Distribution(median=2, p99=30, max=120)

@@ -305,10 +305,11 @@ def build_settings(
 ) -> EmulatorSettings:
     """Layer profile, file, mapping overrides and ``key=value`` assignments, then validate.
 
-    The profile comes from ``profile``, else from the file's ``profile`` key, else ``none``.
+    The profile comes from ``profile``, else the overrides' ``profile`` key, else the file's,
+    else ``none``.
     """
     file_values = read_yaml_file(file) if file is not None else {}
-    chosen = profile or file_values.get("profile") or "none"
+    chosen = profile or (overrides or {}).get("profile") or file_values.get("profile") or "none"
     if not isinstance(chosen, str):
         raise ConfigError("profile: must be one of " + ", ".join(PROFILES))
     values = profile_values(chosen)

@@ -1,0 +1,510 @@
+"""The loop: observe (list and look up), decide (reconcile, pure), act (launch, terminate).
+
+A tick never raises: any error is logged and reported, and the next tick starts from the
+ledger. Every decision is written to the ledger before it is acted on, and every answer
+from EC2 as soon as it arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from steadyscale.clock import Clock
+from steadyscale.config import ClusterConfig, DemandItem
+from steadyscale.errors import (
+    CapacityUnavailable,
+    CloudError,
+    LaunchRejected,
+    ProviderSetupError,
+    Throttled,
+)
+from steadyscale.ledger import LaunchRequest, Ledger
+from steadyscale.lifecycle import (
+    ACTIVE,
+    HAS_INSTANCE,
+    STARTING,
+    TERMINAL,
+    HistoryEntry,
+    NodeRecord,
+    Status,
+)
+from steadyscale.providers.base import TAG_REQUEST, CloudInstance, CloudProvider, LaunchSpec
+from steadyscale.reconciler import Actions, Move, Observation, reconcile
+
+log = logging.getLogger("steadyscale.autoscaler")
+
+# A node type whose launch EC2 refused for capacity is skipped this long (fallback).
+UNAVAILABLE_TTL_SECONDS = 180.0
+# An id EC2 never knew, terminated this long after launch, is taken as gone.
+FORGET_UNKNOWN_AFTER_SECONDS = 3600.0 + 600.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a person watching the autoscaler wants to know."""
+
+    at: float
+    kind: str  # "demand", "launch", "visible", "running", "terminate", "terminated", ...
+    message: str
+    count: int = 0
+
+
+@dataclass
+class TickReport:
+    started_at: float
+    duration: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    demanded_bundles: int = 0
+    unmet: int = 0
+    infeasible: int = 0
+    errors: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    settled: bool = False
+    capacity_met: bool = False
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+class Autoscaler:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        provider: CloudProvider,
+        ledger: Ledger,
+        clock: Clock,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.provider = provider
+        self.ledger = ledger
+        self.clock = clock
+        self.on_event = on_event
+        self.records: dict[str, NodeRecord] = {r.node_id: r for r in ledger.nodes()}
+        self._unavailable: dict[str, float] = {}
+        self._stranger_first_seen: dict[str, float] = {}
+        self.ticks = 0
+        self.stranger_grace_seconds = 300.0
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit(self, report: TickReport, kind: str, message: str, count: int = 0) -> None:
+        event = Event(self.clock.now(), kind, message, count)
+        report.events.append(event)
+        log.info("%s: %s", kind, message)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _save(self, records: Sequence[NodeRecord],
+              entries: Sequence[tuple[str, HistoryEntry]] = ()) -> None:
+        with self.ledger.transaction():
+            self.ledger.save_nodes(records, entries)
+
+    def _move(self, record: NodeRecord, status: Status, reason: str,
+              entries: list[tuple[str, HistoryEntry]]) -> None:
+        entries.append((record.node_id, record.move(status, self.clock.now(), reason)))
+
+    def active_records(self) -> list[NodeRecord]:
+        return [r for r in self.records.values() if r.status not in TERMINAL]
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for record in self.records.values():
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+        return counts
+
+    # ------------------------------------------------------------------ tick
+
+    def tick(self) -> TickReport:
+        """One observe-decide-act round. Never raises (but for a setup error)."""
+        report = TickReport(started_at=self.clock.now())
+        self.ticks += 1
+        try:
+            self._tick(report)
+        except ProviderSetupError:
+            raise
+        except Exception as exc:  # a tick must never take the loop down
+            log.exception("tick failed")
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+        report.duration = self.clock.now() - report.started_at
+        report.counts = self.counts()
+        return report
+
+    def _tick(self, report: TickReport) -> None:
+        now = self.clock.now()
+        deadline = now + self.config.max_tick_seconds
+        demand = self.ledger.demand()
+        report.demanded_bundles = sum(item.count for item in demand)
+        observation = self._observe(report)
+        requests = {r.request_id: r for r in self.ledger.requests(open_only=True)}
+        open_ids = frozenset(
+            r.request_id for r in self.records.values()
+            if r.status is Status.REQUESTED and r.request_id)
+        self._unavailable = {t: until for t, until in self._unavailable.items() if until > now}
+        actions = reconcile(
+            now=now, config=self.config, records=self.active_records(), demand=demand,
+            observation=observation, open_request_ids=open_ids,
+            unavailable_types=frozenset(self._unavailable),
+        )
+        self._apply_moves(actions.moves, report)
+        self._adopt(actions.adopt, report)
+        self._strangers(actions.strangers, report, now)
+        report.unmet = actions.decision.unmet
+        report.infeasible = sum(i.count for i in actions.decision.infeasible)
+        self._cancel(actions.cancel, report)
+        if self.clock.now() < deadline:
+            self._terminate(actions.terminate, report)
+        if self.clock.now() < deadline:
+            self._resend(requests, report, deadline)
+        if self.clock.now() < deadline:
+            self._launch(actions.launch, report, deadline)
+        self._summarize(actions, report, demand)
+
+    # ------------------------------------------------------------------ observe
+
+    def _observe(self, report: TickReport) -> Observation | None:
+        instances: dict[str, CloudInstance] = {}
+        complete = True
+        try:
+            for inst in self.provider.list_cluster():
+                instances[inst.instance_id] = inst
+        except CloudError as exc:
+            complete = False
+            report.errors.append(f"listing: {exc}")
+        # Instances the listing did not show (the tag index lags): look them up by id.
+        wanted = [
+            r.instance_id for r in self.records.values()
+            if r.instance_id and r.status in HAS_INSTANCE and r.instance_id not in instances
+            and not (r.status is Status.RUNNING and complete)
+        ]
+        if wanted:
+            try:
+                for inst in self.provider.describe(wanted):
+                    instances[inst.instance_id] = inst
+            except CloudError as exc:
+                report.errors.append(f"lookup: {exc}")
+                if not complete:
+                    return None
+        elif not complete:
+            return None
+        return Observation(instances=instances, listing_complete=complete)
+
+    # ------------------------------------------------------------------ act
+
+    def _apply_moves(self, moves: Sequence[Move], report: TickReport) -> None:
+        if not moves:
+            return
+        changed: list[NodeRecord] = []
+        entries: list[tuple[str, HistoryEntry]] = []
+        tally: dict[Status, int] = {}
+        for move in moves:
+            record = self.records[move.node_id]
+            for name, value in move.updates.items():
+                setattr(record, name, value)
+            if move.status is not None and move.status is not record.status:
+                self._move(record, move.status, move.reason, entries)
+                tally[move.status] = tally.get(move.status, 0) + 1
+                if move.status in (Status.LOST, Status.INTERRUPTED):
+                    self._emit(report, move.status.value,
+                               f"{record.node_id} ({record.instance_id}): {move.reason}", 1)
+            changed.append(record)
+        self._save(changed, entries)
+        for status, label in ((Status.PENDING, "visible"), (Status.RUNNING, "running"),
+                              (Status.TERMINATED, "terminated")):
+            if tally.get(status):
+                self._emit(report, label, f"{tally[status]} node(s) {label}", tally[status])
+
+    def _adopt(self, found: Sequence[CloudInstance], report: TickReport) -> None:
+        """Instances of our open requests that we never got ids for (a lost answer)."""
+        for inst in found:
+            request_id = inst.tags.get(TAG_REQUEST)
+            waiting = [r for r in self.records.values()
+                       if r.request_id == request_id and r.status is Status.REQUESTED]
+            if not waiting:
+                continue
+            self._record_launch(waiting[0], inst, "adopted: found by its request-id tag")
+            self._emit(report, "adopt", f"{inst.instance_id} adopted into "
+                       f"{waiting[0].node_id} (its launch answer was lost)", 1)
+
+    def _strangers(self, found: Sequence[CloudInstance], report: TickReport,
+                   now: float) -> None:
+        """Cluster instances no record or request explains: terminate after a grace period."""
+        seen_now = {inst.instance_id for inst in found}
+        for stale in set(self._stranger_first_seen) - seen_now:
+            del self._stranger_first_seen[stale]
+        doomed = []
+        for inst in found:
+            first = self._stranger_first_seen.setdefault(inst.instance_id, now)
+            if now - first >= self.stranger_grace_seconds and inst.state != "shutting-down":
+                doomed.append(inst.instance_id)
+        if doomed:
+            try:
+                self.provider.terminate(doomed)
+                self._emit(report, "gc", f"terminated {len(doomed)} cluster instance(s) the "
+                           f"ledger does not know: {', '.join(doomed[:5])}", len(doomed))
+            except CloudError as exc:
+                report.errors.append(f"gc terminate: {exc}")
+
+    def _record_launch(self, record: NodeRecord, inst: CloudInstance, reason: str) -> None:
+        now = self.clock.now()
+        record.instance_id = inst.instance_id
+        record.instance_type = inst.instance_type
+        record.availability_zone = inst.availability_zone
+        record.private_ip = inst.private_ip
+        record.launched_at = now
+        entries: list[tuple[str, HistoryEntry]] = []
+        self._move(record, Status.LAUNCHED, reason, entries)
+        self._save([record], entries)
+
+    def _cancel(self, node_ids: Sequence[str], report: TickReport) -> None:
+        if not node_ids:
+            return
+        entries: list[tuple[str, HistoryEntry]] = []
+        records = [self.records[n] for n in node_ids]
+        for record in records:
+            self._move(record, Status.CANCELLED, "no longer needed before launch", entries)
+        self._save(records, entries)
+        self._emit(report, "cancel", f"{len(records)} queued node(s) no longer needed",
+                   len(records))
+
+    def _terminate(self, node_ids: Sequence[str], report: TickReport) -> None:
+        if not node_ids:
+            return
+        now = self.clock.now()
+        records = [self.records[n] for n in node_ids]
+        entries: list[tuple[str, HistoryEntry]] = []
+        fresh = 0
+        for record in records:
+            if record.status is not Status.TERMINATING:
+                reason = ("lost: terminating by id until EC2 confirms"
+                          if record.status is Status.LOST else
+                          "idle past the idle timeout" if record.status is Status.RUNNING
+                          else "not needed any more")
+                self._move(record, Status.TERMINATING, reason, entries)
+                record.terminate_requested_at = now
+                fresh += 1
+        self._save(records, entries)  # durable before the call
+        if fresh:
+            invisible = sum(1 for r in records if not r.seen)
+            note = f" ({invisible} not visible yet)" if invisible else ""
+            self._emit(report, "terminate", f"terminating {fresh} node(s){note}", fresh)
+        by_instance = {r.instance_id: r for r in records if r.instance_id}
+        try:
+            result = self.provider.terminate(list(by_instance))
+        except CloudError as exc:
+            report.errors.append(f"terminate: {exc}")
+            return
+        entries = []
+        done = 0
+        for instance_id, state in result.states.items():
+            accepted = by_instance.get(instance_id)
+            if accepted is None:
+                continue
+            accepted.terminate_accepted_at = self.clock.now()
+            if state == "terminated":
+                self._move(accepted, Status.TERMINATED, "EC2 says terminated", entries)
+                done += 1
+        for instance_id in result.not_found:
+            missing = by_instance.get(instance_id)
+            if missing is None:
+                continue
+            missing.last_error = "TerminateInstances: not found yet"
+            if missing.launched_at is not None and (
+                    now - missing.launched_at > FORGET_UNKNOWN_AFTER_SECONDS):
+                self._move(missing, Status.TERMINATED,
+                           "EC2 no longer knows the id, long after launch", entries)
+                done += 1
+        self._save(list(by_instance.values()), entries)
+        if done:
+            self._emit(report, "terminated", f"{done} node(s) terminated", done)
+
+    def _resend(self, requests: dict[str, LaunchRequest], report: TickReport,
+                deadline: float) -> None:
+        """Requests sent before without a definitive answer: same ClientToken again."""
+        for request in requests.values():
+            if self.clock.now() >= deadline:
+                return
+            waiting = sorted((r for r in self.records.values()
+                              if r.request_id == request.request_id
+                              and r.status is Status.REQUESTED),
+                             key=lambda r: r.node_id)
+            if not waiting:
+                request.status = "done"
+                with self.ledger.transaction():
+                    self.ledger.save_request(request)
+                continue
+            self._send(request, waiting, report)
+
+    def _launch(self, launch: Mapping[str, int], report: TickReport, deadline: float) -> None:
+        now = self.clock.now()
+        for node_type, count in sorted(launch.items()):
+            if count <= 0 or self.clock.now() >= deadline:
+                continue
+            request_id = new_id("r")
+            request = LaunchRequest(
+                request_id=request_id, node_type=node_type, count=count,
+                client_token=f"ss-{request_id}", status="open", created_at=now,
+                subnet_id=self._subnet(node_type))
+            records = [NodeRecord(node_id=new_id("n"), node_type=node_type,
+                                  status=Status.QUEUED, created_at=now) for _ in range(count)]
+            entries: list[tuple[str, HistoryEntry]] = []
+            for record in records:
+                record.history.append(HistoryEntry(Status.QUEUED, now, "demand needs it"))
+                entries.append((record.node_id, record.history[-1]))
+                self._move(record, Status.REQUESTED, f"RunInstances {request_id}", entries)
+                record.request_id = request_id
+                self.records[record.node_id] = record
+            # The intent and its ClientToken are durable before RunInstances is sent.
+            with self.ledger.transaction():
+                self.ledger.save_request(request)
+                self.ledger.save_nodes(records, entries)
+            self._send(request, records, report)
+
+    def _subnet(self, node_type: str) -> str | None:
+        config = self.config.available_node_types[node_type].node_config
+        if config.get("SubnetId") or config.get("NetworkInterfaces"):
+            return None
+        subnets = self.config.provider.subnets
+        return subnets[0] if subnets else None
+
+    def _send(self, request: LaunchRequest, waiting: list[NodeRecord],
+              report: TickReport) -> None:
+        node_type = self.config.available_node_types[request.node_type]
+        request.attempts += 1
+        request.sent_at = self.clock.now()
+        spec = LaunchSpec(request_id=request.request_id, client_token=request.client_token,
+                          node_type=request.node_type, count=request.count,
+                          node_config=node_type.node_config, subnet_id=request.subnet_id)
+        try:
+            result = self.provider.launch(spec)
+        except (Throttled, CloudError) as exc:
+            final = isinstance(exc, (CapacityUnavailable, LaunchRejected))
+            request.error = exc.code
+            entries: list[tuple[str, HistoryEntry]] = []
+            if final:
+                request.status = "done"
+                self._unavailable[request.node_type] = (
+                    self.clock.now() + UNAVAILABLE_TTL_SECONDS)
+                for record in waiting:
+                    record.last_error = f"{exc.code}: {exc.message}"
+                    self._move(record, Status.LAUNCH_FAILED, f"RunInstances: {exc.code}",
+                               entries)
+                self._emit(report, "launch_failed",
+                           f"{request.node_type} x{len(waiting)}: {exc.code} (will fall back "
+                           "or retry later)", len(waiting))
+            else:
+                report.errors.append(f"launch {request.request_id}: {exc.code} (will resend "
+                                     "with the same ClientToken)")
+            with self.ledger.transaction():
+                self.ledger.save_request(request)
+                self.ledger.save_nodes(waiting, entries)
+            return
+        self._fulfil(request, waiting, result.instances, report)
+
+    def _fulfil(self, request: LaunchRequest, waiting: list[NodeRecord],
+                instances: Sequence[CloudInstance], report: TickReport) -> None:
+        now = self.clock.now()
+        known = {r.instance_id for r in self.records.values()
+                 if r.request_id == request.request_id and r.instance_id}
+        new = [inst for inst in instances if inst.instance_id not in known]
+        entries: list[tuple[str, HistoryEntry]] = []
+        for record, inst in zip(waiting, new, strict=False):
+            record.instance_id = inst.instance_id
+            record.instance_type = inst.instance_type
+            record.availability_zone = inst.availability_zone
+            record.private_ip = inst.private_ip
+            record.launched_at = now
+            self._move(record, Status.LAUNCHED, f"RunInstances {request.request_id} answered",
+                       entries)
+        short = waiting[len(new):]
+        for record in short:
+            self._move(record, Status.LAUNCH_FAILED,
+                       f"EC2 launched {len(instances)} of {request.count}; shortfall requeued",
+                       entries)
+        request.status = "done"
+        request.launched = len(instances)
+        request.error = None
+        with self.ledger.transaction():
+            self.ledger.save_request(request)
+            self.ledger.save_nodes(waiting, entries)
+        launched = min(len(new), len(waiting))
+        if launched:
+            self._emit(report, "launch",
+                       f"{launched} x {request.node_type} launched by one RunInstances "
+                       "(ids known, not visible yet)", launched)
+        if short:
+            self._emit(report, "shortfall", f"{len(short)} x {request.node_type} not "
+                       "launched (partial fulfilment); requeued", len(short))
+
+    def _summarize(self, actions: Actions, report: TickReport,
+                   demand: Sequence[DemandItem]) -> None:
+        active = [r for r in self.records.values() if r.status in ACTIVE]
+        transitional = any(r.status in STARTING or r.status in (
+            Status.TERMINATING, Status.LOST, Status.INTERRUPTED) for r in self.records.values())
+        busy = actions.decision.busy
+        report.capacity_met = (report.demanded_bundles > 0 and actions.decision.unmet == 0
+                               and not any(r.status in STARTING for r in active)
+                               and not actions.launch)
+        idle_beyond_min = False
+        for name, node_type in self.config.available_node_types.items():
+            of_type = [r for r in active if r.node_type == name]
+            busy_count = sum(1 for r in of_type if r.node_id in busy)
+            if len(of_type) > max(node_type.min_workers, busy_count):
+                idle_beyond_min = True
+        report.settled = (not transitional and not actions.launch and not actions.terminate
+                          and not actions.cancel and actions.decision.unmet == 0
+                          and not idle_beyond_min and not report.errors)
+
+    # ------------------------------------------------------------------ run
+
+    def run(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        until: Callable[[TickReport], bool] | None = None,
+        before_tick: Callable[[], None] | None = None,
+        max_ticks: int | None = None,
+    ) -> TickReport | None:
+        """Tick every ``loop_interval_seconds`` until ``stop`` is set or ``until`` says so."""
+        report: TickReport | None = None
+        ticks = 0
+        while not (stop is not None and stop.is_set()):
+            if before_tick is not None:
+                before_tick()
+            started = self.clock.now()
+            report = self.tick()
+            ticks += 1
+            if until is not None and until(report):
+                return report
+            if max_ticks is not None and ticks >= max_ticks:
+                return report
+            wait = self.config.loop_interval_seconds - (self.clock.now() - started)
+            if wait > 0:
+                self._wait(wait, stop)
+        return report
+
+    def _wait(self, seconds: float, stop: threading.Event | None) -> None:
+        if stop is None:
+            self.clock.sleep(seconds)
+            return
+        # Sleep in slices so a stop request is honoured promptly.
+        end = self.clock.now() + seconds
+        while not stop.is_set():
+            remaining = end - self.clock.now()
+            if remaining <= 0:
+                return
+            self.clock.sleep(min(remaining, 0.2))
+
+
+def set_demand(ledger: Ledger, items: Sequence[DemandItem], at: float | None = None) -> None:
+    ledger.set_demand(items, time.time() if at is None else at)
+
+
+__all__ = ["Autoscaler", "Event", "TickReport", "set_demand"]

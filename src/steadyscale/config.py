@@ -1,0 +1,254 @@
+"""The cluster config: a YAML file close to Ray's cluster YAML, validated with pydantic.
+
+``load_config(path)`` returns a ``ClusterConfig`` or raises ``ConfigError`` whose message
+names the key path (``available_node_types.cpu.max_workers: ...``) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from steadyscale.emulator.settings import (
+    EmulatorSettings,
+    build_settings,
+    describe_validation_error,
+    read_yaml_file,
+)
+from steadyscale.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeType(_Strict):
+    """One kind of worker: what EC2 launches and what it offers to demand."""
+
+    node_config: dict[str, Any]
+    resources: dict[str, float]
+    min_workers: int = Field(default=0, ge=0)
+    max_workers: int = Field(default=10, ge=0)
+    # Higher is preferred when several node types fit the same demand equally well.
+    priority: int = 0
+
+    @field_validator("node_config")
+    @classmethod
+    def _needs_instance_type(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("InstanceType"), str) or not value["InstanceType"]:
+            raise ValueError("InstanceType is required (for example m5.large)")
+        if not isinstance(value.get("ImageId"), str) or not value["ImageId"]:
+            raise ValueError("ImageId is required (an AMI id such as ami-0abc...)")
+        for reserved in ("MinCount", "MaxCount", "ClientToken"):
+            if reserved in value:
+                raise ValueError(f"{reserved} is set by steadyscale; remove it")
+        return value
+
+    @field_validator("resources")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("give at least one resource, for example {CPU: 2}")
+        for name, amount in value.items():
+            if amount < 0:
+                raise ValueError(f"{name} must be >= 0, got {amount}")
+        return value
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> NodeType:
+        if self.min_workers > self.max_workers:
+            raise ValueError(
+                f"min_workers ({self.min_workers}) must be <= max_workers ({self.max_workers})"
+            )
+        return self
+
+    @property
+    def instance_type(self) -> str:
+        return str(self.node_config["InstanceType"])
+
+
+class ScenarioStep(_Strict):
+    """At ``at_seconds`` after start, the demand becomes ``demand``."""
+
+    at_seconds: float = Field(ge=0)
+    demand: list[DemandItem] = Field(default_factory=list)
+
+
+class DemandItem(_Strict):
+    bundle: dict[str, float]
+    count: int = Field(ge=0)
+
+    @field_validator("bundle")
+    @classmethod
+    def _bundle(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("a bundle needs at least one resource, for example {CPU: 1}")
+        for name, amount in value.items():
+            if amount < 0:
+                raise ValueError(f"{name} must be >= 0, got {amount}")
+        return value
+
+
+class Provider(_Strict):
+    type: Literal["aws", "emulator"]
+    region: str = "us-east-1"
+    # Subnets to launch into, in order of preference.
+    subnets: list[str] = Field(default_factory=list)
+    # Any EC2-compatible endpoint (with type aws), e.g. a shared emulator.
+    endpoint_url: str | None = None
+    # Knobs of the embedded emulator (type emulator): profile, seed, time_scale, ...
+    emulator: dict[str, Any] = Field(default_factory=dict)
+    # botocore's standard retry mode: total attempts per call, for throttling and 5xx.
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("subnets")
+    @classmethod
+    def _subnets(cls, value: list[str]) -> list[str]:
+        for subnet in value:
+            if not subnet.startswith("subnet-"):
+                raise ValueError(f"{subnet!r} is not a subnet id (subnet-...)")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    def emulator_settings(self) -> EmulatorSettings:
+        return build_settings(overrides=self.emulator)
+
+
+class ClusterConfig(_Strict):
+    cluster_name: str
+    max_workers: int = Field(default=100, ge=0)
+    # New nodes may be starting at once: max(5, upscaling_speed x max(1, running nodes)).
+    upscaling_speed: float = Field(default=1.0, gt=0)
+    idle_timeout_minutes: float = Field(default=5.0, ge=0)
+    loop_interval_seconds: float = Field(default=5.0, gt=0)
+    # A single-instance lookup retries with backoff this long before "not visible yet".
+    lookup_deadline_seconds: float = Field(default=5.0, gt=0)
+    # An instance EC2 has never shown this long after launch is LOST (and terminated by id).
+    visibility_timeout_seconds: float = Field(default=600.0, gt=0)
+    # No tick may take longer than this; slower calls are left for the next tick.
+    max_tick_seconds: float = Field(default=60.0, gt=0)
+    ledger: str | None = None
+    provider: Provider
+    available_node_types: dict[str, NodeType]
+    # Optional scripted demand (the quick start uses it); ends the run when done.
+    scenario: list[ScenarioStep] = Field(default_factory=list)
+
+    @field_validator("cluster_name")
+    @classmethod
+    def _cluster_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "use letters, digits, '-', '_' or '.', starting with a letter or digit "
+                "(at most 63 characters)"
+            )
+        return value
+
+    @field_validator("available_node_types")
+    @classmethod
+    def _node_types(cls, value: dict[str, NodeType]) -> dict[str, NodeType]:
+        if not value:
+            raise ValueError("define at least one node type")
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"node type name {name!r}: use letters, digits, '-', '_', '.'")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ClusterConfig:
+        total_min = sum(t.min_workers for t in self.available_node_types.values())
+        if total_min > self.max_workers:
+            raise ValueError(
+                f"the node types' min_workers add up to {total_min}, more than "
+                f"max_workers ({self.max_workers})"
+            )
+        times = [step.at_seconds for step in self.scenario]
+        if times != sorted(times):
+            raise ValueError("scenario steps must be in time order")
+        for index, step in enumerate(self.scenario):
+            for item in step.demand:
+                if not any(fits(item.bundle, t.resources)
+                           for t in self.available_node_types.values()):
+                    raise ValueError(
+                        f"scenario[{index}]: no node type can fit bundle "
+                        f"{format_bundle(item.bundle)}"
+                    )
+        return self
+
+    @property
+    def idle_timeout_seconds(self) -> float:
+        return self.idle_timeout_minutes * 60.0
+
+
+def fits(bundle: dict[str, float], resources: dict[str, float]) -> bool:
+    return all(resources.get(name, 0.0) + 1e-9 >= amount for name, amount in bundle.items())
+
+
+def format_bundle(bundle: dict[str, float]) -> str:
+    inner = ", ".join(f"{k}: {v:g}" for k, v in sorted(bundle.items()))
+    return "{" + inner + "}"
+
+
+def known_instance_types() -> frozenset[str]:
+    """Instance types known offline (moto's catalogue of EC2's types)."""
+    from moto.ec2.models.instance_types import INSTANCE_TYPES  # noqa: PLC0415 - heavy
+
+    return frozenset(INSTANCE_TYPES)
+
+
+def parse_config(data: dict[str, Any], *, source: str = "") -> ClusterConfig:
+    try:
+        config = ClusterConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source=source)) from None
+    known = known_instance_types()
+    for name, node_type in config.available_node_types.items():
+        if node_type.instance_type not in known:
+            prefix = f"{source}: " if source else ""
+            raise ConfigError(
+                f"{prefix}available_node_types.{name}.node_config.InstanceType: unknown "
+                f"instance type {node_type.instance_type!r} (check the spelling, e.g. m5.large)"
+            )
+    if config.provider.type == "emulator":
+        try:
+            config.provider.emulator_settings()
+        except ConfigError as exc:
+            prefix = f"{source}: " if source else ""
+            raise ConfigError(f"{prefix}provider.emulator.{exc}") from None
+    return config
+
+
+def load_config(path: str | Path) -> ClusterConfig:
+    data = read_yaml_file(path)
+    return parse_config(data, source=str(path))
+
+
+def ledger_path(config: ClusterConfig, config_path: str | Path | None) -> Path:
+    """Where the ledger lives: ``ledger`` from the config, else beside the config file."""
+    base = Path(config_path).resolve().parent if config_path else Path.cwd()
+    if config.ledger:
+        path = Path(config.ledger).expanduser()
+        return path if path.is_absolute() else base / path
+    return base / ".steadyscale" / f"{config.cluster_name}.db"
+
+
+ScenarioStep.model_rebuild()

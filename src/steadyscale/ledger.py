@@ -1,0 +1,241 @@
+"""The durable ledger (SQLite, WAL): demand, launch requests, nodes and every transition.
+
+What the autoscaler decided is written before it acts on it: a launch request and its
+ClientToken before RunInstances is sent, the instance ids as soon as the answer arrives.
+``status`` and ``request`` read and write the same file while the daemon runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from steadyscale.config import DemandItem
+from steadyscale.errors import SteadyscaleError
+from steadyscale.lifecycle import TERMINAL, HistoryEntry, NodeRecord, Status
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS demand (
+    position INTEGER PRIMARY KEY,
+    bundle TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    node_type TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    client_token TEXT NOT NULL UNIQUE,
+    subnet_id TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    launched INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    node_id TEXT PRIMARY KEY,
+    node_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    request_id TEXT,
+    instance_id TEXT UNIQUE,
+    instance_type TEXT,
+    availability_zone TEXT,
+    private_ip TEXT,
+    launched_at REAL,
+    first_seen_at REAL,
+    last_seen_at REAL,
+    running_at REAL,
+    terminate_requested_at REAL,
+    terminate_accepted_at REAL,
+    idle_since REAL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS nodes_by_status ON nodes (status);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    node_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transitions_by_node ON transitions (node_id);
+"""
+
+_NODE_FIELDS = [f.name for f in fields(NodeRecord) if f.name != "history"]
+
+
+class LedgerError(SteadyscaleError):
+    """The ledger cannot be opened or read; it is never silently recreated."""
+
+
+@dataclass
+class LaunchRequest:
+    """One RunInstances call's intent: ``count`` nodes of a type under one ClientToken."""
+
+    request_id: str
+    node_type: str
+    count: int
+    client_token: str
+    status: str  # "open" until EC2 answered definitively, then "done"
+    created_at: float
+    subnet_id: str | None = None
+    attempts: int = 0
+    sent_at: float | None = None
+    launched: int = 0
+    error: str | None = None
+
+
+class Ledger:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            version = self._db.execute(
+                "SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if version is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                                 (str(SCHEMA_VERSION),))
+            elif int(version["value"]) > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"ledger {self.path} has schema version {version['value']}, newer than "
+                    f"this steadyscale understands ({SCHEMA_VERSION}); upgrade steadyscale")
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                f"ledger {self.path} is unreadable ({exc}); move it aside only if you are "
+                "sure no instance it tracks is still running") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ demand
+
+    def set_demand(self, items: Iterable[DemandItem], at: float) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM demand")
+            for position, item in enumerate(items):
+                if item.count > 0:
+                    self._db.execute(
+                        "INSERT INTO demand VALUES (?, ?, ?, ?)",
+                        (position, json.dumps(item.bundle, sort_keys=True), item.count, at))
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('demand_updated_at', ?)", (str(at),))
+
+    def demand(self) -> list[DemandItem]:
+        rows = self._db.execute("SELECT bundle, count FROM demand ORDER BY position")
+        return [DemandItem(bundle=json.loads(r["bundle"]), count=r["count"]) for r in rows]
+
+    def demand_updated_at(self) -> float | None:
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key='demand_updated_at'").fetchone()
+        return float(row["value"]) if row else None
+
+    # ------------------------------------------------------------------ requests
+
+    def save_request(self, request: LaunchRequest) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO requests (request_id, node_type, count, client_token, "
+            "subnet_id, status, attempts, created_at, sent_at, launched, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (request.request_id, request.node_type, request.count, request.client_token,
+             request.subnet_id, request.status, request.attempts, request.created_at,
+             request.sent_at, request.launched, request.error))
+
+    def requests(self, *, open_only: bool = False) -> list[LaunchRequest]:
+        query = "SELECT * FROM requests"
+        if open_only:
+            query += " WHERE status = 'open'"
+        rows = self._db.execute(query + " ORDER BY created_at")
+        return [LaunchRequest(**dict(r)) for r in rows]
+
+    # ------------------------------------------------------------------ nodes
+
+    def save_nodes(self, records: Iterable[NodeRecord],
+                   entries: Iterable[tuple[str, HistoryEntry]] = ()) -> None:
+        """Write records (all their fields) and new history entries; call in a transaction."""
+        placeholders = ", ".join("?" for _ in _NODE_FIELDS)
+        sql = f"INSERT OR REPLACE INTO nodes ({', '.join(_NODE_FIELDS)}) VALUES ({placeholders})"
+        self._db.executemany(sql, [
+            tuple(_column(getattr(r, name)) for name in _NODE_FIELDS) for r in records])
+        self._db.executemany(
+            "INSERT INTO transitions (node_id, status, at, reason) VALUES (?, ?, ?, ?)",
+            [(node_id, e.status.value, e.at, e.reason) for node_id, e in entries])
+
+    def nodes(self, *, include_terminal: bool = False,
+              with_history: bool = False) -> list[NodeRecord]:
+        query = "SELECT * FROM nodes"
+        params: list[Any] = []
+        if not include_terminal:
+            query += f" WHERE status NOT IN ({', '.join('?' for _ in TERMINAL)})"
+            params = [s.value for s in TERMINAL]
+        records = []
+        for row in self._db.execute(query + " ORDER BY created_at, node_id", params):
+            values = dict(row)
+            values["status"] = Status(values["status"])
+            records.append(NodeRecord(**values))
+        if with_history:
+            by_id = {r.node_id: r for r in records}
+            for row in self._db.execute("SELECT node_id, status, at, reason FROM transitions "
+                                        "ORDER BY id"):
+                record = by_id.get(row["node_id"])
+                if record is not None:
+                    record.history.append(
+                        HistoryEntry(Status(row["status"]), row["at"], row["reason"]))
+        return records
+
+    def known_instance_ids(self) -> set[str]:
+        rows = self._db.execute("SELECT instance_id FROM nodes WHERE instance_id IS NOT NULL")
+        return {r["instance_id"] for r in rows}
+
+    def counts_by_status(self) -> dict[str, dict[str, int]]:
+        result: dict[str, dict[str, int]] = {}
+        for row in self._db.execute(
+                "SELECT node_type, status, COUNT(*) AS n FROM nodes GROUP BY node_type, status"):
+            result.setdefault(row["node_type"], {})[row["status"]] = row["n"]
+        return result
+
+    def recent_failures(self, limit: int = 5) -> list[tuple[str, float, str]]:
+        rows = self._db.execute(
+            "SELECT node_id, at, reason FROM transitions WHERE status IN (?, ?, ?) "
+            "ORDER BY id DESC LIMIT ?",
+            (Status.LAUNCH_FAILED.value, Status.INTERRUPTED.value, Status.LOST.value, limit))
+        return [(r["node_id"], r["at"], r["reason"]) for r in rows]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+
+def _column(value: Any) -> Any:
+    return value.value if isinstance(value, Status) else value

@@ -1,0 +1,128 @@
+"""The life of a node: one status enum, one table of allowed moves, a history per node.
+
+A node record exists from the moment the autoscaler decides to launch it (QUEUED), long
+before EC2 has an id for it, until EC2 confirms it terminated. Every move goes through
+``NodeRecord.move``, which refuses an illegal one and appends (status, time, reason).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    REQUESTED = "requested"
+    LAUNCHED = "launched"
+    PENDING = "pending"
+    RUNNING = "running"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    LAUNCH_FAILED = "launch_failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    LOST = "lost"
+
+
+S = Status
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    # Decided; the intent is durable, nothing sent yet.
+    S.QUEUED: frozenset({
+        S.REQUESTED,  # RunInstances about to be sent; its ClientToken is now fixed
+        S.CANCELLED,  # demand went away before we sent anything
+    }),
+    S.REQUESTED: frozenset({
+        S.LAUNCHED,  # RunInstances answered with this node's instance id
+        S.LAUNCH_FAILED,  # EC2 refused (capacity, limits) or launched fewer than asked
+    }),
+    # Id known from the RunInstances answer; EC2 may not show it yet.
+    S.LAUNCHED: frozenset({
+        S.PENDING,  # seen pending
+        S.RUNNING,  # seen running (its pending phase was missed)
+        S.TERMINATING,  # not needed any more; terminated by id even while invisible
+        S.INTERRUPTED,  # seen shutting down / terminated without our asking
+        S.LOST,  # never seen for longer than the visibility timeout
+    }),
+    S.PENDING: frozenset({S.RUNNING, S.TERMINATING, S.INTERRUPTED, S.LOST}),
+    S.RUNNING: frozenset({S.TERMINATING, S.INTERRUPTED, S.LOST}),
+    S.TERMINATING: frozenset({
+        S.TERMINATED,  # EC2 shows it terminated, or no longer knows the id
+    }),
+    S.INTERRUPTED: frozenset({
+        S.TERMINATED,  # EC2 finished what it started
+        S.TERMINATING,  # we terminate it ourselves (it stopped instead, say)
+    }),
+    S.LOST: frozenset({
+        S.TERMINATING,  # terminated by id, idempotently, until EC2 confirms
+        S.PENDING,  # it was only late: visible after all
+        S.RUNNING,
+    }),
+    S.TERMINATED: frozenset(),
+    S.LAUNCH_FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+TERMINAL = frozenset({S.TERMINATED, S.LAUNCH_FAILED, S.CANCELLED})
+# Nodes that exist, or are about to, and count toward capacity and limits.
+ACTIVE = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING})
+# Not yet usable: counted against upscaling_speed.
+STARTING = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING})
+# Has an instance id that EC2 may still be running.
+HAS_INSTANCE = frozenset({S.LAUNCHED, S.PENDING, S.RUNNING, S.TERMINATING, S.INTERRUPTED,
+                          S.LOST})
+
+
+class IllegalTransitionError(Exception):
+    def __init__(self, node_id: str, old: Status, new: Status) -> None:
+        super().__init__(f"node {node_id}: {old.value} -> {new.value} is not allowed")
+        self.node_id = node_id
+        self.old = old
+        self.new = new
+
+
+def can_move(old: Status, new: Status) -> bool:
+    return new in TRANSITIONS[old]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    status: Status
+    at: float
+    reason: str
+
+
+@dataclass
+class NodeRecord:
+    """What the autoscaler knows about one node. Times are the autoscaler clock's seconds."""
+
+    node_id: str
+    node_type: str
+    status: Status
+    created_at: float
+    request_id: str | None = None
+    instance_id: str | None = None
+    instance_type: str | None = None
+    availability_zone: str | None = None
+    private_ip: str | None = None
+    launched_at: float | None = None
+    first_seen_at: float | None = None
+    last_seen_at: float | None = None
+    running_at: float | None = None
+    terminate_requested_at: float | None = None
+    terminate_accepted_at: float | None = None
+    idle_since: float | None = None
+    last_error: str | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+
+    def move(self, new: Status, at: float, reason: str) -> HistoryEntry:
+        if not can_move(self.status, new):
+            raise IllegalTransitionError(self.node_id, self.status, new)
+        self.status = new
+        entry = HistoryEntry(new, at, reason)
+        self.history.append(entry)
+        return entry
+
+    @property
+    def seen(self) -> bool:
+        return self.first_seen_at is not None

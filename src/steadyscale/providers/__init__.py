@@ -1,0 +1,1 @@
+"""Cloud backends. ``base`` holds the protocol every backend implements exactly."""

@@ -1,0 +1,282 @@
+"""The EC2 provider on boto3: real AWS, or any EC2-compatible endpoint (the emulator).
+
+Launches carry their tags at creation (TagSpecifications) and a ClientToken from the
+ledger, with MinCount=1/MaxCount=n. Lookups never use InstanceIds (one unknown id fails
+the whole call): they use the ``instance-id`` filter, which omits what EC2 does not show
+yet. botocore's standard retry mode handles throttling and 5xx; what still fails becomes
+one of our ``CloudError`` types.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from steadyscale.clock import Clock
+from steadyscale.errors import (
+    CapacityUnavailable,
+    CloudError,
+    CloudUnavailable,
+    LaunchRejected,
+    ProviderSetupError,
+    Throttled,
+)
+from steadyscale.providers.base import (
+    TAG_CLUSTER,
+    TAG_NODE_TYPE,
+    TAG_REQUEST,
+    CloudInstance,
+    LaunchResult,
+    LaunchSpec,
+    NotVisibleYet,
+    TerminateResult,
+)
+from steadyscale.retry import Backoff, retry_until
+
+THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException",
+                            "RequestThrottled"})
+CAPACITY_CODES = frozenset({"InsufficientInstanceCapacity", "InsufficientCapacity",
+                            "InsufficientHostCapacity", "InsufficientReservedInstanceCapacity",
+                            "VcpuLimitExceeded", "InstanceLimitExceeded",
+                            "MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow",
+                            "Unsupported"})
+SERVER_CODES = frozenset({"InternalError", "InternalFailure", "Unavailable",
+                          "ServiceUnavailable"})
+NOT_FOUND = "InvalidInstanceID.NotFound"
+MALFORMED_ID = "InvalidInstanceID.Malformed"
+_INSTANCE_ID = re.compile(r"i-[0-9a-fA-F]+")
+# Values per filter; EC2 documents limits of this order for DescribeInstances filters.
+FILTER_CHUNK = 200
+TERMINATE_CHUNK = 1000
+PAGE_SIZE = 1000
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def _instance(raw: dict[str, Any]) -> CloudInstance:
+    tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags", []) or []}
+    reason = raw.get("StateReason") or {}
+    return CloudInstance(
+        instance_id=raw["InstanceId"],
+        state=raw.get("State", {}).get("Name", "pending"),
+        instance_type=raw.get("InstanceType"),
+        availability_zone=(raw.get("Placement") or {}).get("AvailabilityZone"),
+        private_ip=raw.get("PrivateIpAddress"),
+        tags=tags,
+        state_reason=reason.get("Code"),
+    )
+
+
+def translate(exc: Exception) -> Exception:
+    """Turn a botocore error into ours; anything unexpected stays as it is."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        message = str(error.get("Message", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400) or 400)
+        if code in THROTTLE_CODES:
+            return Throttled(code, message)
+        if code in CAPACITY_CODES:
+            return CapacityUnavailable(code, message)
+        if code in SERVER_CODES or status >= 500:
+            return CloudUnavailable(code, message)
+        if code in ("AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId",
+                    "SignatureDoesNotMatch", "OptInRequired"):
+            return ProviderSetupError(f"EC2 refused our credentials ({code}): {message}")
+        return LaunchRejected(code, message)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return ProviderSetupError(
+            "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run on a machine with an instance role")
+    if isinstance(exc, NoRegionError):
+        return ProviderSetupError("no AWS region; set provider.region in the config")
+    if isinstance(exc, EndpointConnectionError):
+        return CloudUnavailable("EndpointConnectionError", str(exc))
+    if isinstance(exc, (ConnectionClosedError, ReadTimeoutError)):
+        return CloudUnavailable(type(exc).__name__, str(exc))
+    if isinstance(exc, BotoCoreError):
+        return CloudUnavailable(type(exc).__name__, str(exc))
+    return exc
+
+
+class EC2Provider:
+    def __init__(
+        self,
+        *,
+        cluster_name: str,
+        region: str,
+        clock: Clock,
+        endpoint_url: str | None = None,
+        max_attempts: int = 3,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        lookup_deadline: float = 5.0,
+        credentials: dict[str, str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.cluster_name = cluster_name
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._clock = clock
+        self._lookup_deadline = lookup_deadline
+        self._rng = random.Random(seed)
+        self._backoff = Backoff(base=0.2, cap=2.0)
+        self._calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            user_agent_extra="steadyscale",
+        )
+        try:
+            client_factory: Any = boto3.client
+            self._ec2: Any = client_factory(
+                "ec2", region_name=region, endpoint_url=endpoint_url, config=config,
+                **(credentials or {}))
+        except (BotoCoreError, ValueError) as exc:
+            raise ProviderSetupError(f"cannot create an EC2 client: {exc}") from None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, action: str, **params: Any) -> Any:
+        with self._lock:
+            self._calls[action] += 1
+        method = getattr(self._ec2, re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower())
+        try:
+            return method(**params)
+        except Exception as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from None
+
+    def calls_by_action(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._calls)
+
+    def _describe_pages(self, filters: list[dict[str, Any]]) -> list[CloudInstance]:
+        found: list[CloudInstance] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"Filters": filters, "MaxResults": PAGE_SIZE}
+            if token:
+                params["NextToken"] = token
+            page = self._call("DescribeInstances", **params)
+            for reservation in page.get("Reservations", []):
+                found.extend(_instance(raw) for raw in reservation.get("Instances", []))
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    # ------------------------------------------------------------------ protocol
+
+    def preflight(self) -> None:
+        try:
+            self._call("DescribeInstances", MaxResults=5, Filters=[
+                {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.cluster_name]}])
+        except CloudUnavailable as exc:
+            where = self.endpoint_url or f"EC2 in {self.region}"
+            raise ProviderSetupError(f"cannot reach {where}: {exc.message}") from None
+        except Throttled:
+            pass  # reachable, and busy
+
+    def launch(self, spec: LaunchSpec) -> LaunchResult:
+        config = dict(spec.node_config)
+        ours = [
+            {"Key": TAG_CLUSTER, "Value": self.cluster_name},
+            {"Key": TAG_NODE_TYPE, "Value": spec.node_type},
+            {"Key": TAG_REQUEST, "Value": spec.request_id},
+            {"Key": "Name", "Value": f"{self.cluster_name}-{spec.node_type}"},
+        ]
+        specs = [dict(s) for s in config.pop("TagSpecifications", []) or []]
+        instance_spec = next((s for s in specs if s.get("ResourceType") == "instance"), None)
+        if instance_spec is None:
+            specs.append({"ResourceType": "instance", "Tags": ours})
+        else:
+            mine = {t["Key"] for t in ours}
+            instance_spec["Tags"] = [t for t in instance_spec.get("Tags", [])
+                                     if t["Key"] not in mine] + ours
+        if spec.subnet_id and "NetworkInterfaces" not in config:
+            config["SubnetId"] = spec.subnet_id
+        answer = self._call(
+            "RunInstances", MinCount=1, MaxCount=spec.count, ClientToken=spec.client_token,
+            TagSpecifications=specs, **config)
+        instances = tuple(_instance(raw) for raw in answer.get("Instances", []))
+        return LaunchResult(instances=instances)
+
+    def list_cluster(self) -> list[CloudInstance]:
+        return self._describe_pages([{"Name": f"tag:{TAG_CLUSTER}",
+                                      "Values": [self.cluster_name]}])
+
+    def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
+        found: list[CloudInstance] = []
+        for chunk in _chunks(list(dict.fromkeys(instance_ids)), FILTER_CHUNK):
+            found.extend(self._describe_pages([{"Name": "instance-id", "Values": chunk}]))
+        return found
+
+    def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
+        last_error: list[str] = []
+
+        def fetch() -> CloudInstance | None:
+            try:
+                shown = self.describe([instance_id])
+            except (Throttled, CloudUnavailable) as exc:
+                last_error[:] = [exc.code]
+                return None
+            return shown[0] if shown else None
+
+        found, attempts = retry_until(fetch, clock=self._clock,
+                                      deadline_seconds=self._lookup_deadline,
+                                      backoff=self._backoff, rng=self._rng)
+        if found is not None:
+            return found
+        reason = f"not visible yet ({last_error[0]})" if last_error else "not visible yet"
+        return NotVisibleYet(instance_id=instance_id, attempts=attempts, reason=reason)
+
+    def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
+        states: dict[str, str] = {}
+        not_found: list[str] = []
+        for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
+            remaining = chunk
+            # A NotFound names the ids EC2 does not know; retry the rest without them.
+            while remaining:
+                try:
+                    answer = self._call("TerminateInstances", InstanceIds=remaining)
+                except LaunchRejected as exc:
+                    if exc.code not in (NOT_FOUND, MALFORMED_ID):
+                        raise
+                    missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining)
+                    if not missing:
+                        missing = set(remaining)
+                    not_found.extend(sorted(missing))
+                    remaining = [i for i in remaining if i not in missing]
+                    continue
+                for item in answer.get("TerminatingInstances", []):
+                    states[item["InstanceId"]] = item.get("CurrentState", {}).get(
+                        "Name", "shutting-down")
+                break
+        return TerminateResult(states=states, not_found=tuple(not_found))
+
+
+__all__ = ["CloudError", "EC2Provider", "translate"]

@@ -1,0 +1,96 @@
+"""The cloud provider protocol and the values that cross it.
+
+Every result is eventually consistent: an instance that RunInstances just returned may be
+missing from ``list_cluster`` and ``describe`` for seconds or minutes, and a listing may
+show a state older than the truth. Callers treat "not shown" as "not visible yet", never
+as "gone"; ``lookup`` says so explicitly with ``NotVisibleYet``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+TAG_CLUSTER = "steadyscale:cluster"
+TAG_NODE_TYPE = "steadyscale:node-type"
+TAG_REQUEST = "steadyscale:request-id"
+
+
+@dataclass(frozen=True)
+class CloudInstance:
+    instance_id: str
+    state: str  # EC2's state name: pending, running, shutting-down, terminated, ...
+    instance_type: str | None = None
+    availability_zone: str | None = None
+    private_ip: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    state_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class NotVisibleYet:
+    """A lookup found nothing yet. Not an error: EC2 may simply not show it yet."""
+
+    instance_id: str
+    attempts: int
+    reason: str = "not visible yet"
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    request_id: str
+    client_token: str
+    node_type: str
+    count: int
+    node_config: Mapping[str, Any]
+    subnet_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """What RunInstances answered: between 1 and ``count`` instances."""
+
+    instances: tuple[CloudInstance, ...]
+
+
+@dataclass(frozen=True)
+class TerminateResult:
+    states: Mapping[str, str]  # instance id -> state EC2 reported after the call
+    not_found: tuple[str, ...] = ()  # ids EC2 said it does not know (yet, or any more)
+
+
+class CloudProvider(Protocol):
+    """What the autoscaler needs from a cloud. Calls raise ``CloudError`` subclasses:
+    ``Throttled``, ``CloudUnavailable`` (the call may have happened), ``CapacityUnavailable``,
+    ``LaunchRejected``; ``ProviderSetupError`` when the cloud cannot be used at all."""
+
+    cluster_name: str
+
+    def preflight(self) -> None:
+        """Check credentials and the endpoint with one cheap call."""
+
+    def launch(self, spec: LaunchSpec) -> LaunchResult:
+        """RunInstances with MinCount=1, MaxCount=count, ClientToken, tags at creation.
+        Repeating a spec (same ClientToken) returns the same instances."""
+        ...
+
+    def list_cluster(self) -> list[CloudInstance]:
+        """Every instance tagged with the cluster, all states, all pages."""
+        ...
+
+    def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
+        """Instances among ``instance_ids`` that EC2 shows now; unknown ids are omitted."""
+        ...
+
+    def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
+        """One instance, retried with backoff under the lookup deadline."""
+        ...
+
+    def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
+        """Terminate, idempotently. Ids EC2 does not know yet come back in ``not_found``."""
+        ...
+
+    def calls_by_action(self) -> dict[str, int]:
+        """API calls made so far, by EC2 action."""
+        ...

@@ -1,0 +1,180 @@
+"""Pure reconciliation: records, demand and what EC2 showed in; moves and actions out.
+
+Passive moves mirror what EC2 reports (launched -> pending -> running, interrupted,
+terminated). An instance missing from a listing is never taken for gone: it only becomes
+LOST after the visibility timeout, and is then terminated by id until EC2 confirms.
+Active decisions (launch, terminate, cancel) come from the scheduler. No clock is read and
+no cloud is called here; the loop applies the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from steadyscale.config import ClusterConfig, DemandItem
+from steadyscale.lifecycle import ACTIVE, HAS_INSTANCE, NodeRecord, Status
+from steadyscale.providers.base import TAG_CLUSTER, TAG_REQUEST, CloudInstance
+from steadyscale.scheduler import Decision, NodeView, SchedulingInput, schedule
+
+# Re-send a terminate EC2 accepted if the instance still is not terminated after this long.
+TERMINATE_RESEND_SECONDS = 300.0
+_GONE_STATES = frozenset({"shutting-down", "terminated"})
+_STOPPED_STATES = frozenset({"stopping", "stopped"})
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What EC2 showed this tick: the cluster listing plus by-id lookups, merged."""
+
+    instances: Mapping[str, CloudInstance]
+    listing_complete: bool  # the cluster listing succeeded (all pages)
+
+
+@dataclass(frozen=True)
+class Move:
+    node_id: str
+    status: Status | None  # None: only ``updates``
+    reason: str = ""
+    updates: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Actions:
+    moves: tuple[Move, ...] = ()
+    launch: Mapping[str, int] = field(default_factory=dict)
+    terminate: tuple[str, ...] = ()  # node ids: send TerminateInstances for them
+    cancel: tuple[str, ...] = ()  # queued node ids to cancel
+    adopt: tuple[CloudInstance, ...] = ()  # cluster instances of our requests, unknown ids
+    strangers: tuple[CloudInstance, ...] = ()  # cluster instances no request explains
+    decision: Decision = field(default_factory=Decision)
+
+
+def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
+             config: ClusterConfig, listing_complete: bool) -> Move | None:
+    status = record.status
+    if seen is None:
+        if status is Status.LAUNCHED and record.launched_at is not None and (
+                now - record.launched_at > config.visibility_timeout_seconds):
+            return Move(record.node_id, Status.LOST,
+                        f"not shown by EC2 for {now - record.launched_at:.0f}s after launch")
+        if (status in (Status.PENDING, Status.RUNNING) and listing_complete
+                and record.last_seen_at is not None
+                and now - record.last_seen_at > config.visibility_timeout_seconds):
+            return Move(record.node_id, Status.LOST,
+                        f"not shown by EC2 for {now - record.last_seen_at:.0f}s")
+        return None
+
+    updates: dict[str, Any] = {"last_seen_at": now}
+    if record.first_seen_at is None:
+        updates["first_seen_at"] = now
+    if seen.private_ip and not record.private_ip:
+        updates["private_ip"] = seen.private_ip
+    if seen.availability_zone and not record.availability_zone:
+        updates["availability_zone"] = seen.availability_zone
+    state = seen.state
+    if state == "pending" and status in (Status.LAUNCHED, Status.LOST):
+        return Move(record.node_id, Status.PENDING, "EC2 shows it pending", updates)
+    if state == "running" and status in (Status.LAUNCHED, Status.PENDING, Status.LOST):
+        updates["running_at"] = now
+        return Move(record.node_id, Status.RUNNING, "EC2 shows it running", updates)
+    if state in _GONE_STATES or state in _STOPPED_STATES:
+        why = seen.state_reason or state
+        if status is Status.TERMINATING and state == "terminated":
+            return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
+        if status in (Status.LAUNCHED, Status.PENDING, Status.RUNNING) and (
+                state in _GONE_STATES or state in _STOPPED_STATES):
+            return Move(record.node_id, Status.INTERRUPTED,
+                        f"EC2 shows it {state} without our request ({why})", updates)
+        if status is Status.INTERRUPTED and state == "terminated":
+            return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
+    # Anything else (a stale read showing an older state, say) changes nothing but the
+    # time it was last seen.
+    return Move(record.node_id, None, "", updates)
+
+
+def reconcile(
+    *,
+    now: float,
+    config: ClusterConfig,
+    records: Sequence[NodeRecord],
+    demand: Sequence[DemandItem],
+    observation: Observation | None,
+    open_request_ids: frozenset[str] = frozenset(),
+    unavailable_types: frozenset[str] = frozenset(),
+) -> Actions:
+    moves: list[Move] = []
+    status_after: dict[str, Status] = {}
+    by_instance = {r.instance_id: r for r in records if r.instance_id}
+
+    # Passive: mirror what EC2 showed.
+    for record in records:
+        new_status = record.status
+        if observation is not None and record.instance_id and record.status in HAS_INSTANCE:
+            move = _observe(record, observation.instances.get(record.instance_id), now,
+                            config, observation.listing_complete)
+            if move is not None:
+                moves.append(move)
+                new_status = move.status or new_status
+        status_after[record.node_id] = new_status
+
+    adopt: list[CloudInstance] = []
+    strangers: list[CloudInstance] = []
+    if observation is not None:
+        for instance_id, seen in observation.instances.items():
+            if instance_id in by_instance or seen.tags.get(TAG_CLUSTER) != config.cluster_name:
+                continue
+            if seen.state == "terminated":
+                continue
+            if seen.tags.get(TAG_REQUEST) in open_request_ids:
+                adopt.append(seen)
+            else:
+                strangers.append(seen)
+
+    # Active: what the demand needs.
+    views = [
+        NodeView(node_id=r.node_id, node_type=r.node_type, status=status_after[r.node_id],
+                 created_at=r.created_at, idle_since=r.idle_since)
+        for r in records if status_after[r.node_id] in ACTIVE
+    ]
+    decision = schedule(SchedulingInput(
+        node_types=config.available_node_types,
+        max_workers=config.max_workers,
+        upscaling_speed=config.upscaling_speed,
+        idle_timeout_seconds=config.idle_timeout_seconds,
+        now=now,
+        demand=demand,
+        nodes=views,
+        unavailable_types=unavailable_types,
+    ))
+    dropped = set(decision.drop)
+    cancel = tuple(v.node_id for v in views
+                   if v.node_id in dropped and v.status is Status.QUEUED)
+    terminate = [v.node_id for v in views
+                 if v.node_id in dropped and v.status is not Status.QUEUED]
+
+    # Idle bookkeeping for the next tick's scale-down.
+    for view in views:
+        if view.node_id in dropped:
+            continue
+        if view.node_id in decision.busy and view.idle_since is not None:
+            moves.append(Move(view.node_id, None, "", {"idle_since": None}))
+        elif view.node_id not in decision.busy and view.idle_since is None:
+            moves.append(Move(view.node_id, None, "", {"idle_since": now}))
+
+    # Terminations still owed: LOST nodes, and terminates EC2 has not accepted (or done).
+    for record in records:
+        status = status_after[record.node_id]
+        if status is Status.LOST or (status is Status.TERMINATING and (
+                record.terminate_accepted_at is None
+                or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS)):
+            terminate.append(record.node_id)
+        elif status is Status.INTERRUPTED and record.instance_id and observation is not None:
+            shown = observation.instances.get(record.instance_id)
+            if shown is not None and shown.state in _STOPPED_STATES:
+                terminate.append(record.node_id)  # stopped, not gone: finish the job
+
+    return Actions(moves=tuple(moves), launch=dict(decision.launch),
+                   terminate=tuple(dict.fromkeys(terminate)), cancel=cancel,
+                   adopt=tuple(adopt), strangers=tuple(strangers), decision=decision)

@@ -1,0 +1,85 @@
+"""Assemble a running autoscaler from a config: clock, EC2 provider, ledger, emulator.
+
+With ``provider.type: emulator`` the emulator starts in-process and the autoscaler shares
+its clock, so the emulator's time scale speeds up the whole scenario alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from steadyscale.clock import Clock, ScaledClock, WallClock
+from steadyscale.config import ClusterConfig, ledger_path
+from steadyscale.emulator import Emulator
+from steadyscale.ledger import Ledger
+from steadyscale.providers.aws import EC2Provider
+
+log = logging.getLogger("steadyscale.runtime")
+
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass
+class Runtime:
+    config: ClusterConfig
+    clock: Clock
+    provider: EC2Provider
+    ledger: Ledger
+    ledger_path: Path
+    emulator: Emulator | None = None
+
+    def close(self) -> None:
+        self.ledger.close()
+        if self.emulator is not None:
+            self.emulator.stop()
+
+
+def build_provider(config: ClusterConfig, clock: Clock,
+                   endpoint_url: str | None = None) -> EC2Provider:
+    provider = config.provider
+    credentials = EMULATOR_CREDENTIALS if provider.type == "emulator" else None
+    return EC2Provider(
+        cluster_name=config.cluster_name,
+        region=provider.region,
+        clock=clock,
+        endpoint_url=endpoint_url or provider.endpoint_url,
+        max_attempts=provider.max_attempts,
+        connect_timeout=provider.connect_timeout_seconds,
+        read_timeout=provider.read_timeout_seconds,
+        lookup_deadline=config.lookup_deadline_seconds,
+        credentials=credentials,
+    )
+
+
+def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
+                 fresh_emulator_ledger: bool = True) -> Runtime:
+    """Start what the config needs; checks the cloud before the ledger is touched."""
+    emulator: Emulator | None = None
+    clock: Clock
+    if config.provider.type == "emulator":
+        settings = config.provider.emulator_settings()
+        clock = ScaledClock(settings.time_scale, origin=time.time())
+        emulator = Emulator(settings, clock=clock).start()
+        provider = build_provider(config, clock, endpoint_url=emulator.endpoint_url)
+    else:
+        clock = WallClock()
+        provider = build_provider(config, clock)
+    try:
+        provider.preflight()
+        path = ledger_path(config, config_path)
+        if emulator is not None and fresh_emulator_ledger and path.exists():
+            # The embedded emulator starts empty, so a ledger of an earlier run describes
+            # instances that no longer exist anywhere.
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            log.info("fresh ledger at %s for the embedded emulator", path)
+        ledger = Ledger(path)
+    except BaseException:
+        if emulator is not None:
+            emulator.stop()
+        raise
+    return Runtime(config=config, clock=clock, provider=provider, ledger=ledger,
+                   ledger_path=path, emulator=emulator)
