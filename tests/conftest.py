@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from steadyscale.clock import FakeClock
 from steadyscale.emulator import Emulator
 from steadyscale.emulator.pytest_plugin import EmulatorFactory
+from tests.cluster import Cluster, make_cluster
 
 QUIET = {
     "errors": {
@@ -64,3 +65,19 @@ def listed(ec2: Any, **kwargs: Any) -> dict[str, str]:
 def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", {}) or {}
     return str(response.get("Error", {}).get("Code", type(exc).__name__))
+
+
+@pytest.fixture
+def cluster_factory() -> Iterator[Callable[..., Cluster]]:
+    """``cluster_factory(profile, emulator={...}, **config) -> Cluster`` on a fake clock."""
+    made: list[Cluster] = []
+
+    def make(profile: str = "realistic", **kwargs: Any) -> Cluster:
+        cluster = make_cluster(profile, **kwargs)
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.ledger.close()
+        cluster.emulator.stop()

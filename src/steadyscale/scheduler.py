@@ -205,8 +205,8 @@ def schedule(inp: SchedulingInput) -> Decision:
             continue
         t = types[n.node_type]
         over_max = count_by_type[n.node_type] > t.max_workers
-        expired = n.status is Status.QUEUED or (
-            n.idle_since is not None and inp.now - n.idle_since >= inp.idle_timeout_seconds)
+        idle_for = inp.now - (n.idle_since if n.idle_since is not None else inp.now)
+        expired = n.status is Status.QUEUED or idle_for >= inp.idle_timeout_seconds
         if (over_max or expired) and count_by_type[n.node_type] > t.min_workers:
             drop.append(n.node_id)
             count_by_type[n.node_type] -= 1

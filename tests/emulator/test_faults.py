@@ -349,3 +349,11 @@ def test_image_id_is_passed_through_to_moto(fake_emulator: FakeEmulator) -> None
     emu, clock, ec2 = fake_emulator("none")
     instance = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]
     assert instance["ImageId"] == AMI
+
+
+def test_f2_listing_flickers_for_visible_instances(fake_emulator: FakeEmulator) -> None:
+    emu, clock, ec2 = fake_emulator("none", stale_reads={"listing_flicker_probability": 0.5})
+    ids = set(launch(ec2, 20))
+    sizes = [len(set(listed(ec2)) & ids) for _ in range(10)]
+    assert all(0 < n < 20 for n in sizes)
+    assert ec2.describe_instances(InstanceIds=sorted(ids))["Reservations"]  # by id: steady

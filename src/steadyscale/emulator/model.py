@@ -391,6 +391,12 @@ class RegionModel:
             return inst.previous_state
         return inst.state
 
+    def flickers(self, instance_id: str) -> bool:
+        """Whether this listing drops an instance it could show (a flickering listing)."""
+        chance = self.settings.stale_reads.listing_flicker_probability
+        return chance > 0 and instance_id in self.instances and (
+            self._stale_rng.random() < chance)
+
     # ---------------------------------------------------------------- mutations
 
     def record_tags(self, instance_id: str, tags: dict[str, str], now: float) -> None:

@@ -499,6 +499,8 @@ class EmulatorApp:
                 if tag_keys is not False and not model.tags_indexed(
                         iid, tag_keys if isinstance(tag_keys, list) else None, now):
                     continue
+                if operation is Operation.LISTING and model.flickers(iid):
+                    continue
                 seen = model.observed_state(iid, now)
                 if seen is not None and seen.value != inst._state.name:
                     visible.append((reservation, _state_view(inst, seen)))

@@ -87,6 +87,9 @@ class StaleReads(_Strict):
 
     probability: float = Field(default=0.0, ge=0, le=1)
     window: Distribution = Distribution.zero()
+    # Chance that a listing (DescribeInstances without ids) omits an instance it showed
+    # before: a listing that flickers.
+    listing_flicker_probability: float = Field(default=0.0, ge=0, le=1)
 
 
 class Bucket(_Strict):
@@ -205,7 +208,8 @@ def profile_values(name: str) -> dict[str, Any]:
             "visibility": {"median": 2, "p99": 30, "max": 120},
             "boot": {"median": 15, "p99": 45, "max": 120},
             "shutdown": {"median": 5, "p99": 20, "max": 60},
-            "stale_reads": {"probability": 0.1, "window": {"median": 2, "p99": 10, "max": 30}},
+            "stale_reads": {"probability": 0.1, "window": {"median": 2, "p99": 10, "max": 30},
+                            "listing_flicker_probability": 0.01},
             "throttling": {"enabled": True},
             "errors": {
                 "server_error_probability": 0.005,
@@ -221,7 +225,8 @@ def profile_values(name: str) -> dict[str, Any]:
             "visibility": {"median": 5, "p99": 60, "max": 180},
             "boot": {"median": 30, "p99": 90, "max": 240},
             "shutdown": {"median": 10, "p99": 45, "max": 120},
-            "stale_reads": {"probability": 0.3, "window": {"median": 5, "p99": 30, "max": 90}},
+            "stale_reads": {"probability": 0.3, "window": {"median": 5, "p99": 30, "max": 90},
+                            "listing_flicker_probability": 0.05},
             "throttling": {"enabled": True, "scale": 0.5},
             "capacity": {"shortage_probability": 0.05},
             "errors": {
@@ -293,7 +298,9 @@ def describe_validation_error(exc: ValidationError, *, source: str = "") -> str:
         message = "unknown key (check the spelling; see the documented settings)"
     message = message.removeprefix("Value error, ")
     prefix = f"{source}: " if source else ""
-    return f"{prefix}{path}: {message}" if path else f"{prefix}{message}"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return (f"{prefix}{path}: {message}" if path else f"{prefix}{message}") + suffix
 
 
 def build_settings(

@@ -1,0 +1,99 @@
+"""A cluster harness: the real autoscaler, provider and ledger against the emulator, all on
+one fake clock, so a scenario of minutes runs in seconds and never sleeps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from steadyscale.autoscaler import Autoscaler, TickReport
+from steadyscale.clock import FakeClock
+from steadyscale.config import ClusterConfig, DemandItem, parse_config
+from steadyscale.emulator import Emulator, TrackedInstance, build_settings
+from steadyscale.ledger import Ledger
+from steadyscale.lifecycle import Status
+from steadyscale.providers.base import TAG_CLUSTER
+from steadyscale.runtime import build_provider
+
+QUIET_ERRORS = {"server_error_probability": 0, "lost_response_probability": 0,
+                "timeout_probability": 0}
+
+
+def cluster_config(**overrides: Any) -> ClusterConfig:
+    data: dict[str, Any] = {
+        "cluster_name": "test",
+        "max_workers": 500,
+        "upscaling_speed": 1000,
+        "idle_timeout_minutes": 1,
+        "loop_interval_seconds": 5,
+        "provider": {"type": "emulator"},
+        "available_node_types": {
+            "cpu": {"node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                    "resources": {"CPU": 2}, "max_workers": 500},
+        },
+    }
+    data.update(overrides)
+    return parse_config(data)
+
+
+@dataclass
+class Cluster:
+    emulator: Emulator
+    clock: FakeClock
+    autoscaler: Autoscaler
+    ledger: Ledger
+    config: ClusterConfig
+    reports: list[TickReport] = field(default_factory=list)
+
+    def demand(self, count: int, bundle: dict[str, float] | None = None) -> None:
+        items = [DemandItem(bundle=bundle or {"CPU": 2}, count=count)] if count else []
+        self.ledger.set_demand(items, self.clock.now())
+
+    def tick(self) -> TickReport:
+        report = self.autoscaler.tick()
+        self.reports.append(report)
+        self.clock.advance(self.config.loop_interval_seconds)
+        return report
+
+    def run(self, until: Callable[[TickReport], bool], max_ticks: int = 200,
+            each: Callable[[Cluster], None] | None = None) -> TickReport:
+        for _ in range(max_ticks):
+            report = self.tick()
+            if each is not None:
+                each(self)
+            if until(report):
+                return report
+        raise AssertionError(f"no convergence in {max_ticks} ticks; last: {self.reports[-1]}")
+
+    def truth(self, include_gone: bool = True) -> list[TrackedInstance]:
+        return [i for i in self.emulator.truth(include_gone=include_gone)
+                if i.tags.get(TAG_CLUSTER) == self.config.cluster_name]
+
+    def alive(self) -> list[TrackedInstance]:
+        return [i for i in self.truth() if i.state.value != "terminated"]
+
+    def running_truth(self) -> int:
+        return sum(1 for i in self.truth() if i.state.value == "running")
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.autoscaler.records.values() if r.status is status)
+
+    def launches(self) -> int:
+        return self.emulator.calls.count("RunInstances", "ok")
+
+
+def make_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None = None,
+                 quiet_errors: bool = True, **config: Any) -> Cluster:
+    overrides: dict[str, Any] = {"spot": {"interruption_rate_per_hour": 0}}
+    if quiet_errors:
+        overrides["errors"] = QUIET_ERRORS
+    overrides.update(emulator or {})
+    clock = FakeClock(1_000_000.0)
+    emu = Emulator(build_settings(profile=profile, overrides=overrides), clock=clock).start()
+    cfg = cluster_config(**config)
+    provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url)
+    ledger = Ledger(":memory:")
+    return Cluster(emulator=emu, clock=clock,
+                   autoscaler=Autoscaler(cfg, provider, ledger, clock), ledger=ledger,
+                   config=cfg)

@@ -1,0 +1,82 @@
+"""The SQLite ledger: durable nodes, requests, demand and transitions; clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from steadyscale.config import DemandItem
+from steadyscale.ledger import LaunchRequest, Ledger, LedgerError
+from steadyscale.lifecycle import NodeRecord, Status
+
+
+def _node(node_id: str = "n-1", status: Status = Status.QUEUED) -> NodeRecord:
+    return NodeRecord(node_id=node_id, node_type="cpu", status=status, created_at=1.0)
+
+
+def test_nodes_and_history_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    ledger = Ledger(path)
+    record = _node()
+    entries = [(record.node_id, record.move(Status.REQUESTED, 2.0, "sent"))]
+    record.request_id = "r-1"
+    with ledger.transaction():
+        ledger.save_nodes([record], entries)
+        ledger.save_request(LaunchRequest(request_id="r-1", node_type="cpu", count=1,
+                                          client_token="ss-r-1", status="open",
+                                          created_at=2.0))
+    ledger.close()
+
+    again = Ledger(path)
+    [loaded] = again.nodes(with_history=True)
+    assert loaded.status is Status.REQUESTED and loaded.request_id == "r-1"
+    assert [(e.status, e.reason) for e in loaded.history] == [(Status.REQUESTED, "sent")]
+    assert [r.client_token for r in again.requests(open_only=True)] == ["ss-r-1"]
+    assert again.meta("schema_version") == "1"
+    again.close()
+
+
+def test_terminal_nodes_are_kept_but_not_loaded_by_default(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db")
+    done = _node("n-2", Status.TERMINATED)
+    done.instance_id = "i-2"
+    with ledger.transaction():
+        ledger.save_nodes([_node(), done])
+    assert [r.node_id for r in ledger.nodes()] == ["n-1"]
+    assert len(ledger.nodes(include_terminal=True)) == 2
+    assert ledger.known_instance_ids() == {"i-2"}
+
+
+def test_demand_is_replaced_whole(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db")
+    ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=3)], 5.0)
+    ledger.set_demand([DemandItem(bundle={"GPU": 1}, count=1),
+                       DemandItem(bundle={"CPU": 1}, count=0)], 6.0)
+    assert ledger.demand() == [DemandItem(bundle={"GPU": 1}, count=1)]
+    assert ledger.demand_updated_at() == 6.0
+
+
+def test_wal_mode_lets_a_second_connection_read_while_one_writes(tmp_path: Path) -> None:
+    writer = Ledger(tmp_path / "l.db")
+    reader = Ledger(tmp_path / "l.db")
+    with writer.transaction():
+        writer.save_nodes([_node()])
+        assert reader.nodes() == []  # not committed yet, and the reader is not blocked
+    assert len(reader.nodes()) == 1
+
+
+def test_a_corrupt_ledger_is_a_clear_error_and_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LedgerError, match="is unreadable"):
+        Ledger(path)
+    assert path.read_bytes().startswith(b"this is not a database")
+
+
+def test_a_ledger_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db")
+    ledger.set_meta("schema_version", "99")
+    ledger.close()
+    with pytest.raises(LedgerError, match="upgrade steadyscale"):
+        Ledger(tmp_path / "l.db")
