@@ -21,3 +21,17 @@ def test_emulator_benchmark_reports_both_sides_and_the_ratio() -> None:
     assert set(report["overhead_ratio"]) == {"run_instances", "describe_instances", "total"}
     assert report["overhead_ratio"]["total"] > 0
     assert report["run_instances_calls_per_s"]["layer"] > 0
+
+
+def test_scale_up_benchmark_reports_its_figures() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale_up.py"), "--nodes", "20",
+         "--time-scale", "0.05", "--json"],
+        check=True, capture_output=True, text=True, timeout=300,
+    )
+    report = json.loads(result.stdout)
+    assert report["confirmed_running"] == 20
+    assert report["duplicates"] == 0 and report["leaks"] == 0
+    assert report["lower_bound_s"] > 0 and report["ratio"] >= 1.0
+    assert report["api_calls_scale_up"]["RunInstances"] >= 1
+    assert report["largest_tick_s"] >= 0

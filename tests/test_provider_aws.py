@@ -161,3 +161,15 @@ def test_missing_credentials_is_a_setup_error(monkeypatch: pytest.MonkeyPatch,
                            max_attempts=1)
     with pytest.raises(ProviderSetupError, match="no AWS credentials found"):
         provider.preflight()
+
+
+def test_describe_by_id_drops_the_ids_ec2_does_not_know_and_asks_again(
+        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    emu, clock, provider = world
+    old = provider.launch(_spec(1, "ss-r-old")).instances[0].instance_id
+    clock.advance(60)
+    fresh = provider.launch(_spec(1, "ss-r-new")).instances[0].instance_id
+    before = provider.calls_by_action().get("DescribeInstances", 0)
+    assert [i.instance_id for i in provider.describe_by_id([old, fresh])] == [old]
+    assert provider.calls_by_action()["DescribeInstances"] - before == 2
+    assert provider.describe_by_id([fresh]) == []

@@ -33,7 +33,13 @@ from steadyscale.lifecycle import (
     NodeRecord,
     Status,
 )
-from steadyscale.providers.base import TAG_REQUEST, CloudInstance, CloudProvider, LaunchSpec
+from steadyscale.providers.base import (
+    LOOKUP_BATCH,
+    TAG_REQUEST,
+    CloudInstance,
+    CloudProvider,
+    LaunchSpec,
+)
 from steadyscale.reconciler import Actions, Move, Observation, reconcile
 
 log = logging.getLogger("steadyscale.autoscaler")
@@ -90,6 +96,7 @@ class Autoscaler:
         self.records: dict[str, NodeRecord] = {r.node_id: r for r in ledger.nodes()}
         self._unavailable: dict[str, float] = {}
         self._stranger_first_seen: dict[str, float] = {}
+        self._last_listing: float | None = None
         self.ticks = 0
         self.stranger_grace_seconds = 300.0
 
@@ -155,7 +162,8 @@ class Autoscaler:
         )
         self._apply_moves(actions.moves, report)
         self._adopt(actions.adopt, report)
-        self._strangers(actions.strangers, report, now)
+        if observation is not None and observation.listing_complete:
+            self._strangers(actions.strangers, report, now)
         report.unmet = actions.decision.unmet
         report.infeasible = sum(i.count for i in actions.decision.infeasible)
         self._cancel(actions.cancel, report)
@@ -170,29 +178,52 @@ class Autoscaler:
     # ------------------------------------------------------------------ observe
 
     def _observe(self, report: TickReport) -> Observation | None:
+        """What EC2 shows of our nodes, for as few calls as that takes.
+
+        The full cluster listing runs every ``listing_interval_seconds``, or when more nodes
+        are in motion than one lookup covers; otherwise only nodes in motion are looked up
+        (instance-id filter). Starting nodes the filter does not show after two ticks are
+        also asked for by id, EC2's fastest view of a new instance.
+        """
+        now = self.clock.now()
+        moving = [r for r in self.records.values()
+                  if r.instance_id and r.status in HAS_INSTANCE and r.status is not Status.RUNNING]
+        full = (self._last_listing is None
+                or now - self._last_listing >= self.config.listing_interval_seconds
+                or len(moving) > LOOKUP_BATCH)
         instances: dict[str, CloudInstance] = {}
-        complete = True
-        try:
-            for inst in self.provider.list_cluster():
-                instances[inst.instance_id] = inst
-        except CloudError as exc:
-            complete = False
-            report.errors.append(f"listing: {exc}")
-        # Instances the listing did not show (the tag index lags): look them up by id.
-        wanted = [
-            r.instance_id for r in self.records.values()
-            if r.instance_id and r.status in HAS_INSTANCE and r.instance_id not in instances
-            and not (r.status is Status.RUNNING and complete)
-        ]
+        complete = False
+        failed = False
+        if full:
+            try:
+                for inst in self.provider.list_cluster():
+                    instances[inst.instance_id] = inst
+                complete = True
+                self._last_listing = now
+            except CloudError as exc:
+                failed = True
+                report.errors.append(f"listing: {exc}")
+        wanted = [r.instance_id for r in moving
+                  if r.instance_id is not None and r.instance_id not in instances]
         if wanted:
             try:
                 for inst in self.provider.describe(wanted):
                     instances[inst.instance_id] = inst
             except CloudError as exc:
+                failed = True
                 report.errors.append(f"lookup: {exc}")
-                if not complete:
-                    return None
-        elif not complete:
+        straggle = 2 * self.config.loop_interval_seconds
+        stragglers = [r.instance_id for r in moving
+                      if r.instance_id is not None and r.instance_id not in instances
+                      and r.status in (Status.LAUNCHED, Status.PENDING)
+                      and r.launched_at is not None and now - r.launched_at >= straggle]
+        if stragglers and not failed:
+            try:
+                for inst in self.provider.describe_by_id(stragglers):
+                    instances[inst.instance_id] = inst
+            except CloudError as exc:
+                report.errors.append(f"lookup by id: {exc}")
+        if failed and not instances:
             return None
         return Observation(instances=instances, listing_complete=complete)
 

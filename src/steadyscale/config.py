@@ -141,6 +141,9 @@ class ClusterConfig(_Strict):
     upscaling_speed: float = Field(default=1.0, gt=0)
     idle_timeout_minutes: float = Field(default=5.0, ge=0)
     loop_interval_seconds: float = Field(default=5.0, gt=0)
+    # The full cluster listing (interruptions, strangers) runs at least this often; between
+    # listings only starting and terminating nodes are looked up.
+    listing_interval_seconds: float = Field(default=30.0, gt=0)
     # A single-instance lookup retries with backoff this long before "not visible yet".
     lookup_deadline_seconds: float = Field(default=5.0, gt=0)
     # An instance EC2 has never shown this long after launch is LOST (and terminated by id).

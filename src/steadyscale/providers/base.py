@@ -15,6 +15,8 @@ from typing import Any, Protocol
 TAG_CLUSTER = "steadyscale:cluster"
 TAG_NODE_TYPE = "steadyscale:node-type"
 TAG_REQUEST = "steadyscale:request-id"
+# Ids per lookup call; EC2 documents limits of this order for filter values.
+LOOKUP_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,11 @@ class CloudProvider(Protocol):
 
     def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         """Instances among ``instance_ids`` that EC2 shows now; unknown ids are omitted."""
+        ...
+
+    def describe_by_id(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
+        """Like ``describe``, through EC2's by-id view, which often shows a new instance
+        sooner than listings do; ids EC2 does not know yet are omitted."""
         ...
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
