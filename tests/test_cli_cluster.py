@@ -172,3 +172,18 @@ def test_unreachable_endpoint(tmp_path: Path) -> None:
 def test_validate_says_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(_config(tmp_path))]) == 0
     assert capsys.readouterr().out.startswith("ok: cluster fast, provider emulator")
+
+
+def test_sigterm_stops_the_daemon_cleanly_with_a_summary(tmp_path: Path) -> None:
+    import signal  # noqa: PLC0415
+
+    config = _config(tmp_path, scenario=[])
+    proc = subprocess.Popen([*COMMAND, "run", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the daemon is up once it says where it runs
+    assert first.startswith("steadyscale: cluster fast on embedded emulator")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "summary" in out and "Traceback" not in err
