@@ -34,6 +34,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _amounts(value: dict[str, float], empty: str) -> dict[str, float]:
+    """Resource amounts: at least one, none negative."""
+    if not value:
+        raise ValueError(empty)
+    for name, amount in value.items():
+        if amount < 0:
+            raise ValueError(f"{name} must be >= 0, got {amount}")
+    return value
+
+
 class NodeType(_Strict):
     """One kind of worker: what EC2 launches and what it offers to demand."""
 
@@ -59,12 +69,7 @@ class NodeType(_Strict):
     @field_validator("resources")
     @classmethod
     def _positive(cls, value: dict[str, float]) -> dict[str, float]:
-        if not value:
-            raise ValueError("give at least one resource, for example {CPU: 2}")
-        for name, amount in value.items():
-            if amount < 0:
-                raise ValueError(f"{name} must be >= 0, got {amount}")
-        return value
+        return _amounts(value, "give at least one resource, for example {CPU: 2}")
 
     @model_validator(mode="after")
     def _min_le_max(self) -> NodeType:
@@ -93,12 +98,7 @@ class DemandItem(_Strict):
     @field_validator("bundle")
     @classmethod
     def _bundle(cls, value: dict[str, float]) -> dict[str, float]:
-        if not value:
-            raise ValueError("a bundle needs at least one resource, for example {CPU: 1}")
-        for name, amount in value.items():
-            if amount < 0:
-                raise ValueError(f"{name} must be >= 0, got {amount}")
-        return value
+        return _amounts(value, "a bundle needs at least one resource, for example {CPU: 1}")
 
 
 class Provider(_Strict):

@@ -234,29 +234,35 @@ class EC2Provider:
             found.extend(self._describe_pages([{"Name": "instance-id", "Values": chunk}]))
         return found
 
+    def _known_only(self, action: str, ids: list[str]) -> tuple[Any, list[str]]:
+        """Call ``action`` on ``ids``; while EC2 names ids it does not know (which fails the
+        whole call), drop those and call again. Returns (answer or None, dropped ids)."""
+        dropped: list[str] = []
+        remaining = ids
+        while remaining:
+            try:
+                return self._call(action, InstanceIds=remaining), dropped
+            except LaunchRejected as exc:
+                if exc.code not in (NOT_FOUND, MALFORMED_ID):
+                    raise
+                missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining)
+                if not missing:
+                    missing = set(remaining)
+                dropped.extend(sorted(missing))
+                remaining = [i for i in remaining if i not in missing]
+        return None, dropped
+
     def describe_by_id(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         """Instances among ``instance_ids`` EC2 shows by id (its fastest view of a new one).
 
         One unknown id fails a whole by-id call, naming the ids it does not know: those are
-        dropped and the call repeated for the rest, so at most two calls per chunk usually.
+        dropped and the call repeated for the rest, so usually two calls per batch at most.
         """
         found: list[CloudInstance] = []
         for chunk in _chunks(list(dict.fromkeys(instance_ids)), LOOKUP_BATCH):
-            remaining = chunk
-            while remaining:
-                try:
-                    answer = self._call("DescribeInstances", InstanceIds=remaining)
-                except LaunchRejected as exc:
-                    if exc.code not in (NOT_FOUND, MALFORMED_ID):
-                        raise
-                    missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining)
-                    if not missing:
-                        break
-                    remaining = [i for i in remaining if i not in missing]
-                    continue
-                for reservation in answer.get("Reservations", []):
-                    found.extend(_instance(raw) for raw in reservation.get("Instances", []))
-                break
+            answer, _ = self._known_only("DescribeInstances", chunk)
+            for reservation in (answer or {}).get("Reservations", []):
+                found.extend(_instance(raw) for raw in reservation.get("Instances", []))
         return found
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
@@ -282,24 +288,11 @@ class EC2Provider:
         states: dict[str, str] = {}
         not_found: list[str] = []
         for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
-            remaining = chunk
-            # A NotFound names the ids EC2 does not know; retry the rest without them.
-            while remaining:
-                try:
-                    answer = self._call("TerminateInstances", InstanceIds=remaining)
-                except LaunchRejected as exc:
-                    if exc.code not in (NOT_FOUND, MALFORMED_ID):
-                        raise
-                    missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining)
-                    if not missing:
-                        missing = set(remaining)
-                    not_found.extend(sorted(missing))
-                    remaining = [i for i in remaining if i not in missing]
-                    continue
-                for item in answer.get("TerminatingInstances", []):
-                    states[item["InstanceId"]] = item.get("CurrentState", {}).get(
-                        "Name", "shutting-down")
-                break
+            answer, dropped = self._known_only("TerminateInstances", chunk)
+            not_found.extend(dropped)
+            for item in (answer or {}).get("TerminatingInstances", []):
+                states[item["InstanceId"]] = item.get("CurrentState", {}).get(
+                    "Name", "shutting-down")
         return TerminateResult(states=states, not_found=tuple(not_found))
 
 
