@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from steadyscale.config import DemandItem
-from steadyscale.ledger import LaunchRequest, Ledger, LedgerError
+from steadyscale.ledger import SCHEMA_VERSION, LaunchRequest, Ledger, LedgerError, WriterLock
 from steadyscale.lifecycle import NodeRecord, Status
 
 
@@ -33,7 +33,7 @@ def test_nodes_and_history_survive_a_reopen(tmp_path: Path) -> None:
     assert loaded.status is Status.REQUESTED and loaded.request_id == "r-1"
     assert [(e.status, e.reason) for e in loaded.history] == [(Status.REQUESTED, "sent")]
     assert [r.client_token for r in again.requests(open_only=True)] == ["ss-r-1"]
-    assert again.meta("schema_version") == "1"
+    assert again.meta("schema_version") == str(SCHEMA_VERSION)
     again.close()
 
 
@@ -80,3 +80,53 @@ def test_a_ledger_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     ledger.close()
     with pytest.raises(LedgerError, match="upgrade steadyscale"):
         Ledger(tmp_path / "l.db")
+
+
+def test_a_version_1_ledger_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    from steadyscale import ledger as ledger_module  # noqa: PLC0415
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(ledger_module._SCHEMA)  # version 1: requests without a spec column
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    db.execute("INSERT INTO requests (request_id, node_type, count, client_token, status, "
+               "created_at) VALUES ('r-1', 'cpu', 2, 'ss-r-1', 'open', 1.0)")
+    db.commit()
+    db.close()
+    ledger = Ledger(path)
+    assert ledger.meta("schema_version") == str(SCHEMA_VERSION)
+    [request] = ledger.requests()
+    assert (request.client_token, request.spec) == ("ss-r-1", None)
+    request.spec = '{"InstanceType": "m5.large"}'
+    with ledger.transaction():
+        ledger.save_request(request)
+    assert ledger.requests()[0].spec == '{"InstanceType": "m5.large"}'
+
+
+def test_a_file_without_a_schema_version_is_refused(tmp_path: Path) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    path = tmp_path / "foreign.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.commit()
+    db.close()
+    with pytest.raises(LedgerError, match="has no schema version"):
+        Ledger(path)
+
+
+def test_only_one_writer_at_a_time(tmp_path: Path) -> None:
+    first = Ledger(tmp_path / "l.db")
+    first.acquire_writer()
+    second = Ledger(tmp_path / "l.db")
+    with pytest.raises(LedgerError, match=r"another steadyscale daemon \(pid \d+\) is running"):
+        second.acquire_writer()
+    assert second.demand() == []  # readers (status, request) are not blocked
+    first.close()
+    second.acquire_writer()  # free once the first is gone
+    second.close()
+    lock = WriterLock(tmp_path / "l.db")
+    lock.acquire()
+    lock.release()

@@ -7,6 +7,7 @@ from EC2 as soon as it arrives.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from steadyscale.clock import Clock
 from steadyscale.config import ClusterConfig, DemandItem
+from steadyscale.crashpoints import crashpoint
 from steadyscale.errors import (
     CapacityUnavailable,
     CloudError,
@@ -94,11 +96,13 @@ class Autoscaler:
         self.clock = clock
         self.on_event = on_event
         self.records: dict[str, NodeRecord] = {r.node_id: r for r in ledger.nodes()}
+        # Every instance id the ledger ever recorded, terminal nodes included: an id in
+        # here is never given to a second node.
+        self.known_ids: set[str] = ledger.known_instance_ids()
         self._unavailable: dict[str, float] = {}
         self._stranger_first_seen: dict[str, float] = {}
         self._last_listing: float | None = None
         self.ticks = 0
-        self.stranger_grace_seconds = 300.0
 
     # ------------------------------------------------------------------ helpers
 
@@ -159,6 +163,7 @@ class Autoscaler:
             now=now, config=self.config, records=self.active_records(), demand=demand,
             observation=observation, open_request_ids=open_ids,
             unavailable_types=frozenset(self._unavailable),
+            known_instance_ids=frozenset(self.known_ids),
         )
         self._apply_moves(actions.moves, report)
         self._adopt(actions.adopt, report)
@@ -266,25 +271,32 @@ class Autoscaler:
 
     def _strangers(self, found: Sequence[CloudInstance], report: TickReport,
                    now: float) -> None:
-        """Cluster instances no record or request explains: terminate after a grace period."""
+        """Cluster instances no record or request explains: terminated once they are older
+        than the grace period (from EC2's launch time, else from when we first saw them)."""
         seen_now = {inst.instance_id for inst in found}
         for stale in set(self._stranger_first_seen) - seen_now:
             del self._stranger_first_seen[stale]
         doomed = []
         for inst in found:
             first = self._stranger_first_seen.setdefault(inst.instance_id, now)
-            if now - first >= self.stranger_grace_seconds and inst.state != "shutting-down":
+            born = inst.launch_time if inst.launch_time is not None else first
+            if now - born >= self.config.gc_grace_seconds and inst.state != "shutting-down":
                 doomed.append(inst.instance_id)
-        if doomed:
-            try:
-                self.provider.terminate(doomed)
-                self._emit(report, "gc", f"terminated {len(doomed)} cluster instance(s) the "
-                           f"ledger does not know: {', '.join(doomed[:5])}", len(doomed))
-            except CloudError as exc:
-                report.errors.append(f"gc terminate: {exc}")
+        if not doomed:
+            return
+        log.warning("terminating %d instance(s) tagged for cluster %s that the ledger does "
+                    "not know: %s", len(doomed), self.config.cluster_name, ", ".join(doomed))
+        try:
+            self.provider.terminate(doomed)
+        except CloudError as exc:
+            report.errors.append(f"gc terminate: {exc}")
+            return
+        self._emit(report, "gc", f"terminated {len(doomed)} cluster instance(s) the ledger "
+                   f"does not know: {', '.join(doomed[:5])}", len(doomed))
 
     def _record_launch(self, record: NodeRecord, inst: CloudInstance, reason: str) -> None:
         now = self.clock.now()
+        self.known_ids.add(inst.instance_id)
         record.instance_id = inst.instance_id
         record.instance_type = inst.instance_type
         record.availability_zone = inst.availability_zone
@@ -322,6 +334,7 @@ class Autoscaler:
                 record.terminate_requested_at = now
                 fresh += 1
         self._save(records, entries)  # durable before the call
+        crashpoint("terminate_written")
         if fresh:
             invisible = sum(1 for r in records if not r.seen)
             note = f" ({invisible} not visible yet)" if invisible else ""
@@ -332,6 +345,7 @@ class Autoscaler:
         except CloudError as exc:
             report.errors.append(f"terminate: {exc}")
             return
+        crashpoint("terminate_sent")
         entries = []
         done = 0
         for instance_id, state in result.states.items():
@@ -379,10 +393,13 @@ class Autoscaler:
             if count <= 0 or self.clock.now() >= deadline:
                 continue
             request_id = new_id("r")
+            subnet_id = self._subnet(node_type)
             request = LaunchRequest(
                 request_id=request_id, node_type=node_type, count=count,
                 client_token=f"ss-{request_id}", status="open", created_at=now,
-                subnet_id=self._subnet(node_type))
+                subnet_id=subnet_id,
+                spec=json.dumps(dict(self.config.available_node_types[node_type].node_config),
+                                sort_keys=True))
             records = [NodeRecord(node_id=new_id("n"), node_type=node_type,
                                   status=Status.QUEUED, created_at=now) for _ in range(count)]
             entries: list[tuple[str, HistoryEntry]] = []
@@ -392,10 +409,12 @@ class Autoscaler:
                 self._move(record, Status.REQUESTED, f"RunInstances {request_id}", entries)
                 record.request_id = request_id
                 self.records[record.node_id] = record
-            # The intent and its ClientToken are durable before RunInstances is sent.
+            # The intent, its ClientToken and its parameters are durable before
+            # RunInstances is sent.
             with self.ledger.transaction():
                 self.ledger.save_request(request)
                 self.ledger.save_nodes(records, entries)
+            crashpoint("intent_written")
             self._send(request, records, report)
 
     def _subnet(self, node_type: str) -> str | None:
@@ -407,12 +426,17 @@ class Autoscaler:
 
     def _send(self, request: LaunchRequest, waiting: list[NodeRecord],
               report: TickReport) -> None:
-        node_type = self.config.available_node_types[request.node_type]
+        # A resend uses the parameters of the first attempt, whatever the config says now:
+        # EC2 refuses the same ClientToken with other parameters.
+        if request.spec is not None:
+            node_config = json.loads(request.spec)
+        else:
+            node_config = dict(self.config.available_node_types[request.node_type].node_config)
         request.attempts += 1
         request.sent_at = self.clock.now()
         spec = LaunchSpec(request_id=request.request_id, client_token=request.client_token,
                           node_type=request.node_type, count=request.count,
-                          node_config=node_type.node_config, subnet_id=request.subnet_id)
+                          node_config=node_config, subnet_id=request.subnet_id)
         try:
             result = self.provider.launch(spec)
         except (Throttled, CloudError) as exc:
@@ -437,16 +461,17 @@ class Autoscaler:
                 self.ledger.save_request(request)
                 self.ledger.save_nodes(waiting, entries)
             return
+        crashpoint("launch_sent")
         self._fulfil(request, waiting, result.instances, report)
+        crashpoint("launch_recorded")
 
     def _fulfil(self, request: LaunchRequest, waiting: list[NodeRecord],
                 instances: Sequence[CloudInstance], report: TickReport) -> None:
         now = self.clock.now()
-        known = {r.instance_id for r in self.records.values()
-                 if r.request_id == request.request_id and r.instance_id}
-        new = [inst for inst in instances if inst.instance_id not in known]
+        new = [inst for inst in instances if inst.instance_id not in self.known_ids]
         entries: list[tuple[str, HistoryEntry]] = []
         for record, inst in zip(waiting, new, strict=False):
+            self.known_ids.add(inst.instance_id)
             record.instance_id = inst.instance_id
             record.instance_type = inst.instance_type
             record.availability_zone = inst.availability_zone

@@ -6,6 +6,10 @@ names the key path (``available_node_types.cpu.max_workers: ...``) and what is w
 
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.resources
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -148,6 +152,9 @@ class ClusterConfig(_Strict):
     lookup_deadline_seconds: float = Field(default=5.0, gt=0)
     # An instance EC2 has never shown this long after launch is LOST (and terminated by id).
     visibility_timeout_seconds: float = Field(default=600.0, gt=0)
+    # Cluster-tagged instances the ledger does not know are terminated this long after
+    # their launch (unless their request-id tag matches a launch we are waiting on).
+    gc_grace_seconds: float = Field(default=300.0, ge=0)
     # No tick may take longer than this; slower calls are left for the next tick.
     max_tick_seconds: float = Field(default=60.0, gt=0)
     ledger: str | None = None
@@ -211,11 +218,15 @@ def format_bundle(bundle: dict[str, float]) -> str:
     return "{" + inner + "}"
 
 
+@functools.cache
 def known_instance_types() -> frozenset[str]:
-    """Instance types known offline (moto's catalogue of EC2's types)."""
-    from moto.ec2.models.instance_types import INSTANCE_TYPES  # noqa: PLC0415 - heavy
+    """Instance types known offline: the catalogue of EC2's types that moto ships.
 
-    return frozenset(INSTANCE_TYPES)
+    Read as a data file, without importing moto's EC2 models (which takes a second).
+    """
+    resource = importlib.resources.files("moto") / "ec2" / "resources" / "instance_types.json.gz"
+    with resource.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
+        return frozenset(json.load(text))
 
 
 def parse_config(data: dict[str, Any], *, source: str = "") -> ClusterConfig:

@@ -7,19 +7,21 @@ ClientToken before RunInstances is sent, the instance ids as soon as the answer 
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from steadyscale.config import DemandItem
 from steadyscale.errors import SteadyscaleError
 from steadyscale.lifecycle import TERMINAL, HistoryEntry, NodeRecord, Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,6 +74,14 @@ CREATE TABLE IF NOT EXISTS transitions (
 CREATE INDEX IF NOT EXISTS transitions_by_node ON transitions (node_id);
 """
 
+# Each entry moves a ledger from version N-1 to N, in one transaction.
+MIGRATIONS: dict[int, list[str]] = {
+    # The launch parameters of a request, so a resend after a restart sends exactly what
+    # the first attempt sent even if the config changed (else EC2 answers
+    # IdempotentParameterMismatch for the same ClientToken).
+    2: ["ALTER TABLE requests ADD COLUMN spec TEXT"],
+}
+
 _NODE_FIELDS = [f.name for f in fields(NodeRecord) if f.name != "history"]
 
 
@@ -94,11 +104,48 @@ class LaunchRequest:
     sent_at: float | None = None
     launched: int = 0
     error: str | None = None
+    spec: str | None = None  # JSON of the launch parameters sent with the ClientToken
+
+
+class WriterLock:
+    """One daemon per ledger: an OS file lock beside it, holding the owner's pid.
+
+    The OS releases it when the process dies, even by SIGKILL, so a crashed daemon never
+    blocks its successor.
+    """
+
+    def __init__(self, ledger_path: str | Path) -> None:
+        self.ledger_path = str(ledger_path)
+        self._handle: TextIO | None = None
+
+    def acquire(self) -> None:
+        Path(self.ledger_path).parent.mkdir(parents=True, exist_ok=True)
+        handle = open(f"{self.ledger_path}.lock", "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise LedgerError(
+                f"another steadyscale daemon (pid {holder}) is running on ledger "
+                f"{self.ledger_path}; stop it first, or give this one another ledger") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 class Ledger:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self.writer_lock: WriterLock | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -108,23 +155,52 @@ class Ledger:
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            fresh = self._db.execute(
+                "SELECT name FROM sqlite_master WHERE name='meta'").fetchone() is None
             self._db.executescript(_SCHEMA)
-            version = self._db.execute(
-                "SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if version is None:
+            if fresh:
+                for statements in MIGRATIONS.values():
+                    for statement in statements:
+                        self._db.execute(statement)
                 self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
                                  (str(SCHEMA_VERSION),))
-            elif int(version["value"]) > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"ledger {self.path} has schema version {version['value']}, newer than "
-                    f"this steadyscale understands ({SCHEMA_VERSION}); upgrade steadyscale")
+            else:
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(
                 f"ledger {self.path} is unreadable ({exc}); move it aside only if you are "
                 "sure no instance it tracks is still running") from None
 
+    def _migrate(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            raise LedgerError(f"ledger {self.path} has no schema version; it was not written "
+                              "by steadyscale, or is damaged")
+        version = int(row["value"])
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {version}, newer than this "
+                f"steadyscale understands ({SCHEMA_VERSION}); upgrade steadyscale")
+        while version < SCHEMA_VERSION:
+            version += 1
+            with self.transaction():
+                for statement in MIGRATIONS[version]:
+                    self._db.execute(statement)
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                                 (str(version),))
+
+    def acquire_writer(self) -> None:
+        """Become the one daemon writing this ledger, or raise LedgerError."""
+        if self.path == ":memory:" or self.writer_lock is not None:
+            return
+        self.writer_lock = WriterLock(self.path)
+        self.writer_lock.acquire()
+
     def close(self) -> None:
         self._db.close()
+        if self.writer_lock is not None:
+            self.writer_lock.release()
+            self.writer_lock = None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -163,11 +239,11 @@ class Ledger:
     def save_request(self, request: LaunchRequest) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO requests (request_id, node_type, count, client_token, "
-            "subnet_id, status, attempts, created_at, sent_at, launched, error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "subnet_id, status, attempts, created_at, sent_at, launched, error, spec) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (request.request_id, request.node_type, request.count, request.client_token,
              request.subnet_id, request.status, request.attempts, request.created_at,
-             request.sent_at, request.launched, request.error))
+             request.sent_at, request.launched, request.error, request.spec))
 
     def requests(self, *, open_only: bool = False) -> list[LaunchRequest]:
         query = "SELECT * FROM requests"
@@ -182,7 +258,11 @@ class Ledger:
                    entries: Iterable[tuple[str, HistoryEntry]] = ()) -> None:
         """Write records (all their fields) and new history entries; call in a transaction."""
         placeholders = ", ".join("?" for _ in _NODE_FIELDS)
-        sql = f"INSERT OR REPLACE INTO nodes ({', '.join(_NODE_FIELDS)}) VALUES ({placeholders})"
+        updates = ", ".join(f"{name} = excluded.{name}" for name in _NODE_FIELDS[1:])
+        # An upsert, not INSERT OR REPLACE: a clash on instance_id must fail loudly rather
+        # than silently delete the other node's row (and with it our memory of an instance).
+        sql = (f"INSERT INTO nodes ({', '.join(_NODE_FIELDS)}) VALUES ({placeholders}) "
+               f"ON CONFLICT(node_id) DO UPDATE SET {updates}")
         self._db.executemany(sql, [
             tuple(_column(getattr(r, name)) for name in _NODE_FIELDS) for r in records])
         self._db.executemany(

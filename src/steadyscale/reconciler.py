@@ -103,6 +103,7 @@ def reconcile(
     observation: Observation | None,
     open_request_ids: frozenset[str] = frozenset(),
     unavailable_types: frozenset[str] = frozenset(),
+    known_instance_ids: frozenset[str] = frozenset(),
 ) -> Actions:
     moves: list[Move] = []
     status_after: dict[str, Status] = {}
@@ -123,7 +124,8 @@ def reconcile(
     strangers: list[CloudInstance] = []
     if observation is not None:
         for instance_id, seen in observation.instances.items():
-            if instance_id in by_instance or seen.tags.get(TAG_CLUSTER) != config.cluster_name:
+            if (instance_id in by_instance or instance_id in known_instance_ids
+                    or seen.tags.get(TAG_CLUSTER) != config.cluster_name):
                 continue
             if seen.state == "terminated":
                 continue

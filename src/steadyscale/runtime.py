@@ -10,12 +10,15 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from steadyscale.clock import Clock, ScaledClock, WallClock
 from steadyscale.config import ClusterConfig, ledger_path
-from steadyscale.emulator import Emulator
-from steadyscale.ledger import Ledger
+from steadyscale.ledger import Ledger, WriterLock
 from steadyscale.providers.aws import EC2Provider
+
+if TYPE_CHECKING:
+    from steadyscale.emulator import Emulator
 
 log = logging.getLogger("steadyscale.runtime")
 
@@ -29,7 +32,7 @@ class Runtime:
     provider: EC2Provider
     ledger: Ledger
     ledger_path: Path
-    emulator: Emulator | None = None
+    emulator: Emulator | None = None  # only with provider.type emulator
 
     def close(self) -> None:
         self.ledger.close()
@@ -56,10 +59,15 @@ def build_provider(config: ClusterConfig, clock: Clock,
 
 def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
                  fresh_emulator_ledger: bool = True) -> Runtime:
-    """Start what the config needs; checks the cloud before the ledger is touched."""
-    emulator: Emulator | None = None
+    """Start what the config needs; checks the cloud before the ledger is touched.
+
+    The runtime is the ledger's one writer: a second daemon on the same ledger fails here.
+    """
+    emulator: Emulator | None = None  # only with provider.type emulator
     clock: Clock
     if config.provider.type == "emulator":
+        from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
+
         settings = config.provider.emulator_settings()
         clock = ScaledClock(settings.time_scale, origin=time.time())
         emulator = Emulator(settings, clock=clock).start()
@@ -70,13 +78,20 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
     try:
         provider.preflight()
         path = ledger_path(config, config_path)
+        lock = WriterLock(path)
+        lock.acquire()  # before anything touches the ledger
         if emulator is not None and fresh_emulator_ledger and path.exists():
             # The embedded emulator starts empty, so a ledger of an earlier run describes
             # instances that no longer exist anywhere.
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             log.info("fresh ledger at %s for the embedded emulator", path)
-        ledger = Ledger(path)
+        try:
+            ledger = Ledger(path)
+        except BaseException:
+            lock.release()
+            raise
+        ledger.writer_lock = lock
     except BaseException:
         if emulator is not None:
             emulator.stop()

@@ -2,10 +2,15 @@
 
 moto's EC2 does the bookkeeping; ``model`` decides what a caller may see and when;
 ``server`` serves it over HTTP on 127.0.0.1. See ``Emulator`` for in-process use.
+The server (and with it moto) is imported only when ``Emulator`` is first used, so code
+that only reads emulator settings stays quick to start.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from steadyscale.emulator.model import Fault, InstanceState, TrackedInstance
-from steadyscale.emulator.server import Emulator
 from steadyscale.emulator.settings import (
     PROFILES,
     Distribution,
@@ -13,6 +18,9 @@ from steadyscale.emulator.settings import (
     Operation,
     build_settings,
 )
+
+if TYPE_CHECKING:
+    from steadyscale.emulator.server import Emulator
 
 __all__ = [
     "PROFILES",
@@ -25,3 +33,11 @@ __all__ = [
     "TrackedInstance",
     "build_settings",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Emulator":
+        from steadyscale.emulator.server import Emulator  # noqa: PLC0415
+
+        return Emulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

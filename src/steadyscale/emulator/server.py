@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import Any
 from xml.sax.saxutils import escape
@@ -405,8 +406,10 @@ class EmulatorApp:
         result = response.run_instances()
         reservation: Any = result.result
         ids: list[str] = []
+        launched = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
         for inst in reservation.instances:
             ids.append(inst.id)
+            inst.launch_time = launched  # on the emulator's clock, so time scale applies
             state.instances[inst.id] = inst
             state.reservation_of[inst.id] = reservation.id
             inst._state.name = InstanceState.PENDING.value
@@ -747,7 +750,7 @@ class Emulator:
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings or EmulatorSettings()
-        self.clock: Clock = clock or ScaledClock(self.settings.time_scale)
+        self.clock: Clock = clock or ScaledClock(self.settings.time_scale, origin=time.time())
         self.app = EmulatorApp(self.settings, self.clock)
         self.host = host
         self._requested_port = port

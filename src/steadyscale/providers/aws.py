@@ -14,6 +14,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -75,6 +76,7 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
 def _instance(raw: dict[str, Any]) -> CloudInstance:
     tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags", []) or []}
     reason = raw.get("StateReason") or {}
+    launched = raw.get("LaunchTime")
     return CloudInstance(
         instance_id=raw["InstanceId"],
         state=raw.get("State", {}).get("Name", "pending"),
@@ -83,6 +85,7 @@ def _instance(raw: dict[str, Any]) -> CloudInstance:
         private_ip=raw.get("PrivateIpAddress"),
         tags=tags,
         state_reason=reason.get("Code"),
+        launch_time=launched.timestamp() if isinstance(launched, datetime) else None,
     )
 
 

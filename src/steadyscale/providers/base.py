@@ -28,6 +28,7 @@ class CloudInstance:
     private_ip: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     state_reason: str | None = None
+    launch_time: float | None = None  # EC2's LaunchTime, seconds since the epoch
 
 
 @dataclass(frozen=True)

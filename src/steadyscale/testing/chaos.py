@@ -1,0 +1,248 @@
+"""Kill the daemon at random moments and check, from EC2's ground truth, what survived.
+
+An emulator runs as its own process (so it outlives every daemon); daemons run as
+``steadyscale run`` subprocesses against it and are SIGKILLed either after a random number
+of their API calls or at a named crash point (after the intent is written, after
+RunInstances answered but before the ids are recorded, during terminate). At the end one
+daemon runs to quiescence, and the emulator's ground truth says whether any instance was
+launched twice, left running, or never recorded.
+
+Waiting is always for a condition (a printed line, a count of calls, the ground truth),
+with a time limit, never for a fixed time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from steadyscale.config import DemandItem
+from steadyscale.crashpoints import ENV as CRASH_ENV
+from steadyscale.crashpoints import POINTS
+from steadyscale.ledger import Ledger
+from steadyscale.providers.base import TAG_CLUSTER, TAG_REQUEST
+
+CLUSTER = "chaos"
+POLL = 0.02
+
+
+class ChaosError(RuntimeError):
+    pass
+
+
+def _wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(POLL)
+    raise ChaosError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class ExternalEmulator:
+    """``steadyscale emulator`` in its own process, on a free loopback port."""
+
+    def __init__(self, *, profile: str, seed: int, time_scale: float,
+                 assignments: list[str] | None = None) -> None:
+        args = [sys.executable, "-m", "steadyscale", "emulator", "--profile", profile,
+                "--seed", str(seed), "--time-scale", str(time_scale), "--port", "0"]
+        for assignment in assignments or []:
+            args += ["--set", assignment]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "serving EC2 at " not in line:
+            self.stop()
+            raise ChaosError(f"the emulator did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1].strip()
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}/_steadyscale/{path}", timeout=30) as answer:
+            return json.loads(answer.read())
+
+    def truth(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._get("truth?include_gone=1")["instances"]
+        return [i for i in found if i["tags"].get(TAG_CLUSTER) == CLUSTER]
+
+    def call_count(self) -> int:
+        return int(self._get("calls?limit=0")["total"])
+
+    def calls(self) -> dict[str, dict[str, int]]:
+        by_action: dict[str, dict[str, int]] = self._get("calls?limit=0")["by_action"]
+        return by_action
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate()
+
+
+def write_config(directory: Path, endpoint: str, **overrides: Any) -> Path:
+    data: dict[str, Any] = {
+        "cluster_name": CLUSTER,
+        "max_workers": 2000,
+        "upscaling_speed": 1000,
+        "idle_timeout_minutes": 0,
+        "loop_interval_seconds": 0.5,
+        "listing_interval_seconds": 2,
+        "visibility_timeout_seconds": 120,
+        "gc_grace_seconds": 60,
+        "provider": {"type": "aws", "region": "us-east-1", "endpoint_url": endpoint,
+                     "max_attempts": 3, "read_timeout_seconds": 10},
+        "available_node_types": {
+            "worker": {"node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                       "resources": {"CPU": 2}, "max_workers": 2000},
+        },
+    }
+    data.update(overrides)
+    path = directory / "chaos.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def set_demand(ledger_path: Path, count: int) -> None:
+    ledger = Ledger(ledger_path)
+    try:
+        items = [DemandItem(bundle={"CPU": 2}, count=count)] if count else []
+        ledger.set_demand(items, time.time())
+    finally:
+        ledger.close()
+
+
+def daemon_env(crash_at: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_EC2_METADATA_DISABLED="true")
+    if crash_at:
+        env[CRASH_ENV] = crash_at
+    return env
+
+
+def start_daemon(config: Path, crash_at: str | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "steadyscale", "run", str(config), "--quiet", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=daemon_env(crash_at))
+
+
+@dataclass
+class Verdict:
+    launched: int  # distinct cluster instances EC2 ever had
+    demanded: int
+    duplicates: int  # instances beyond what their launch request asked, or never recorded
+    leaks: int  # cluster instances not terminated at the end
+    unrecorded: list[str] = field(default_factory=list)
+
+
+def verdict(emulator: ExternalEmulator, ledger_path: Path, demanded: int) -> Verdict:
+    truth = emulator.truth()
+    ledger = Ledger(ledger_path)
+    try:
+        known = ledger.known_instance_ids()
+        requests = {r.request_id: r.count for r in ledger.requests()}
+    finally:
+        ledger.close()
+    per_request: dict[str, int] = {}
+    for inst in truth:
+        rid = inst["tags"].get(TAG_REQUEST, "")
+        per_request[rid] = per_request.get(rid, 0) + 1
+    over = sum(max(0, n - requests.get(rid, 0)) for rid, n in per_request.items())
+    unrecorded = sorted(i["instance_id"] for i in truth if i["instance_id"] not in known)
+    return Verdict(
+        launched=len(truth), demanded=demanded,
+        duplicates=over + max(0, len(truth) - demanded),
+        leaks=sum(1 for i in truth if i["state"] != "terminated"),
+        unrecorded=unrecorded)
+
+
+@dataclass
+class ChaosRun:
+    kills: int
+    crash_points_hit: dict[str, int]
+    seconds: float
+    verdict: Verdict
+    final_summary: dict[str, Any]
+
+
+def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str = "realistic",
+              time_scale: float = 0.05, emulator_seed: int = 1,
+              quiet_errors: bool = False, timeout: float = 600.0,
+              forced_point: str | None = None) -> ChaosRun:
+    """Demand ``nodes`` then zero, SIGKILLing the daemon ``kills`` times along the way."""
+    rng = random.Random(seed)
+    assignments = ["spot.interruption_rate_per_hour=0"]
+    if quiet_errors:
+        assignments += ["errors.server_error_probability=0",
+                        "errors.lost_response_probability=0", "errors.timeout_probability=0"]
+    emulator = ExternalEmulator(profile=profile, seed=emulator_seed, time_scale=time_scale,
+                                assignments=assignments)
+    started = time.monotonic()
+    points: dict[str, int] = {}
+    try:
+        config = write_config(workdir, emulator.url)
+        ledger_path = workdir / ".steadyscale" / f"{CLUSTER}.db"
+        ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        set_demand(ledger_path, nodes)
+        for kill in range(kills):
+            if kill == kills // 2:
+                set_demand(ledger_path, 0)  # the second half kills during scale-down
+            crash_at = None
+            if forced_point is not None:
+                crash_at = f"{forced_point}:1"
+            elif rng.random() < 0.5:
+                point = rng.choice(POINTS)
+                crash_at = f"{point}:{rng.randint(1, 2)}"
+            before = emulator.call_count()
+            daemon = start_daemon(config, crash_at)
+            budget = rng.randint(1, 12)
+            # A quiet daemon makes few calls: past the limit it is killed where it is.
+            with contextlib.suppress(ChaosError):
+                _wait_for(lambda d=daemon, b=before, n=budget: d.poll() is not None
+                          or emulator.call_count() - b >= n, 60, "the daemon's API calls")
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGKILL)
+                points["random"] = points.get("random", 0) + 1
+            else:
+                point_hit = (crash_at or "").partition(":")[0] or "exit"
+                points[point_hit] = points.get(point_hit, 0) + 1
+            _, err = daemon.communicate(timeout=30)
+            if daemon.returncode != -signal.SIGKILL:
+                raise ChaosError(f"a daemon ended by itself ({daemon.returncode}): {err[-800:]}")
+        set_demand(ledger_path, 0)
+        final = start_daemon(config)
+        try:
+            _wait_for(lambda: not any(i["state"] != "terminated" for i in emulator.truth()),
+                      timeout, "every cluster instance to terminate")
+            # Quiet: nothing new is launched or terminated for a moment.
+            calls_then = emulator.calls()
+            _wait_for(lambda: emulator.call_count() > sum(
+                sum(v.values()) for v in calls_then.values()) + 3, 60, "a few idle ticks")
+        finally:
+            final.send_signal(signal.SIGTERM)
+            out, err = final.communicate(timeout=60)
+        if final.returncode != 0:
+            raise ChaosError(f"the final daemon failed ({final.returncode}): {err[-500:]}")
+        summary = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+        result = verdict(emulator, ledger_path, nodes)
+        return ChaosRun(kills=kills, crash_points_hit=points,
+                        seconds=time.monotonic() - started, verdict=result,
+                        final_summary=summary)
+    finally:
+        emulator.stop()
