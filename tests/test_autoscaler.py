@@ -91,3 +91,41 @@ def test_partial_fulfilment_requeues_the_shortfall(cluster_factory: ClusterFacto
     assert cluster.count(Status.LAUNCH_FAILED) == 2
     failed = [r for r in cluster.autoscaler.records.values() if r.status is Status.LAUNCH_FAILED]
     assert "EC2 launched 3 of 5" in failed[0].history[-1].reason
+
+
+def test_a_subnet_without_capacity_falls_back_to_the_next_subnet(
+        cluster_factory: ClusterFactory) -> None:
+    cluster = cluster_factory("realistic", emulator={
+        "capacity": {"pools": {"m5.large/us-east-1a": 0}}})
+    subnets = cluster.emulator.client().describe_subnets()["Subnets"]
+    by_zone = {s["AvailabilityZone"]: s["SubnetId"] for s in subnets}
+    provider = dict(cluster.config.provider.model_dump())
+    provider["subnets"] = [by_zone["us-east-1a"], by_zone["us-east-1b"]]
+    config = cluster.config.model_copy(update={
+        "provider": cluster.config.provider.model_copy(update={"subnets": provider["subnets"]})})
+    cluster.autoscaler.config = config
+    cluster.config = config
+    cluster.demand(3)
+    cluster.run(lambda r: r.settled and cluster.count(Status.RUNNING) == 3, max_ticks=60)
+    zones = {i.availability_zone for i in cluster.truth() if i.state.value == "running"}
+    assert zones == {"us-east-1b"}
+    assert cluster.count(Status.LAUNCH_FAILED) == 3  # the first try, in us-east-1a
+
+
+def test_a_protected_instance_is_reported_and_the_rest_scale_down(
+        cluster_factory: ClusterFactory) -> None:
+    cluster = cluster_factory("realistic", idle_timeout_minutes=0)
+    cluster.demand(3)
+    cluster.run(lambda r: r.settled and cluster.count(Status.RUNNING) == 3, max_ticks=60)
+    victim = next(iter(cluster.autoscaler.records.values())).instance_id
+    assert victim is not None
+    cluster.emulator.client().modify_instance_attribute(
+        InstanceId=victim, DisableApiTermination={"Value": True})
+    cluster.demand(0)
+    for _ in range(20):
+        cluster.tick()
+    alive = [i.instance_id for i in cluster.alive()]
+    assert alive == [victim]
+    record = next(r for r in cluster.autoscaler.records.values() if r.instance_id == victim)
+    assert record.status is Status.TERMINATING
+    assert record.last_error and "OperationNotPermitted" in record.last_error

@@ -187,3 +187,29 @@ def test_sigterm_stops_the_daemon_cleanly_with_a_summary(tmp_path: Path) -> None
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "summary" in out and "Traceback" not in err
+
+
+def test_non_finite_and_tiny_amounts_are_refused(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path, scenario=[])
+    (tmp_path / ".steadyscale").mkdir()
+    from steadyscale.ledger import Ledger  # noqa: PLC0415
+
+    Ledger(tmp_path / ".steadyscale" / "fast.db").close()
+    for bundle in ("CPU=1e-320", "CPU=inf", "CPU=nan"):
+        assert main(["request", str(config), "--bundle", bundle, "--count", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    infinite = _config(tmp_path, upscaling_speed=float("inf"))
+    assert main(["validate", str(infinite)]) == 2
+    assert "upscaling_speed: " in capsys.readouterr().err
+
+
+def test_node_config_is_checked_against_run_instances(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path, available_node_types={"cpu": {
+        "node_config": {"InstanceType": "m5.large", "ImageId": "ami-1", "EbsOptimized": "yes"},
+        "resources": {"CPU": 2}}}, scenario=[])
+    assert main(["validate", str(config)]) == 2
+    assert ("available_node_types.cpu.node_config: Invalid type for parameter EbsOptimized"
+            in capsys.readouterr().err)

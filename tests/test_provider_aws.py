@@ -11,6 +11,7 @@ from steadyscale.emulator import Emulator, Fault, Operation, build_settings
 from steadyscale.errors import (
     CapacityUnavailable,
     CloudUnavailable,
+    LaunchRejected,
     ProviderSetupError,
     Throttled,
 )
@@ -173,3 +174,27 @@ def test_describe_by_id_drops_the_ids_ec2_does_not_know_and_asks_again(
     assert [i.instance_id for i in provider.describe_by_id([old, fresh])] == [old]
     assert provider.calls_by_action()["DescribeInstances"] - before == 2
     assert provider.describe_by_id([fresh]) == []
+
+
+def test_parameters_botocore_refuses_are_a_final_launch_error(
+        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    emu, clock, provider = world
+    spec = LaunchSpec(request_id="r-x", client_token="ss-r-x", node_type="cpu", count=1,
+                      node_config={**CONFIG, "EbsOptimized": "yes"})
+    with pytest.raises(LaunchRejected) as caught:
+        provider.launch(spec)
+    assert caught.value.code == "InvalidParameter"
+    assert emu.truth() == []
+
+
+def test_a_protected_instance_does_not_block_the_others(
+        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    emu, clock, provider = world
+    free = [i.instance_id for i in provider.launch(_spec(2, "ss-r-a")).instances]
+    protected = provider.launch(LaunchSpec(
+        request_id="r-b", client_token="ss-r-b", node_type="cpu", count=1,
+        node_config={**CONFIG, "DisableApiTermination": True})).instances[0].instance_id
+    clock.advance(60)
+    result = provider.terminate([*free, protected])
+    assert set(result.states) == set(free)
+    assert result.refused[protected].startswith("OperationNotPermitted")

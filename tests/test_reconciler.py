@@ -114,3 +114,23 @@ def test_idle_time_is_tracked_for_scale_down() -> None:
     assert any(m.updates.get("idle_since") == NOW for m in actions.moves)
     idle = _record(Status.RUNNING, idle_since=NOW - 61)
     assert _run([idle], {"i-1": "running"}, demand=0).terminate == ("n-1",)
+
+
+def test_a_running_node_missing_from_a_listing_is_timed_from_the_first_miss() -> None:
+    # Not seen for an hour (the daemon was down), then missing from one listing.
+    record = _record(Status.RUNNING, last_seen_at=NOW - 3600, first_seen_at=NOW - 4000)
+    actions = _run([record], {}, complete=True)
+    assert _statuses(actions) == {}
+    assert actions.moves[0].updates == {"missing_since": NOW}
+    still = _record(Status.RUNNING, last_seen_at=NOW - 3600, missing_since=NOW - 100)
+    assert _statuses(_run([still], {}, complete=True)) == {}
+    gone = _record(Status.RUNNING, last_seen_at=NOW - 3600, missing_since=NOW - 601)
+    assert _statuses(_run([gone], {}, complete=True)) == {"n-1": Status.LOST}
+    back = _record(Status.RUNNING, missing_since=NOW - 500)
+    assert _run([back], {"i-1": "running"}).moves[0].updates["missing_since"] is None
+
+
+def test_an_interrupted_node_ec2_no_longer_shows_is_terminated_by_id() -> None:
+    record = _record(Status.INTERRUPTED)
+    assert _run([record], {}, demand=0).terminate == ("n-1",)
+    assert _run([record], {"i-1": "shutting-down"}, demand=0).terminate == ()

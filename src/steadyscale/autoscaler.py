@@ -22,7 +22,6 @@ from steadyscale.errors import (
     CapacityUnavailable,
     CloudError,
     LaunchRejected,
-    ProviderSetupError,
     Throttled,
 )
 from steadyscale.ledger import LaunchRequest, Ledger
@@ -46,8 +45,11 @@ from steadyscale.reconciler import Actions, Move, Observation, reconcile
 
 log = logging.getLogger("steadyscale.autoscaler")
 
-# A node type whose launch EC2 refused for capacity is skipped this long (fallback).
+# A (node type, subnet) pool whose launch EC2 refused is skipped this long: the next subnet
+# is tried, then the next node type.
 UNAVAILABLE_TTL_SECONDS = 180.0
+# A terminate EC2 refused (termination protection, a policy) is tried again this often.
+TERMINATE_REFUSED_RETRY_SECONDS = 300.0
 # An id EC2 never knew, terminated this long after launch, is taken as gone.
 FORGET_UNKNOWN_AFTER_SECONDS = 3600.0 + 600.0
 
@@ -99,9 +101,11 @@ class Autoscaler:
         # Every instance id the ledger ever recorded, terminal nodes included: an id in
         # here is never given to a second node.
         self.known_ids: set[str] = ledger.known_instance_ids()
-        self._unavailable: dict[str, float] = {}
+        # (node type, subnet) pools set aside after a capacity error, until a time.
+        self._unavailable: dict[tuple[str, str | None], float] = {}
         self._stranger_first_seen: dict[str, float] = {}
         self._last_listing: float | None = None
+        self._refused_until: dict[str, float] = {}
         self.ticks = 0
 
     # ------------------------------------------------------------------ helpers
@@ -134,13 +138,11 @@ class Autoscaler:
     # ------------------------------------------------------------------ tick
 
     def tick(self) -> TickReport:
-        """One observe-decide-act round. Never raises (but for a setup error)."""
+        """One observe-decide-act round. Never raises: errors go into the report."""
         report = TickReport(started_at=self.clock.now())
         self.ticks += 1
         try:
             self._tick(report)
-        except ProviderSetupError:
-            raise
         except Exception as exc:  # a tick must never take the loop down
             log.exception("tick failed")
             report.errors.append(f"{type(exc).__name__}: {exc}")
@@ -158,11 +160,11 @@ class Autoscaler:
         open_ids = frozenset(
             r.request_id for r in self.records.values()
             if r.status is Status.REQUESTED and r.request_id)
-        self._unavailable = {t: until for t, until in self._unavailable.items() if until > now}
+        self._unavailable = {p: until for p, until in self._unavailable.items() if until > now}
         actions = reconcile(
             now=now, config=self.config, records=self.active_records(), demand=demand,
             observation=observation, open_request_ids=open_ids,
-            unavailable_types=frozenset(self._unavailable),
+            unavailable_types=self._unavailable_types(),
             known_instance_ids=frozenset(self.known_ids),
         )
         self._apply_moves(actions.moves, report)
@@ -208,7 +210,12 @@ class Autoscaler:
             except CloudError as exc:
                 failed = True
                 report.errors.append(f"listing: {exc}")
-        wanted = [r.instance_id for r in moving
+        # Nodes in motion, and running ones a complete listing left out (a flicker, or
+        # worse): look each up before anything is concluded from its absence.
+        absent = [r for r in self.records.values()
+                  if complete and r.status is Status.RUNNING and r.instance_id
+                  and r.instance_id not in instances]
+        wanted = [r.instance_id for r in [*moving, *absent]
                   if r.instance_id is not None and r.instance_id not in instances]
         if wanted:
             try:
@@ -218,9 +225,9 @@ class Autoscaler:
                 failed = True
                 report.errors.append(f"lookup: {exc}")
         straggle = 2 * self.config.loop_interval_seconds
-        stragglers = [r.instance_id for r in moving
+        stragglers = [r.instance_id for r in [*moving, *absent]
                       if r.instance_id is not None and r.instance_id not in instances
-                      and r.status in (Status.LAUNCHED, Status.PENDING)
+                      and r.status in (Status.LAUNCHED, Status.PENDING, Status.RUNNING)
                       and r.launched_at is not None and now - r.launched_at >= straggle]
         if stragglers and not failed:
             try:
@@ -318,9 +325,10 @@ class Autoscaler:
                    len(records))
 
     def _terminate(self, node_ids: Sequence[str], report: TickReport) -> None:
+        now = self.clock.now()
+        node_ids = [n for n in node_ids if self._refused_until.get(n, 0.0) <= now]
         if not node_ids:
             return
-        now = self.clock.now()
         records = [self.records[n] for n in node_ids]
         entries: list[tuple[str, HistoryEntry]] = []
         fresh = 0
@@ -328,6 +336,8 @@ class Autoscaler:
             if record.status is not Status.TERMINATING:
                 reason = ("lost: terminating by id until EC2 confirms"
                           if record.status is Status.LOST else
+                          "interrupted: terminating by id until EC2 confirms"
+                          if record.status is Status.INTERRUPTED else
                           "idle past the idle timeout" if record.status is Status.RUNNING
                           else "not needed any more")
                 self._move(record, Status.TERMINATING, reason, entries)
@@ -356,6 +366,15 @@ class Autoscaler:
             if state == "terminated":
                 self._move(accepted, Status.TERMINATED, "EC2 says terminated", entries)
                 done += 1
+        for instance_id, why in result.refused.items():
+            refused = by_instance.get(instance_id)
+            if refused is None:
+                continue
+            refused.last_error = f"TerminateInstances refused: {why}"
+            self._refused_until[refused.node_id] = now + TERMINATE_REFUSED_RETRY_SECONDS
+            self._emit(report, "refused", f"{refused.node_id} ({instance_id}) cannot be "
+                       f"terminated: {why}; retrying every "
+                       f"{TERMINATE_REFUSED_RETRY_SECONDS:.0f}s", 1)
         for instance_id in result.not_found:
             missing = by_instance.get(instance_id)
             if missing is None:
@@ -417,12 +436,25 @@ class Autoscaler:
             crashpoint("intent_written")
             self._send(request, records, report)
 
-    def _subnet(self, node_type: str) -> str | None:
+    def _pools(self, node_type: str) -> list[str | None]:
+        """Where a node type can launch, in order of preference (None: EC2's choice)."""
         config = self.config.available_node_types[node_type].node_config
         if config.get("SubnetId") or config.get("NetworkInterfaces"):
-            return None
-        subnets = self.config.provider.subnets
-        return subnets[0] if subnets else None
+            return [None]
+        return list(self.config.provider.subnets) or [None]
+
+    def _subnet(self, node_type: str) -> str | None:
+        """The first of the type's subnets not set aside after a capacity error."""
+        for pool in self._pools(node_type):
+            if (node_type, pool) not in self._unavailable:
+                return pool
+        return self._pools(node_type)[0]
+
+    def _unavailable_types(self) -> frozenset[str]:
+        """Node types whose every subnet is set aside: the scheduler falls back."""
+        return frozenset(
+            name for name in self.config.available_node_types
+            if all((name, pool) in self._unavailable for pool in self._pools(name)))
 
     def _send(self, request: LaunchRequest, waiting: list[NodeRecord],
               report: TickReport) -> None:
@@ -445,7 +477,7 @@ class Autoscaler:
             entries: list[tuple[str, HistoryEntry]] = []
             if final:
                 request.status = "done"
-                self._unavailable[request.node_type] = (
+                self._unavailable[(request.node_type, request.subnet_id)] = (
                     self.clock.now() + UNAVAILABLE_TTL_SECONDS)
                 for record in waiting:
                     record.last_error = f"{exc.code}: {exc.message}"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -101,6 +103,10 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         return 0
     if not 0 <= args.port <= 65535:
         raise SteadyscaleError(f"--port must be between 0 and 65535, got {args.port}")
+    def _stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)  # before the URL is printed: callers act on it
     emulator = Emulator(settings, host=args.host, port=args.port).start()
     url = emulator.endpoint_url
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -113,10 +119,6 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     print(f"  ground truth: {url}/_steadyscale/truth   call log: {url}/_steadyscale/calls",
           flush=True)
 
-    def _stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _stop)
     try:
         emulator.serve_forever()
     except KeyboardInterrupt:
@@ -192,6 +194,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise SteadyscaleError("--max-seconds must be > 0")
+    # Ctrl-C and SIGTERM ask the loop to stop after its tick, from the very start.
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     runtime = open_runtime(config, args.config)
     try:
         if not args.quiet:
@@ -201,7 +211,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      if runtime.emulator else f"EC2 {config.provider.region}")
             print(f"steadyscale: cluster {config.cluster_name} on {where}; "
                   f"ledger {runtime.ledger_path}", flush=True)
-        summary = run_daemon(runtime, max_seconds=args.max_seconds, quiet=args.quiet)
+        summary = run_daemon(runtime, max_seconds=args.max_seconds, quiet=args.quiet,
+                             stop=stop, install_signals=False)
         scale = runtime.emulator.settings.time_scale if runtime.emulator else 1.0
         if args.json:
             print(json.dumps(summary.as_dict()))
@@ -247,7 +258,7 @@ def _parse_bundle(text: str) -> dict[str, float]:
             amount = float(value)
         except ValueError:
             amount = -1.0
-        if not sep or not name.strip() or amount < 0:
+        if not sep or not name.strip() or amount < 0 or not math.isfinite(amount):
             raise SteadyscaleError(
                 f"bundle {text!r}: write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1")
         bundle[name.strip()] = amount
@@ -290,7 +301,11 @@ def _cmd_request(args: argparse.Namespace) -> int:
         for text, count in zip(args.bundle, args.count, strict=True):
             if count < 0:
                 raise SteadyscaleError(f"--count must be >= 0, got {count}")
-            items.append(DemandItem(bundle=_parse_bundle(text), count=count))
+            try:
+                items.append(DemandItem(bundle=_parse_bundle(text), count=count))
+            except ValidationError as exc:
+                message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise SteadyscaleError(f"bundle {text!r}: {message}") from None
     if not items and not args.clear:
         raise SteadyscaleError("say what to demand: --bundle ... --count N, --file, or --clear")
     config, ledger = _open_ledger(args.config)

@@ -35,7 +35,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Smallest non-zero resource amount: keeps packing arithmetic finite.
+MIN_AMOUNT = 1e-6
 
 
 def _amounts(value: dict[str, float], empty: str) -> dict[str, float]:
@@ -43,8 +47,9 @@ def _amounts(value: dict[str, float], empty: str) -> dict[str, float]:
     if not value:
         raise ValueError(empty)
     for name, amount in value.items():
-        if amount < 0:
-            raise ValueError(f"{name} must be >= 0, got {amount}")
+        if amount < 0 or 0 < amount < MIN_AMOUNT:
+            raise ValueError(f"{name} must be 0 or between {MIN_AMOUNT:g} and any finite "
+                             f"amount, got {amount}")
     return value
 
 
@@ -191,6 +196,10 @@ class ClusterConfig(_Strict):
                 f"the node types' min_workers add up to {total_min}, more than "
                 f"max_workers ({self.max_workers})"
             )
+        if self.listing_interval_seconds >= self.visibility_timeout_seconds:
+            raise ValueError(
+                f"listing_interval_seconds ({self.listing_interval_seconds:g}) must be below "
+                f"visibility_timeout_seconds ({self.visibility_timeout_seconds:g})")
         times = [step.at_seconds for step in self.scenario]
         if times != sorted(times):
             raise ValueError("scenario steps must be in time order")
@@ -229,19 +238,39 @@ def known_instance_types() -> frozenset[str]:
         return frozenset(json.load(text))
 
 
+def run_instances_problem(node_config: dict[str, Any]) -> str | None:
+    """What EC2's RunInstances would refuse in ``node_config`` before sending it, if any."""
+    import botocore.session  # noqa: PLC0415
+    from botocore.validate import ParamValidator  # noqa: PLC0415
+
+    shape = botocore.session.get_session().get_service_model("ec2").operation_model(
+        "RunInstances").input_shape
+    if shape is None:
+        return None
+    params = {**node_config, "MinCount": 1, "MaxCount": 1}
+    report = ParamValidator().validate(params, shape)
+    if not report.has_errors():
+        return None
+    lines = [line.strip() for line in report.generate_report().splitlines() if line.strip()]
+    return "; ".join(lines)
+
+
 def parse_config(data: dict[str, Any], *, source: str = "") -> ClusterConfig:
     try:
         config = ClusterConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source=source)) from None
     known = known_instance_types()
+    prefix = f"{source}: " if source else ""
     for name, node_type in config.available_node_types.items():
         if node_type.instance_type not in known:
-            prefix = f"{source}: " if source else ""
             raise ConfigError(
                 f"{prefix}available_node_types.{name}.node_config.InstanceType: unknown "
                 f"instance type {node_type.instance_type!r} (check the spelling, e.g. m5.large)"
             )
+        problem = run_instances_problem(node_type.node_config)
+        if problem:
+            raise ConfigError(f"{prefix}available_node_types.{name}.node_config: {problem}")
     if config.provider.type == "emulator":
         try:
             config.provider.emulator_settings()

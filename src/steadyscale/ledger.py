@@ -79,7 +79,9 @@ MIGRATIONS: dict[int, list[str]] = {
     # The launch parameters of a request, so a resend after a restart sends exactly what
     # the first attempt sent even if the config changed (else EC2 answers
     # IdempotentParameterMismatch for the same ClientToken).
-    2: ["ALTER TABLE requests ADD COLUMN spec TEXT"],
+    # And when a node EC2 showed before went missing, so LOST is measured from then.
+    2: ["ALTER TABLE requests ADD COLUMN spec TEXT",
+        "ALTER TABLE nodes ADD COLUMN missing_since REAL"],
 }
 
 _NODE_FIELDS = [f.name for f in fields(NodeRecord) if f.name != "history"]

@@ -112,6 +112,7 @@ class NodeRecord:
     terminate_requested_at: float | None = None
     terminate_accepted_at: float | None = None
     idle_since: float | None = None
+    missing_since: float | None = None  # first tick a seen node was missing from a listing
     last_error: str | None = None
     history: list[HistoryEntry] = field(default_factory=list)
 

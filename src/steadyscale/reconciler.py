@@ -54,19 +54,27 @@ class Actions:
 def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
              config: ClusterConfig, listing_complete: bool) -> Move | None:
     status = record.status
+    timeout = config.visibility_timeout_seconds
     if seen is None:
         if status is Status.LAUNCHED and record.launched_at is not None and (
-                now - record.launched_at > config.visibility_timeout_seconds):
+                now - record.launched_at > timeout):
             return Move(record.node_id, Status.LOST,
                         f"not shown by EC2 for {now - record.launched_at:.0f}s after launch")
-        if (status in (Status.PENDING, Status.RUNNING) and listing_complete
-                and record.last_seen_at is not None
-                and now - record.last_seen_at > config.visibility_timeout_seconds):
-            return Move(record.node_id, Status.LOST,
-                        f"not shown by EC2 for {now - record.last_seen_at:.0f}s")
+        if status in (Status.PENDING, Status.RUNNING) and listing_complete:
+            # Missing from a complete listing (and from the lookups the loop made for it):
+            # count from the first such tick, never from the last sighting, so a gap in
+            # observation (a restart, a throttled spell) is not mistaken for absence.
+            if record.missing_since is None:
+                return Move(record.node_id, None, "", {"missing_since": now})
+            if now - record.missing_since > timeout:
+                return Move(record.node_id, Status.LOST,
+                            f"missing from every listing and lookup for "
+                            f"{now - record.missing_since:.0f}s")
         return None
 
     updates: dict[str, Any] = {"last_seen_at": now}
+    if record.missing_since is not None:
+        updates["missing_since"] = None
     if record.first_seen_at is None:
         updates["first_seen_at"] = now
     if seen.private_ip and not record.private_ip:
@@ -174,8 +182,10 @@ def reconcile(
             terminate.append(record.node_id)
         elif status is Status.INTERRUPTED and record.instance_id and observation is not None:
             shown = observation.instances.get(record.instance_id)
-            if shown is not None and shown.state in _STOPPED_STATES:
-                terminate.append(record.node_id)  # stopped, not gone: finish the job
+            # Stopped rather than gone, or no longer shown at all (EC2 drops terminated
+            # instances after a while): terminate by id until EC2 confirms.
+            if shown is None or shown.state in _STOPPED_STATES:
+                terminate.append(record.node_id)
 
     return Actions(moves=tuple(moves), launch=dict(decision.launch),
                    terminate=tuple(dict.fromkeys(terminate)), cancel=cancel,

@@ -67,7 +67,7 @@ class _Bin:
     def capacity_for(self, bundle: Mapping[str, float]) -> int:
         best = math.inf
         for name, amount in bundle.items():
-            if amount <= 0:
+            if amount <= 1e-12:
                 continue
             best = min(best, math.floor((self.remaining.get(name, 0.0) + 1e-9) / amount))
         return int(best) if best != math.inf else 1_000_000

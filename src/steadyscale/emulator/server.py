@@ -31,7 +31,7 @@ from botocore.config import Config
 from moto.core.exceptions import ServiceException
 from moto.core.request import Request as MotoRequest
 from moto.core.responses import ActionResult
-from moto.ec2.exceptions import EC2ClientError, InvalidInstanceIdError
+from moto.ec2.exceptions import EC2ClientError, InvalidInstanceIdError, OperationNotPermitted4
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ec2.models.instances import StateReason
@@ -407,7 +407,11 @@ class EmulatorApp:
         reservation: Any = result.result
         ids: list[str] = []
         launched = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
+        # moto ignores DisableApiTermination at launch; EC2 honours it.
+        protect = bool(response._get_param("DisableApiTermination"))
         for inst in reservation.instances:
+            if protect:
+                inst.disable_api_termination = True
             ids.append(inst.id)
             inst.launch_time = launched  # on the emulator's clock, so time scale applies
             state.instances[inst.id] = inst
@@ -587,6 +591,9 @@ class EmulatorApp:
                                "The request must contain the parameter InstanceId")
         instances = self._require_visible(region, state, instance_ids, Operation.TERMINATE, now)
         response.error_on_dryrun()
+        for inst in instances:
+            if getattr(inst, "disable_api_termination", False) is True:
+                raise OperationNotPermitted4(inst.id)  # the whole call fails, as on EC2
         items = []
         changes: list[StateChange] = []
         for iid, inst in zip(instance_ids, instances, strict=True):

@@ -26,6 +26,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
+    ParamValidationError,
     PartialCredentialsError,
     ReadTimeoutError,
 )
@@ -102,10 +103,15 @@ def translate(exc: Exception) -> Exception:
             return CapacityUnavailable(code, message)
         if code in SERVER_CODES or status >= 500:
             return CloudUnavailable(code, message)
-        if code in ("AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId",
-                    "SignatureDoesNotMatch", "OptInRequired"):
+        if code in ("AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch",
+                    "OptInRequired"):
             return ProviderSetupError(f"EC2 refused our credentials ({code}): {message}")
+        # Everything else, UnauthorizedOperation included (a policy may deny one instance
+        # type and allow another), is final for this call only.
         return LaunchRejected(code, message)
+    if isinstance(exc, ParamValidationError):
+        # Refused before anything was sent: final, never "maybe launched".
+        return LaunchRejected("InvalidParameter", " ".join(str(exc).split()))
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return ProviderSetupError(
             "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
@@ -202,6 +208,10 @@ class EC2Provider:
             raise ProviderSetupError(f"cannot reach {where}: {exc.message}") from None
         except Throttled:
             pass  # reachable, and busy
+        except LaunchRejected as exc:
+            raise ProviderSetupError(
+                f"EC2 refuses DescribeInstances ({exc.code}): {exc.message}; the daemon "
+                "needs the permissions `steadyscale iam-policy` lists") from None
 
     def launch(self, spec: LaunchSpec) -> LaunchResult:
         config = dict(spec.node_config)
@@ -290,13 +300,25 @@ class EC2Provider:
     def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
         states: dict[str, str] = {}
         not_found: list[str] = []
+        refused: dict[str, str] = {}
         for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
-            answer, dropped = self._known_only("TerminateInstances", chunk)
-            not_found.extend(dropped)
-            for item in (answer or {}).get("TerminatingInstances", []):
-                states[item["InstanceId"]] = item.get("CurrentState", {}).get(
-                    "Name", "shutting-down")
-        return TerminateResult(states=states, not_found=tuple(not_found))
+            try:
+                answers = [self._known_only("TerminateInstances", chunk)]
+            except LaunchRejected:
+                # One protected instance (OperationNotPermitted) fails the whole call:
+                # go one by one so the others are terminated all the same.
+                answers = []
+                for instance_id in chunk:
+                    try:
+                        answers.append(self._known_only("TerminateInstances", [instance_id]))
+                    except LaunchRejected as exc:
+                        refused[instance_id] = f"{exc.code}: {exc.message}"
+            for answer, dropped in answers:
+                not_found.extend(dropped)
+                for item in (answer or {}).get("TerminatingInstances", []):
+                    states[item["InstanceId"]] = item.get("CurrentState", {}).get(
+                        "Name", "shutting-down")
+        return TerminateResult(states=states, not_found=tuple(not_found), refused=refused)
 
 
 __all__ = ["CloudError", "EC2Provider", "translate"]

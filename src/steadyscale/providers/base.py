@@ -61,6 +61,7 @@ class LaunchResult:
 class TerminateResult:
     states: Mapping[str, str]  # instance id -> state EC2 reported after the call
     not_found: tuple[str, ...] = ()  # ids EC2 said it does not know (yet, or any more)
+    refused: Mapping[str, str] = field(default_factory=dict)  # id -> why EC2 refused it
 
 
 class CloudProvider(Protocol):
