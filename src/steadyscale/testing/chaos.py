@@ -181,11 +181,33 @@ class ChaosRun:
     final_summary: dict[str, Any]
 
 
+def _settle(config: Path, emulator: ExternalEmulator, done: Any, timeout: float,
+            what: str) -> dict[str, Any]:
+    """Run one daemon, undisturbed, until ``done(truth)``; stop it cleanly."""
+    before = emulator.call_count()
+    daemon = start_daemon(config)
+    try:
+        # At least one tick of its own (and its signal handlers in place) before judging.
+        _wait_for(lambda: daemon.poll() is not None or emulator.call_count() - before >= 2,
+                  60, "the daemon's first tick")
+        _wait_for(lambda: done(emulator.truth()), timeout, what)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=60)
+    if daemon.returncode != 0:
+        raise ChaosError(f"a daemon failed ({daemon.returncode}): {err[-800:]}")
+    lines = out.strip().splitlines()
+    summary: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    return summary
+
+
 def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str = "realistic",
               time_scale: float = 0.05, emulator_seed: int = 1,
               quiet_errors: bool = False, timeout: float = 600.0,
-              forced_point: str | None = None) -> ChaosRun:
-    """Demand ``nodes`` then zero, SIGKILLing the daemon ``kills`` times along the way."""
+              forced_point: str | None = None, per_kill_timeout: float = 10.0) -> ChaosRun:
+    """Scale 0 -> ``nodes`` -> 0, SIGKILLing the daemon ``kills`` times: half while it
+    scales up, half while it scales down. Each phase then finishes with one undisturbed
+    daemon, so ``kills=0`` is the same run without kills."""
     rng = random.Random(seed)
     assignments = ["spot.interruption_rate_per_hour=0"]
     if quiet_errors:
@@ -195,27 +217,26 @@ def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str 
                                 assignments=assignments)
     started = time.monotonic()
     points: dict[str, int] = {}
-    try:
-        config = write_config(workdir, emulator.url)
-        ledger_path = workdir / ".steadyscale" / f"{CLUSTER}.db"
-        ledger_path.parent.mkdir(parents=True, exist_ok=True)
-        set_demand(ledger_path, nodes)
-        for kill in range(kills):
-            if kill == kills // 2:
-                set_demand(ledger_path, 0)  # the second half kills during scale-down
+
+    def cycle(count: int, scaling_up: bool) -> None:
+        for _ in range(count):
             crash_at = None
             if forced_point is not None:
                 crash_at = f"{forced_point}:1"
             elif rng.random() < 0.5:
-                point = rng.choice(POINTS)
-                crash_at = f"{point}:{rng.randint(1, 2)}"
+                # A boundary this phase can reach: launches going up, terminates going down.
+                phase = [p for p in POINTS
+                         if p.startswith("launch" if scaling_up else "term")
+                         or (p == "intent_written" and scaling_up)]
+                crash_at = f"{rng.choice(phase)}:{rng.randint(1, 2)}"
             before = emulator.call_count()
             daemon = start_daemon(config, crash_at)
-            budget = rng.randint(1, 12)
+            budget = rng.randint(1, 8)
             # A quiet daemon makes few calls: past the limit it is killed where it is.
             with contextlib.suppress(ChaosError):
                 _wait_for(lambda d=daemon, b=before, n=budget: d.poll() is not None
-                          or emulator.call_count() - b >= n, 60, "the daemon's API calls")
+                          or emulator.call_count() - b >= n, per_kill_timeout,
+                          "the daemon's API calls")
             if daemon.poll() is None:
                 daemon.send_signal(signal.SIGKILL)
                 points["random"] = points.get("random", 0) + 1
@@ -225,21 +246,21 @@ def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str 
             _, err = daemon.communicate(timeout=30)
             if daemon.returncode != -signal.SIGKILL:
                 raise ChaosError(f"a daemon ended by itself ({daemon.returncode}): {err[-800:]}")
+
+    try:
+        config = write_config(workdir, emulator.url)
+        ledger_path = workdir / ".steadyscale" / f"{CLUSTER}.db"
+        ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        set_demand(ledger_path, nodes)
+        cycle(kills // 2, scaling_up=True)
+        _settle(config, emulator,
+                lambda truth: sum(i["state"] == "running" for i in truth) >= nodes,
+                timeout, f"{nodes} running instances")
         set_demand(ledger_path, 0)
-        final = start_daemon(config)
-        try:
-            _wait_for(lambda: not any(i["state"] != "terminated" for i in emulator.truth()),
-                      timeout, "every cluster instance to terminate")
-            # Quiet: nothing new is launched or terminated for a moment.
-            calls_then = emulator.calls()
-            _wait_for(lambda: emulator.call_count() > sum(
-                sum(v.values()) for v in calls_then.values()) + 3, 60, "a few idle ticks")
-        finally:
-            final.send_signal(signal.SIGTERM)
-            out, err = final.communicate(timeout=60)
-        if final.returncode != 0:
-            raise ChaosError(f"the final daemon failed ({final.returncode}): {err[-500:]}")
-        summary = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+        cycle(kills - kills // 2, scaling_up=False)
+        summary = _settle(config, emulator,
+                          lambda truth: not any(i["state"] != "terminated" for i in truth),
+                          timeout, "every cluster instance to terminate")
         result = verdict(emulator, ledger_path, nodes)
         return ChaosRun(kills=kills, crash_points_hit=points,
                         seconds=time.monotonic() - started, verdict=result,
