@@ -301,16 +301,20 @@ class Autoscaler:
         self._emit(report, "gc", f"terminated {len(doomed)} cluster instance(s) the ledger "
                    f"does not know: {', '.join(doomed[:5])}", len(doomed))
 
-    def _record_launch(self, record: NodeRecord, inst: CloudInstance, reason: str) -> None:
-        now = self.clock.now()
+    def _assign(self, record: NodeRecord, inst: CloudInstance, reason: str,
+                entries: list[tuple[str, HistoryEntry]]) -> None:
+        """Give a REQUESTED node its instance, from what EC2 said about it."""
         self.known_ids.add(inst.instance_id)
         record.instance_id = inst.instance_id
         record.instance_type = inst.instance_type
         record.availability_zone = inst.availability_zone
         record.private_ip = inst.private_ip
-        record.launched_at = now
-        entries: list[tuple[str, HistoryEntry]] = []
+        record.launched_at = self.clock.now()
         self._move(record, Status.LAUNCHED, reason, entries)
+
+    def _record_launch(self, record: NodeRecord, inst: CloudInstance, reason: str) -> None:
+        entries: list[tuple[str, HistoryEntry]] = []
+        self._assign(record, inst, reason, entries)
         self._save([record], entries)
 
     def _cancel(self, node_ids: Sequence[str], report: TickReport) -> None:
@@ -499,18 +503,10 @@ class Autoscaler:
 
     def _fulfil(self, request: LaunchRequest, waiting: list[NodeRecord],
                 instances: Sequence[CloudInstance], report: TickReport) -> None:
-        now = self.clock.now()
         new = [inst for inst in instances if inst.instance_id not in self.known_ids]
         entries: list[tuple[str, HistoryEntry]] = []
         for record, inst in zip(waiting, new, strict=False):
-            self.known_ids.add(inst.instance_id)
-            record.instance_id = inst.instance_id
-            record.instance_type = inst.instance_type
-            record.availability_zone = inst.availability_zone
-            record.private_ip = inst.private_ip
-            record.launched_at = now
-            self._move(record, Status.LAUNCHED, f"RunInstances {request.request_id} answered",
-                       entries)
+            self._assign(record, inst, f"RunInstances {request.request_id} answered", entries)
         short = waiting[len(new):]
         for record in short:
             self._move(record, Status.LAUNCH_FAILED,

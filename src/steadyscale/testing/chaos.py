@@ -179,6 +179,7 @@ class ChaosRun:
     seconds: float
     verdict: Verdict
     final_summary: dict[str, Any]
+    settle_seconds: float = 0.0  # the undisturbed daemons' time to finish each phase
 
 
 def _settle(config: Path, emulator: ExternalEmulator, done: Any, timeout: float,
@@ -219,7 +220,12 @@ def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str 
     points: dict[str, int] = {}
 
     def cycle(count: int, scaling_up: bool) -> None:
-        for _ in range(count):
+        for step in range(count):
+            # Demand moves in steps, so every daemon has launches (or terminations) to make
+            # and dies in the middle of them.
+            share = (step + 1) / count
+            set_demand(ledger_path, round(nodes * share) if scaling_up
+                       else round(nodes * (1 - share)))
             crash_at = None
             if forced_point is not None:
                 crash_at = f"{forced_point}:1"
@@ -251,19 +257,23 @@ def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str 
         config = write_config(workdir, emulator.url)
         ledger_path = workdir / ".steadyscale" / f"{CLUSTER}.db"
         ledger_path.parent.mkdir(parents=True, exist_ok=True)
-        set_demand(ledger_path, nodes)
         cycle(kills // 2, scaling_up=True)
+        set_demand(ledger_path, nodes)
+        settle_started = time.monotonic()
         _settle(config, emulator,
                 lambda truth: sum(i["state"] == "running" for i in truth) >= nodes,
                 timeout, f"{nodes} running instances")
-        set_demand(ledger_path, 0)
+        settling = time.monotonic() - settle_started
         cycle(kills - kills // 2, scaling_up=False)
+        set_demand(ledger_path, 0)
+        settle_started = time.monotonic()
         summary = _settle(config, emulator,
                           lambda truth: not any(i["state"] != "terminated" for i in truth),
                           timeout, "every cluster instance to terminate")
+        settling += time.monotonic() - settle_started
         result = verdict(emulator, ledger_path, nodes)
         return ChaosRun(kills=kills, crash_points_hit=points,
                         seconds=time.monotonic() - started, verdict=result,
-                        final_summary=summary)
+                        final_summary=summary, settle_seconds=settling)
     finally:
         emulator.stop()
