@@ -213,3 +213,36 @@ def test_node_config_is_checked_against_run_instances(
     assert main(["validate", str(config)]) == 2
     assert ("available_node_types.cpu.node_config: Invalid type for parameter EbsOptimized"
             in capsys.readouterr().err)
+
+
+def test_a_second_daemon_on_the_same_ledger_refuses_to_start(tmp_path: Path) -> None:
+    import signal  # noqa: PLC0415
+
+    config = _config(tmp_path, scenario=[])
+    first = subprocess.Popen([*COMMAND, "run", str(config)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert first.stdout is not None
+    assert first.stdout.readline().startswith("steadyscale: cluster fast")
+    try:
+        second = _run("run", str(config))
+        assert second.returncode == 2
+        assert second.stderr.strip().startswith(
+            f"steadyscale: error: another steadyscale daemon (pid {first.pid}) is running on "
+            "ledger ")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert first.returncode == 0
+
+
+def test_a_corrupt_ledger_stops_the_daemon_and_is_kept(tmp_path: Path) -> None:
+    config = _config(tmp_path, scenario=[])
+    ledger = tmp_path / ".steadyscale" / "fast.db"
+    ledger.parent.mkdir()
+    ledger.write_bytes(b"garbage" * 1000)
+    result = _run("run", str(config))
+    assert result.returncode == 2
+    assert "is unreadable" in result.stderr and result.stderr.count("\n") == 1
+    assert ledger.read_bytes() == b"garbage" * 1000
+    status = _run("status", str(config))
+    assert status.returncode == 2 and "is unreadable" in status.stderr

@@ -82,10 +82,13 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
         lock.acquire()  # before anything touches the ledger
         if emulator is not None and fresh_emulator_ledger and path.exists():
             # The embedded emulator starts empty, so a ledger of an earlier run describes
-            # instances that no longer exist anywhere.
+            # instances that no longer exist anywhere. Only a readable one is replaced: a
+            # damaged file is reported, never silently recreated.
+            Ledger(path).close()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            log.info("fresh ledger at %s for the embedded emulator", path)
+            log.warning("started a fresh ledger at %s: the embedded emulator starts empty",
+                        path)
         try:
             ledger = Ledger(path)
         except BaseException:
