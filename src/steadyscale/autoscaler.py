@@ -45,9 +45,6 @@ from steadyscale.reconciler import Actions, Move, Observation, reconcile
 
 log = logging.getLogger("steadyscale.autoscaler")
 
-# A (node type, subnet) pool whose launch EC2 refused is skipped this long: the next subnet
-# is tried, then the next node type.
-UNAVAILABLE_TTL_SECONDS = 180.0
 # A terminate EC2 refused (termination protection, a policy) is tried again this often.
 TERMINATE_REFUSED_RETRY_SECONDS = 300.0
 # An id EC2 never knew, terminated this long after launch, is taken as gone.
@@ -78,6 +75,13 @@ class TickReport:
     capacity_met: bool = False
 
 
+def _market_of(spec: str | None) -> str:
+    """The market a launch request used, from the parameters it was sent with."""
+    options = json.loads(spec).get("InstanceMarketOptions") if spec else None
+    return "spot" if isinstance(options, dict) and options.get("MarketType") == "spot" \
+        else "on-demand"
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
@@ -101,8 +105,12 @@ class Autoscaler:
         # Every instance id the ledger ever recorded, terminal nodes included: an id in
         # here is never given to a second node.
         self.known_ids: set[str] = ledger.known_instance_ids()
-        # (node type, subnet) pools set aside after a capacity error, until a time.
-        self._unavailable: dict[tuple[str, str | None], float] = {}
+        # (node type, subnet, market) pools set aside after a capacity error, until a time.
+        self._unavailable: dict[tuple[str, str | None, str], float] = {}
+        # Where each launch request went, to know which pool an interruption hit.
+        self._request_pools: dict[str, tuple[str | None, str]] = {
+            r.request_id: (r.subnet_id, _market_of(r.spec)) for r in ledger.requests()}
+        self.interruptions = 0
         self._stranger_first_seen: dict[str, float] = {}
         self._last_listing: float | None = None
         self._refused_until: dict[str, float] = {}
@@ -257,6 +265,12 @@ class Autoscaler:
                 if move.status in (Status.LOST, Status.INTERRUPTED):
                     self._emit(report, move.status.value,
                                f"{record.node_id} ({record.instance_id}): {move.reason}", 1)
+                if move.status is Status.INTERRUPTED:
+                    self.interruptions += 1
+                    pool = self._request_pools.get(record.request_id or "")
+                    if pool is not None and pool[1] == "spot" and record.node_type in (
+                            self.config.available_node_types):
+                        self._set_aside(record.node_type, pool, "interrupted", report)
             changed.append(record)
         self._save(changed, entries)
         for status, label in ((Status.PENDING, "visible"), (Status.RUNNING, "running"),
@@ -412,17 +426,23 @@ class Autoscaler:
 
     def _launch(self, launch: Mapping[str, int], report: TickReport, deadline: float) -> None:
         now = self.clock.now()
-        for node_type, count in sorted(launch.items()):
+        budget = self.provider.launch_budget()
+        for node_type, wanted in sorted(launch.items()):
+            # Within EC2's instance bucket: the rest waits for the next tick, unrequested.
+            count = min(wanted, budget)
             if count <= 0 or self.clock.now() >= deadline:
                 continue
+            budget -= count
+            subnet_id, market = self._pool(node_type)
+            node_config = dict(self.config.available_node_types[node_type].node_config)
+            if market == "spot":
+                node_config["InstanceMarketOptions"] = {"MarketType": "spot"}
             request_id = new_id("r")
-            subnet_id = self._subnet(node_type)
             request = LaunchRequest(
                 request_id=request_id, node_type=node_type, count=count,
                 client_token=f"ss-{request_id}", status="open", created_at=now,
-                subnet_id=subnet_id,
-                spec=json.dumps(dict(self.config.available_node_types[node_type].node_config),
-                                sort_keys=True))
+                subnet_id=subnet_id, spec=json.dumps(node_config, sort_keys=True))
+            self._request_pools[request_id] = (subnet_id, market)
             records = [NodeRecord(node_id=new_id("n"), node_type=node_type,
                                   status=Status.QUEUED, created_at=now) for _ in range(count)]
             entries: list[tuple[str, HistoryEntry]] = []
@@ -440,25 +460,43 @@ class Autoscaler:
             crashpoint("intent_written")
             self._send(request, records, report)
 
-    def _pools(self, node_type: str) -> list[str | None]:
-        """Where a node type can launch, in order of preference (None: EC2's choice)."""
-        config = self.config.available_node_types[node_type].node_config
-        if config.get("SubnetId") or config.get("NetworkInterfaces"):
-            return [None]
-        return list(self.config.provider.subnets) or [None]
+    def _pools(self, node_type: str) -> list[tuple[str | None, str]]:
+        """Where a node type can launch, in order of preference: (subnet or None for EC2's
+        choice, market). Spot pools first, then on-demand if the type allows falling back."""
+        spec = self.config.available_node_types[node_type]
+        config = spec.node_config
+        subnets: list[str | None] = (
+            [None] if config.get("SubnetId") or config.get("NetworkInterfaces")
+            else list(self.config.provider.subnets) or [None])
+        markets = [spec.market]
+        if spec.market == "spot" and spec.spot_fallback_to_on_demand:
+            markets.append("on-demand")
+        return [(subnet, market) for market in markets for subnet in subnets]
 
-    def _subnet(self, node_type: str) -> str | None:
-        """The first of the type's subnets not set aside after a capacity error."""
-        for pool in self._pools(node_type):
-            if (node_type, pool) not in self._unavailable:
-                return pool
-        return self._pools(node_type)[0]
+    def _pool(self, node_type: str) -> tuple[str | None, str]:
+        """The first of the type's pools not set aside after a capacity error."""
+        pools = self._pools(node_type)
+        for subnet, market in pools:
+            if (node_type, subnet, market) not in self._unavailable:
+                return subnet, market
+        return pools[0]
 
     def _unavailable_types(self) -> frozenset[str]:
-        """Node types whose every subnet is set aside: the scheduler falls back."""
+        """Node types whose every pool is set aside: the scheduler falls back to others."""
         return frozenset(
             name for name in self.config.available_node_types
-            if all((name, pool) in self._unavailable for pool in self._pools(name)))
+            if all((name, subnet, market) in self._unavailable
+                   for subnet, market in self._pools(name)))
+
+    def _set_aside(self, node_type: str, pool: tuple[str | None, str], why: str,
+                   report: TickReport) -> None:
+        ttl = self.config.unavailable_offering_ttl_seconds
+        key = (node_type, pool[0], pool[1])
+        if key not in self._unavailable:
+            where = pool[0] or "EC2's choice of subnet"
+            self._emit(report, "unavailable", f"{node_type} {pool[1]} in {where} set aside "
+                       f"for {ttl:.0f}s: {why}")
+        self._unavailable[key] = self.clock.now() + ttl
 
     def _send(self, request: LaunchRequest, waiting: list[NodeRecord],
               report: TickReport) -> None:
@@ -481,8 +519,10 @@ class Autoscaler:
             entries: list[tuple[str, HistoryEntry]] = []
             if final:
                 request.status = "done"
-                self._unavailable[(request.node_type, request.subnet_id)] = (
-                    self.clock.now() + UNAVAILABLE_TTL_SECONDS)
+                if request.node_type in self.config.available_node_types:
+                    self._set_aside(request.node_type, (request.subnet_id,
+                                                        _market_of(request.spec)),
+                                    exc.code, report)
                 for record in waiting:
                     record.last_error = f"{exc.code}: {exc.message}"
                     self._move(record, Status.LAUNCH_FAILED, f"RunInstances: {exc.code}",
@@ -508,6 +548,9 @@ class Autoscaler:
         for record, inst in zip(waiting, new, strict=False):
             self._assign(record, inst, f"RunInstances {request.request_id} answered", entries)
         short = waiting[len(new):]
+        if short and request.node_type in self.config.available_node_types:
+            self._set_aside(request.node_type, (request.subnet_id, _market_of(request.spec)),
+                            f"launched {len(instances)} of {request.count}", report)
         for record in short:
             self._move(record, Status.LAUNCH_FAILED,
                        f"EC2 launched {len(instances)} of {request.count}; shortfall requeued",

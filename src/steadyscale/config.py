@@ -62,6 +62,10 @@ class NodeType(_Strict):
     max_workers: int = Field(default=10, ge=0)
     # Higher is preferred when several node types fit the same demand equally well.
     priority: int = 0
+    # Spot or on-demand; with spot_fallback_to_on_demand, on-demand is used while every
+    # spot pool of the type is out of capacity.
+    market: Literal["on-demand", "spot"] = "on-demand"
+    spot_fallback_to_on_demand: bool = False
 
     @field_validator("node_config")
     @classmethod
@@ -73,6 +77,9 @@ class NodeType(_Strict):
         for reserved in ("MinCount", "MaxCount", "ClientToken"):
             if reserved in value:
                 raise ValueError(f"{reserved} is set by steadyscale; remove it")
+        if "InstanceMarketOptions" in value:
+            raise ValueError("set the node type's market (spot or on-demand) instead of "
+                             "InstanceMarketOptions")
         return value
 
     @field_validator("resources")
@@ -110,6 +117,22 @@ class DemandItem(_Strict):
         return _amounts(value, "a bundle needs at least one resource, for example {CPU: 1}")
 
 
+class RateLimit(_Strict):
+    capacity: float = Field(gt=0)
+    refill_per_second: float = Field(gt=0)
+
+
+# EC2's default token buckets; the provider paces itself by them instead of provoking
+# RequestLimitExceeded. "instances:RunInstances" counts instances launched.
+DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
+    "RunInstances": RateLimit(capacity=5, refill_per_second=2),
+    "TerminateInstances": RateLimit(capacity=100, refill_per_second=5),
+    "CreateTags": RateLimit(capacity=100, refill_per_second=10),
+    "DescribeInstances": RateLimit(capacity=100, refill_per_second=20),
+    "instances:RunInstances": RateLimit(capacity=1000, refill_per_second=2),
+}
+
+
 class Provider(_Strict):
     type: Literal["aws", "emulator"]
     region: str = "us-east-1"
@@ -123,6 +146,10 @@ class Provider(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=20)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     read_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Client-side token buckets per EC2 action (EC2's defaults unless set here).
+    rate_limits: dict[str, RateLimit] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    # How long a call may wait for its bucket before it is skipped until the next tick.
+    rate_limit_max_wait_seconds: float = Field(default=2.0, ge=0)
 
     @field_validator("subnets")
     @classmethod
@@ -157,6 +184,8 @@ class ClusterConfig(_Strict):
     lookup_deadline_seconds: float = Field(default=5.0, gt=0)
     # An instance EC2 has never shown this long after launch is LOST (and terminated by id).
     visibility_timeout_seconds: float = Field(default=600.0, gt=0)
+    # A (node type, subnet, market) pool that ran out of capacity is skipped this long.
+    unavailable_offering_ttl_seconds: float = Field(default=180.0, ge=0)
     # Cluster-tagged instances the ledger does not know are terminated this long after
     # their launch (unless their request-id tag matches a launch we are waiting on).
     gc_grace_seconds: float = Field(default=300.0, ge=0)

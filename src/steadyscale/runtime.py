@@ -54,6 +54,9 @@ def build_provider(config: ClusterConfig, clock: Clock,
         read_timeout=provider.read_timeout_seconds,
         lookup_deadline=config.lookup_deadline_seconds,
         credentials=credentials,
+        rate_limits={name: (limit.capacity, limit.refill_per_second)
+                     for name, limit in provider.rate_limits.items()},
+        rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
     )
 
 

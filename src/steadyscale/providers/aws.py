@@ -13,7 +13,7 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ from steadyscale.providers.base import (
     TerminateResult,
 )
 from steadyscale.retry import Backoff, retry_until
+from steadyscale.tokenbucket import TokenBucket
 
 THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException",
                             "RequestThrottled"})
@@ -141,6 +142,8 @@ class EC2Provider:
         lookup_deadline: float = 5.0,
         credentials: dict[str, str] | None = None,
         seed: int | None = None,
+        rate_limits: Mapping[str, tuple[float, float]] | None = None,
+        rate_limit_max_wait: float = 2.0,
     ) -> None:
         self.cluster_name = cluster_name
         self.region = region
@@ -151,6 +154,10 @@ class EC2Provider:
         self._backoff = Backoff(base=0.2, cap=2.0)
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        # Client-side token buckets: "Action" counts calls, "instances:Action" instances.
+        self._buckets = {name: TokenBucket(capacity, refill)
+                         for name, (capacity, refill) in (rate_limits or {}).items()}
+        self._max_wait = rate_limit_max_wait
         config = Config(
             retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout,
@@ -167,7 +174,32 @@ class EC2Provider:
 
     # ------------------------------------------------------------------ plumbing
 
+    def _pace(self, action: str) -> None:
+        """Take a token from the action's bucket, waiting briefly if need be; when the wait
+        would be long, skip the call (``Throttled``) rather than provoke EC2's limit."""
+        bucket = self._buckets.get(action)
+        if bucket is None:
+            return
+        with self._lock:
+            wait = bucket.seconds_until(self._clock.now())
+        if wait > self._max_wait:
+            raise Throttled("ClientThrottled", f"{action}: client-side rate limit, "
+                            f"next token in {wait:.1f}s")
+        if wait > 0:
+            self._clock.sleep(wait)
+        with self._lock:
+            bucket.try_take(self._clock.now())
+
+    def launch_budget(self) -> int:
+        """How many instances a RunInstances may launch now within the instance bucket."""
+        bucket = self._buckets.get("instances:RunInstances")
+        if bucket is None:
+            return 1_000_000
+        with self._lock:
+            return int(bucket.available(self._clock.now()) + 1e-9)
+
     def _call(self, action: str, **params: Any) -> Any:
+        self._pace(action)
         with self._lock:
             self._calls[action] += 1
         method = getattr(self._ec2, re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower())
@@ -234,6 +266,13 @@ class EC2Provider:
         answer = self._call(
             "RunInstances", MinCount=1, MaxCount=spec.count, ClientToken=spec.client_token,
             TagSpecifications=specs, **config)
+        instances_bucket = self._buckets.get("instances:RunInstances")
+        if instances_bucket is not None:
+            with self._lock:
+                launched = len(answer.get("Instances", []))
+                instances_bucket.try_take(self._clock.now(),
+                                          min(launched, instances_bucket.available(
+                                              self._clock.now())))
         instances = tuple(_instance(raw) for raw in answer.get("Instances", []))
         return LaunchResult(instances=instances)
 

@@ -79,6 +79,10 @@ class CloudProvider(Protocol):
         Repeating a spec (same ClientToken) returns the same instances."""
         ...
 
+    def launch_budget(self) -> int:
+        """Instances that may be launched now without exceeding EC2's instance bucket."""
+        ...
+
     def list_cluster(self) -> list[CloudInstance]:
         """Every instance tagged with the cluster, all states, all pages."""
         ...
