@@ -461,6 +461,19 @@ class RegionModel:
             and not resource_bucket.try_take(now, min(resources, resource_bucket.capacity))
         )
 
+    def resource_budget(self, action: str, now: float) -> int | None:
+        """Resources (instances) the action's resource bucket allows now; None: no limit."""
+        bucket = self._resource_buckets.get(action)
+        if not self.settings.throttling.enabled or bucket is None:
+            return None
+        return int(bucket.available(now) + 1e-9)
+
+    def consume_resources(self, action: str, count: int, now: float) -> None:
+        """EC2 depletes a resource bucket by the resources a call affected."""
+        bucket = self._resource_buckets.get(action)
+        if self.settings.throttling.enabled and bucket is not None and count > 0:
+            bucket.try_take(now, min(count, bucket.available(now)))
+
     def inject(self, fault: Fault, action: str = "*", count: int = 1) -> None:
         """Make the next ``count`` calls of ``action`` (or any, with ``*``) hit ``fault``."""
         for _ in range(count):

@@ -91,6 +91,10 @@ class _ClientError(EC2ClientError):
         super().__init__(code, message)
 
 
+class _ThrottledError(Exception):
+    """An action's resource bucket is empty: answered as RequestLimitExceeded (503)."""
+
+
 @dataclass
 class _RegionState:
     """What the adapter keeps per region besides the model."""
@@ -293,6 +297,8 @@ class EmulatorApp:
                     outcome.outcome = _error_code(outcome.body)
         except ServiceException as exc:
             outcome = self._serialize_error(response, exc)
+        except _ThrottledError:
+            outcome = _ec2_error(503, "RequestLimitExceeded", "Request limit exceeded.")
         except NotImplementedError:
             outcome = _ec2_error(400, "InvalidAction",
                                  f"The action {action} is not valid for this web service.")
@@ -309,11 +315,7 @@ class EmulatorApp:
 
     @staticmethod
     def _resource_count(action: str, response: EC2Response) -> int:
-        if action == "RunInstances":
-            try:
-                return int(response._get_param("MaxCount", response._get_param("MinCount", 1)))
-            except (TypeError, ValueError):
-                return 1
+        # RunInstances' instance bucket is charged by what it launches (see _run_instances).
         if action == "TerminateInstances":
             return len(response._get_param("InstanceIds", []) or [])
         return 0
@@ -390,6 +392,11 @@ class EmulatorApp:
         market = "spot" if market_type == "spot" else "on-demand"
         zone = self._launch_zone(response, backend)
         vcpus = _vcpus(instance_type)
+        budget = state.model.resource_budget("RunInstances", now)
+        if budget is not None:
+            if budget < min_count:
+                raise _ThrottledError()
+            max_count = min(max_count, budget)
         try:
             count = state.model.admit_launch(
                 instance_type=instance_type,
@@ -435,6 +442,7 @@ class EmulatorApp:
             snapshot = copy.copy(reservation)
             snapshot.instances = [_pending_view(i) for i in reservation.instances]
             state.client_tokens[token] = (fingerprint, snapshot)
+        state.model.consume_resources("RunInstances", len(ids), now)
         self._mirror(region, state, state.model.advance(now))
         outcome = self._ok(response, result)
         outcome.instances = len(ids)
