@@ -35,3 +35,29 @@ def test_scale_up_benchmark_reports_its_figures() -> None:
     assert report["lower_bound_s"] > 0 and report["ratio"] >= 1.0
     assert report["api_calls_scale_up"]["RunInstances"] >= 1
     assert report["largest_tick_s"] >= 0
+
+
+def test_capacity_benchmark_reports_its_figures() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "capacity.py"), "--nodes", "30",
+         "--time-scale", "0.05", "--json"],
+        check=True, capture_output=True, text=True, timeout=300,
+    )
+    report = json.loads(result.stdout)
+    assert report["confirmed_running"] == 30
+    assert set(report["instances_by_zone"]).isdisjoint(report["pools_without_capacity"])
+    assert report["bucket_limited_lower_bound_s"] > 0
+    assert report["nodes_per_run_instances"] >= 1
+    assert report["duplicates"] == 0
+
+
+def test_crash_benchmark_reports_both_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "crash.py"), "--nodes", "20",
+         "--kills", "4", "--json"],
+        check=True, capture_output=True, text=True, timeout=600,
+    )
+    report = json.loads(result.stdout)
+    assert report["without_kills"]["kills"] == 0 and report["with_kills"]["kills"] == 4
+    assert report["duplicates"] == 0 and report["leaks"] == 0
+    assert "extra_seconds_to_converge" in report
