@@ -76,7 +76,7 @@ def _layer_round(instances: int, per_call: int) -> tuple[float, float, int]:
         "errors": {"server_error_probability": 0, "lost_response_probability": 0,
                    "timeout_probability": 0},
         "spot": {"interruption_rate_per_hour": 0},
-        "stale_reads": {"probability": 0.0},
+        "stale_reads": {"probability": 0.0, "listing_flicker_probability": 0.0},
     })
     clock = FakeClock()
     with Emulator(settings, clock=clock) as emu:
