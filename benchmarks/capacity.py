@@ -20,11 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from steadyscale.autoscaler import Autoscaler, TickReport
-from steadyscale.config import DemandItem, parse_config
+from common import ramp_up, ready_at
+from steadyscale.config import parse_config
 from steadyscale.daemon import ground_truth_checks
-from steadyscale.emulator import Operation
-from steadyscale.lifecycle import Status
 from steadyscale.runtime import open_runtime
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e"]
@@ -66,28 +64,13 @@ def run(nodes: int, seed: int, time_scale: float, max_seconds: float) -> dict[st
 
 
 def _measure(runtime: Any, nodes: int, max_seconds: float) -> dict[str, Any]:
-    clock = runtime.clock
-    autoscaler = Autoscaler(runtime.config, runtime.provider, runtime.ledger, clock)
-    ticks: list[TickReport] = []
-    start = clock.now()
-    runtime.ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=nodes)], start)
-
-    def running(report: TickReport) -> bool:
-        ticks.append(report)
-        confirmed = sum(1 for r in autoscaler.records.values() if r.status is Status.RUNNING)
-        return confirmed >= nodes or clock.now() - start > max_seconds
-
-    autoscaler.run(until=running)
-    took = clock.now() - start
+    ramp = ramp_up(runtime, nodes, max_seconds)
     emulator = runtime.emulator
     truth = sorted(emulator.truth(runtime.config.provider.region), key=lambda i: i.launched_at)
     bound = 0.0
     for index, inst in enumerate(truth):
         earliest = max(0.0, (index + 1 - BURST) / REFILL)  # when the bucket allows it
-        ready = max(inst.running_at or float("inf"),
-                    min(inst.visible_at[Operation.DESCRIBE_BY_ID],
-                        inst.visible_at[Operation.LISTING])) - inst.launched_at
-        bound = max(bound, earliest + ready)
+        bound = max(bound, earliest + ready_at(inst) - inst.launched_at)
     calls = emulator.calls
     total = calls.count()
     throttled = calls.count(outcome="RequestLimitExceeded")
@@ -95,15 +78,14 @@ def _measure(runtime: Any, nodes: int, max_seconds: float) -> dict[str, Any]:
     zones: dict[str, int] = {}
     for inst in truth:
         zones[inst.availability_zone] = zones.get(inst.availability_zone, 0) + 1
-    confirmed = sum(1 for r in autoscaler.records.values() if r.status is Status.RUNNING)
     duplicates, _ = ground_truth_checks(runtime)
     return {
         "nodes": nodes,
         "time_scale": emulator.settings.time_scale,
-        "confirmed_running": confirmed,
-        "time_to_capacity_s": round(took, 2),
+        "confirmed_running": ramp.confirmed,
+        "time_to_capacity_s": round(ramp.took, 2),
         "bucket_limited_lower_bound_s": round(bound, 2),
-        "ratio": round(took / bound, 3) if bound > 0 else None,
+        "ratio": round(ramp.took / bound, 3) if bound > 0 else None,
         "api_calls": calls.by_action(),
         "request_limit_exceeded": throttled,
         "throttled_share": round(throttled / total, 4) if total else 0.0,
@@ -112,7 +94,7 @@ def _measure(runtime: Any, nodes: int, max_seconds: float) -> dict[str, Any]:
         "instances_by_zone": dict(sorted(zones.items())),
         "pools_without_capacity": FULL,
         "duplicates": duplicates,
-        "largest_tick_s": round(max(r.duration for r in ticks), 3),
+        "largest_tick_s": round(max(r.duration for r in ramp.ticks), 3),
         "targets": {"ratio": TARGET_RATIO, "throttled_share": TARGET_THROTTLED_SHARE},
     }
 

@@ -22,11 +22,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from steadyscale.autoscaler import Autoscaler, TickReport
-from steadyscale.config import DemandItem, parse_config
+from common import ramp_up, ready_at
+from steadyscale.autoscaler import TickReport
+from steadyscale.config import parse_config
 from steadyscale.daemon import ground_truth_checks
-from steadyscale.emulator import Operation
-from steadyscale.lifecycle import Status
 from steadyscale.runtime import open_runtime
 
 TARGET_RATIO = 1.25
@@ -63,28 +62,14 @@ def run(nodes: int, profile: str, seed: int, time_scale: float,
 
 def _measure(runtime: Any, nodes: int, max_seconds: float) -> dict[str, Any]:
     clock = runtime.clock
-    autoscaler = Autoscaler(runtime.config, runtime.provider, runtime.ledger, clock)
-    ticks: list[TickReport] = []
-    start = clock.now()
-    runtime.ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=nodes)], start)
-
-    def running(report: TickReport) -> bool:
-        ticks.append(report)
-        confirmed = sum(1 for r in autoscaler.records.values() if r.status is Status.RUNNING)
-        return confirmed >= nodes or clock.now() - start > max_seconds
-
-    autoscaler.run(until=running)
-    reached = clock.now()
+    ramp = ramp_up(runtime, nodes, max_seconds)
+    autoscaler, ticks, start, took = ramp.autoscaler, ramp.ticks, ramp.start, ramp.took
     up_calls = runtime.provider.calls_by_action()
-    confirmed = sum(1 for r in autoscaler.records.values() if r.status is Status.RUNNING)
+    confirmed = ramp.confirmed
     assert runtime.emulator is not None
     truth = runtime.emulator.truth(runtime.config.provider.region)
-    # Earliest moment each instance could be confirmed: running, and shown by some lookup.
-    ready = [max(i.running_at or float("inf"),
-                 min(i.visible_at[Operation.DESCRIBE_BY_ID], i.visible_at[Operation.LISTING]))
-             for i in truth]
+    ready = [ready_at(i) for i in truth]
     lower_bound = (max(ready) - start) if ready else float("nan")
-    took = reached - start
 
     runtime.ledger.set_demand([], clock.now())
     down_start = clock.now()

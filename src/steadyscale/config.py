@@ -30,6 +30,7 @@ from steadyscale.emulator.settings import (
     read_yaml_file,
 )
 from steadyscale.errors import ConfigError
+from steadyscale.tokenbucket import EC2_REQUEST_BUCKETS, EC2_RESOURCE_BUCKETS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -122,14 +123,14 @@ class RateLimit(_Strict):
     refill_per_second: float = Field(gt=0)
 
 
-# EC2's default token buckets; the provider paces itself by them instead of provoking
-# RequestLimitExceeded. "instances:RunInstances" counts instances launched.
+# The provider paces itself by EC2's own buckets instead of provoking RequestLimitExceeded:
+# the calls it makes, and "instances:RunInstances" for the instances it launches.
+_PACED = ("RunInstances", "TerminateInstances", "CreateTags", "DescribeInstances")
 DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
-    "RunInstances": RateLimit(capacity=5, refill_per_second=2),
-    "TerminateInstances": RateLimit(capacity=100, refill_per_second=5),
-    "CreateTags": RateLimit(capacity=100, refill_per_second=10),
-    "DescribeInstances": RateLimit(capacity=100, refill_per_second=20),
-    "instances:RunInstances": RateLimit(capacity=1000, refill_per_second=2),
+    **{name: RateLimit(capacity=EC2_REQUEST_BUCKETS[name][0],
+                       refill_per_second=EC2_REQUEST_BUCKETS[name][1]) for name in _PACED},
+    "instances:RunInstances": RateLimit(capacity=EC2_RESOURCE_BUCKETS["RunInstances"][0],
+                                        refill_per_second=EC2_RESOURCE_BUCKETS["RunInstances"][1]),
 }
 
 

@@ -8,6 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# EC2's default token buckets per account and region, as (capacity, refill per second).
+# Request buckets count calls; every action not named falls into "non-mutating" (Describe*,
+# Get*, List*) or "mutating". Resource buckets count instances launched or terminated.
+EC2_REQUEST_BUCKETS: dict[str, tuple[float, float]] = {
+    "RunInstances": (5, 2),
+    "TerminateInstances": (100, 5),
+    "CreateTags": (100, 10),
+    "DescribeInstances": (100, 20),
+    "non-mutating": (100, 20),
+    "mutating": (200, 5),
+}
+EC2_RESOURCE_BUCKETS: dict[str, tuple[float, float]] = {
+    "RunInstances": (1000, 2),
+    "TerminateInstances": (1000, 20),
+}
+
 
 @dataclass
 class TokenBucket:

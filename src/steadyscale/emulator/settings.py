@@ -24,6 +24,8 @@ from pydantic import (
 )
 
 from steadyscale.errors import ConfigError
+from steadyscale.tokenbucket import EC2_REQUEST_BUCKETS as EC2_REQUEST_DEFAULTS
+from steadyscale.tokenbucket import EC2_RESOURCE_BUCKETS as EC2_RESOURCE_DEFAULTS
 
 # z-score of the 99th percentile of a standard normal distribution.
 _Z99 = 2.3263478740408408
@@ -97,20 +99,14 @@ class Bucket(_Strict):
     refill_per_second: float = Field(ge=0)
 
 
-# EC2's default request buckets (per account and region) and resource buckets.
+# EC2's default buckets, as the emulator enforces them.
 EC2_REQUEST_BUCKETS: dict[str, Bucket] = {
-    "RunInstances": Bucket(capacity=5, refill_per_second=2),
-    "TerminateInstances": Bucket(capacity=100, refill_per_second=5),
-    "CreateTags": Bucket(capacity=100, refill_per_second=10),
-    "DescribeInstances": Bucket(capacity=100, refill_per_second=20),
-    # Every other action falls into one of these two categories.
-    "non-mutating": Bucket(capacity=100, refill_per_second=20),
-    "mutating": Bucket(capacity=200, refill_per_second=5),
+    name: Bucket(capacity=capacity, refill_per_second=refill)
+    for name, (capacity, refill) in EC2_REQUEST_DEFAULTS.items()
 }
 EC2_RESOURCE_BUCKETS: dict[str, Bucket] = {
-    # One token per instance launched or terminated.
-    "RunInstances": Bucket(capacity=1000, refill_per_second=2),
-    "TerminateInstances": Bucket(capacity=1000, refill_per_second=20),
+    name: Bucket(capacity=capacity, refill_per_second=refill)
+    for name, (capacity, refill) in EC2_RESOURCE_DEFAULTS.items()
 }
 
 
