@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from steadyscale.autoscaler import TickReport
 from steadyscale.clock import FakeClock
 from steadyscale.emulator import Emulator, build_settings
 from steadyscale.errors import Throttled
@@ -37,8 +38,8 @@ def _zones(cluster: Cluster) -> dict[str, int]:
     return zones
 
 
-def _running(cluster: Cluster, n: int) -> Callable[[object], bool]:
-    return lambda r: bool(getattr(r, "settled", False)) and cluster.count(Status.RUNNING) == n
+def _running(cluster: Cluster, n: int) -> Callable[[TickReport], bool]:
+    return lambda r: r.settled and cluster.count(Status.RUNNING) == n
 
 
 def test_a_pool_without_capacity_falls_back_within_one_tick_and_is_retried_after_the_ttl(

@@ -40,6 +40,14 @@ def _spec(count: int = 3, token: str = "ss-r-1") -> LaunchSpec:
                       node_type="cpu", count=count, node_config=CONFIG)
 
 
+def _old_and_fresh(provider: EC2Provider, clock: FakeClock) -> tuple[str, str]:
+    """One instance every view shows by now, and one launched this instant."""
+    old = provider.launch(_spec(1, "ss-r-old")).instances[0].instance_id
+    clock.advance(60)
+    fresh = provider.launch(_spec(1, "ss-r-new")).instances[0].instance_id
+    return old, fresh
+
+
 def test_launch_builds_the_record_from_the_answer_with_no_lookup(world: tuple[
         Emulator, FakeClock, EC2Provider]) -> None:
     emu, clock, provider = world
@@ -85,18 +93,14 @@ def test_lookup_finds_an_instance_that_becomes_visible_while_retrying(
 def test_describe_omits_ids_ec2_does_not_show_instead_of_failing(
         world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
     emu, clock, provider = world
-    old = provider.launch(_spec(1, "ss-r-old")).instances[0].instance_id
-    clock.advance(60)
-    fresh = provider.launch(_spec(1, "ss-r-new")).instances[0].instance_id
+    old, fresh = _old_and_fresh(provider, clock)
     assert [i.instance_id for i in provider.describe([old, fresh])] == [old]
 
 
 def test_terminate_reports_fresh_ids_as_not_found_then_accepts_them(
         world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
     emu, clock, provider = world
-    old = provider.launch(_spec(1, "ss-r-old")).instances[0].instance_id
-    clock.advance(60)
-    fresh = provider.launch(_spec(1, "ss-r-new")).instances[0].instance_id
+    old, fresh = _old_and_fresh(provider, clock)
     result = provider.terminate([old, fresh])
     assert result.not_found == (fresh,)
     assert result.states == {old: "shutting-down"}
@@ -167,9 +171,7 @@ def test_missing_credentials_is_a_setup_error(monkeypatch: pytest.MonkeyPatch,
 def test_describe_by_id_drops_the_ids_ec2_does_not_know_and_asks_again(
         world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
     emu, clock, provider = world
-    old = provider.launch(_spec(1, "ss-r-old")).instances[0].instance_id
-    clock.advance(60)
-    fresh = provider.launch(_spec(1, "ss-r-new")).instances[0].instance_id
+    old, fresh = _old_and_fresh(provider, clock)
     before = provider.calls_by_action().get("DescribeInstances", 0)
     assert [i.instance_id for i in provider.describe_by_id([old, fresh])] == [old]
     assert provider.calls_by_action()["DescribeInstances"] - before == 2

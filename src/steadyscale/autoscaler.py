@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from steadyscale.errors import (
     CapacityUnavailable,
     CloudError,
     LaunchRejected,
-    Throttled,
 )
 from steadyscale.ledger import LaunchRequest, Ledger
 from steadyscale.lifecycle import (
@@ -165,9 +163,12 @@ class Autoscaler:
         report.demanded_bundles = sum(item.count for item in demand)
         observation = self._observe(report)
         requests = {r.request_id: r for r in self.ledger.requests(open_only=True)}
-        open_ids = frozenset(
-            r.request_id for r in self.records.values()
-            if r.status is Status.REQUESTED and r.request_id)
+        # Nodes waiting on an answer from RunInstances, by launch request (one pass a tick).
+        waiting: dict[str, list[NodeRecord]] = {}
+        for record in self.records.values():
+            if record.status is Status.REQUESTED and record.request_id:
+                waiting.setdefault(record.request_id, []).append(record)
+        open_ids = frozenset(waiting)
         self._unavailable = {p: until for p, until in self._unavailable.items() if until > now}
         actions = reconcile(
             now=now, config=self.config, records=self.active_records(), demand=demand,
@@ -185,7 +186,7 @@ class Autoscaler:
         if self.clock.now() < deadline:
             self._terminate(actions.terminate, report)
         if self.clock.now() < deadline:
-            self._resend(requests, report, deadline)
+            self._resend(requests, waiting, report, deadline)
         if self.clock.now() < deadline:
             self._launch(actions.launch, report, deadline)
         self._summarize(actions, report, demand)
@@ -407,16 +408,16 @@ class Autoscaler:
         if done:
             self._emit(report, "terminated", f"{done} node(s) terminated", done)
 
-    def _resend(self, requests: dict[str, LaunchRequest], report: TickReport,
+    def _resend(self, requests: dict[str, LaunchRequest],
+                waiting_by_request: dict[str, list[NodeRecord]], report: TickReport,
                 deadline: float) -> None:
         """Requests sent before without a definitive answer: same ClientToken again."""
         for request in requests.values():
             if self.clock.now() >= deadline:
                 return
-            waiting = sorted((r for r in self.records.values()
-                              if r.request_id == request.request_id
-                              and r.status is Status.REQUESTED),
-                             key=lambda r: r.node_id)
+            # Adoption earlier in this tick may have given some of them their instance.
+            waiting = sorted((r for r in waiting_by_request.get(request.request_id, [])
+                              if r.status is Status.REQUESTED), key=lambda r: r.node_id)
             if not waiting:
                 request.status = "done"
                 with self.ledger.transaction():
@@ -513,7 +514,7 @@ class Autoscaler:
                           node_config=node_config, subnet_id=request.subnet_id)
         try:
             result = self.provider.launch(spec)
-        except (Throttled, CloudError) as exc:
+        except CloudError as exc:
             final = isinstance(exc, (CapacityUnavailable, LaunchRejected))
             request.error = exc.code
             entries: list[tuple[str, HistoryEntry]] = []
@@ -630,8 +631,4 @@ class Autoscaler:
             self.clock.sleep(min(remaining, 0.2))
 
 
-def set_demand(ledger: Ledger, items: Sequence[DemandItem], at: float | None = None) -> None:
-    ledger.set_demand(items, time.time() if at is None else at)
-
-
-__all__ = ["Autoscaler", "Event", "TickReport", "set_demand"]
+__all__ = ["Autoscaler", "Event", "TickReport"]

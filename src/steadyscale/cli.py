@@ -212,7 +212,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"steadyscale: cluster {config.cluster_name} on {where}; "
                   f"ledger {runtime.ledger_path}", flush=True)
         summary = run_daemon(runtime, max_seconds=args.max_seconds, quiet=args.quiet,
-                             stop=stop, install_signals=False)
+                             stop=stop)
         scale = runtime.emulator.settings.time_scale if runtime.emulator else 1.0
         if args.json:
             print(json.dumps(summary.as_dict()))

@@ -1,8 +1,9 @@
 """Clocks: the one place that reads time, so every delay can be injected or scaled.
 
-Everything time-dependent takes a ``Clock``. Production code uses ``MonotonicClock``; the
-emulator uses ``ScaledClock`` to run a scenario faster than real time; tests use
-``FakeClock``, which records sleeps instead of sleeping.
+Everything time-dependent takes a ``Clock``. The daemon uses ``WallClock`` (its times go
+into the ledger and must survive a restart); the emulator uses ``ScaledClock`` to run a
+scenario faster than real time; tests use ``FakeClock``, which records sleeps instead of
+sleeping.
 """
 
 from __future__ import annotations
@@ -18,17 +19,6 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
-
-
-class MonotonicClock:
-    """Real seconds since an arbitrary origin."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
 
 
 class WallClock:

@@ -4,17 +4,17 @@ a summary at the end (nodes, time to capacity, API calls, duplicates, leaks).
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from steadyscale.autoscaler import Autoscaler, Event, TickReport
 from steadyscale.config import format_bundle
+from steadyscale.ledger import Ledger
 from steadyscale.lifecycle import Status
-from steadyscale.providers.base import TAG_CLUSTER
+from steadyscale.providers.base import TAG_CLUSTER, TAG_REQUEST
 from steadyscale.runtime import Runtime
 
 _SHOWN = (Status.REQUESTED, Status.LAUNCHED, Status.PENDING, Status.RUNNING,
@@ -36,7 +36,6 @@ class RunSummary:
     scenario_completed: bool
     errors: int
     max_tick_seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,7 +52,6 @@ class RunSummary:
             "scenario_completed": self.scenario_completed,
             "tick_errors": self.errors,
             "max_tick_seconds": round(self.max_tick_seconds, 3),
-            **self.extra,
         }
 
 
@@ -92,19 +90,26 @@ def ground_truth_checks(runtime: Runtime) -> tuple[int | None, int | None]:
     truth = [i for i in runtime.emulator.truth(runtime.config.provider.region,
                                                include_gone=True)
              if i.tags.get(TAG_CLUSTER) == runtime.config.cluster_name]
-    known = runtime.ledger.known_instance_ids()
-    requests = {r.request_id: r.count for r in runtime.ledger.requests()}
-    per_request: dict[str, int] = {}
-    duplicates = 0
-    for inst in truth:
-        request_id = inst.tags.get("steadyscale:request-id", "")
-        per_request[request_id] = per_request.get(request_id, 0) + 1
-        if inst.instance_id not in known:
-            duplicates += 1
-    for request_id, launched in per_request.items():
-        duplicates += max(0, launched - requests.get(request_id, launched))
+    over, unrecorded = audit(runtime.ledger,
+                             [(i.instance_id, i.tags.get(TAG_REQUEST, "")) for i in truth])
     leaks = sum(1 for i in truth if i.state.value != "terminated")
-    return duplicates, leaks
+    return over + len(unrecorded), leaks
+
+
+def audit(ledger: Ledger, launched: Sequence[tuple[str, str]]) -> tuple[int, list[str]]:
+    """Compare what EC2 launched, as (instance id, request-id tag), with the ledger.
+
+    Returns (instances beyond what their launch request asked for, ids the ledger never
+    recorded): both are zero when nothing was launched twice and nothing was forgotten.
+    """
+    known = ledger.known_instance_ids()
+    asked = {r.request_id: r.count for r in ledger.requests()}
+    per_request: dict[str, int] = {}
+    for _, request_id in launched:
+        per_request[request_id] = per_request.get(request_id, 0) + 1
+    over = sum(max(0, n - asked[rid]) for rid, n in per_request.items() if rid in asked)
+    unrecorded = sorted(iid for iid, _ in launched if iid not in known)
+    return over, unrecorded
 
 
 def run_daemon(
@@ -114,7 +119,6 @@ def run_daemon(
     stop: threading.Event | None = None,
     max_seconds: float | None = None,
     quiet: bool = False,
-    install_signals: bool = True,
     on_tick: Callable[[Autoscaler, TickReport], None] | None = None,
 ) -> RunSummary:
     config = runtime.config
@@ -123,12 +127,7 @@ def run_daemon(
     printer = Printer(out, start)
     autoscaler = Autoscaler(config, runtime.provider, runtime.ledger, clock,
                             on_event=None if quiet else printer.event)
-    stop = stop or threading.Event()
-    if install_signals and threading.current_thread() is threading.main_thread():
-        def _stop(signum: int, frame: Any) -> None:
-            stop.set()
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+    stop = stop or threading.Event()  # the CLI sets it from SIGTERM and Ctrl-C
 
     steps = list(config.scenario)
     state: dict[str, Any] = {"next": 0, "demand_at": None, "capacity_at": None,

@@ -87,16 +87,12 @@ def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
     if state == "running" and status in (Status.LAUNCHED, Status.PENDING, Status.LOST):
         updates["running_at"] = now
         return Move(record.node_id, Status.RUNNING, "EC2 shows it running", updates)
-    if state in _GONE_STATES or state in _STOPPED_STATES:
-        why = seen.state_reason or state
-        if status is Status.TERMINATING and state == "terminated":
-            return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
-        if status in (Status.LAUNCHED, Status.PENDING, Status.RUNNING) and (
-                state in _GONE_STATES or state in _STOPPED_STATES):
-            return Move(record.node_id, Status.INTERRUPTED,
-                        f"EC2 shows it {state} without our request ({why})", updates)
-        if status is Status.INTERRUPTED and state == "terminated":
-            return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
+    if state == "terminated" and status in (Status.TERMINATING, Status.INTERRUPTED):
+        return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
+    if (state in _GONE_STATES or state in _STOPPED_STATES) and status in (
+            Status.LAUNCHED, Status.PENDING, Status.RUNNING):
+        return Move(record.node_id, Status.INTERRUPTED, f"EC2 shows it {state} without our "
+                    f"request ({seen.state_reason or state})", updates)
     # Anything else (a stale read showing an older state, say) changes nothing but the
     # time it was last seen.
     return Move(record.node_id, None, "", updates)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from steadyscale.emulator.settings import Distribution, EmulatorSettings, Operation
+from steadyscale.emulator.settings import EmulatorSettings, Operation
 from steadyscale.tokenbucket import TokenBucket
 
 
@@ -495,9 +495,6 @@ class RegionModel:
         if roll < errors.timeout_probability:
             return Fault.TIMEOUT
         return None
-
-    def sample(self, distribution: Distribution) -> float:
-        return distribution.sample(self._fault_rng)
 
     # ---------------------------------------------------------------- ground truth
 

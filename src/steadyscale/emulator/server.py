@@ -159,10 +159,6 @@ class EmulatorApp:
                 self._regions[name] = state
             return state
 
-    def regions(self) -> list[str]:
-        with self._lock:
-            return sorted(self._regions)
-
     def _backend(self, region: str) -> Any:
         return ec2_backends[self.account_id][region]
 

@@ -31,6 +31,7 @@ import yaml
 from steadyscale.config import DemandItem
 from steadyscale.crashpoints import ENV as CRASH_ENV
 from steadyscale.crashpoints import POINTS
+from steadyscale.daemon import audit
 from steadyscale.ledger import Ledger
 from steadyscale.providers.base import TAG_CLUSTER, TAG_REQUEST
 
@@ -155,16 +156,10 @@ def verdict(emulator: ExternalEmulator, ledger_path: Path, demanded: int) -> Ver
     truth = emulator.truth()
     ledger = Ledger(ledger_path)
     try:
-        known = ledger.known_instance_ids()
-        requests = {r.request_id: r.count for r in ledger.requests()}
+        over, unrecorded = audit(ledger, [(i["instance_id"], i["tags"].get(TAG_REQUEST, ""))
+                                          for i in truth])
     finally:
         ledger.close()
-    per_request: dict[str, int] = {}
-    for inst in truth:
-        rid = inst["tags"].get(TAG_REQUEST, "")
-        per_request[rid] = per_request.get(rid, 0) + 1
-    over = sum(max(0, n - requests.get(rid, 0)) for rid, n in per_request.items())
-    unrecorded = sorted(i["instance_id"] for i in truth if i["instance_id"] not in known)
     return Verdict(
         launched=len(truth), demanded=demanded,
         duplicates=over + max(0, len(truth) - demanded),
