@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -396,3 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`steadyscale status --json | head`): not our error.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush is silent
+        return 0

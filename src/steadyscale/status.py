@@ -173,12 +173,13 @@ def status_view(report: StatusReport) -> RenderableType:
     return Group(*parts)
 
 
-def render_status(report: StatusReport, *, width: int = 120) -> str:
-    """The status as plain text (no colours), e.g. when stdout is not a terminal."""
+def render_status(report: StatusReport, *, width: int = 250) -> str:
+    """The status as plain text (no colours), e.g. when stdout is not a terminal: as wide
+    as the table needs (up to ``width``), with no trailing blanks."""
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, force_terminal=False).print(
         status_view(report))
-    return buffer.getvalue()
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 
 def watch_status(read: Callable[[], StatusReport], *, interval: float, clock: Clock,
