@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,6 +120,52 @@ def test_watch_redraws_every_interval_until_stopped(live: tuple[Cluster, Path]) 
     assert frames == 3 and clock.sleeps == [2.5, 2.5]
     for count in (3, 5, 7):
         assert f"demand: {count} x" in out.getvalue()
+
+
+def test_watch_on_a_pipe_prints_one_frame_after_another(live: tuple[Cluster, Path]) -> None:
+    cluster, _ = live
+    clock = FakeClock()
+    out = io.StringIO()
+    frames = watch_status(lambda: read_status(cluster.config, Path(cluster.ledger.path)),
+                          interval=1, clock=clock, console=Console(file=out, width=200),
+                          keep_going=lambda: len(clock.sleeps) < 2)
+    assert frames == 3 and out.getvalue().count("cluster test") == 3
+
+
+def test_status_watch_in_a_terminal_redraws_until_ctrl_c(live: tuple[Cluster, Path]) -> None:
+    _, config = live
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "steadyscale", "status", str(config),
+                                "--watch", "0.05"], stdin=subprocess.DEVNULL,
+                               stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 60
+
+    def drain() -> bool:
+        nonlocal seen
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if ready:
+            try:
+                seen += os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                return False
+        return True
+
+    try:
+        while seen.count(b"recent failures") < 3 and time.monotonic() < deadline:
+            drain()
+        process.send_signal(signal.SIGINT)
+        # Keep reading so the child never blocks on a full terminal while it stops.
+        while process.poll() is None and time.monotonic() < deadline and drain():
+            pass
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    assert seen.count(b"recent failures") >= 3  # redrawn, not printed once
+    assert process.stderr is not None and process.stderr.read() == b""  # no traceback
 
 
 @pytest.mark.parametrize(("args", "expected"), [

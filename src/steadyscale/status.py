@@ -188,6 +188,14 @@ def watch_status(read: Callable[[], StatusReport], *, interval: float, clock: Cl
     ``keep_going`` says stop). Returns how many times it was drawn."""
     frames = 1
     try:
+        if not console.is_terminal:
+            # Piped (into tee, a file): one frame after another, nothing redrawn.
+            console.print(status_view(read()))
+            while keep_going():
+                clock.sleep(interval)
+                console.print(status_view(read()))
+                frames += 1
+            return frames
         with Live(status_view(read()), console=console, auto_refresh=False) as live:
             while keep_going():
                 clock.sleep(interval)
