@@ -252,8 +252,7 @@ def config_reference() -> str:
 
 def status_schema() -> str:
     schema = StatusReport.model_json_schema()
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-              "$id": "https://steadyscale.invalid/status.schema.json", **schema}
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
 
 
