@@ -84,7 +84,8 @@ class Cluster:
 
 
 def make_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None = None,
-                 quiet_errors: bool = True, **config: Any) -> Cluster:
+                 quiet_errors: bool = True, ledger_path: str = ":memory:",
+                 **config: Any) -> Cluster:
     overrides: dict[str, Any] = {"spot": {"interruption_rate_per_hour": 0}}
     if quiet_errors:
         overrides["errors"] = QUIET_ERRORS
@@ -93,7 +94,7 @@ def make_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None 
     emu = Emulator(build_settings(profile=profile, overrides=overrides), clock=clock).start()
     cfg = cluster_config(**config)
     provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url)
-    ledger = Ledger(":memory:")
+    ledger = Ledger(ledger_path)
     return Cluster(emulator=emu, clock=clock,
                    autoscaler=Autoscaler(cfg, provider, ledger, clock), ledger=ledger,
                    config=cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from moto.ec2.models import ec2_backends
 
 from steadyscale.clock import FakeClock
 from steadyscale.emulator import Emulator, Fault, Operation, build_settings
@@ -200,3 +201,18 @@ def test_a_protected_instance_does_not_block_the_others(
     result = provider.terminate([*free, protected])
     assert set(result.states) == set(free)
     assert result.refused[protected].startswith("OperationNotPermitted")
+
+
+def test_volumes_carry_the_cluster_tags_next_to_the_users_own(world: tuple[
+        Emulator, FakeClock, EC2Provider]) -> None:
+    emu, clock, provider = world
+    mine = {"ResourceType": "volume", "Tags": [{"Key": "team", "Value": "data"},
+                                               {"Key": TAG_CLUSTER, "Value": "not-c"}]}
+    provider.launch(LaunchSpec(request_id="r-1", client_token="ss-r-1", node_type="cpu",
+                               count=2, node_config={**CONFIG, "TagSpecifications": [mine]}))
+    volumes = list(ec2_backends[emu.app.account_id]["us-east-1"].volumes.values())
+    assert len(volumes) == 2
+    for volume in volumes:
+        tags = {t["key"]: t["value"] for t in volume.get_tags()}
+        assert tags["team"] == "data"  # the user's tag kept
+        assert tags[TAG_CLUSTER] == "c" and tags[TAG_REQUEST] == "r-1"  # ours win

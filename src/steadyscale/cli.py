@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -140,10 +141,25 @@ def _cluster_parsers(sub: Any) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.set_defaults(func=_cmd_run)
 
-    status = sub.add_parser("status", help="show nodes, demand and recent failures")
+    status = sub.add_parser(
+        "status", help="show nodes, demand and recent failures",
+        description="Show the cluster from its ledger: node types x counts by status, "
+        "demand, recent failures, the oldest instance EC2 does not show yet. Safe while "
+        "the daemon runs (reads without its lock).")
     status.add_argument("config", metavar="CONFIG")
-    status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    status.add_argument("--json", action="store_true",
+                        help="one JSON object, for scripts (schema: docs/status.schema.json)")
+    status.add_argument("--watch", nargs="?", type=float, const=2.0, default=None,
+                        metavar="SECONDS", help="refresh every SECONDS (default 2) until "
+                        "Ctrl-C")
     status.set_defaults(func=_cmd_status)
+
+    iam = sub.add_parser(
+        "iam-policy", help="print the least-privilege IAM policy the config needs",
+        description="Print the IAM policy (JSON) the daemon needs for this config: every "
+        "EC2 action it calls, scoped by the cluster tag where EC2 allows.")
+    iam.add_argument("config", metavar="CONFIG")
+    iam.set_defaults(func=_cmd_iam_policy)
 
     request = sub.add_parser(
         "request", help="set the demand: resource bundles and counts",
@@ -224,29 +240,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _open_ledger(config_path: str) -> tuple[Any, Any]:
-    from steadyscale.config import ledger_path  # noqa: PLC0415
     from steadyscale.ledger import Ledger  # noqa: PLC0415
+
+    config, path = _ledger_file(config_path)
+    return config, Ledger(path)
+
+
+def _ledger_file(config_path: str) -> tuple[Any, Any]:
+    from steadyscale.config import ledger_path  # noqa: PLC0415
 
     config = _load(config_path)
     path = ledger_path(config, config_path)
     if not path.exists():
         raise SteadyscaleError(
             f"no ledger at {path} yet; start the cluster with: steadyscale run {config_path}")
-    return config, Ledger(path)
+    return config, path
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from steadyscale.status import read_status, render_status  # noqa: PLC0415
+
+    if args.watch is not None and not (math.isfinite(args.watch) and args.watch > 0):
+        raise SteadyscaleError(f"--watch takes a number of seconds > 0, got {args.watch:g}")
+    if args.watch is not None and args.json:
+        raise SteadyscaleError("--json prints once; use it without --watch (e.g. in a loop)")
+    config, path = _ledger_file(args.config)
+    if args.watch is not None:
+        from rich.console import Console  # noqa: PLC0415
+
+        from steadyscale.clock import WallClock  # noqa: PLC0415
+        from steadyscale.status import watch_status  # noqa: PLC0415
+
+        watch_status(lambda: read_status(config, path), interval=args.watch,
+                     clock=WallClock(), console=Console())
+        return 0
+    report = read_status(config, path)
+    if args.json:
+        print(report.model_dump_json())
+    elif sys.stdout.isatty():
+        from rich.console import Console  # noqa: PLC0415
+
+        from steadyscale.status import status_view  # noqa: PLC0415
+
+        Console().print(status_view(report))
+    else:
+        print(render_status(report), end="")
+    return 0
+
+
+def _cmd_iam_policy(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
-    from steadyscale.status import collect_status, render_status  # noqa: PLC0415
+    from steadyscale.iam import build_policy  # noqa: PLC0415
 
-    config, ledger = _open_ledger(args.config)
-    try:
-        status = collect_status(config, ledger)
-    finally:
-        ledger.close()
-    print(json.dumps(status) if args.json else render_status(status), end="" if not
-          args.json else "\n")
+    print(json.dumps(build_policy(_load(args.config)), indent=2))
     return 0
 
 
@@ -350,3 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`steadyscale status --json | head`): not our error.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush is silent
+        return 0

@@ -144,10 +144,28 @@ class WriterLock:
             self._handle = None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A node's move to a failure status (launch failed, interrupted, lost), for status."""
+
+    node_id: str
+    node_type: str | None
+    instance_id: str | None
+    status: Status
+    at: float
+    reason: str
+
+
 class Ledger:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        """Open (and create or migrate) the ledger; ``readonly`` opens an existing one for
+        reading only, as ``status`` does while a daemon writes it: no lock, no schema
+        change, and WAL lets it read while the daemon writes."""
         self.path = str(path)
         self.writer_lock: WriterLock | None = None
+        if readonly:
+            self._db = self._open_readonly()
+            return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -172,6 +190,23 @@ class Ledger:
             raise LedgerError(
                 f"ledger {self.path} is unreadable ({exc}); move it aside only if you are "
                 "sure no instance it tracks is still running") from None
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None,
+                                 check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"ledger {self.path} is unreadable ({exc})") from None
+        version = int(row["value"]) if row else 0
+        if version != SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {version}, this steadyscale reads "
+                f"version {SCHEMA_VERSION}; run the daemon of this version once to migrate "
+                "it, or upgrade steadyscale")
+        return db
 
     def _migrate(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -304,12 +339,16 @@ class Ledger:
             result.setdefault(row["node_type"], {})[row["status"]] = row["n"]
         return result
 
-    def recent_failures(self, limit: int = 5) -> list[tuple[str, float, str]]:
+    def recent_failures(self, limit: int = 5) -> list[Failure]:
+        """The latest moves to a failure status, newest first, with the node they hit."""
         rows = self._db.execute(
-            "SELECT node_id, at, reason FROM transitions WHERE status IN (?, ?, ?) "
-            "ORDER BY id DESC LIMIT ?",
+            "SELECT t.node_id, n.node_type, n.instance_id, t.status, t.at, t.reason "
+            "FROM transitions t LEFT JOIN nodes n ON n.node_id = t.node_id "
+            "WHERE t.status IN (?, ?, ?) ORDER BY t.id DESC LIMIT ?",
             (Status.LAUNCH_FAILED.value, Status.INTERRUPTED.value, Status.LOST.value, limit))
-        return [(r["node_id"], r["at"], r["reason"]) for r in rows]
+        return [Failure(node_id=r["node_id"], node_type=r["node_type"],
+                        instance_id=r["instance_id"], status=Status(r["status"]), at=r["at"],
+                        reason=r["reason"]) for r in rows]
 
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

@@ -22,6 +22,10 @@ class CallRecord:
     latency_ms: float
     fault: str | None = None  # the injected fault, if any
     instances: int = 0  # instances launched or terminated by the call
+    # The request's top-level parameter names (no values: they may hold user data), and the
+    # resource types its TagSpecifications tag: what IAM authorises a call by.
+    parameters: tuple[str, ...] = ()
+    tagged_resource_types: tuple[str, ...] = ()
 
 
 class CallLog:

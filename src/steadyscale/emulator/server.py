@@ -223,16 +223,23 @@ class EmulatorApp:
             outcome = self._handle(action, response, state, now)
         if outcome.fault is Fault.TIMEOUT:
             self.clock.sleep(self.settings.errors.timeout_seconds)
-            self._record(region, action, outcome, started, status=0)
+            self._record(region, action, outcome, started, status=0, response=response)
             self._drop_connection(environ)
             start_response("500 Internal Server Error", [("Content-Length", "0")])
             return []
-        self._record(region, action, outcome, started, status=outcome.status)
+        self._record(region, action, outcome, started, status=outcome.status,
+                     response=response)
         return self._send(start_response, outcome)
 
     def _record(
-        self, region: str, action: str, outcome: _Outcome, started: float, *, status: int
+        self, region: str, action: str, outcome: _Outcome, started: float, *, status: int,
+        response: EC2Response,
     ) -> None:
+        query: dict[str, Any] = getattr(response, "querystring", None) or {}
+        names = sorted({key.split(".", 1)[0] for key in query} - {"Action", "Version"})
+        tagged = sorted({str(values[0]) for key, values in query.items()
+                         if key.startswith("TagSpecification.") and
+                         key.endswith(".ResourceType") and values})
         self.calls.add(
             CallRecord(
                 at=self.clock.now(),
@@ -243,6 +250,8 @@ class EmulatorApp:
                 latency_ms=(time.perf_counter() - started) * 1000.0,
                 fault=outcome.fault.value if outcome.fault else None,
                 instances=outcome.instances,
+                parameters=tuple(names),
+                tagged_resource_types=tuple(tagged),
             )
         )
 

@@ -66,6 +66,8 @@ SERVER_CODES = frozenset({"InternalError", "InternalFailure", "Unavailable",
 NOT_FOUND = "InvalidInstanceID.NotFound"
 MALFORMED_ID = "InvalidInstanceID.Malformed"
 _INSTANCE_ID = re.compile(r"i-[0-9a-fA-F]+")
+# Resource types RunInstances tags with the cluster's tags (TagSpecifications).
+TAGGED_AT_LAUNCH = ("instance", "volume")
 TERMINATE_CHUNK = 1000
 PAGE_SIZE = 1000
 
@@ -254,13 +256,16 @@ class EC2Provider:
             {"Key": "Name", "Value": f"{self.cluster_name}-{spec.node_type}"},
         ]
         specs = [dict(s) for s in config.pop("TagSpecifications", []) or []]
-        instance_spec = next((s for s in specs if s.get("ResourceType") == "instance"), None)
-        if instance_spec is None:
-            specs.append({"ResourceType": "instance", "Tags": ours})
-        else:
-            mine = {t["Key"] for t in ours}
-            instance_spec["Tags"] = [t for t in instance_spec.get("Tags", [])
-                                     if t["Key"] not in mine] + ours
+        # Volumes carry the cluster tag too, so an IAM policy can require it on both
+        # (aws:RequestTag) and a leaked volume is still recognisably ours.
+        mine = {t["Key"] for t in ours}
+        for resource_type in TAGGED_AT_LAUNCH:
+            spec_of = next((s for s in specs if s.get("ResourceType") == resource_type), None)
+            if spec_of is None:
+                specs.append({"ResourceType": resource_type, "Tags": ours})
+            else:
+                spec_of["Tags"] = [t for t in spec_of.get("Tags", [])
+                                   if t["Key"] not in mine] + ours
         if spec.subnet_id and "NetworkInterfaces" not in config:
             config["SubnetId"] = spec.subnet_id
         answer = self._call(
