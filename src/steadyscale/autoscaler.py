@@ -32,6 +32,7 @@ from steadyscale.lifecycle import (
     NodeRecord,
     Status,
 )
+from steadyscale.metrics import Metrics
 from steadyscale.providers.base import (
     LOOKUP_BATCH,
     TAG_REQUEST,
@@ -93,12 +94,17 @@ class Autoscaler:
         clock: Clock,
         *,
         on_event: Callable[[Event], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.provider = provider
         self.ledger = ledger
         self.clock = clock
         self.on_event = on_event
+        self.metrics = metrics or Metrics(
+            clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+        # Instance ids a lookup did not find yet, to count those found later.
+        self._not_visible: set[str] = set()
         self.records: dict[str, NodeRecord] = {r.node_id: r for r in ledger.nodes()}
         # Every instance id the ledger ever recorded, terminal nodes included: an id in
         # here is never given to a second node.
@@ -154,6 +160,10 @@ class Autoscaler:
             report.errors.append(f"{type(exc).__name__}: {exc}")
         report.duration = self.clock.now() - report.started_at
         report.counts = self.counts()
+        self.metrics.nodes(self.records.values(), self.config.available_node_types)
+        self.metrics.tick(duration=report.duration, errors=len(report.errors),
+                          demanded=report.demanded_bundles, unmet=report.unmet,
+                          infeasible=report.infeasible)
         return report
 
     def _tick(self, report: TickReport) -> None:
@@ -244,6 +254,12 @@ class Autoscaler:
                     instances[inst.instance_id] = inst
             except CloudError as exc:
                 report.errors.append(f"lookup by id: {exc}")
+        looked = {r.instance_id for r in [*moving, *absent] if r.instance_id is not None}
+        missing = {i for i in wanted if i not in instances}
+        found_late = {i for i in self._not_visible if i in instances}
+        self.metrics.lookups(not_visible=len(missing),
+                             found_late=len(found_late))
+        self._not_visible = ((self._not_visible - found_late) & looked) | missing
         if failed and not instances:
             return None
         return Observation(instances=instances, listing_complete=complete)
@@ -258,10 +274,13 @@ class Autoscaler:
         tally: dict[Status, int] = {}
         for move in moves:
             record = self.records[move.node_id]
+            if record.first_seen_at is None and move.updates.get("first_seen_at") is not None:
+                self.metrics.first_seen(record, self.clock.now())
             for name, value in move.updates.items():
                 setattr(record, name, value)
             if move.status is not None and move.status is not record.status:
                 self._move(record, move.status, move.reason, entries)
+                self.metrics.moved(record, move.status, self.clock.now())
                 tally[move.status] = tally.get(move.status, 0) + 1
                 if move.status in (Status.LOST, Status.INTERRUPTED):
                     self._emit(report, move.status.value,
@@ -288,6 +307,7 @@ class Autoscaler:
             if not waiting:
                 continue
             self._record_launch(waiting[0], inst, "adopted: found by its request-id tag")
+            self.metrics.launched.labels(waiting[0].node_type).inc()
             self._emit(report, "adopt", f"{inst.instance_id} adopted into "
                        f"{waiting[0].node_id} (its launch answer was lost)", 1)
 
@@ -564,6 +584,7 @@ class Autoscaler:
             self.ledger.save_nodes(waiting, entries)
         launched = min(len(new), len(waiting))
         if launched:
+            self.metrics.launched.labels(request.node_type).inc(launched)
             self._emit(report, "launch",
                        f"{launched} x {request.node_type} launched by one RunInstances "
                        "(ids known, not visible yet)", launched)

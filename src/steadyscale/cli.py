@@ -138,6 +138,9 @@ def _cluster_parsers(sub: Any) -> None:
                      help="stop after this many (clock) seconds")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.add_argument("--metrics", metavar="[HOST:]PORT|off",
+                     help="serve /metrics and /healthz here (default: the config's metrics "
+                     "block, 127.0.0.1 and a free port); 'off' serves nothing")
     run.set_defaults(func=_cmd_run)
 
     status = sub.add_parser("status", help="show nodes, demand and recent failures")
@@ -185,15 +188,30 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_address(text: str | None, host: str, port: int | str) -> tuple[str, int] | None:
+    """Where to serve metrics: ``--metrics`` if given, else the config's; None for off."""
+    if text is not None:
+        if text.strip().lower() == "off":
+            return None
+        where, sep, number = text.rpartition(":")
+        if not number.isdigit() or not 0 <= int(number) <= 65535 or (sep and not where):
+            raise SteadyscaleError(f"--metrics {text!r}: give PORT, HOST:PORT (0 picks a "
+                                   "free port) or off, e.g. --metrics 127.0.0.1:9464")
+        return (where.strip("[]") if sep else host), int(number)
+    return None if port == "off" else (host, int(port))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
     from steadyscale.daemon import format_summary, run_daemon  # noqa: PLC0415
+    from steadyscale.metrics import MetricsServer  # noqa: PLC0415
     from steadyscale.runtime import open_runtime  # noqa: PLC0415
 
     config = _load(args.config)
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise SteadyscaleError("--max-seconds must be > 0")
+    address = _metrics_address(args.metrics, config.metrics.host, config.metrics.port)
     # Ctrl-C and SIGTERM ask the loop to stop after its tick, from the very start.
     stop = threading.Event()
 
@@ -203,7 +221,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     runtime = open_runtime(config, args.config)
+    server: MetricsServer | None = None
     try:
+        if address is not None and runtime.metrics is not None:
+            server = MetricsServer(runtime.metrics, host=address[0], port=address[1]).start()
+            if address[0] not in ("127.0.0.1", "localhost", "::1"):
+                print(f"warning: metrics listen on {address[0]}, reachable beyond this "
+                      "machine", file=sys.stderr)
+            if not args.quiet:
+                print(f"steadyscale: metrics at {server.url}/metrics, health at "
+                      f"{server.url}/healthz", flush=True)
         if not args.quiet:
             where = (f"embedded emulator at {runtime.emulator.endpoint_url}, profile "
                      f"{runtime.emulator.settings.profile}, time scale "
@@ -219,6 +246,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else:
             print(format_summary(summary, time_scale=scale), end="")
     finally:
+        if server is not None:
+            server.stop()
         runtime.close()
     return 0
 

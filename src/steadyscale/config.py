@@ -171,6 +171,35 @@ class Provider(_Strict):
         return build_settings(overrides=self.emulator)
 
 
+class MetricsConfig(_Strict):
+    """Where the Prometheus metrics and the ``/healthz`` endpoint are served."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics endpoint listens on. Keep it on loopback unless a "
+                    "firewall guards the machine: the metrics name your cluster's nodes.")
+    port: int | Literal["off"] = Field(
+        default=0,
+        description="Port of /metrics and /healthz: 0 picks a free port (printed at start), "
+                    "'off' serves nothing.")
+    stale_after_intervals: float = Field(
+        default=3.0, ge=1,
+        description="/healthz answers 503 when no tick completed for this many "
+                    "loop_interval_seconds (plus max_tick_seconds, the longest a tick may "
+                    "legitimately take).")
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 65535:
+            raise ValueError(f"a port is between 0 and 65535 (or 'off'), got {value}")
+        return value
+
+    def stale_after_seconds(self, config: ClusterConfig) -> float:
+        return self.stale_after_intervals * config.loop_interval_seconds + (
+            config.max_tick_seconds)
+
+
 class ClusterConfig(_Strict):
     cluster_name: str
     max_workers: int = Field(default=100, ge=0)
@@ -193,6 +222,8 @@ class ClusterConfig(_Strict):
     # No tick may take longer than this; slower calls are left for the next tick.
     max_tick_seconds: float = Field(default=60.0, gt=0)
     ledger: str | None = None
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig,
+                                   description="Prometheus metrics and /healthz.")
     provider: Provider
     available_node_types: dict[str, NodeType]
     # Optional scripted demand (the quick start uses it); ends the run when done.

@@ -126,7 +126,8 @@ def run_daemon(
     start = clock.now()
     printer = Printer(out, start)
     autoscaler = Autoscaler(config, runtime.provider, runtime.ledger, clock,
-                            on_event=None if quiet else printer.event)
+                            on_event=None if quiet else printer.event,
+                            metrics=runtime.metrics)
     stop = stop or threading.Event()  # the CLI sets it from SIGTERM and Ctrl-C
 
     steps = list(config.scenario)
