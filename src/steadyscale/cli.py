@@ -7,7 +7,6 @@ code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import signal
 import sys
@@ -17,6 +16,7 @@ from typing import Any, NoReturn
 
 from steadyscale import __version__
 from steadyscale.errors import SteadyscaleError
+from steadyscale.logs import LogFormat, configure_logging
 
 EXIT_USAGE = 2
 
@@ -138,6 +138,10 @@ def _cluster_parsers(sub: Any) -> None:
                      help="stop after this many (clock) seconds")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.add_argument("--log-format", choices=["human", "json"], default="human",
+                     help="log lines on stderr: human (default) or one JSON object per line "
+                     "(then --log-level defaults to info: every node's state change, with "
+                     "its reason)")
     run.add_argument("--metrics", metavar="[HOST:]PORT|off",
                      help="serve /metrics and /healthz here (default: the config's metrics "
                      "block, 127.0.0.1 and a free port); 'off' serves nothing")
@@ -223,6 +227,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     runtime = open_runtime(config, args.config)
     server: MetricsServer | None = None
     try:
+        if not args.quiet:
+            where = (f"embedded emulator at {runtime.emulator.endpoint_url}, profile "
+                     f"{runtime.emulator.settings.profile}, time scale "
+                     f"{runtime.emulator.settings.time_scale}"
+                     if runtime.emulator else f"EC2 {config.provider.region}")
+            print(f"steadyscale: cluster {config.cluster_name} on {where}; "
+                  f"ledger {runtime.ledger_path}", flush=True)
         if address is not None and runtime.metrics is not None:
             server = MetricsServer(runtime.metrics, host=address[0], port=address[1]).start()
             if address[0] not in ("127.0.0.1", "localhost", "::1"):
@@ -231,13 +242,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"steadyscale: metrics at {server.url}/metrics, health at "
                       f"{server.url}/healthz", flush=True)
-        if not args.quiet:
-            where = (f"embedded emulator at {runtime.emulator.endpoint_url}, profile "
-                     f"{runtime.emulator.settings.profile}, time scale "
-                     f"{runtime.emulator.settings.time_scale}"
-                     if runtime.emulator else f"EC2 {config.provider.region}")
-            print(f"steadyscale: cluster {config.cluster_name} on {where}; "
-                  f"ledger {runtime.ledger_path}", flush=True)
         summary = run_daemon(runtime, max_seconds=args.max_seconds, quiet=args.quiet,
                              stop=stop)
         scale = runtime.emulator.settings.time_scale if runtime.emulator else 1.0
@@ -357,8 +361,9 @@ def _cmd_request(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="steadyscale", description=__doc__)
     parser.add_argument("--version", action="version", version=f"steadyscale {__version__}")
-    parser.add_argument("--log-level", default="warning",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=None,
+                        choices=["debug", "info", "warning", "error"],
+                        help="default: warning, or info with --log-format json")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _cluster_parsers(sub)
@@ -369,8 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format: LogFormat = "json" if getattr(args, "log_format", "") == "json" else "human"
+    configure_logging(level=args.log_level or ("info" if log_format == "json" else "warning"),
+                      log_format=log_format)
     try:
         result: int = args.func(args)
         return result

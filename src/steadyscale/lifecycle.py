@@ -7,8 +7,11 @@ before EC2 has an id for it, until EC2 confirms it terminated. Every move goes t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+log = logging.getLogger("steadyscale.lifecycle")
 
 
 class Status(StrEnum):
@@ -117,9 +120,16 @@ class NodeRecord:
     history: list[HistoryEntry] = field(default_factory=list)
 
     def move(self, new: Status, at: float, reason: str) -> HistoryEntry:
-        if not can_move(self.status, new):
-            raise IllegalTransitionError(self.node_id, self.status, new)
+        old = self.status
+        if not can_move(old, new):
+            raise IllegalTransitionError(self.node_id, old, new)
         self.status = new
+        # The one place a status changes, so the one place it is logged.
+        log.info("%s (%s): %s -> %s: %s", self.node_id, self.instance_id or "no instance yet",
+                 old.value, new.value, reason,
+                 extra={"node_id": self.node_id, "instance_id": self.instance_id,
+                        "node_type": self.node_type, "from_status": old.value,
+                        "to_status": new.value, "reason": reason})
         entry = HistoryEntry(new, at, reason)
         self.history.append(entry)
         return entry
