@@ -121,7 +121,7 @@ def test_healthz_turns_unhealthy_when_ticks_stop() -> None:
         status, text = _get(f"{server.url}/metrics")
         assert status == 200
         assert "steadyscale_last_successful_tick_timestamp_seconds" in text
-        assert 'steadyscale_instances{node_type="cpu",status="running"} 0.0' in text
+        assert 'steadyscale_instances{node_type="cpu",status="ready"} 0.0' in text
         assert _get(f"{server.url}/nothing")[0] == 404
 
 
@@ -144,12 +144,11 @@ def test_instances_gauge_keeps_zeros_for_statuses_left() -> None:
     cluster = make_cluster("none")
     cluster.demand(2)
     cluster.run(lambda r: r.capacity_met, max_ticks=10)
-    running = cluster.count(Status.RUNNING)
-    assert running == 2
-    assert _value(cluster, "steadyscale_instances", node_type="cpu", status="running") == 2
+    assert cluster.count(Status.READY) == 2
+    assert _value(cluster, "steadyscale_instances", node_type="cpu", status="ready") == 2
     cluster.demand(0)
     cluster.run(lambda r: r.settled and not cluster.alive(), max_ticks=40)
-    assert _value(cluster, "steadyscale_instances", node_type="cpu", status="running") == 0
+    assert _value(cluster, "steadyscale_instances", node_type="cpu", status="ready") == 0
     assert _value(cluster, "steadyscale_instances", node_type="cpu",
                   status="terminating") == 0
 

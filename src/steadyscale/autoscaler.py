@@ -22,12 +22,14 @@ from steadyscale.errors import (
     CloudError,
     LaunchRejected,
 )
+from steadyscale.health import HealthChecker, HealthVerdict, direct_probe
 from steadyscale.ledger import LaunchRequest, Ledger
 from steadyscale.lifecycle import (
     ACTIVE,
     HAS_INSTANCE,
     STARTING,
     TERMINAL,
+    UP,
     HistoryEntry,
     NodeRecord,
     Status,
@@ -95,6 +97,7 @@ class Autoscaler:
         *,
         on_event: Callable[[Event], None] | None = None,
         metrics: Metrics | None = None,
+        health: HealthChecker | None = None,
     ) -> None:
         self.config = config
         self.provider = provider
@@ -105,6 +108,13 @@ class Autoscaler:
             clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
         # Instance ids a lookup did not find yet, to count those found later.
         self._not_visible: set[str] = set()
+        # Probes of node types with a health check (to the nodes' private IPs by default).
+        self.health = health or HealthChecker(direct_probe, clock)
+        if self.health.on_result is None:
+            self.health.on_result = lambda node_type, passed: self.metrics.health_checks.labels(
+                node_type, "pass" if passed else "fail").inc()
+        self._checked = any(t.health_check is not None
+                            for t in config.available_node_types.values())
         self.records: dict[str, NodeRecord] = {r.node_id: r for r in ledger.nodes()}
         # Every instance id the ledger ever recorded, terminal nodes included: an id in
         # here is never given to a second node.
@@ -180,11 +190,17 @@ class Autoscaler:
                 waiting.setdefault(record.request_id, []).append(record)
         open_ids = frozenset(waiting)
         self._unavailable = {p: until for p, until in self._unavailable.items() if until > now}
+        verdicts: dict[str, HealthVerdict] = {}
+        if self._checked:
+            verdicts = self.health.poll(
+                (r for r in self.records.values() if r.status in UP),
+                self.config.available_node_types)
         actions = reconcile(
             now=now, config=self.config, records=self.active_records(), demand=demand,
             observation=observation, open_request_ids=open_ids,
             unavailable_types=self._unavailable_types(),
             known_instance_ids=frozenset(self.known_ids),
+            health=verdicts,
         )
         self._apply_moves(actions.moves, report)
         self._adopt(actions.adopt, report)
@@ -193,8 +209,12 @@ class Autoscaler:
         report.unmet = actions.decision.unmet
         report.infeasible = sum(i.count for i in actions.decision.infeasible)
         self._cancel(actions.cancel, report)
+        for node_id, why in actions.unhealthy.items():
+            record = self.records[node_id]
+            self.metrics.unhealthy_replaced.labels(record.node_type).inc()
+            self._emit(report, "unhealthy", f"{node_id} ({record.instance_id}) {why}", 1)
         if self.clock.now() < deadline:
-            self._terminate(actions.terminate, report)
+            self._terminate(actions.terminate, report, actions.unhealthy)
         if self.clock.now() < deadline:
             self._resend(requests, waiting, report, deadline)
         if self.clock.now() < deadline:
@@ -213,7 +233,7 @@ class Autoscaler:
         """
         now = self.clock.now()
         moving = [r for r in self.records.values()
-                  if r.instance_id and r.status in HAS_INSTANCE and r.status is not Status.RUNNING]
+                  if r.instance_id and r.status in HAS_INSTANCE and r.status not in UP]
         full = (self._last_listing is None
                 or now - self._last_listing >= self.config.listing_interval_seconds
                 or len(moving) > LOOKUP_BATCH)
@@ -232,7 +252,7 @@ class Autoscaler:
         # Nodes in motion, and running ones a complete listing left out (a flicker, or
         # worse): look each up before anything is concluded from its absence.
         absent = [r for r in self.records.values()
-                  if complete and r.status is Status.RUNNING and r.instance_id
+                  if complete and r.status in UP and r.instance_id
                   and r.instance_id not in instances]
         wanted = [r.instance_id for r in [*moving, *absent]
                   if r.instance_id is not None and r.instance_id not in instances]
@@ -246,7 +266,7 @@ class Autoscaler:
         straggle = 2 * self.config.loop_interval_seconds
         stragglers = [r.instance_id for r in [*moving, *absent]
                       if r.instance_id is not None and r.instance_id not in instances
-                      and r.status in (Status.LAUNCHED, Status.PENDING, Status.RUNNING)
+                      and r.status in (Status.LAUNCHED, Status.PENDING, *UP)
                       and r.launched_at is not None and now - r.launched_at >= straggle]
         if stragglers and not failed:
             try:
@@ -294,7 +314,7 @@ class Autoscaler:
             changed.append(record)
         self._save(changed, entries)
         for status, label in ((Status.PENDING, "visible"), (Status.RUNNING, "running"),
-                              (Status.TERMINATED, "terminated")):
+                              (Status.READY, "ready"), (Status.TERMINATED, "terminated")):
             if tally.get(status):
                 self._emit(report, label, f"{tally[status]} node(s) {label}", tally[status])
 
@@ -363,7 +383,8 @@ class Autoscaler:
         self._emit(report, "cancel", f"{len(records)} queued node(s) no longer needed",
                    len(records))
 
-    def _terminate(self, node_ids: Sequence[str], report: TickReport) -> None:
+    def _terminate(self, node_ids: Sequence[str], report: TickReport,
+                   reasons: Mapping[str, str] | None = None) -> None:
         now = self.clock.now()
         node_ids = [n for n in node_ids if self._refused_until.get(n, 0.0) <= now]
         if not node_ids:
@@ -373,12 +394,13 @@ class Autoscaler:
         fresh = 0
         for record in records:
             if record.status is not Status.TERMINATING:
-                reason = ("lost: terminating by id until EC2 confirms"
+                reason = ((reasons or {}).get(record.node_id) or (
+                          "lost: terminating by id until EC2 confirms"
                           if record.status is Status.LOST else
                           "interrupted: terminating by id until EC2 confirms"
                           if record.status is Status.INTERRUPTED else
-                          "idle past the idle timeout" if record.status is Status.RUNNING
-                          else "not needed any more")
+                          "idle past the idle timeout" if record.status in UP
+                          else "not needed any more"))
                 self._move(record, Status.TERMINATING, reason, entries)
                 record.terminate_requested_at = now
                 fresh += 1

@@ -20,6 +20,7 @@ class Status(StrEnum):
     LAUNCHED = "launched"
     PENDING = "pending"
     RUNNING = "running"
+    READY = "ready"
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     LAUNCH_FAILED = "launch_failed"
@@ -48,7 +49,19 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         S.LOST,  # never seen for longer than the visibility timeout
     }),
     S.PENDING: frozenset({S.RUNNING, S.TERMINATING, S.INTERRUPTED, S.LOST}),
-    S.RUNNING: frozenset({S.TERMINATING, S.INTERRUPTED, S.LOST}),
+    # Running in EC2; not usable until it passes its node type's health check.
+    S.RUNNING: frozenset({
+        S.READY,  # passed its health check, or its node type has none (at once)
+        S.TERMINATING,  # not needed any more, or failed its health check too often
+        S.INTERRUPTED,
+        S.LOST,
+    }),
+    # Usable: demand is placed on it first.
+    S.READY: frozenset({
+        S.TERMINATING,  # idle past the idle timeout, or failing its health check
+        S.INTERRUPTED,  # EC2 shows it going away without our asking
+        S.LOST,  # missing from every listing and lookup past the visibility timeout
+    }),
     S.TERMINATING: frozenset({
         S.TERMINATED,  # EC2 shows it terminated, or no longer knows the id
     }),
@@ -59,7 +72,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.LOST: frozenset({
         S.TERMINATING,  # terminated by id, idempotently, until EC2 confirms
         S.PENDING,  # it was only late: visible after all
-        S.RUNNING,
+        S.RUNNING,  # (and must pass its health check again to be ready)
     }),
     S.TERMINATED: frozenset(),
     S.LAUNCH_FAILED: frozenset(),
@@ -68,12 +81,14 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 TERMINAL = frozenset({S.TERMINATED, S.LAUNCH_FAILED, S.CANCELLED})
 # Nodes that exist, or are about to, and count toward capacity and limits.
-ACTIVE = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING})
+ACTIVE = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING, S.READY})
 # Not yet usable: counted against upscaling_speed.
-STARTING = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING})
+STARTING = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING})
+# Running in EC2 (ready or not).
+UP = frozenset({S.RUNNING, S.READY})
 # Has an instance id that EC2 may still be running.
-HAS_INSTANCE = frozenset({S.LAUNCHED, S.PENDING, S.RUNNING, S.TERMINATING, S.INTERRUPTED,
-                          S.LOST})
+HAS_INSTANCE = frozenset({S.LAUNCHED, S.PENDING, S.RUNNING, S.READY, S.TERMINATING,
+                          S.INTERRUPTED, S.LOST})
 
 
 class IllegalTransitionError(Exception):

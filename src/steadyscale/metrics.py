@@ -147,9 +147,11 @@ class Metrics:
             self.launch_to_visible.labels(record.node_type).observe(now - record.launched_at)
 
     def moved(self, record: NodeRecord, status: Status, now: float) -> None:
-        """Observe the lag a status change completes."""
+        """Observe the lags a status change completes."""
         if status is Status.RUNNING and record.launched_at is not None:
             self.launch_to_running.labels(record.node_type).observe(now - record.launched_at)
+        if status is Status.READY and record.running_at is not None:
+            self.running_to_ready.labels(record.node_type).observe(now - record.running_at)
 
     def lookups(self, *, not_visible: int, found_late: int) -> None:
         if not_visible:

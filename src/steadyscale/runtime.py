@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from steadyscale.clock import Clock, ScaledClock, WallClock
 from steadyscale.config import ClusterConfig, ledger_path
+from steadyscale.health import EndpointProber, HealthChecker, Prober, direct_probe
 from steadyscale.ledger import Ledger, WriterLock
 from steadyscale.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
@@ -36,8 +37,11 @@ class Runtime:
     ledger_path: Path
     emulator: Emulator | None = None  # only with provider.type emulator
     metrics: Metrics | None = None
+    health: HealthChecker | None = None
 
     def close(self) -> None:
+        if self.health is not None:
+            self.health.close()
         self.ledger.close()
         if self.emulator is not None:
             self.emulator.stop()
@@ -64,6 +68,13 @@ def build_provider(config: ClusterConfig, clock: Clock, endpoint_url: str | None
     )
 
 
+def health_prober(config: ClusterConfig, endpoint_url: str | None) -> Prober:
+    """Probes go to the nodes, or to the emulator serving the EC2 endpoint."""
+    if config.provider.probes_via_endpoint and endpoint_url:
+        return EndpointProber(endpoint_url, config.provider.region)
+    return direct_probe
+
+
 def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
                  fresh_emulator_ledger: bool = True) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
@@ -83,6 +94,7 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
     metrics = Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
     provider = build_provider(config, clock, observer=metrics.api_call,
                               endpoint_url=emulator.endpoint_url if emulator else None)
+    health = HealthChecker(health_prober(config, provider.endpoint_url), clock)
     try:
         provider.preflight()
         path = ledger_path(config, config_path)
@@ -108,4 +120,4 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
             emulator.stop()
         raise
     return Runtime(config=config, clock=clock, provider=provider, ledger=ledger,
-                   ledger_path=path, emulator=emulator, metrics=metrics)
+                   ledger_path=path, emulator=emulator, metrics=metrics, health=health)

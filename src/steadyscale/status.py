@@ -11,7 +11,7 @@ from steadyscale.ledger import Ledger
 from steadyscale.lifecycle import Status
 
 COLUMNS = [s.value for s in (Status.QUEUED, Status.REQUESTED, Status.LAUNCHED, Status.PENDING,
-                             Status.RUNNING, Status.TERMINATING, Status.INTERRUPTED,
+                             Status.RUNNING, Status.READY, Status.TERMINATING, Status.INTERRUPTED,
                              Status.LOST)]
 
 
