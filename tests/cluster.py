@@ -11,12 +11,12 @@ from steadyscale.autoscaler import Autoscaler, TickReport
 from steadyscale.clock import FakeClock
 from steadyscale.config import ClusterConfig, DemandItem, parse_config
 from steadyscale.emulator import Emulator, TrackedInstance, build_settings
-from steadyscale.health import HealthChecker
+from steadyscale.health import HealthChecker, prober_for
 from steadyscale.ledger import Ledger
 from steadyscale.lifecycle import Status
 from steadyscale.metrics import Metrics
 from steadyscale.providers.base import TAG_CLUSTER
-from steadyscale.runtime import build_provider, health_prober
+from steadyscale.runtime import build_provider
 
 QUIET_ERRORS = {"server_error_probability": 0, "lost_response_probability": 0,
                 "timeout_probability": 0}
@@ -98,7 +98,7 @@ def make_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None 
     provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url,
                               observer=metrics.api_call)
     ledger = Ledger(":memory:")
-    health = HealthChecker(health_prober(cfg, emu.endpoint_url), clock)
+    health = HealthChecker(prober_for(cfg, emu.endpoint_url), clock)
     return Cluster(emulator=emu, clock=clock,
                    autoscaler=Autoscaler(cfg, provider, ledger, clock, metrics=metrics,
                                          health=health),

@@ -13,11 +13,18 @@ from typing import Any
 
 import pytest
 
+from steadyscale.autoscaler import Autoscaler
 from steadyscale.clock import FakeClock
 from steadyscale.config import HealthCheck, NodeType
 from steadyscale.emulator import Emulator
 from steadyscale.errors import ConfigError
-from steadyscale.health import EndpointProber, HealthChecker, ProbeTarget, direct_probe
+from steadyscale.health import (
+    EndpointProber,
+    HealthChecker,
+    ProbeTarget,
+    direct_probe,
+    prober_for,
+)
 from steadyscale.lifecycle import NodeRecord, Status
 from tests.cluster import Cluster, cluster_config, make_cluster
 
@@ -221,3 +228,19 @@ def test_probes_via_the_endpoint_need_an_endpoint() -> None:
     assert not cluster_config(provider={"type": "aws"}).provider.probes_via_endpoint
     assert cluster_config(provider={"type": "aws", "endpoint_url": "http://127.0.0.1:1",
                                     "health_probes": "endpoint"}).provider.probes_via_endpoint
+
+
+def test_probes_never_go_to_an_emulated_node_whoever_builds_the_autoscaler() -> None:
+    emulated = cluster_config()
+    assert isinstance(prober_for(emulated, "http://127.0.0.1:4566"), EndpointProber)
+    # Through an endpoint but none known: every probe fails, none reaches a node.
+    no_endpoint = prober_for(emulated, None)
+    assert no_endpoint is not direct_probe
+    assert not no_endpoint(ProbeTarget(node_id="n", instance_id="i-1",
+                                       private_ip="127.0.0.1", check=HealthCheck(port=1)))
+    assert prober_for(cluster_config(provider={"type": "aws"}), None) is direct_probe
+    cluster = make_cluster("none")
+    default = Autoscaler(cluster.config, cluster.autoscaler.provider, cluster.ledger,
+                         cluster.clock)
+    assert isinstance(default.health.prober, EndpointProber)
+    assert default.health.prober.base.startswith(cluster.emulator.endpoint_url)

@@ -22,7 +22,7 @@ from steadyscale.errors import (
     CloudError,
     LaunchRejected,
 )
-from steadyscale.health import HealthChecker, HealthVerdict, direct_probe
+from steadyscale.health import HealthChecker, HealthVerdict, prober_for
 from steadyscale.ledger import LaunchRequest, Ledger
 from steadyscale.lifecycle import (
     ACTIVE,
@@ -108,8 +108,10 @@ class Autoscaler:
             clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
         # Instance ids a lookup did not find yet, to count those found later.
         self._not_visible: set[str] = set()
-        # Probes of node types with a health check (to the nodes' private IPs by default).
-        self.health = health or HealthChecker(direct_probe, clock)
+        # Probes of node types with a health check: to the nodes' private IPs, or with the
+        # emulator to its endpoint (never to an emulated instance's made-up address).
+        self.health = health or HealthChecker(
+            prober_for(config, getattr(provider, "endpoint_url", None)), clock)
         if self.health.on_result is None:
             self.health.on_result = lambda node_type, passed: self.metrics.health_checks.labels(
                 node_type, "pass" if passed else "fail").inc()

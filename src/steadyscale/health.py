@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from steadyscale.clock import Clock
-from steadyscale.config import HealthCheck, NodeType
+from steadyscale.config import ClusterConfig, HealthCheck, NodeType
 from steadyscale.lifecycle import UP, NodeRecord
 
 log = logging.getLogger("steadyscale.health")
@@ -89,6 +89,19 @@ class EndpointProber:
                 return bool(json.loads(answer.read()).get("healthy"))
         except (OSError, ValueError):
             return False
+
+
+def _no_endpoint(target: ProbeTarget) -> bool:
+    return False  # probes must go through an endpoint and there is none: never the node
+
+
+def prober_for(config: ClusterConfig, endpoint_url: str | None) -> Prober:
+    """Probes go to the nodes, or (with the emulator) to the EC2 endpoint's control API."""
+    if not config.provider.probes_via_endpoint:
+        return direct_probe
+    if endpoint_url:
+        return EndpointProber(endpoint_url, config.provider.region)
+    return _no_endpoint
 
 
 @dataclass(frozen=True)

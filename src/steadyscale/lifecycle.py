@@ -140,11 +140,12 @@ class NodeRecord:
             raise IllegalTransitionError(self.node_id, old, new)
         self.status = new
         # The one place a status changes, so the one place it is logged.
-        log.info("%s (%s): %s -> %s: %s", self.node_id, self.instance_id or "no instance yet",
-                 old.value, new.value, reason,
-                 extra={"node_id": self.node_id, "instance_id": self.instance_id,
-                        "node_type": self.node_type, "from_status": old.value,
-                        "to_status": new.value, "reason": reason})
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s (%s): %s -> %s: %s", self.node_id,
+                     self.instance_id or "no instance yet", old.value, new.value, reason,
+                     extra={"node_id": self.node_id, "instance_id": self.instance_id,
+                            "node_type": self.node_type, "from_status": old.value,
+                            "to_status": new.value, "reason": reason})
         entry = HistoryEntry(new, at, reason)
         self.history.append(entry)
         return entry

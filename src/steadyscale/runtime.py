@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from steadyscale.clock import Clock, ScaledClock, WallClock
 from steadyscale.config import ClusterConfig, ledger_path
-from steadyscale.health import EndpointProber, HealthChecker, Prober, direct_probe
+from steadyscale.health import HealthChecker, prober_for
 from steadyscale.ledger import Ledger, WriterLock
 from steadyscale.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
@@ -68,13 +68,6 @@ def build_provider(config: ClusterConfig, clock: Clock, endpoint_url: str | None
     )
 
 
-def health_prober(config: ClusterConfig, endpoint_url: str | None) -> Prober:
-    """Probes go to the nodes, or to the emulator serving the EC2 endpoint."""
-    if config.provider.probes_via_endpoint and endpoint_url:
-        return EndpointProber(endpoint_url, config.provider.region)
-    return direct_probe
-
-
 def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
                  fresh_emulator_ledger: bool = True) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
@@ -94,7 +87,7 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
     metrics = Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
     provider = build_provider(config, clock, observer=metrics.api_call,
                               endpoint_url=emulator.endpoint_url if emulator else None)
-    health = HealthChecker(health_prober(config, provider.endpoint_url), clock)
+    health = HealthChecker(prober_for(config, provider.endpoint_url), clock)
     try:
         provider.preflight()
         path = ledger_path(config, config_path)
