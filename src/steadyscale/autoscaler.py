@@ -277,10 +277,10 @@ class Autoscaler:
             except CloudError as exc:
                 report.errors.append(f"lookup by id: {exc}")
         looked = {r.instance_id for r in [*moving, *absent] if r.instance_id is not None}
-        missing = {i for i in wanted if i not in instances}
+        # A lookup that failed found nothing, but learned nothing either: not counted.
+        missing = set() if failed else {i for i in wanted if i not in instances}
         found_late = {i for i in self._not_visible if i in instances}
-        self.metrics.lookups(not_visible=len(missing),
-                             found_late=len(found_late))
+        self.metrics.lookups(not_visible=len(missing), found_late=len(found_late))
         self._not_visible = ((self._not_visible - found_late) & looked) | missing
         if failed and not instances:
             return None
