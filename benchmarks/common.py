@@ -30,7 +30,7 @@ def ramp_up(runtime: Any, nodes: int, max_seconds: float) -> Ramp:
     runtime.ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=nodes)], start)
 
     def confirmed() -> int:
-        return sum(1 for r in autoscaler.records.values() if r.status is Status.RUNNING)
+        return sum(1 for r in autoscaler.records.values() if r.status is Status.READY)
 
     def done(report: TickReport) -> bool:
         ticks.append(report)

@@ -11,8 +11,10 @@ from steadyscale.autoscaler import Autoscaler, TickReport
 from steadyscale.clock import FakeClock
 from steadyscale.config import ClusterConfig, DemandItem, parse_config
 from steadyscale.emulator import Emulator, TrackedInstance, build_settings
+from steadyscale.health import HealthChecker, prober_for
 from steadyscale.ledger import Ledger
 from steadyscale.lifecycle import Status
+from steadyscale.metrics import Metrics
 from steadyscale.providers.base import TAG_CLUSTER
 from steadyscale.runtime import build_provider
 
@@ -93,8 +95,12 @@ def make_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None 
     clock = FakeClock(1_000_000.0)
     emu = Emulator(build_settings(profile=profile, overrides=overrides), clock=clock).start()
     cfg = cluster_config(**config)
-    provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url)
+    metrics = Metrics(clock, stale_after_seconds=cfg.metrics.stale_after_seconds(cfg))
+    provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url,
+                              observer=metrics.api_call)
     ledger = Ledger(ledger_path)
+    health = HealthChecker(prober_for(cfg, emu.endpoint_url), clock)
     return Cluster(emulator=emu, clock=clock,
-                   autoscaler=Autoscaler(cfg, provider, ledger, clock), ledger=ledger,
-                   config=cfg)
+                   autoscaler=Autoscaler(cfg, provider, ledger, clock, metrics=metrics,
+                                         health=health),
+                   ledger=ledger, config=cfg)

@@ -37,7 +37,7 @@ def test_steady_state_costs_one_listing_per_listing_interval(
         cluster_factory: ClusterFactory) -> None:
     cluster = cluster_factory("realistic", listing_interval_seconds=30)
     cluster.demand(20)
-    cluster.run(lambda r: r.settled and cluster.count(Status.RUNNING) == 20, max_ticks=100)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 20, max_ticks=100)
     before = cluster.emulator.calls.count("DescribeInstances")
     for _ in range(12):  # one minute of 5 s ticks
         cluster.tick()
@@ -57,7 +57,7 @@ def test_an_unexpected_error_is_contained_in_its_tick(
     report = cluster.tick()
     assert report.errors == ["RuntimeError: a bug in a dependency"]
     monkeypatch.undo()
-    cluster.run(lambda r: r.settled and cluster.count(Status.RUNNING) == 3, max_ticks=100)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 3, max_ticks=100)
 
 
 def test_capacity_errors_fall_back_to_another_node_type(
@@ -77,9 +77,9 @@ def test_capacity_errors_fall_back_to_another_node_type(
     failed = next(r for r in cluster.autoscaler.records.values()
                   if r.status is Status.LAUNCH_FAILED)
     assert failed.last_error and failed.last_error.startswith("InsufficientInstanceCapacity")
-    cluster.run(lambda r: r.settled and cluster.count(Status.RUNNING) == 1, max_ticks=60)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 1, max_ticks=60)
     assert {r.node_type for r in cluster.autoscaler.records.values()
-            if r.status is Status.RUNNING} == {"big"}
+            if r.status is Status.READY} == {"big"}
 
 
 def test_partial_fulfilment_requeues_the_shortfall(cluster_factory: ClusterFactory) -> None:
@@ -106,7 +106,7 @@ def test_a_subnet_without_capacity_falls_back_to_the_next_subnet(
     cluster.autoscaler.config = config
     cluster.config = config
     cluster.demand(3)
-    cluster.run(lambda r: r.settled and cluster.count(Status.RUNNING) == 3, max_ticks=60)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 3, max_ticks=60)
     zones = {i.availability_zone for i in cluster.truth() if i.state.value == "running"}
     assert zones == {"us-east-1b"}
     assert cluster.count(Status.LAUNCH_FAILED) == 3  # the first try, in us-east-1a
@@ -116,7 +116,7 @@ def test_a_protected_instance_is_reported_and_the_rest_scale_down(
         cluster_factory: ClusterFactory) -> None:
     cluster = cluster_factory("realistic", idle_timeout_minutes=0)
     cluster.demand(3)
-    cluster.run(lambda r: r.settled and cluster.count(Status.RUNNING) == 3, max_ticks=60)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 3, max_ticks=60)
     victim = next(iter(cluster.autoscaler.records.values())).instance_id
     assert victim is not None
     cluster.emulator.client().modify_instance_attribute(

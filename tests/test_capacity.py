@@ -39,7 +39,7 @@ def _zones(cluster: Cluster) -> dict[str, int]:
 
 
 def _running(cluster: Cluster, n: int) -> Callable[[TickReport], bool]:
-    return lambda r: r.settled and cluster.count(Status.RUNNING) == n
+    return lambda r: r.settled and cluster.count(Status.READY) == n
 
 
 def test_a_pool_without_capacity_falls_back_within_one_tick_and_is_retried_after_the_ttl(
@@ -89,7 +89,7 @@ def test_spot_without_fallback_waits_instead_of_paying_on_demand(
     for _ in range(10):
         cluster.tick()
     assert cluster.alive() == []
-    assert cluster.count(Status.RUNNING) == 0
+    assert cluster.count(Status.READY) == 0
 
 
 def test_an_interrupted_spot_node_is_replaced_and_its_pool_set_aside(
@@ -101,7 +101,7 @@ def test_an_interrupted_spot_node_is_replaced_and_its_pool_set_aside(
     victim = next(i.instance_id for i in cluster.alive())
     assert cluster.emulator.interrupt([victim]) == [victim]
     cluster.run(lambda r: cluster.autoscaler.interruptions == 1
-                and cluster.count(Status.RUNNING) == 3 and r.settled, max_ticks=80)
+                and cluster.count(Status.READY) == 3 and r.settled, max_ticks=80)
     assert len(cluster.truth()) == 4  # one replacement, nothing more
     replacement = cluster.truth()[-1]
     assert replacement.market == "spot" and replacement.availability_zone == "us-east-1b"

@@ -61,7 +61,7 @@ def test_a_full_cycle_uses_every_permission_of_the_policy_and_no_other(
 
     cluster.autoscaler.provider.preflight()  # the daemon's start-up check
     cluster.demand(4)
-    cluster.run(lambda r: r.settled and cluster.count(Status.RUNNING) == 4)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 4)
     # Launches must carry the cluster tag on the instance and its volumes.
     condition = _statement(policy, "LaunchOnlyWithClusterTag")["Condition"]["StringEquals"]
     assert condition == {f"aws:RequestTag/{TAG_CLUSTER}": "test"}

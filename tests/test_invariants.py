@@ -24,7 +24,7 @@ def _settled(report: TickReport) -> bool:
 
 
 def _all_running(cluster: Cluster, n: int) -> Callable[[TickReport], bool]:
-    return lambda report: cluster.count(Status.RUNNING) >= n and _settled(report)
+    return lambda report: cluster.count(Status.READY) >= n and _settled(report)
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -156,7 +156,7 @@ def test_a_listing_that_flickers_changes_nothing(cluster_factory: ClusterFactory
     cluster.run(_all_running(cluster, 40), max_ticks=200)
     for _ in range(30):  # steady state under a flickering, stale listing
         report = cluster.tick()
-        assert report.counts.get("running") == 40
+        assert report.counts.get("ready") == 40
     assert cluster.launches() == 1
     assert all(entry.status is not Status.LOST
                for r in cluster.autoscaler.records.values() for entry in r.history)

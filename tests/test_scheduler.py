@@ -31,7 +31,7 @@ def _input(types: dict[str, NodeType], demand: list[tuple[dict[str, float], int]
                            nodes=list(nodes), **values)
 
 
-def _node(i: int, node_type: str = "cpu", status: Status = Status.RUNNING,
+def _node(i: int, node_type: str = "cpu", status: Status = Status.READY,
           idle_since: float | None = None) -> NodeView:
     return NodeView(node_id=f"n-{i}", node_type=node_type, status=status, created_at=float(i),
                     idle_since=idle_since)
@@ -122,7 +122,7 @@ node_types = st.dictionaries(
 def scenarios(draw: st.DrawFn) -> SchedulingInput:
     types = draw(node_types)
     demand = draw(st.lists(st.tuples(resources, st.integers(0, 30)), max_size=4))
-    statuses = [Status.RUNNING, Status.PENDING, Status.LAUNCHED, Status.REQUESTED,
+    statuses = [Status.READY, Status.RUNNING, Status.PENDING, Status.LAUNCHED, Status.REQUESTED,
                 Status.QUEUED]
     nodes = [
         NodeView(node_id=f"n-{i}", node_type=draw(st.sampled_from(sorted(types))),
@@ -155,7 +155,7 @@ def test_property_limits_hold(inp: SchedulingInput) -> None:
 @given(scenarios())
 def test_property_pacing_and_cluster_max(inp: SchedulingInput) -> None:
     decision = schedule(inp)
-    running = sum(1 for n in inp.nodes if n.status is Status.RUNNING)
+    running = sum(1 for n in inp.nodes if n.status is Status.READY)
     starting = sum(1 for n in inp.nodes if n.status in STARTING)
     cap = max(5, math.floor(inp.upscaling_speed * max(1, running)))
     min_shortfall = sum(max(0, t.min_workers - sum(1 for n in inp.nodes if n.node_type == name))

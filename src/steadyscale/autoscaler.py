@@ -22,16 +22,19 @@ from steadyscale.errors import (
     CloudError,
     LaunchRejected,
 )
+from steadyscale.health import HealthChecker, HealthVerdict, prober_for
 from steadyscale.ledger import LaunchRequest, Ledger
 from steadyscale.lifecycle import (
     ACTIVE,
     HAS_INSTANCE,
     STARTING,
     TERMINAL,
+    UP,
     HistoryEntry,
     NodeRecord,
     Status,
 )
+from steadyscale.metrics import Metrics
 from steadyscale.providers.base import (
     LOOKUP_BATCH,
     TAG_REQUEST,
@@ -93,12 +96,27 @@ class Autoscaler:
         clock: Clock,
         *,
         on_event: Callable[[Event], None] | None = None,
+        metrics: Metrics | None = None,
+        health: HealthChecker | None = None,
     ) -> None:
         self.config = config
         self.provider = provider
         self.ledger = ledger
         self.clock = clock
         self.on_event = on_event
+        self.metrics = metrics or Metrics(
+            clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+        # Instance ids a lookup did not find yet, to count those found later.
+        self._not_visible: set[str] = set()
+        # Probes of node types with a health check: to the nodes' private IPs, or with the
+        # emulator to its endpoint (never to an emulated instance's made-up address).
+        self.health = health or HealthChecker(
+            prober_for(config, getattr(provider, "endpoint_url", None)), clock)
+        if self.health.on_result is None:
+            self.health.on_result = lambda node_type, passed: self.metrics.health_checks.labels(
+                node_type, "pass" if passed else "fail").inc()
+        self._checked = any(t.health_check is not None
+                            for t in config.available_node_types.values())
         self.records: dict[str, NodeRecord] = {r.node_id: r for r in ledger.nodes()}
         # Every instance id the ledger ever recorded, terminal nodes included: an id in
         # here is never given to a second node.
@@ -154,6 +172,10 @@ class Autoscaler:
             report.errors.append(f"{type(exc).__name__}: {exc}")
         report.duration = self.clock.now() - report.started_at
         report.counts = self.counts()
+        self.metrics.nodes(self.records.values(), self.config.available_node_types)
+        self.metrics.tick(duration=report.duration, errors=len(report.errors),
+                          demanded=report.demanded_bundles, unmet=report.unmet,
+                          infeasible=report.infeasible)
         return report
 
     def _tick(self, report: TickReport) -> None:
@@ -170,11 +192,17 @@ class Autoscaler:
                 waiting.setdefault(record.request_id, []).append(record)
         open_ids = frozenset(waiting)
         self._unavailable = {p: until for p, until in self._unavailable.items() if until > now}
+        verdicts: dict[str, HealthVerdict] = {}
+        if self._checked:
+            verdicts = self.health.poll(
+                (r for r in self.records.values() if r.status in UP),
+                self.config.available_node_types)
         actions = reconcile(
             now=now, config=self.config, records=self.active_records(), demand=demand,
             observation=observation, open_request_ids=open_ids,
             unavailable_types=self._unavailable_types(),
             known_instance_ids=frozenset(self.known_ids),
+            health=verdicts,
         )
         self._apply_moves(actions.moves, report)
         self._adopt(actions.adopt, report)
@@ -183,8 +211,12 @@ class Autoscaler:
         report.unmet = actions.decision.unmet
         report.infeasible = sum(i.count for i in actions.decision.infeasible)
         self._cancel(actions.cancel, report)
+        for node_id, why in actions.unhealthy.items():
+            record = self.records[node_id]
+            self.metrics.unhealthy_replaced.labels(record.node_type).inc()
+            self._emit(report, "unhealthy", f"{node_id} ({record.instance_id}) {why}", 1)
         if self.clock.now() < deadline:
-            self._terminate(actions.terminate, report)
+            self._terminate(actions.terminate, report, actions.unhealthy)
         if self.clock.now() < deadline:
             self._resend(requests, waiting, report, deadline)
         if self.clock.now() < deadline:
@@ -203,7 +235,7 @@ class Autoscaler:
         """
         now = self.clock.now()
         moving = [r for r in self.records.values()
-                  if r.instance_id and r.status in HAS_INSTANCE and r.status is not Status.RUNNING]
+                  if r.instance_id and r.status in HAS_INSTANCE and r.status not in UP]
         full = (self._last_listing is None
                 or now - self._last_listing >= self.config.listing_interval_seconds
                 or len(moving) > LOOKUP_BATCH)
@@ -222,7 +254,7 @@ class Autoscaler:
         # Nodes in motion, and running ones a complete listing left out (a flicker, or
         # worse): look each up before anything is concluded from its absence.
         absent = [r for r in self.records.values()
-                  if complete and r.status is Status.RUNNING and r.instance_id
+                  if complete and r.status in UP and r.instance_id
                   and r.instance_id not in instances]
         wanted = [r.instance_id for r in [*moving, *absent]
                   if r.instance_id is not None and r.instance_id not in instances]
@@ -236,7 +268,7 @@ class Autoscaler:
         straggle = 2 * self.config.loop_interval_seconds
         stragglers = [r.instance_id for r in [*moving, *absent]
                       if r.instance_id is not None and r.instance_id not in instances
-                      and r.status in (Status.LAUNCHED, Status.PENDING, Status.RUNNING)
+                      and r.status in (Status.LAUNCHED, Status.PENDING, *UP)
                       and r.launched_at is not None and now - r.launched_at >= straggle]
         if stragglers and not failed:
             try:
@@ -244,6 +276,12 @@ class Autoscaler:
                     instances[inst.instance_id] = inst
             except CloudError as exc:
                 report.errors.append(f"lookup by id: {exc}")
+        looked = {r.instance_id for r in [*moving, *absent] if r.instance_id is not None}
+        # A lookup that failed found nothing, but learned nothing either: not counted.
+        missing = set() if failed else {i for i in wanted if i not in instances}
+        found_late = {i for i in self._not_visible if i in instances}
+        self.metrics.lookups(not_visible=len(missing), found_late=len(found_late))
+        self._not_visible = ((self._not_visible - found_late) & looked) | missing
         if failed and not instances:
             return None
         return Observation(instances=instances, listing_complete=complete)
@@ -258,10 +296,13 @@ class Autoscaler:
         tally: dict[Status, int] = {}
         for move in moves:
             record = self.records[move.node_id]
+            if record.first_seen_at is None and move.updates.get("first_seen_at") is not None:
+                self.metrics.first_seen(record, self.clock.now())
             for name, value in move.updates.items():
                 setattr(record, name, value)
             if move.status is not None and move.status is not record.status:
                 self._move(record, move.status, move.reason, entries)
+                self.metrics.moved(record, move.status, self.clock.now())
                 tally[move.status] = tally.get(move.status, 0) + 1
                 if move.status in (Status.LOST, Status.INTERRUPTED):
                     self._emit(report, move.status.value,
@@ -275,7 +316,7 @@ class Autoscaler:
             changed.append(record)
         self._save(changed, entries)
         for status, label in ((Status.PENDING, "visible"), (Status.RUNNING, "running"),
-                              (Status.TERMINATED, "terminated")):
+                              (Status.READY, "ready"), (Status.TERMINATED, "terminated")):
             if tally.get(status):
                 self._emit(report, label, f"{tally[status]} node(s) {label}", tally[status])
 
@@ -288,6 +329,7 @@ class Autoscaler:
             if not waiting:
                 continue
             self._record_launch(waiting[0], inst, "adopted: found by its request-id tag")
+            self.metrics.launched.labels(waiting[0].node_type).inc()
             self._emit(report, "adopt", f"{inst.instance_id} adopted into "
                        f"{waiting[0].node_id} (its launch answer was lost)", 1)
 
@@ -343,7 +385,8 @@ class Autoscaler:
         self._emit(report, "cancel", f"{len(records)} queued node(s) no longer needed",
                    len(records))
 
-    def _terminate(self, node_ids: Sequence[str], report: TickReport) -> None:
+    def _terminate(self, node_ids: Sequence[str], report: TickReport,
+                   reasons: Mapping[str, str] | None = None) -> None:
         now = self.clock.now()
         node_ids = [n for n in node_ids if self._refused_until.get(n, 0.0) <= now]
         if not node_ids:
@@ -353,12 +396,13 @@ class Autoscaler:
         fresh = 0
         for record in records:
             if record.status is not Status.TERMINATING:
-                reason = ("lost: terminating by id until EC2 confirms"
+                reason = ((reasons or {}).get(record.node_id) or (
+                          "lost: terminating by id until EC2 confirms"
                           if record.status is Status.LOST else
                           "interrupted: terminating by id until EC2 confirms"
                           if record.status is Status.INTERRUPTED else
-                          "idle past the idle timeout" if record.status is Status.RUNNING
-                          else "not needed any more")
+                          "idle past the idle timeout" if record.status in UP
+                          else "not needed any more"))
                 self._move(record, Status.TERMINATING, reason, entries)
                 record.terminate_requested_at = now
                 fresh += 1
@@ -564,6 +608,7 @@ class Autoscaler:
             self.ledger.save_nodes(waiting, entries)
         launched = min(len(new), len(waiting))
         if launched:
+            self.metrics.launched.labels(request.node_type).inc(launched)
             self._emit(report, "launch",
                        f"{launched} x {request.node_type} launched by one RunInstances "
                        "(ids known, not visible yet)", launched)

@@ -7,7 +7,6 @@ code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import os
 import signal
@@ -18,6 +17,7 @@ from typing import Any, NoReturn
 
 from steadyscale import __version__
 from steadyscale.errors import SteadyscaleError
+from steadyscale.logs import LogFormat, configure_logging
 
 EXIT_USAGE = 2
 
@@ -139,6 +139,13 @@ def _cluster_parsers(sub: Any) -> None:
                      help="stop after this many (clock) seconds")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.add_argument("--log-format", choices=["human", "json"], default="human",
+                     help="log lines on stderr: human (default) or one JSON object per line "
+                     "(then --log-level defaults to info: every node's state change, with "
+                     "its reason)")
+    run.add_argument("--metrics", metavar="[HOST:]PORT|off",
+                     help="serve /metrics and /healthz here (default: the config's metrics "
+                     "block, 127.0.0.1 and a free port); 'off' serves nothing")
     run.set_defaults(func=_cmd_run)
 
     status = sub.add_parser(
@@ -201,15 +208,30 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_address(text: str | None, host: str, port: int | str) -> tuple[str, int] | None:
+    """Where to serve metrics: ``--metrics`` if given, else the config's; None for off."""
+    if text is not None:
+        if text.strip().lower() == "off":
+            return None
+        where, sep, number = text.rpartition(":")
+        if not number.isdigit() or not 0 <= int(number) <= 65535 or (sep and not where):
+            raise SteadyscaleError(f"--metrics {text!r}: give PORT, HOST:PORT (0 picks a "
+                                   "free port) or off, e.g. --metrics 127.0.0.1:9464")
+        return (where.strip("[]") if sep else host), int(number)
+    return None if port == "off" else (host, int(port))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
     from steadyscale.daemon import format_summary, run_daemon  # noqa: PLC0415
+    from steadyscale.metrics import MetricsServer  # noqa: PLC0415
     from steadyscale.runtime import open_runtime  # noqa: PLC0415
 
     config = _load(args.config)
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise SteadyscaleError("--max-seconds must be > 0")
+    address = _metrics_address(args.metrics, config.metrics.host, config.metrics.port)
     # Ctrl-C and SIGTERM ask the loop to stop after its tick, from the very start.
     stop = threading.Event()
 
@@ -219,6 +241,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     runtime = open_runtime(config, args.config)
+    server: MetricsServer | None = None
     try:
         if not args.quiet:
             where = (f"embedded emulator at {runtime.emulator.endpoint_url}, profile "
@@ -227,6 +250,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      if runtime.emulator else f"EC2 {config.provider.region}")
             print(f"steadyscale: cluster {config.cluster_name} on {where}; "
                   f"ledger {runtime.ledger_path}", flush=True)
+        if address is not None and runtime.metrics is not None:
+            server = MetricsServer(runtime.metrics, host=address[0], port=address[1]).start()
+            if address[0] not in ("127.0.0.1", "localhost", "::1"):
+                print(f"warning: metrics listen on {address[0]}, reachable beyond this "
+                      "machine", file=sys.stderr)
+            if not args.quiet:
+                print(f"steadyscale: metrics at {server.url}/metrics, health at "
+                      f"{server.url}/healthz", flush=True)
         summary = run_daemon(runtime, max_seconds=args.max_seconds, quiet=args.quiet,
                              stop=stop)
         scale = runtime.emulator.settings.time_scale if runtime.emulator else 1.0
@@ -235,6 +266,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else:
             print(format_summary(summary, time_scale=scale), end="")
     finally:
+        if server is not None:
+            server.stop()
         runtime.close()
     return 0
 
@@ -375,8 +408,9 @@ def _cmd_request(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="steadyscale", description=__doc__)
     parser.add_argument("--version", action="version", version=f"steadyscale {__version__}")
-    parser.add_argument("--log-level", default="warning",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=None,
+                        choices=["debug", "info", "warning", "error"],
+                        help="default: warning, or info with --log-format json")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _cluster_parsers(sub)
@@ -387,8 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format: LogFormat = "json" if getattr(args, "log_format", "") == "json" else "human"
+    configure_logging(level=args.log_level or ("info" if log_format == "json" else "warning"),
+                      log_format=log_format)
     try:
         result: int = args.func(args)
         return result

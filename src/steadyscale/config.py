@@ -54,6 +54,42 @@ def _amounts(value: dict[str, float], empty: str) -> dict[str, float]:
     return value
 
 
+class HealthCheck(_Strict):
+    """How to tell that a node of a type is ready: a TCP connect, or an HTTP GET."""
+
+    port: int = Field(ge=1, le=65535, description="Port probed on the node's private IP.")
+    path: str | None = Field(
+        default=None,
+        description="HTTP path to GET (a 2xx or 3xx answer passes); without it, a TCP "
+                    "connection to the port passes.")
+    interval_seconds: float = Field(default=10.0, gt=0, description="Time between probes "
+                                    "of one node.")
+    timeout_seconds: float = Field(default=2.0, gt=0, description="A probe that takes "
+                                   "longer fails.")
+    failure_threshold: int = Field(
+        default=3, ge=1,
+        description="Consecutive failed probes (after the grace period) that get a node "
+                    "terminated and replaced.")
+    grace_seconds: float = Field(
+        default=120.0, ge=0,
+        description="After EC2 shows the node running, failures do not count this long "
+                    "(boot time); a passing probe makes it ready at any time.")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r}: an HTTP path starts with '/' and has no spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> HealthCheck:
+        if self.timeout_seconds > self.interval_seconds:
+            raise ValueError(f"timeout_seconds ({self.timeout_seconds:g}) must not exceed "
+                             f"interval_seconds ({self.interval_seconds:g})")
+        return self
+
+
 class NodeType(_Strict):
     """One kind of worker: what EC2 launches and what it offers to demand."""
 
@@ -67,6 +103,10 @@ class NodeType(_Strict):
     # spot pool of the type is out of capacity.
     market: Literal["on-demand", "spot"] = "on-demand"
     spot_fallback_to_on_demand: bool = False
+    health_check: HealthCheck | None = Field(
+        default=None,
+        description="Probe that makes a running node ready. Without one, a node is ready "
+                    "as soon as EC2 shows it running.")
 
     @field_validator("node_config")
     @classmethod
@@ -151,6 +191,24 @@ class Provider(_Strict):
     rate_limits: dict[str, RateLimit] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     # How long a call may wait for its bucket before it is skipped until the next tick.
     rate_limit_max_wait_seconds: float = Field(default=2.0, ge=0)
+    health_probes: Literal["direct", "endpoint"] | None = Field(
+        default=None,
+        description="Where node health probes go: 'direct' to each node's private IP, or "
+                    "'endpoint' to the EC2 endpoint's emulator control API (on 127.0.0.1; "
+                    "emulated instances' addresses are never contacted). Default: endpoint "
+                    "with type emulator, direct otherwise.")
+
+    @model_validator(mode="after")
+    def _probes_need_an_endpoint(self) -> Provider:
+        if self.health_probes == "endpoint" and self.type == "aws" and not self.endpoint_url:
+            raise ValueError("health_probes: endpoint needs endpoint_url (the emulator's "
+                             "address); use direct for real EC2")
+        return self
+
+    @property
+    def probes_via_endpoint(self) -> bool:
+        return (self.health_probes or ("endpoint" if self.type == "emulator" else
+                                       "direct")) == "endpoint"
 
     @field_validator("subnets")
     @classmethod
@@ -169,6 +227,35 @@ class Provider(_Strict):
 
     def emulator_settings(self) -> EmulatorSettings:
         return build_settings(overrides=self.emulator)
+
+
+class MetricsConfig(_Strict):
+    """Where the Prometheus metrics and the ``/healthz`` endpoint are served."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics endpoint listens on. Keep it on loopback unless a "
+                    "firewall guards the machine: the metrics name your cluster's nodes.")
+    port: int | Literal["off"] = Field(
+        default=0,
+        description="Port of /metrics and /healthz: 0 picks a free port (printed at start), "
+                    "'off' serves nothing.")
+    stale_after_intervals: float = Field(
+        default=3.0, ge=1,
+        description="/healthz answers 503 when no tick completed for this many "
+                    "loop_interval_seconds (plus max_tick_seconds, the longest a tick may "
+                    "legitimately take).")
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 65535:
+            raise ValueError(f"a port is between 0 and 65535 (or 'off'), got {value}")
+        return value
+
+    def stale_after_seconds(self, config: ClusterConfig) -> float:
+        return self.stale_after_intervals * config.loop_interval_seconds + (
+            config.max_tick_seconds)
 
 
 class ClusterConfig(_Strict):
@@ -193,6 +280,8 @@ class ClusterConfig(_Strict):
     # No tick may take longer than this; slower calls are left for the next tick.
     max_tick_seconds: float = Field(default=60.0, gt=0)
     ledger: str | None = None
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig,
+                                   description="Prometheus metrics and /healthz.")
     provider: Provider
     available_node_types: dict[str, NodeType]
     # Optional scripted demand (the quick start uses it); ends the run when done.

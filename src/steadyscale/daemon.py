@@ -13,11 +13,11 @@ from typing import Any, TextIO
 from steadyscale.autoscaler import Autoscaler, Event, TickReport
 from steadyscale.config import format_bundle
 from steadyscale.ledger import Ledger
-from steadyscale.lifecycle import Status
+from steadyscale.lifecycle import UP, Status
 from steadyscale.providers.base import TAG_CLUSTER, TAG_REQUEST
 from steadyscale.runtime import Runtime
 
-_SHOWN = (Status.REQUESTED, Status.LAUNCHED, Status.PENDING, Status.RUNNING,
+_SHOWN = (Status.REQUESTED, Status.LAUNCHED, Status.PENDING, Status.RUNNING, Status.READY,
           Status.TERMINATING)
 
 
@@ -126,7 +126,8 @@ def run_daemon(
     start = clock.now()
     printer = Printer(out, start)
     autoscaler = Autoscaler(config, runtime.provider, runtime.ledger, clock,
-                            on_event=None if quiet else printer.event)
+                            on_event=None if quiet else printer.event,
+                            metrics=runtime.metrics, health=runtime.health)
     stop = stop or threading.Event()  # the CLI sets it from SIGTERM and Ctrl-C
 
     steps = list(config.scenario)
@@ -152,7 +153,7 @@ def run_daemon(
     def until(report: TickReport) -> bool:
         state["errors"] += len(report.errors)
         state["max_tick"] = max(state["max_tick"], report.duration)
-        state["peak"] = max(state["peak"], report.counts.get(Status.RUNNING.value, 0))
+        state["peak"] = max(state["peak"], sum(report.counts.get(s.value, 0) for s in UP))
         if report.capacity_met and state["demand_at"] is not None and (
                 state["capacity_at"] is None):
             state["capacity_at"] = clock.now()

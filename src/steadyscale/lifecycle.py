@@ -7,8 +7,11 @@ before EC2 has an id for it, until EC2 confirms it terminated. Every move goes t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+log = logging.getLogger("steadyscale.lifecycle")
 
 
 class Status(StrEnum):
@@ -17,6 +20,7 @@ class Status(StrEnum):
     LAUNCHED = "launched"
     PENDING = "pending"
     RUNNING = "running"
+    READY = "ready"
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     LAUNCH_FAILED = "launch_failed"
@@ -45,7 +49,19 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         S.LOST,  # never seen for longer than the visibility timeout
     }),
     S.PENDING: frozenset({S.RUNNING, S.TERMINATING, S.INTERRUPTED, S.LOST}),
-    S.RUNNING: frozenset({S.TERMINATING, S.INTERRUPTED, S.LOST}),
+    # Running in EC2; not usable until it passes its node type's health check.
+    S.RUNNING: frozenset({
+        S.READY,  # passed its health check, or its node type has none (at once)
+        S.TERMINATING,  # not needed any more, or failed its health check too often
+        S.INTERRUPTED,
+        S.LOST,
+    }),
+    # Usable: demand is placed on it first.
+    S.READY: frozenset({
+        S.TERMINATING,  # idle past the idle timeout, or failing its health check
+        S.INTERRUPTED,  # EC2 shows it going away without our asking
+        S.LOST,  # missing from every listing and lookup past the visibility timeout
+    }),
     S.TERMINATING: frozenset({
         S.TERMINATED,  # EC2 shows it terminated, or no longer knows the id
     }),
@@ -56,7 +72,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.LOST: frozenset({
         S.TERMINATING,  # terminated by id, idempotently, until EC2 confirms
         S.PENDING,  # it was only late: visible after all
-        S.RUNNING,
+        S.RUNNING,  # (and must pass its health check again to be ready)
     }),
     S.TERMINATED: frozenset(),
     S.LAUNCH_FAILED: frozenset(),
@@ -65,12 +81,14 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 TERMINAL = frozenset({S.TERMINATED, S.LAUNCH_FAILED, S.CANCELLED})
 # Nodes that exist, or are about to, and count toward capacity and limits.
-ACTIVE = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING})
+ACTIVE = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING, S.READY})
 # Not yet usable: counted against upscaling_speed.
-STARTING = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING})
+STARTING = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING})
+# Running in EC2 (ready or not).
+UP = frozenset({S.RUNNING, S.READY})
 # Has an instance id that EC2 may still be running.
-HAS_INSTANCE = frozenset({S.LAUNCHED, S.PENDING, S.RUNNING, S.TERMINATING, S.INTERRUPTED,
-                          S.LOST})
+HAS_INSTANCE = frozenset({S.LAUNCHED, S.PENDING, S.RUNNING, S.READY, S.TERMINATING,
+                          S.INTERRUPTED, S.LOST})
 
 
 class IllegalTransitionError(Exception):
@@ -117,9 +135,17 @@ class NodeRecord:
     history: list[HistoryEntry] = field(default_factory=list)
 
     def move(self, new: Status, at: float, reason: str) -> HistoryEntry:
-        if not can_move(self.status, new):
-            raise IllegalTransitionError(self.node_id, self.status, new)
+        old = self.status
+        if not can_move(old, new):
+            raise IllegalTransitionError(self.node_id, old, new)
         self.status = new
+        # The one place a status changes, so the one place it is logged.
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s (%s): %s -> %s: %s", self.node_id,
+                     self.instance_id or "no instance yet", old.value, new.value, reason,
+                     extra={"node_id": self.node_id, "instance_id": self.instance_id,
+                            "node_type": self.node_type, "from_status": old.value,
+                            "to_status": new.value, "reason": reason})
         entry = HistoryEntry(new, at, reason)
         self.history.append(entry)
         return entry

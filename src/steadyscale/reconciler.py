@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steadyscale.config import ClusterConfig, DemandItem
-from steadyscale.lifecycle import ACTIVE, HAS_INSTANCE, NodeRecord, Status
+from steadyscale.health import HealthVerdict
+from steadyscale.lifecycle import ACTIVE, HAS_INSTANCE, UP, NodeRecord, Status
 from steadyscale.providers.base import TAG_CLUSTER, TAG_REQUEST, CloudInstance
 from steadyscale.scheduler import Decision, NodeView, SchedulingInput, schedule
 
@@ -49,6 +50,7 @@ class Actions:
     adopt: tuple[CloudInstance, ...] = ()  # cluster instances of our requests, unknown ids
     strangers: tuple[CloudInstance, ...] = ()  # cluster instances no request explains
     decision: Decision = field(default_factory=Decision)
+    unhealthy: Mapping[str, str] = field(default_factory=dict)  # node id -> why, terminated
 
 
 def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
@@ -60,7 +62,7 @@ def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
                 now - record.launched_at > timeout):
             return Move(record.node_id, Status.LOST,
                         f"not shown by EC2 for {now - record.launched_at:.0f}s after launch")
-        if status in (Status.PENDING, Status.RUNNING) and listing_complete:
+        if status in (Status.PENDING, *UP) and listing_complete:
             # Missing from a complete listing (and from the lookups the loop made for it):
             # count from the first such tick, never from the last sighting, so a gap in
             # observation (a restart, a throttled spell) is not mistaken for absence.
@@ -90,7 +92,7 @@ def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
     if state == "terminated" and status in (Status.TERMINATING, Status.INTERRUPTED):
         return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
     if (state in _GONE_STATES or state in _STOPPED_STATES) and status in (
-            Status.LAUNCHED, Status.PENDING, Status.RUNNING):
+            Status.LAUNCHED, Status.PENDING, *UP):
         return Move(record.node_id, Status.INTERRUPTED, f"EC2 shows it {state} without our "
                     f"request ({seen.state_reason or state})", updates)
     # Anything else (a stale read showing an older state, say) changes nothing but the
@@ -108,6 +110,7 @@ def reconcile(
     open_request_ids: frozenset[str] = frozenset(),
     unavailable_types: frozenset[str] = frozenset(),
     known_instance_ids: frozenset[str] = frozenset(),
+    health: Mapping[str, HealthVerdict] | None = None,
 ) -> Actions:
     moves: list[Move] = []
     status_after: dict[str, Status] = {}
@@ -123,6 +126,33 @@ def reconcile(
                 moves.append(move)
                 new_status = move.status or new_status
         status_after[record.node_id] = new_status
+
+    # Readiness: a running node is ready once it passes its node type's health check, at
+    # once when the type has none; one failing past its threshold is terminated (and
+    # leaves the scheduler's view now, so its replacement is launched this tick).
+    unhealthy: dict[str, str] = {}
+    verdicts = health or {}
+    for record in records:
+        status = status_after[record.node_id]
+        if status not in UP:
+            continue
+        node_type = config.available_node_types.get(record.node_type)
+        check = node_type.health_check if node_type is not None else None
+        verdict = verdicts.get(record.node_id)
+        if check is not None and verdict is not None and verdict.failing:
+            unhealthy[record.node_id] = (
+                f"failed {verdict.failures} health checks in a row "
+                f"({_describe_check(check.port, check.path)}); replacing it")
+            status_after[record.node_id] = Status.TERMINATING
+        elif status is Status.RUNNING and check is None:
+            moves.append(Move(record.node_id, Status.READY, "running; its node type has no "
+                              "health check"))
+            status_after[record.node_id] = Status.READY
+        elif status is Status.RUNNING and verdict is not None and verdict.passed:
+            moves.append(Move(record.node_id, Status.READY, "passed its health check "
+                              f"({_describe_check(check.port, check.path)})"
+                              if check is not None else "passed its health check"))
+            status_after[record.node_id] = Status.READY
 
     adopt: list[CloudInstance] = []
     strangers: list[CloudInstance] = []
@@ -155,10 +185,11 @@ def reconcile(
         unavailable_types=unavailable_types,
     ))
     dropped = set(decision.drop)
+    terminate: list[str] = list(unhealthy)
     cancel = tuple(v.node_id for v in views
                    if v.node_id in dropped and v.status is Status.QUEUED)
-    terminate = [v.node_id for v in views
-                 if v.node_id in dropped and v.status is not Status.QUEUED]
+    terminate += [v.node_id for v in views
+                  if v.node_id in dropped and v.status is not Status.QUEUED]
 
     # Idle bookkeeping for the next tick's scale-down.
     for view in views:
@@ -185,4 +216,9 @@ def reconcile(
 
     return Actions(moves=tuple(moves), launch=dict(decision.launch),
                    terminate=tuple(dict.fromkeys(terminate)), cancel=cancel,
-                   adopt=tuple(adopt), strangers=tuple(strangers), decision=decision)
+                   adopt=tuple(adopt), strangers=tuple(strangers), decision=decision,
+                   unhealthy=unhealthy)
+
+
+def _describe_check(port: int, path: str | None) -> str:
+    return f"GET :{port}{path}" if path is not None else f"TCP :{port}"

@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING
 
 from steadyscale.clock import Clock, ScaledClock, WallClock
 from steadyscale.config import ClusterConfig, ledger_path
+from steadyscale.health import HealthChecker, prober_for
 from steadyscale.ledger import Ledger, WriterLock
+from steadyscale.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
+from steadyscale.providers.base import ApiObserver
 
 if TYPE_CHECKING:
     from steadyscale.emulator import Emulator
@@ -33,15 +36,19 @@ class Runtime:
     ledger: Ledger
     ledger_path: Path
     emulator: Emulator | None = None  # only with provider.type emulator
+    metrics: Metrics | None = None
+    health: HealthChecker | None = None
 
     def close(self) -> None:
+        if self.health is not None:
+            self.health.close()
         self.ledger.close()
         if self.emulator is not None:
             self.emulator.stop()
 
 
-def build_provider(config: ClusterConfig, clock: Clock,
-                   endpoint_url: str | None = None) -> EC2Provider:
+def build_provider(config: ClusterConfig, clock: Clock, endpoint_url: str | None = None,
+                   observer: ApiObserver | None = None) -> EC2Provider:
     provider = config.provider
     credentials = EMULATOR_CREDENTIALS if provider.type == "emulator" else None
     return EC2Provider(
@@ -57,6 +64,7 @@ def build_provider(config: ClusterConfig, clock: Clock,
         rate_limits={name: (limit.capacity, limit.refill_per_second)
                      for name, limit in provider.rate_limits.items()},
         rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
+        observer=observer,
     )
 
 
@@ -74,10 +82,12 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
         settings = config.provider.emulator_settings()
         clock = ScaledClock(settings.time_scale, origin=time.time())
         emulator = Emulator(settings, clock=clock).start()
-        provider = build_provider(config, clock, endpoint_url=emulator.endpoint_url)
     else:
         clock = WallClock()
-        provider = build_provider(config, clock)
+    metrics = Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+    provider = build_provider(config, clock, observer=metrics.api_call,
+                              endpoint_url=emulator.endpoint_url if emulator else None)
+    health = HealthChecker(prober_for(config, provider.endpoint_url), clock)
     try:
         provider.preflight()
         path = ledger_path(config, config_path)
@@ -103,4 +113,4 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
             emulator.stop()
         raise
     return Runtime(config=config, clock=clock, provider=provider, ledger=ledger,
-                   ledger_path=path, emulator=emulator)
+                   ledger_path=path, emulator=emulator, metrics=metrics, health=health)

@@ -18,10 +18,11 @@ from steadyscale.config import DemandItem, NodeType, fits
 from steadyscale.lifecycle import STARTING, Status
 
 # Preference when placing demand on existing nodes: usable ones first.
-_PLACEMENT_ORDER = {Status.RUNNING: 0, Status.PENDING: 1, Status.LAUNCHED: 2,
-                    Status.REQUESTED: 3, Status.QUEUED: 4}
+_PLACEMENT_ORDER = {Status.READY: 0, Status.RUNNING: 1, Status.PENDING: 2, Status.LAUNCHED: 3,
+                    Status.REQUESTED: 4, Status.QUEUED: 5}
 # Preference when dropping idle nodes: ones that never became useful first.
-_DROP_ORDER = {Status.QUEUED: 0, Status.LAUNCHED: 1, Status.PENDING: 2, Status.RUNNING: 3}
+_DROP_ORDER = {Status.QUEUED: 0, Status.LAUNCHED: 1, Status.PENDING: 2, Status.RUNNING: 3,
+               Status.READY: 4}
 MIN_PENDING_CAP = 5
 
 
@@ -171,8 +172,8 @@ def schedule(inp: SchedulingInput) -> Decision:
             per_type[name] += opened
             total += opened
 
-    # 3. Pace: at most max(5, upscaling_speed x max(1, running)) nodes starting at once.
-    running = sum(1 for n in nodes if n.status is Status.RUNNING)
+    # 3. Pace: at most max(5, upscaling_speed x max(1, ready)) nodes starting at once.
+    running = sum(1 for n in nodes if n.status is Status.READY)
     starting = sum(1 for n in nodes if n.status in STARTING)
     cap = max(MIN_PENDING_CAP, math.floor(inp.upscaling_speed * max(1, running)))
     allowance = max(0, cap - starting)

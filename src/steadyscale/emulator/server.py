@@ -105,6 +105,8 @@ class _RegionState:
     client_tokens: dict[str, tuple[str, Any]] = field(
         default_factory=dict
     )
+    # What a node health probe of an instance answers, when a test has set it.
+    node_health: dict[str, bool] = field(default_factory=dict)
 
 
 def _vcpus(instance_type: str) -> int:
@@ -666,6 +668,27 @@ class EmulatorApp:
         with self._lock:
             self.region(region).model.inject(fault, action, count)
 
+    def node_health(self, region: str, instance_id: str) -> bool:
+        """What a health probe of the instance finds: what a test set, else whether the
+        instance truly runs (a pending or gone one refuses connections)."""
+        with self._lock:
+            self.advance(region)
+            state = self.region(region)
+            if instance_id in state.node_health:
+                return state.node_health[instance_id]
+            tracked = state.model.instances.get(instance_id)
+            return tracked is not None and tracked.state is InstanceState.RUNNING
+
+    def set_node_health(self, region: str, instance_ids: list[str],
+                        healthy: bool | None) -> None:
+        with self._lock:
+            overrides = self.region(region).node_health
+            for instance_id in instance_ids:
+                if healthy is None:
+                    overrides.pop(instance_id, None)
+                else:
+                    overrides[instance_id] = healthy
+
     def _control(self, environ: dict[str, Any], start_response: WsgiStartResponse) -> Any:
         request = _Request(environ)
         path = request.path[len(CONTROL_PREFIX):].strip("/")
@@ -690,6 +713,18 @@ class EmulatorApp:
                 body = json.loads(request.get_data(as_text=True) or "{}")
                 ids = body.get("instance_ids", [])
                 payload = {"interrupted": self.interrupt(body.get("region", region), ids)}
+            elif path == "node-health" and request.method == "GET":
+                instance_id = request.args["instance_id"]
+                payload = {"instance_id": instance_id,
+                           "healthy": self.node_health(region, instance_id)}
+            elif path == "node-health" and request.method == "POST":
+                body = json.loads(request.get_data(as_text=True) or "{}")
+                healthy = body["healthy"]
+                if healthy is not None and not isinstance(healthy, bool):
+                    raise ValueError("healthy must be true, false or null")
+                ids = [str(i) for i in body["instance_ids"]]
+                self.set_node_health(body.get("region", region), ids, healthy)
+                payload = {"instance_ids": ids, "healthy": healthy}
             elif path == "faults" and request.method == "POST":
                 body = json.loads(request.get_data(as_text=True) or "{}")
                 self.inject(body.get("region", region), Fault(body["fault"]),
@@ -885,3 +920,9 @@ class Emulator:
                region: str = "us-east-1") -> None:
         """Make the next ``count`` calls of ``action`` hit ``fault``."""
         self.app.inject(region, Fault(fault), action, count)
+
+    def set_node_health(self, instance_ids: list[str], healthy: bool | None,
+                        region: str = "us-east-1") -> None:
+        """What node health probes of these instances answer from now on (None: healthy
+        exactly while the instance runs, the default)."""
+        self.app.set_node_health(region, instance_ids, healthy)

@@ -45,6 +45,8 @@ from steadyscale.providers.base import (
     TAG_CLUSTER,
     TAG_NODE_TYPE,
     TAG_REQUEST,
+    ApiCall,
+    ApiObserver,
     CloudInstance,
     LaunchResult,
     LaunchSpec,
@@ -146,6 +148,7 @@ class EC2Provider:
         seed: int | None = None,
         rate_limits: Mapping[str, tuple[float, float]] | None = None,
         rate_limit_max_wait: float = 2.0,
+        observer: ApiObserver | None = None,
     ) -> None:
         self.cluster_name = cluster_name
         self.region = region
@@ -173,6 +176,11 @@ class EC2Provider:
                 **(credentials or {}))
         except (BotoCoreError, ValueError) as exc:
             raise ProviderSetupError(f"cannot create an EC2 client: {exc}") from None
+        self.observer = observer
+        # Error codes of the attempts of the call in progress, per thread (botocore's
+        # needs-retry event fires after every attempt, the last one included).
+        self._attempts = threading.local()
+        self._ec2.meta.events.register("needs-retry.ec2", self._on_attempt)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -200,18 +208,40 @@ class EC2Provider:
         with self._lock:
             return int(bucket.available(self._clock.now()) + 1e-9)
 
+    def _on_attempt(self, response: Any = None, caught_exception: Exception | None = None,
+                    **_: Any) -> None:
+        """botocore's needs-retry hook: note the error code of a failed attempt."""
+        code: str | None = None
+        if caught_exception is not None:
+            code = type(caught_exception).__name__
+        elif response is not None and response[0].status_code >= 300:
+            code = str((response[1].get("Error") or {}).get("Code", response[0].status_code))
+        if code is not None and hasattr(self._attempts, "codes"):
+            self._attempts.codes.append(code)
+
     def _call(self, action: str, **params: Any) -> Any:
         self._pace(action)
         with self._lock:
             self._calls[action] += 1
         method = getattr(self._ec2, re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower())
+        self._attempts.codes = []
         try:
-            return method(**params)
+            answer = method(**params)
         except Exception as exc:
+            codes: list[str] = self._attempts.codes
             translated = translate(exc)
+            if self.observer is not None:
+                error = (str(exc.response.get("Error", {}).get("Code", "Unknown"))
+                         if isinstance(exc, ClientError) else translated.code
+                         if isinstance(translated, CloudError) else type(exc).__name__)
+                # The last failed attempt is the error itself; the ones before were retried.
+                self.observer(ApiCall(action, error, tuple(codes[:-1])))
             if translated is exc:
                 raise
             raise translated from None
+        if self.observer is not None:
+            self.observer(ApiCall(action, None, tuple(self._attempts.codes)))
+        return answer
 
     def calls_by_action(self) -> dict[str, int]:
         with self._lock:

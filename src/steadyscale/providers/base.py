@@ -64,6 +64,25 @@ class TerminateResult:
     refused: Mapping[str, str] = field(default_factory=dict)  # id -> why EC2 refused it
 
 
+@dataclass(frozen=True)
+class ApiCall:
+    """One cloud API call as the provider saw it, for metrics.
+
+    ``error`` is the final error code (EC2's, or a transport error's name) when the call
+    failed; ``retried`` the error codes of the attempts that were retried before the end.
+    """
+
+    action: str
+    error: str | None = None
+    retried: tuple[str, ...] = ()
+
+
+class ApiObserver(Protocol):
+    """Told about every API call a provider makes (``Metrics.api_call`` is one)."""
+
+    def __call__(self, call: ApiCall, /) -> None: ...
+
+
 class CloudProvider(Protocol):
     """What the autoscaler needs from a cloud. Calls raise ``CloudError`` subclasses:
     ``Throttled``, ``CloudUnavailable`` (the call may have happened), ``CapacityUnavailable``,
