@@ -158,6 +158,7 @@ class Outcome:
     duplicates: int = 0
     leaks: int = 0
     updates: int = 0
+    throttled: int = 0  # RequestLimitExceeded answers the emulator gave
     api_calls: dict[str, int] = field(default_factory=dict)
 
 
@@ -237,6 +238,7 @@ class RayScenario:
         self.outcome = Outcome(provider=self.kind, target=workers)
         self.start_head()
         baseline = self._calls()
+        throttled = self.emulator.calls.count(outcome="RequestLimitExceeded")
         env = aws_endpoint(self.emulator.endpoint_url) if self.kind == "ray" \
             else contextlib.nullcontext()
         with counting_ray_errors() as errors, env, contextlib.redirect_stdout(sys.stderr):
@@ -263,6 +265,8 @@ class RayScenario:
         self.outcome.duplicates = max(0, launched - workers)
         self.outcome.leaks = self.alive()
         after = self._calls()
+        self.outcome.throttled = (self.emulator.calls.count(outcome="RequestLimitExceeded")
+                                  - throttled)
         self.outcome.api_calls = {a: after.get(a, 0) - baseline.get(a, 0)
                                   for a in INSTANCE_ACTIONS if after.get(a, 0) > baseline.get(a, 0)}
         return self.outcome

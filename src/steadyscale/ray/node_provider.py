@@ -134,12 +134,16 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
 
     max_terminate_nodes = 1000
 
-    def __init__(self, provider_config: dict[str, Any], cluster_name: str) -> None:
+    def __init__(self, provider_config: dict[str, Any], cluster_name: str, *,
+                 clock: Clock | None = None) -> None:
+        """Ray passes the two arguments; ``clock`` is for tests on a fake clock."""
         super().__init__(provider_config, cluster_name)
         self.settings = parse_settings(provider_config)
         self.cache_stopped_nodes = self.settings.cache_stopped_nodes
-        self.clock: Clock = (WallClock() if self.settings.time_scale == 1.0
-                             else ScaledClock(self.settings.time_scale, origin=time.time()))
+        if clock is None:
+            clock = (WallClock() if self.settings.time_scale == 1.0
+                     else ScaledClock(self.settings.time_scale, origin=time.time()))
+        self.clock = clock
         self.ec2 = EC2Provider(
             cluster_name=cluster_name, region=self.settings.region, clock=self.clock,
             endpoint_url=self.settings.endpoint_url, max_attempts=self.settings.max_attempts,
