@@ -1,0 +1,118 @@
+"""Ray's autoscaler with its built-in AWS provider, then with steadyscale's, same scenario.
+
+Each run starts a fresh emulator (realistic profile, same seed, time scaled down) and drives
+Ray's own StandardAutoscaler (node updaters disabled): ask for N workers, update every
+5 emulated seconds (Ray's interval) until N run, then ask for 0 until none is left. Ray's
+provider reaches the emulator through AWS_ENDPOINT_URL_EC2 with fake credentials; ours
+through its ``endpoint_url`` key. Duplicates and leaks come from the emulator's ground truth.
+
+    python benchmarks/ray_compare.py [--workers 100] [--time-scale 0.05] [--seed 0] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from steadyscale.ray.harness import INSTANCE_ACTIONS, PROVIDERS, RayScenario, start_emulator
+
+
+def run_one(kind: str, *, workers: int, time_scale: float, seed: int,
+            update_interval: float, state_dir: Path) -> dict[str, Any]:
+    emulator = start_emulator("realistic", time_scale=time_scale, seed=seed)
+    try:
+        scenario = RayScenario(kind, emulator=emulator, state_dir=state_dir,
+                               update_interval=update_interval)
+        return asdict(scenario.run(workers))
+    finally:
+        emulator.stop()
+
+
+def run(workers: int, time_scale: float, seed: int, update_interval: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="ray-compare-") as state_dir:
+        sides = {kind: run_one(kind, workers=workers, time_scale=time_scale, seed=seed,
+                               update_interval=update_interval, state_dir=Path(state_dir))
+                 for kind in PROVIDERS}
+    ray, ours = sides["ray"], sides["steadyscale"]
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    return {
+        "workers": workers, "time_scale": time_scale, "seed": seed,
+        "update_interval_s": update_interval, "profile": "realistic",
+        "ray": ray, "steadyscale": ours,
+        # Ratios against the baseline measured in this run (Ray's built-in provider).
+        "ratio_time_to_target": ratio(ours["seconds_to_target"], ray["seconds_to_target"]),
+        "ratio_instances_launched": ratio(ours["launched"], ray["launched"]),
+        "ratio_api_calls": ratio(sum(ours["api_calls"].values()),
+                                 sum(ray["api_calls"].values())),
+    }
+
+
+def _table(r: dict[str, Any]) -> str:
+    ray, ours = r["ray"], r["steadyscale"]
+
+    def seconds(side: dict[str, Any]) -> str:
+        value = side["seconds_to_target"]
+        return "never" if value is None else f"{value:.1f}"
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    rows = [
+        ("update errors", str(ray["update_errors"]), str(ours["update_errors"]), ""),
+        (f"time to {r['workers']} running (emulated s)", seconds(ray), seconds(ours),
+         fmt(r["ratio_time_to_target"])),
+        ("instances launched", str(ray["launched"]), str(ours["launched"]),
+         fmt(r["ratio_instances_launched"])),
+        ("duplicates", str(ray["duplicates"]), str(ours["duplicates"]), ""),
+        ("peak instances alive", str(ray["peak_alive"]), str(ours["peak_alive"]), ""),
+        ("leaks after scale to 0", str(ray["leaks"]), str(ours["leaks"]), ""),
+        ("autoscaler updates", str(ray["updates"]), str(ours["updates"]), ""),
+        ("RequestLimitExceeded", str(ray["throttled"]), str(ours["throttled"]), ""),
+    ]
+    for action in INSTANCE_ACTIONS:
+        a, b = ray["api_calls"].get(action, 0), ours["api_calls"].get(action, 0)
+        if a or b:
+            rows.append((f"API calls: {action}", str(a), str(b), fmt(b / a if a else None)))
+    rows.append(("API calls: total", str(sum(ray["api_calls"].values())),
+                 str(sum(ours["api_calls"].values())), fmt(r["ratio_api_calls"])))
+    head = ("measure", "Ray's AWS provider", "steadyscale", "ratio")
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
+    lines = [f"Ray autoscaler 0 -> {r['workers']} -> 0 workers, realistic profile, seed "
+             f"{r['seed']}, time scale {r['time_scale']}, an update every "
+             f"{r['update_interval_s']:g} emulated s"]
+    for row in [head, *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    for kind in ("ray", "steadyscale"):
+        for sample in r[kind]["error_samples"]:
+            lines.append(f"{kind} error: {sample}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--workers", type=int, default=100)
+    parser.add_argument("--time-scale", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--update-interval", type=float, default=5.0,
+                        help="emulated seconds between two autoscaler updates")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.time_scale <= 0 or args.update_interval <= 0:
+        parser.error("need --workers >= 1, --time-scale > 0 and --update-interval > 0")
+    logging.basicConfig(level=logging.CRITICAL)
+    result = run(args.workers, args.time_scale, args.seed, args.update_interval)
+    print(json.dumps(result) if args.json else _table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
