@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ray.autoscaler._private.providers import _get_node_provider
 from ray.autoscaler.node_launch_exception import NodeLaunchException
 from ray.autoscaler.tags import (
@@ -17,11 +18,14 @@ from ray.autoscaler.tags import (
     TAG_RAY_NODE_STATUS,
     TAG_RAY_USER_NODE_TYPE,
 )
+from ray.autoscaler.v2.instance_manager.config import FileConfigReader
+from ray.autoscaler.v2.instance_manager.node_provider import NodeProviderAdapter
 
 from steadyscale.clock import FakeClock
 from steadyscale.emulator import Emulator, InstanceState
 from steadyscale.errors import ConfigError
 from steadyscale.ray import EC2NodeProvider
+from steadyscale.ray.harness import cluster_config
 from tests.conftest import AMI, FakeEmulator, listed
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -224,3 +228,30 @@ def test_ray_loads_it_from_the_module_path_in_the_cluster_yaml(
 
     assert isinstance(provider, EC2NodeProvider)
     assert provider.non_terminated_nodes({}) == []
+
+
+def test_ray_v2_sees_launched_nodes_with_their_request_through_its_adapter(
+        fake_emulator: FakeEmulator, tmp_path: Path) -> None:
+    emulator, clock, _ = fake_emulator("realistic", **LAG_30)
+    provider = provider_for(emulator, clock, tmp_path)
+    config = cluster_config("c1", dict(provider.provider_config), workers=3, subnet_ids=[])
+    for node_type in config["available_node_types"].values():
+        node_type["node_config"].pop("SubnetIds")
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(config))
+    adapter = NodeProviderAdapter(provider, FileConfigReader(str(path)))
+
+    adapter._do_launch({"worker": 3}, "req-1")
+    adapter._node_launcher_executors.shutdown(wait=True)  # the launches are done
+
+    assert adapter.poll_errors() == []
+    seen = adapter.get_non_terminated()
+    assert len(seen) == 3
+    assert {(i.node_type, i.request_id, i.is_running) for i in seen.values()} == {
+        ("worker", "req-1", False)}
+    adapter._do_terminate(list(seen), "req-2")
+    assert adapter.poll_errors() == [] and adapter.get_non_terminated() == {}
+    clock.advance(60)
+    provider.non_terminated_nodes({})  # retries what EC2 did not know yet
+    clock.advance(120)
+    assert set(truth_of(emulator, list(seen)).values()) == {InstanceState.TERMINATED}

@@ -279,13 +279,14 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
 
     def external_ip(self, node_id: str) -> str | None:
         node = self._node(node_id)
-        if node is not None and node.public_ip is None and node.seen_at is not None:
+        if node is not None and node.public_ip is None:
             try:
                 shown = self.ec2.describe_by_id([node_id])
             except CloudError:
                 shown = []
             if shown:
-                node.public_ip = shown[0].public_ip
+                with self._lock:
+                    node.public_ip = shown[0].public_ip
         return node.public_ip if node is not None else None
 
     # ------------------------------------------------------------------ tags
