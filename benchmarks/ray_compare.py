@@ -5,6 +5,8 @@ Ray's own StandardAutoscaler (node updaters disabled): ask for N workers, update
 5 emulated seconds (Ray's interval) until N run, then ask for 0 until none is left. Ray's
 provider reaches the emulator through AWS_ENDPOINT_URL_EC2 with fake credentials; ours
 through its ``endpoint_url`` key. Duplicates and leaks come from the emulator's ground truth.
+Then each provider is probed right after one ``create_node`` while EC2 lags 30 s: what
+``node_tags``, ``internal_ip``, ``is_running``, ``set_node_tags``, ... answer (or raise).
 
     python benchmarks/ray_compare.py [--workers 100] [--time-scale 0.05] [--seed 0] [--json]
 """
@@ -20,7 +22,28 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from steadyscale.ray.harness import INSTANCE_ACTIONS, PROVIDERS, RayScenario, start_emulator
+from steadyscale.ray.harness import (
+    INSTANCE_ACTIONS,
+    PROBED,
+    PROVIDERS,
+    RayScenario,
+    probe_fresh_node,
+    start_emulator,
+)
+
+# The probe's emulator: every view of a new instance lags this many real seconds.
+PROBE_LAG = 30.0
+QUIET = {"server_error_probability": 0, "lost_response_probability": 0,
+         "timeout_probability": 0}
+
+
+def probe(kind: str, state_dir: Path) -> dict[str, str]:
+    lag = {"median": PROBE_LAG, "p99": PROBE_LAG, "max": PROBE_LAG}
+    emulator = start_emulator("realistic", time_scale=1.0, visibility=lag, errors=QUIET)
+    try:
+        return probe_fresh_node(kind, emulator=emulator, state_dir=state_dir)
+    finally:
+        emulator.stop()
 
 
 def run_one(kind: str, *, workers: int, time_scale: float, seed: int,
@@ -39,6 +62,7 @@ def run(workers: int, time_scale: float, seed: int, update_interval: float) -> d
         sides = {kind: run_one(kind, workers=workers, time_scale=time_scale, seed=seed,
                                update_interval=update_interval, state_dir=Path(state_dir))
                  for kind in PROVIDERS}
+        fresh = {kind: probe(kind, Path(state_dir)) for kind in PROVIDERS}
     ray, ours = sides["ray"], sides["steadyscale"]
 
     def ratio(a: float | None, b: float | None) -> float | None:
@@ -48,6 +72,10 @@ def run(workers: int, time_scale: float, seed: int, update_interval: float) -> d
         "workers": workers, "time_scale": time_scale, "seed": seed,
         "update_interval_s": update_interval, "profile": "realistic",
         "ray": ray, "steadyscale": ours,
+        # What each provider answers right after create_node, EC2 lagging PROBE_LAG s.
+        "fresh_node": fresh,
+        "fresh_node_failures": {kind: sum(1 for a in fresh[kind].values() if a != "ok")
+                                for kind in PROVIDERS},
         # Ratios against the baseline measured in this run (Ray's built-in provider).
         "ratio_time_to_target": ratio(ours["seconds_to_target"], ray["seconds_to_target"]),
         "ratio_instances_launched": ratio(ours["launched"], ray["launched"]),
@@ -91,6 +119,14 @@ def _table(r: dict[str, Any]) -> str:
              f"{r['update_interval_s']:g} emulated s"]
     for row in [head, *rows]:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    lines.append("")
+    lines.append(f"right after create_node (EC2 lags {PROBE_LAG:g} s): Ray's AWS provider"
+                 f" {r['fresh_node_failures']['ray']} failures, steadyscale"
+                 f" {r['fresh_node_failures']['steadyscale']}")
+    width = max(len(m) for m in PROBED)
+    for method in PROBED:
+        lines.append(f"  {method.ljust(width)}  ray: {r['fresh_node']['ray'][method]}")
+        lines.append(f"  {''.ljust(width)}  steadyscale: {r['fresh_node']['steadyscale'][method]}")
     for kind in ("ray", "steadyscale"):
         for sample in r[kind]["error_samples"]:
             lines.append(f"{kind} error: {sample}")

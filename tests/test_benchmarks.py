@@ -66,3 +66,5 @@ def test_ray_compare_benchmark_reports_both_providers() -> None:
     assert report["steadyscale"]["duplicates"] == 0 and report["steadyscale"]["leaks"] == 0
     assert report["steadyscale"]["update_errors"] == 0
     assert report["ratio_instances_launched"] is not None
+    assert report["fresh_node_failures"]["steadyscale"] == 0
+    assert set(report["fresh_node"]["ray"]) == set(report["fresh_node"]["steadyscale"])

@@ -283,3 +283,71 @@ def start_emulator(profile: str = "realistic", *, time_scale: float, seed: int =
         "seed": seed, "time_scale": time_scale, "spot": {"interruption_rate_per_hour": 0},
         **overrides})
     return Emulator(settings).start()
+
+
+PROBED = ("non_terminated_nodes", "node_tags", "internal_ip", "is_running", "is_terminated",
+          "set_node_tags", "set_node_tags again")
+
+
+def probe_fresh_node(kind: str, *, emulator: Emulator, state_dir: Path,
+                     hang_after: float = 5.0) -> dict[str, str]:
+    """Create one worker, then at once ask the provider what Ray's autoscaler asks about it.
+
+    Each answer is ``ok``, what is wrong with the answer, the exception's type and first
+    line, or ``hung`` when the call
+    has not returned after ``hang_after`` real seconds (it is left running in a daemon
+    thread). Meant for an emulator whose lag outlasts the probe.
+    """
+    from ray.autoscaler._private.providers import _get_node_provider  # noqa: PLC0415
+
+    name = f"probe-{emulator.port}"
+    ec2 = emulator.client()
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    config = provider_config(kind, emulator=emulator, state_dir=state_dir)
+    tags = {TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: "worker",
+            "ray-launch-config": "probe", "ray-node-name": f"ray-{name}-worker"}
+    answers: dict[str, str] = {}
+    env = aws_endpoint(emulator.endpoint_url) if kind == "ray" else contextlib.nullcontext()
+    with counting_ray_errors(), env, contextlib.redirect_stdout(sys.stderr):
+        provider = _get_node_provider(config, name, use_cache=False)
+        provider.create_node({"InstanceType": "m5.large", "ImageId": AMI,
+                              "SubnetIds": [subnet]}, tags, 1)
+        (node_id,) = [i.instance_id for i in emulator.truth()
+                      if i.tags.get(TAG_RAY_CLUSTER_NAME) == name]
+        calls: dict[str, Any] = {
+            "non_terminated_nodes": lambda: None if node_id in provider.non_terminated_nodes(
+                {}) else _Finding("omits the new node"),
+            "node_tags": lambda: provider.node_tags(node_id),
+            "internal_ip": lambda: provider.internal_ip(node_id),
+            "is_running": lambda: provider.is_running(node_id),
+            "is_terminated": lambda: provider.is_terminated(node_id),
+            "set_node_tags": lambda: provider.set_node_tags(node_id, {"ray-node-status": "a"}),
+            "set_node_tags again": lambda: provider.set_node_tags(
+                node_id, {"ray-node-status": "b"}),
+        }
+        for label, call in calls.items():
+            answers[label] = _answer(call, hang_after)
+    return answers
+
+
+class _Finding(str):
+    """A call returned, but its answer is wrong."""
+
+    __slots__ = ()
+
+
+def _answer(call: Any, hang_after: float) -> str:
+    result: list[str] = []
+
+    def run() -> None:
+        try:
+            value = call()
+            result.append(value if isinstance(value, _Finding) else "ok")
+        except Exception as exc:  # what the provider raised is the finding
+            first = str(exc).splitlines()[0][:100] if str(exc) else ""
+            result.append(f"{type(exc).__name__}: {first}".rstrip(": "))
+
+    thread = threading.Thread(target=run, daemon=True, name="ray-probe")
+    thread.start()
+    thread.join(hang_after)
+    return result[0] if result else "hung"
