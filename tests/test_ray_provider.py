@@ -255,3 +255,17 @@ def test_ray_v2_sees_launched_nodes_with_their_request_through_its_adapter(
     provider.non_terminated_nodes({})  # retries what EC2 did not know yet
     clock.advance(120)
     assert set(truth_of(emulator, list(seen)).values()) == {InstanceState.TERMINATED}
+
+
+def test_config_hooks_leave_an_emulator_config_alone_and_ask_for_resources(
+        ec2_emulator: Emulator) -> None:
+    provider = {"type": "external", "module": "steadyscale.ray.EC2NodeProvider",
+                "region": "us-east-1", "endpoint_url": ec2_emulator.endpoint_url}
+    config = cluster_config("c1", provider, workers=2, subnet_ids=[])
+
+    assert EC2NodeProvider.bootstrap_config(config) == config
+    assert EC2NodeProvider.fillout_available_node_types_resources(config) == config
+    del config["available_node_types"]["worker"]["resources"]
+    with pytest.raises(ConfigError) as failure:
+        EC2NodeProvider.fillout_available_node_types_resources(config)
+    assert str(failure.value).startswith("available_node_types.worker.resources: required")

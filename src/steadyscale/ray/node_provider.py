@@ -525,8 +525,14 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             cluster_config: dict[str, Any]) -> dict[str, Any]:
         """Resources from the instance types, as Ray's AWS provider does, when not given."""
         types = cluster_config.get("available_node_types", {})
-        if all("resources" in t for t in types.values()):
+        missing = [name for name, node_type in types.items() if "resources" not in node_type]
+        if not missing:
             return cluster_config
+        if cluster_config.get("provider", {}).get("endpoint_url"):
+            # Ray's lookup of instance types would go to AWS itself, not to the endpoint.
+            raise ConfigError("required with provider.endpoint_url; set the node type's "
+                              "resources, e.g. {CPU: 2}",
+                              path=f"available_node_types.{missing[0]}.resources")
         from ray.autoscaler._private.aws.node_provider import (  # noqa: PLC0415
             AWSNodeProvider,
         )
