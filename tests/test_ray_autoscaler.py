@@ -25,10 +25,11 @@ TIME_SCALE = 0.05
 def scenario(tmp_path: Path) -> Iterator[Any]:
     started: list[Emulator] = []
 
-    def run(**overrides: Any) -> Outcome:
+    def run(workers: int = WORKERS, restart: bool = False, **overrides: Any) -> Outcome:
         emulator = start_emulator("realistic", time_scale=TIME_SCALE, seed=7, **overrides)
         started.append(emulator)
-        return RayScenario("steadyscale", emulator=emulator, state_dir=tmp_path).run(WORKERS)
+        scenario = RayScenario("steadyscale", emulator=emulator, state_dir=tmp_path)
+        return scenario.run(workers, restart=restart)
 
     yield run
     for emulator in started:
@@ -64,3 +65,14 @@ def test_ray_scales_to_100_and_back_under_tight_throttling(scenario: Any) -> Non
 
     assert_clean(outcome)
     assert outcome.throttled > 0, "the scenario should have met EC2's limits"
+
+
+def test_a_restart_of_ray_while_its_launches_are_invisible_launches_nothing_twice(
+        scenario: Any) -> None:
+    lag = {"median": 100, "p99": 100, "max": 100}  # 5 real seconds at this time scale
+
+    outcome = scenario(workers=20, restart=True, visibility=lag)
+
+    assert outcome.invisible_at_restart == 20, "the restart should come before EC2 shows them"
+    assert outcome.update_errors == 0, outcome.error_samples
+    assert outcome.launched == 20 and outcome.duplicates == 0 and outcome.leaks == 0

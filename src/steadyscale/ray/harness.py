@@ -24,6 +24,7 @@ from typing import Any
 
 from ray.autoscaler._private.autoscaler import StandardAutoscaler
 from ray.autoscaler._private.load_metrics import LoadMetrics
+from ray.autoscaler._private.providers import _clear_provider_cache
 from ray.autoscaler.tags import (
     NODE_KIND_HEAD,
     NODE_KIND_WORKER,
@@ -159,6 +160,7 @@ class Outcome:
     leaks: int = 0
     updates: int = 0
     throttled: int = 0  # RequestLimitExceeded answers the emulator gave
+    invisible_at_restart: int | None = None  # launched, unlisted when the autoscaler restarted
     api_calls: dict[str, int] = field(default_factory=dict)
 
 
@@ -233,8 +235,35 @@ class RayScenario:
         # Ray's monitor sleeps between updates; in the emulator's time, scaled alike.
         time.sleep(self.update_interval * self.emulator.settings.time_scale)
 
-    def run(self, workers: int, *, max_seconds: float = 1200.0) -> Outcome:
-        """Scale 0 -> ``workers`` -> 0; ``max_seconds`` (emulated) bounds each phase."""
+    def _new_autoscaler(self) -> None:
+        """A new StandardAutoscaler with a new provider, as when Ray's monitor restarts."""
+        _clear_provider_cache()
+        self._autoscaler = StandardAutoscaler(
+            self._read_config, LoadMetrics(), gcs_client=None, max_failures=10**9,
+            update_interval_s=0, session_name=self.name)
+
+    def _restart_once_launched(self, workers: int, max_seconds: float) -> None:
+        """Wait until every launch has returned, then restart the autoscaler; record how
+        many of those instances a listing by the cluster's tag did not show yet."""
+        start = self.emulator.now()
+        while len(self._cluster(include_gone=True)) < workers:
+            if self.emulator.now() - start > max_seconds:
+                raise TimeoutError(f"fewer than {workers} launched in {max_seconds} s")
+            time.sleep(0.01)
+        listed: set[str] = set()
+        pages = self.emulator.client().get_paginator("describe_instances").paginate(
+            Filters=[{"Name": f"tag:{TAG_RAY_CLUSTER_NAME}", "Values": [self.name]}])
+        for page in pages:
+            for reservation in page["Reservations"]:
+                listed.update(i["InstanceId"] for i in reservation["Instances"])
+        self.outcome.invisible_at_restart = sum(
+            1 for i in self._cluster(include_gone=True) if i.instance_id not in listed)
+        self._new_autoscaler()
+
+    def run(self, workers: int, *, max_seconds: float = 1200.0,
+            restart: bool = False) -> Outcome:
+        """Scale 0 -> ``workers`` -> 0; ``max_seconds`` (emulated) bounds each phase. With
+        ``restart``, the autoscaler restarts right after its launches returned."""
         self.outcome = Outcome(provider=self.kind, target=workers)
         self.start_head()
         baseline = self._calls()
@@ -242,11 +271,12 @@ class RayScenario:
         env = aws_endpoint(self.emulator.endpoint_url) if self.kind == "ray" \
             else contextlib.nullcontext()
         with counting_ray_errors() as errors, env, contextlib.redirect_stdout(sys.stderr):
-            self._autoscaler = StandardAutoscaler(
-                self._read_config, LoadMetrics(), gcs_client=None, max_failures=10**9,
-                update_interval_s=0, session_name=self.name)
+            self._new_autoscaler()
             self.set_workers(workers)
             start = self.emulator.now()
+            if restart:
+                self._update()
+                self._restart_once_launched(workers, max_seconds)
             while self.emulator.now() - start < max_seconds:
                 self._update()
                 if self.running() >= workers:
