@@ -8,7 +8,8 @@ through its ``endpoint_url`` key. Duplicates and leaks come from the emulator's 
 Then each provider is probed right after one ``create_node`` while EC2 lags 30 s: what
 ``node_tags``, ``internal_ip``, ``is_running``, ``set_node_tags``, ... answer (or raise).
 
-    python benchmarks/ray_compare.py [--workers 100] [--time-scale 0.05] [--seed 0] [--json]
+    python benchmarks/ray_compare.py [--workers 100] [--time-scale 0.05] [--seed 0]
+                                     [--update-interval 5] [--restart] [--json]
 """
 
 from __future__ import annotations
@@ -47,20 +48,22 @@ def probe(kind: str, state_dir: Path) -> dict[str, str]:
 
 
 def run_one(kind: str, *, workers: int, time_scale: float, seed: int,
-            update_interval: float, state_dir: Path) -> dict[str, Any]:
+            update_interval: float, state_dir: Path, restart: bool) -> dict[str, Any]:
     emulator = start_emulator("realistic", time_scale=time_scale, seed=seed)
     try:
         scenario = RayScenario(kind, emulator=emulator, state_dir=state_dir,
                                update_interval=update_interval)
-        return asdict(scenario.run(workers))
+        return asdict(scenario.run(workers, restart=restart))
     finally:
         emulator.stop()
 
 
-def run(workers: int, time_scale: float, seed: int, update_interval: float) -> dict[str, Any]:
+def run(workers: int, time_scale: float, seed: int, update_interval: float,
+        restart: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ray-compare-") as state_dir:
         sides = {kind: run_one(kind, workers=workers, time_scale=time_scale, seed=seed,
-                               update_interval=update_interval, state_dir=Path(state_dir))
+                               update_interval=update_interval, state_dir=Path(state_dir),
+                               restart=restart)
                  for kind in PROVIDERS}
         fresh = {kind: probe(kind, Path(state_dir)) for kind in PROVIDERS}
     ray, ours = sides["ray"], sides["steadyscale"]
@@ -70,7 +73,7 @@ def run(workers: int, time_scale: float, seed: int, update_interval: float) -> d
 
     return {
         "workers": workers, "time_scale": time_scale, "seed": seed,
-        "update_interval_s": update_interval, "profile": "realistic",
+        "update_interval_s": update_interval, "profile": "realistic", "restart": restart,
         "ray": ray, "steadyscale": ours,
         # What each provider answers right after create_node, EC2 lagging PROBE_LAG s.
         "fresh_node": fresh,
@@ -106,6 +109,9 @@ def _table(r: dict[str, Any]) -> str:
         ("autoscaler updates", str(ray["updates"]), str(ours["updates"]), ""),
         ("RequestLimitExceeded", str(ray["throttled"]), str(ours["throttled"]), ""),
     ]
+    if r["restart"]:
+        rows.append(("unlisted at the restart", str(ray["invisible_at_restart"]),
+                     str(ours["invisible_at_restart"]), ""))
     for action in INSTANCE_ACTIONS:
         a, b = ray["api_calls"].get(action, 0), ours["api_calls"].get(action, 0)
         if a or b:
@@ -116,7 +122,8 @@ def _table(r: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
     lines = [f"Ray autoscaler 0 -> {r['workers']} -> 0 workers, realistic profile, seed "
              f"{r['seed']}, time scale {r['time_scale']}, an update every "
-             f"{r['update_interval_s']:g} emulated s"]
+             f"{r['update_interval_s']:g} emulated s"
+             + (", autoscaler restarted once its launches returned" if r["restart"] else "")]
     for row in [head, *rows]:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     lines.append("")
@@ -140,12 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--update-interval", type=float, default=5.0,
                         help="emulated seconds between two autoscaler updates")
+    parser.add_argument("--restart", action="store_true",
+                        help="restart Ray's autoscaler as soon as its launches returned")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.time_scale <= 0 or args.update_interval <= 0:
         parser.error("need --workers >= 1, --time-scale > 0 and --update-interval > 0")
     logging.basicConfig(level=logging.CRITICAL)
-    result = run(args.workers, args.time_scale, args.seed, args.update_interval)
+    result = run(args.workers, args.time_scale, args.seed, args.update_interval, args.restart)
     print(json.dumps(result) if args.json else _table(result))
     return 0
 
