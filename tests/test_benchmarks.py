@@ -54,3 +54,17 @@ def test_crash_benchmark_reports_both_runs() -> None:
     assert report["without_kills"]["kills"] == 0 and report["with_kills"]["kills"] == 4
     assert report["duplicates"] == 0 and report["leaks"] == 0
     assert "extra_seconds_to_converge" in report
+
+
+def test_ray_compare_benchmark_reports_both_providers() -> None:
+    report = _report("ray_compare", "--workers", "10", "--time-scale", "0.05", timeout=300)
+    for side in ("ray", "steadyscale"):
+        assert report[side]["target"] == 10
+        assert report[side]["seconds_to_target"] is not None
+        assert report[side]["api_calls"]["RunInstances"] >= 1
+        assert report[side]["leaks"] >= 0 and report[side]["duplicates"] >= 0
+    assert report["steadyscale"]["duplicates"] == 0 and report["steadyscale"]["leaks"] == 0
+    assert report["steadyscale"]["update_errors"] == 0
+    assert report["ratio_instances_launched"] is not None
+    assert report["fresh_node_failures"]["steadyscale"] == 0
+    assert set(report["fresh_node"]["ray"]) == set(report["fresh_node"]["steadyscale"])

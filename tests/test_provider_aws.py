@@ -216,3 +216,46 @@ def test_volumes_carry_the_cluster_tags_next_to_the_users_own(world: tuple[
         tags = {t["key"]: t["value"] for t in volume.get_tags()}
         assert tags["team"] == "data"  # the user's tag kept
         assert tags[TAG_CLUSTER] == "c" and tags[TAG_REQUEST] == "r-1"  # ours win
+
+
+def test_create_tags_returns_the_fresh_ids_ec2_does_not_know_yet(world: tuple[
+        Emulator, FakeClock, EC2Provider]) -> None:
+    emu, clock, provider = world
+    old, fresh = _old_and_fresh(provider, clock)
+
+    not_found = provider.create_tags([old, fresh], {"role": "worker"})
+
+    assert not_found == [fresh]
+    tags = {i.instance_id: i.tags for i in emu.truth()}
+    assert tags[old]["role"] == "worker" and "role" not in tags[fresh]
+
+
+def test_stop_and_start_report_states_and_unknown_ids(world: tuple[
+        Emulator, FakeClock, EC2Provider]) -> None:
+    emu, clock, provider = world
+    old, fresh = _old_and_fresh(provider, clock)
+
+    stopped = provider.change_state("StopInstances", [old, fresh])
+    clock.advance(120)
+    started = provider.change_state("StartInstances", [old])
+
+    assert set(stopped.states) == {old} and stopped.not_found == (fresh,)
+    assert set(started.states) == {old}
+    with pytest.raises(ValueError, match="TerminateInstances"):
+        provider.change_state("TerminateInstances", [old])
+
+
+def test_list_tagged_filters_by_any_tag_and_state_and_a_callers_name_is_kept(world: tuple[
+        Emulator, FakeClock, EC2Provider]) -> None:
+    emu, clock, provider = world
+    named = {**CONFIG, "TagSpecifications": [{"ResourceType": "instance", "Tags": [
+        {"Key": "team", "Value": "a"}, {"Key": "Name", "Value": "mine"}]}]}
+    launched = provider.launch(LaunchSpec(request_id="r-9", client_token="ss-r-9",
+                                          node_type="cpu", count=2, node_config=named))
+    clock.advance(120)
+
+    shown = provider.list_tagged("team", "a", states=("pending", "running"))
+
+    assert {i.instance_id for i in shown} == {i.instance_id for i in launched.instances}
+    assert {i.tags["Name"] for i in shown} == {"mine"}
+    assert provider.list_tagged("team", "a", states=("stopped",)) == []

@@ -92,6 +92,8 @@ def _instance(raw: dict[str, Any]) -> CloudInstance:
         tags=tags,
         state_reason=reason.get("Code"),
         launch_time=launched.timestamp() if isinstance(launched, datetime) else None,
+        public_ip=raw.get("PublicIpAddress"),
+        lifecycle=raw.get("InstanceLifecycle"),
     )
 
 
@@ -283,19 +285,21 @@ class EC2Provider:
             {"Key": TAG_CLUSTER, "Value": self.cluster_name},
             {"Key": TAG_NODE_TYPE, "Value": spec.node_type},
             {"Key": TAG_REQUEST, "Value": spec.request_id},
-            {"Key": "Name", "Value": f"{self.cluster_name}-{spec.node_type}"},
         ]
         specs = [dict(s) for s in config.pop("TagSpecifications", []) or []]
         # Volumes carry the cluster tag too, so an IAM policy can require it on both
-        # (aws:RequestTag) and a leaked volume is still recognisably ours.
+        # (aws:RequestTag) and a leaked volume is still recognisably ours. A Name the
+        # caller chose (Ray names its nodes) is kept; ours is only a default.
         mine = {t["Key"] for t in ours}
+        default_name = {"Key": "Name", "Value": f"{self.cluster_name}-{spec.node_type}"}
         for resource_type in TAGGED_AT_LAUNCH:
             spec_of = next((s for s in specs if s.get("ResourceType") == resource_type), None)
             if spec_of is None:
-                specs.append({"ResourceType": resource_type, "Tags": ours})
-            else:
-                spec_of["Tags"] = [t for t in spec_of.get("Tags", [])
-                                   if t["Key"] not in mine] + ours
+                specs.append({"ResourceType": resource_type, "Tags": [*ours, default_name]})
+                continue
+            theirs = [t for t in spec_of.get("Tags", []) if t["Key"] not in mine]
+            named = any(t["Key"] == "Name" for t in theirs)
+            spec_of["Tags"] = theirs + ours + ([] if named else [default_name])
         if spec.subnet_id and "NetworkInterfaces" not in config:
             config["SubnetId"] = spec.subnet_id
         answer = self._call(
@@ -312,8 +316,15 @@ class EC2Provider:
         return LaunchResult(instances=instances)
 
     def list_cluster(self) -> list[CloudInstance]:
-        return self._describe_pages([{"Name": f"tag:{TAG_CLUSTER}",
-                                      "Values": [self.cluster_name]}])
+        return self.list_tagged(TAG_CLUSTER, self.cluster_name)
+
+    def list_tagged(self, key: str, value: str,
+                    states: Sequence[str] | None = None) -> list[CloudInstance]:
+        """Every instance whose tag ``key`` is ``value`` (in ``states`` if given), all pages."""
+        filters: list[dict[str, Any]] = [{"Name": f"tag:{key}", "Values": [value]}]
+        if states:
+            filters.append({"Name": "instance-state-name", "Values": list(states)})
+        return self._describe_pages(filters)
 
     def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         found: list[CloudInstance] = []
@@ -321,14 +332,15 @@ class EC2Provider:
             found.extend(self._describe_pages([{"Name": "instance-id", "Values": chunk}]))
         return found
 
-    def _known_only(self, action: str, ids: list[str]) -> tuple[Any, list[str]]:
+    def _known_only(self, action: str, ids: list[str], param: str = "InstanceIds",
+                    **extra: Any) -> tuple[Any, list[str]]:
         """Call ``action`` on ``ids``; while EC2 names ids it does not know (which fails the
         whole call), drop those and call again. Returns (answer or None, dropped ids)."""
         dropped: list[str] = []
         remaining = ids
         while remaining:
             try:
-                return self._call(action, InstanceIds=remaining), dropped
+                return self._call(action, **{param: remaining}, **extra), dropped
             except LaunchRejected as exc:
                 if exc.code not in (NOT_FOUND, MALFORMED_ID):
                     raise
@@ -393,6 +405,30 @@ class EC2Provider:
                     states[item["InstanceId"]] = item.get("CurrentState", {}).get(
                         "Name", "shutting-down")
         return TerminateResult(states=states, not_found=tuple(not_found), refused=refused)
+
+    def create_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> list[str]:
+        """Set ``tags`` on instances; returns the ids EC2 does not know yet (tag them later)."""
+        not_found: list[str] = []
+        pairs = [{"Key": key, "Value": value} for key, value in tags.items()]
+        for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
+            _, dropped = self._known_only("CreateTags", chunk, param="Resources", Tags=pairs)
+            not_found.extend(dropped)
+        return not_found
+
+    def change_state(self, action: str, instance_ids: Sequence[str]) -> TerminateResult:
+        """StopInstances or StartInstances; ids EC2 does not know yet come back in
+        ``not_found``. The answer's states are what EC2 reported after the call."""
+        if action not in ("StopInstances", "StartInstances"):
+            raise ValueError(f"change_state does not do {action}")
+        key = "StoppingInstances" if action == "StopInstances" else "StartingInstances"
+        states: dict[str, str] = {}
+        not_found: list[str] = []
+        for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
+            answer, dropped = self._known_only(action, chunk)
+            not_found.extend(dropped)
+            for item in (answer or {}).get(key, []):
+                states[item["InstanceId"]] = item.get("CurrentState", {}).get("Name", "")
+        return TerminateResult(states=states, not_found=tuple(not_found))
 
 
 __all__ = ["CloudError", "EC2Provider", "translate"]

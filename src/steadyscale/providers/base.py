@@ -29,6 +29,8 @@ class CloudInstance:
     tags: Mapping[str, str] = field(default_factory=dict)
     state_reason: str | None = None
     launch_time: float | None = None  # EC2's LaunchTime, seconds since the epoch
+    public_ip: str | None = None
+    lifecycle: str | None = None  # EC2's InstanceLifecycle: "spot", or None for on-demand
 
 
 @dataclass(frozen=True)
