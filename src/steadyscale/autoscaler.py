@@ -93,8 +93,10 @@ class Autoscaler:
         clock: Clock,
         *,
         on_event: Callable[[Event], None] | None = None,
+        new_ids: Callable[[str], str] = new_id,
     ) -> None:
         self.config = config
+        self._new_id = new_ids  # a seeded source makes a simulation reproducible
         self.provider = provider
         self.ledger = ledger
         self.clock = clock
@@ -438,13 +440,13 @@ class Autoscaler:
             node_config = dict(self.config.available_node_types[node_type].node_config)
             if market == "spot":
                 node_config["InstanceMarketOptions"] = {"MarketType": "spot"}
-            request_id = new_id("r")
+            request_id = self._new_id("r")
             request = LaunchRequest(
                 request_id=request_id, node_type=node_type, count=count,
                 client_token=f"ss-{request_id}", status="open", created_at=now,
                 subnet_id=subnet_id, spec=json.dumps(node_config, sort_keys=True))
             self._request_pools[request_id] = (subnet_id, market)
-            records = [NodeRecord(node_id=new_id("n"), node_type=node_type,
+            records = [NodeRecord(node_id=self._new_id("n"), node_type=node_type,
                                   status=Status.QUEUED, created_at=now) for _ in range(count)]
             entries: list[tuple[str, HistoryEntry]] = []
             for record in records:

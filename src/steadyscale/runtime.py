@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING
 
 from steadyscale.clock import Clock, ScaledClock, WallClock
 from steadyscale.config import ClusterConfig, ledger_path
+from steadyscale.emulator.settings import EmulatorSettings
 from steadyscale.ledger import Ledger, WriterLock
 from steadyscale.providers.aws import EC2Provider
+from steadyscale.providers.base import CloudProvider
+from steadyscale.providers.memory import MemoryProvider
 
 if TYPE_CHECKING:
     from steadyscale.emulator import Emulator
@@ -29,7 +32,7 @@ EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key":
 class Runtime:
     config: ClusterConfig
     clock: Clock
-    provider: EC2Provider
+    provider: CloudProvider
     ledger: Ledger
     ledger_path: Path
     emulator: Emulator | None = None  # only with provider.type emulator
@@ -60,6 +63,23 @@ def build_provider(config: ClusterConfig, clock: Clock,
     )
 
 
+def build_memory_provider(config: ClusterConfig, clock: Clock,
+                          settings: EmulatorSettings | None = None) -> MemoryProvider:
+    """The in-memory backend with the config's model settings (or ``settings``)."""
+    provider = config.provider
+    return MemoryProvider(
+        cluster_name=config.cluster_name,
+        clock=clock,
+        settings=settings or provider.emulator_settings(),
+        region=provider.region,
+        max_attempts=provider.max_attempts,
+        lookup_deadline=config.lookup_deadline_seconds,
+        rate_limits={name: (limit.capacity, limit.refill_per_second)
+                     for name, limit in provider.rate_limits.items()},
+        rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
+    )
+
+
 def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
                  fresh_emulator_ledger: bool = True) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
@@ -68,7 +88,12 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
     """
     emulator: Emulator | None = None  # only with provider.type emulator
     clock: Clock
-    if config.provider.type == "emulator":
+    provider: CloudProvider
+    if config.provider.type == "memory":
+        settings = config.provider.emulator_settings()
+        clock = ScaledClock(settings.time_scale, origin=time.time())
+        provider = build_memory_provider(config, clock, settings)
+    elif config.provider.type == "emulator":
         from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
 
         settings = config.provider.emulator_settings()
@@ -83,7 +108,8 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
         path = ledger_path(config, config_path)
         lock = WriterLock(path)
         lock.acquire()  # before anything touches the ledger
-        if emulator is not None and fresh_emulator_ledger and path.exists():
+        in_process = emulator is not None or config.provider.type == "memory"
+        if in_process and fresh_emulator_ledger and path.exists():
             # The embedded emulator starts empty, so a ledger of an earlier run describes
             # instances that no longer exist anywhere. Only a readable one is replaced: a
             # damaged file is reported, never silently recreated.

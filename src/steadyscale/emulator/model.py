@@ -85,6 +85,7 @@ class TrackedInstance:
     tags: dict[str, str]
     rng: random.Random
     sequence: int = 0  # launch order within the region
+    private_ip: str = ""
     state: InstanceState = InstanceState.PENDING
     previous_state: InstanceState | None = None
     stale_until: float = 0.0
@@ -108,6 +109,7 @@ class TrackedInstance:
             "availability_zone": self.availability_zone,
             "market": self.market,
             "client_token": self.client_token,
+            "private_ip": self.private_ip,
             "tags": dict(self.tags),
             "launched_at": self.launched_at,
             "visible_at": {op.value: t for op, t in self.visible_at.items()},
@@ -148,6 +150,7 @@ class RegionModel:
         self._stale_rng = random.Random(f"{seed}/stale")
         self._capacity_rng = random.Random(f"{seed}/capacity")
         self._launch_seq = itertools.count()
+        self._id_rng = random.Random(f"{seed}/ids")
         self._event_seq = itertools.count()
         self.instances: dict[str, TrackedInstance] = {}
         self.gone: dict[str, TrackedInstance] = {}
@@ -249,6 +252,13 @@ class RegionModel:
 
     # ---------------------------------------------------------------- launches
 
+    def new_instance_id(self) -> str:
+        """A fresh id in EC2's format, never one this region has used (seeded)."""
+        while True:
+            instance_id = f"i-{self._id_rng.getrandbits(68):017x}"
+            if instance_id not in self.instances and instance_id not in self.gone:
+                return instance_id
+
     def register_launch(
         self,
         *,
@@ -280,6 +290,7 @@ class RegionModel:
                 tags=dict(tags),
                 rng=rng,
                 sequence=sequence,
+                private_ip=_private_ip(sequence),
                 tag_ready_at=dict.fromkeys(tags, visible_at[Operation.TAG_INDEX]),
             )
             inst.history.append((now, InstanceState.PENDING.value, "RunInstances"))
@@ -503,6 +514,12 @@ class RegionModel:
         if include_gone:
             found.extend(self.gone.values())
         return sorted(found, key=lambda inst: inst.sequence)
+
+
+def _private_ip(sequence: int) -> str:
+    """A made-up address in 10.0.0.0/8, unique per launch; nothing ever connects to it."""
+    n = sequence + 10
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
 def _insufficient_capacity(instance_type: str, zone: str) -> LaunchRefusedError:

@@ -433,6 +433,8 @@ class EmulatorApp:
             tags=tags,
             now=now,
         )
+        for inst in reservation.instances:  # moto chose the addresses here
+            state.model.instances[inst.id].private_ip = str(inst.private_ip)
         if token:
             # EC2 answers a repeated token with the original response, so keep a snapshot.
             snapshot = copy.copy(reservation)
