@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +48,11 @@ log = logging.getLogger("steadyscale.autoscaler")
 TERMINATE_REFUSED_RETRY_SECONDS = 300.0
 # An id EC2 never knew, terminated this long after launch, is taken as gone.
 FORGET_UNKNOWN_AFTER_SECONDS = 3600.0 + 600.0
+# Fields kept up to date in memory and written with the record's next real change: at
+# 10,000 nodes, rewriting every row each time a listing shows it dominated the tick.
+# Nothing decides on them after a restart (LOST is timed from missing_since, which is saved).
+_MEMORY_ONLY = frozenset({"last_seen_at"})
+_TRANSITIONAL = frozenset({Status.TERMINATING, Status.LOST, Status.INTERRUPTED})
 
 
 @dataclass(frozen=True)
@@ -138,10 +144,8 @@ class Autoscaler:
         return [r for r in self.records.values() if r.status not in TERMINAL]
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for record in self.records.values():
-            counts[record.status.value] = counts.get(record.status.value, 0) + 1
-        return counts
+        tally = Counter(record.status for record in self.records.values())
+        return {status.value: n for status, n in tally.items()}
 
     # ------------------------------------------------------------------ tick
 
@@ -274,8 +278,11 @@ class Autoscaler:
                     if pool is not None and pool[1] == "spot" and record.node_type in (
                             self.config.available_node_types):
                         self._set_aside(record.node_type, pool, "interrupted", report)
+            elif move.status is None and move.updates.keys() <= _MEMORY_ONLY:
+                continue  # only the time it was last seen: not worth a write
             changed.append(record)
-        self._save(changed, entries)
+        if changed:
+            self._save(changed, entries)
         for status, label in ((Status.PENDING, "visible"), (Status.RUNNING, "running"),
                               (Status.TERMINATED, "terminated")):
             if tally.get(status):
@@ -575,19 +582,26 @@ class Autoscaler:
 
     def _summarize(self, actions: Actions, report: TickReport,
                    demand: Sequence[DemandItem]) -> None:
-        active = [r for r in self.records.values() if r.status in ACTIVE]
-        transitional = any(r.status in STARTING or r.status in (
-            Status.TERMINATING, Status.LOST, Status.INTERRUPTED) for r in self.records.values())
         busy = actions.decision.busy
+        # One pass over the records (there may be ten thousand).
+        starting = transitional = False
+        of_type: Counter[str] = Counter()
+        busy_of_type: Counter[str] = Counter()
+        for r in self.records.values():
+            status = r.status
+            if status in STARTING:
+                starting = transitional = True
+            elif status in _TRANSITIONAL:
+                transitional = True
+            if status in ACTIVE:
+                of_type[r.node_type] += 1
+                if r.node_id in busy:
+                    busy_of_type[r.node_type] += 1
         report.capacity_met = (report.demanded_bundles > 0 and actions.decision.unmet == 0
-                               and not any(r.status in STARTING for r in active)
-                               and not actions.launch)
-        idle_beyond_min = False
-        for name, node_type in self.config.available_node_types.items():
-            of_type = [r for r in active if r.node_type == name]
-            busy_count = sum(1 for r in of_type if r.node_id in busy)
-            if len(of_type) > max(node_type.min_workers, busy_count):
-                idle_beyond_min = True
+                               and not starting and not actions.launch)
+        idle_beyond_min = any(
+            of_type[name] > max(node_type.min_workers, busy_of_type[name])
+            for name, node_type in self.config.available_node_types.items())
         report.settled = (not transitional and not actions.launch and not actions.terminate
                           and not actions.cancel and actions.decision.unmet == 0
                           and not idle_beyond_min and not report.errors)

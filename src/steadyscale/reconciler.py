@@ -140,8 +140,7 @@ def reconcile(
 
     # Active: what the demand needs.
     views = [
-        NodeView(node_id=r.node_id, node_type=r.node_type, status=status_after[r.node_id],
-                 created_at=r.created_at, idle_since=r.idle_since)
+        NodeView(r.node_id, r.node_type, status_after[r.node_id], r.created_at, r.idle_since)
         for r in records if status_after[r.node_id] in ACTIVE
     ]
     decision = schedule(SchedulingInput(

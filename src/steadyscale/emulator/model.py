@@ -402,6 +402,22 @@ class RegionModel:
             return inst.previous_state
         return inst.state
 
+    def listed(self, now: float, *, tag_key: str, tag_value: str) -> list[TrackedInstance]:
+        """What a listing filtered on one tag shows now: instances visible to listings,
+        their tag indexed, and not dropped by a flicker. One pass, for big regions."""
+        listing = Operation.LISTING
+        flicker = self.settings.stale_reads.listing_flicker_probability
+        draw = self._stale_rng.random
+        shown = []
+        for inst in self.instances.values():
+            if (inst.tags.get(tag_key) != tag_value or now < inst.visible_at[listing]
+                    or now < inst.tag_ready_at.get(tag_key, float("-inf"))):
+                continue
+            if flicker > 0 and draw() < flicker:
+                continue
+            shown.append(inst)
+        return shown
+
     def flickers(self, instance_id: str) -> bool:
         """Whether this listing drops an instance it could show (a flickering listing)."""
         chance = self.settings.stale_reads.listing_flicker_probability

@@ -175,6 +175,10 @@ class MemoryProvider:
         self.model.advance(now)
         return [c.instance_id for i in instance_ids if (c := self.model.interrupt(i, now))]
 
+    def inject(self, fault: Fault | str, action: str = "*", count: int = 1) -> None:
+        """Make the next ``count`` calls of ``action`` hit ``fault``."""
+        self.model.inject(Fault(fault), action, count)
+
     # ------------------------------------------------------------------ views
 
     def _view(self, inst: TrackedInstance, now: float) -> CloudInstance:
@@ -321,16 +325,8 @@ class MemoryProvider:
         model = self.model
 
         def listing(now: float) -> list[CloudInstance]:
-            shown = []
-            keys = [TAG_CLUSTER]
-            for inst in model.instances.values():
-                if (inst.tags.get(TAG_CLUSTER) != self.cluster_name
-                        or not model.is_visible(inst.instance_id, Operation.LISTING, now)
-                        or not model.tags_indexed(inst.instance_id, keys, now)
-                        or model.flickers(inst.instance_id)):
-                    continue
-                shown.append(self._view(inst, now))
-            return shown
+            return [self._view(inst, now) for inst in model.listed(
+                now, tag_key=TAG_CLUSTER, tag_value=self.cluster_name)]
 
         return self._pages(self._call("DescribeInstances", listing))
 
