@@ -300,18 +300,20 @@ class Simulation:
 
     def _capacity_times(self, samples: Sequence[Sample],
                         reports: Sequence[TickReport]) -> list[dict[str, Any]]:
-        """For each rise in demand: how long until the demand was all on running nodes."""
+        """For each rise in demand: how long until the demand was all on running nodes
+        (a rise overtaken by the next one is met when that one is; None: never met)."""
         rises: list[dict[str, Any]] = []
         previous = 0
         for sample, report in zip(samples, reports, strict=True):
             if sample.demand > previous:
-                rises.append({"at_seconds": sample.at, "demand": sample.demand,
+                rises.append({"at_seconds": round(sample.at, 3), "demand": sample.demand,
                               "seconds": None})
             previous = sample.demand
-            if rises and rises[-1]["seconds"] is None and report.capacity_met:
-                rises[-1]["seconds"] = round(sample.at + report.duration
-                                             + self.config.loop_interval_seconds
-                                             - rises[-1]["at_seconds"], 3)
+            if report.capacity_met:
+                done = sample.at + report.duration + self.config.loop_interval_seconds
+                for rise in rises:
+                    if rise["seconds"] is None:
+                        rise["seconds"] = round(done - rise["at_seconds"], 3)
         return rises
 
     def _report(self, samples: Sequence[Sample],
