@@ -187,3 +187,14 @@ def test_invariants_hold_on_the_memory_backend_under_random_fault_schedules(
                                        "gc terminate:"))]
     assert unexpected == []
     assert seen == {i.instance_id for i in cluster.truth()}
+
+
+def test_a_memory_config_validates_and_a_negative_price_is_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    assert main(["validate", str(config)]) == 0
+    assert "provider memory" in capsys.readouterr().out
+    config.write_text(CONFIG + "prices: {m5.large: -1}\n")
+    assert main(["validate", str(config)]) == 2
+    assert "prices" in capsys.readouterr().err

@@ -183,6 +183,8 @@ class Autoscaler:
             known_instance_ids=frozenset(self.known_ids),
         )
         self._apply_moves(actions.moves, report)
+        for node_id in actions.seen:  # in memory only, like every last_seen_at update
+            self.records[node_id].last_seen_at = now
         self._adopt(actions.adopt, report)
         if observation is not None and observation.listing_complete:
             self._strangers(actions.strangers, report, now)

@@ -27,6 +27,8 @@ _PLACEMENT_ORDER = {Status.RUNNING: 0, Status.PENDING: 1, Status.LAUNCHED: 2,
 _DROP_ORDER = {Status.QUEUED: 0, Status.LAUNCHED: 1, Status.PENDING: 2, Status.RUNNING: 3}
 MIN_PENDING_CAP = 5
 _AGE_AND_ID = operator.itemgetter(3, 0)  # NodeView's created_at, node_id
+_NODE_TYPE = operator.itemgetter(1)
+_STATUS = operator.itemgetter(2)
 
 
 class NodeView(NamedTuple):
@@ -141,8 +143,9 @@ def schedule(inp: SchedulingInput) -> Decision:
     for n in sorted(inp.nodes, key=_AGE_AND_ID):
         by_rank.setdefault(_PLACEMENT_ORDER.get(n.status, 9), []).append(n)
     nodes = [n for rank in sorted(by_rank) for n in by_rank[rank]]
-    bins = [_Bin(n.node_id, n.node_type, types[n.node_type].resources)
-            for n in nodes if n.node_type in types]
+    offers = {name: t.resources for name, t in types.items()}
+    bins = [_Bin(n.node_id, n.node_type, offers[n.node_type])
+            for n in nodes if n.node_type in offers]
 
     shapes: dict[tuple[tuple[str, float], ...], int] = {}
     for item in inp.demand:
@@ -160,7 +163,7 @@ def schedule(inp: SchedulingInput) -> Decision:
             leftover.append((bundle, rest))
 
     # 2. Bin-pack the rest into new nodes.
-    existing = Counter(n.node_type for n in nodes)
+    existing = Counter(map(_NODE_TYPE, nodes))
     per_type = {name: existing[name] for name in types}
     total = len(nodes)
     new_bins: list[_Bin] = []
@@ -204,8 +207,9 @@ def schedule(inp: SchedulingInput) -> Decision:
             total += opened
 
     # 3. Pace: at most max(5, upscaling_speed x max(1, running)) nodes starting at once.
-    running = sum(1 for n in nodes if n.status is Status.RUNNING)
-    starting = sum(1 for n in nodes if n.status in STARTING)
+    by_status = Counter(map(_STATUS, nodes))
+    running = by_status[Status.RUNNING]
+    starting = sum(by_status[status] for status in STARTING)
     cap = max(MIN_PENDING_CAP, math.floor(inp.upscaling_speed * max(1, running)))
     allowance = max(0, cap - starting)
     for name in sorted(launch, key=lambda n: (-types[n].priority, n)):

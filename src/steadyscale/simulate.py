@@ -9,6 +9,7 @@ report.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gc
 import json
@@ -16,7 +17,7 @@ import math
 import random
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,22 @@ class SimulationResult:
     decide_seconds: list[float] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run Python's cyclic garbage collector far less often meanwhile.
+
+    Ten thousand live records make every full collection long (100 ms and more), and a
+    tick allocates enough objects to start several; nearly all of them are freed by
+    reference counting anyway.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def _seeded_ids(seed: int) -> Callable[[str], str]:
     rng = random.Random(f"{seed}/ledger-ids")
 
@@ -260,14 +277,8 @@ class Simulation:
 
     def run(self, progress: Callable[[float], None] | None = None) -> SimulationResult:
         """Tick until the duration has passed; ``progress`` gets the virtual seconds done."""
-        # Ten thousand live records make every run of the cyclic garbage collector long,
-        # and a tick allocates enough to start many: collect far less often meanwhile.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(100_000, 50, 100)
-        try:
+        with fewer_collections():
             return self._run(progress)
-        finally:
-            gc.set_threshold(*thresholds)
 
     def _run(self, progress: Callable[[float], None] | None) -> SimulationResult:
         clock = self.clock
