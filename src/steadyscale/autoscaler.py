@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import threading
 import uuid
 from collections import Counter
@@ -53,6 +54,7 @@ FORGET_UNKNOWN_AFTER_SECONDS = 3600.0 + 600.0
 # Nothing decides on them after a restart (LOST is timed from missing_since, which is saved).
 _MEMORY_ONLY = frozenset({"last_seen_at"})
 _TRANSITIONAL = frozenset({Status.TERMINATING, Status.LOST, Status.INTERRUPTED})
+_STATUS_AND_TYPE = operator.attrgetter("status", "node_type")
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,8 @@ class Autoscaler:
             log.exception("tick failed")
             report.errors.append(f"{type(exc).__name__}: {exc}")
         report.duration = self.clock.now() - report.started_at
-        report.counts = self.counts()
+        if not report.counts:  # the tick ended before it summed up
+            report.counts = self.counts()
         return report
 
     def _tick(self, report: TickReport) -> None:
@@ -585,20 +588,19 @@ class Autoscaler:
     def _summarize(self, actions: Actions, report: TickReport,
                    demand: Sequence[DemandItem]) -> None:
         busy = actions.decision.busy
-        # One pass over the records (there may be ten thousand).
-        starting = transitional = False
+        # One pass over the records (there may be ten thousand), in C; it also gives the
+        # tick's counts by status.
+        tally = Counter(map(_STATUS_AND_TYPE, self.records.values()))
+        counts: dict[str, int] = {}
         of_type: Counter[str] = Counter()
-        busy_of_type: Counter[str] = Counter()
-        for r in self.records.values():
-            status = r.status
-            if status in STARTING:
-                starting = transitional = True
-            elif status in _TRANSITIONAL:
-                transitional = True
+        for (status, node_type), n in tally.items():
+            counts[status.value] = counts.get(status.value, 0) + n
             if status in ACTIVE:
-                of_type[r.node_type] += 1
-                if r.node_id in busy:
-                    busy_of_type[r.node_type] += 1
+                of_type[node_type] += n
+        report.counts = counts
+        starting = any(status in STARTING for status, _ in tally)
+        transitional = starting or any(status in _TRANSITIONAL for status, _ in tally)
+        busy_of_type = Counter(self.records[n].node_type for n in busy)
         report.capacity_met = (report.demanded_bundles > 0 and actions.decision.unmet == 0
                                and not starting and not actions.launch)
         idle_beyond_min = any(

@@ -108,6 +108,22 @@ def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
     return Move(record.node_id, None, "", updates)
 
 
+def _owed(record: NodeRecord, status: Status, observation: Observation | None,
+          now: float) -> bool:
+    """Whether a terminate is still owed: LOST nodes, and terminates EC2 has not accepted
+    (or done)."""
+    if status is Status.LOST or (status is Status.TERMINATING and (
+            record.terminate_accepted_at is None
+            or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS)):
+        return True
+    if status is Status.INTERRUPTED and record.instance_id and observation is not None:
+        shown = observation.instances.get(record.instance_id)
+        # Stopped rather than gone, or no longer shown at all (EC2 drops terminated
+        # instances after a while): terminate by id until EC2 confirms.
+        return shown is None or shown.state in _STOPPED_STATES
+    return False
+
+
 def reconcile(
     *,
     now: float,
@@ -124,6 +140,7 @@ def reconcile(
     by_instance = {r.instance_id: r for r in records if r.instance_id}
 
     seen_as_before: list[str] = []
+    owed: list[str] = []
 
     # Passive: mirror what EC2 showed.
     for record in records:
@@ -138,6 +155,8 @@ def reconcile(
                     moves.append(move)
                     new_status = move.status or new_status
         status_after[record.node_id] = new_status
+        if new_status not in ACTIVE and _owed(record, new_status, observation, now):
+            owed.append(record.node_id)
 
     adopt: list[CloudInstance] = []
     strangers: list[CloudInstance] = []
@@ -185,19 +204,7 @@ def reconcile(
         elif view.idle_since is None and node_id not in dropped:
             moves.append(Move(node_id, None, "", {"idle_since": now}))
 
-    # Terminations still owed: LOST nodes, and terminates EC2 has not accepted (or done).
-    for record in records:
-        status = status_after[record.node_id]
-        if status is Status.LOST or (status is Status.TERMINATING and (
-                record.terminate_accepted_at is None
-                or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS)):
-            terminate.append(record.node_id)
-        elif status is Status.INTERRUPTED and record.instance_id and observation is not None:
-            shown = observation.instances.get(record.instance_id)
-            # Stopped rather than gone, or no longer shown at all (EC2 drops terminated
-            # instances after a while): terminate by id until EC2 confirms.
-            if shown is None or shown.state in _STOPPED_STATES:
-                terminate.append(record.node_id)
+    terminate.extend(owed)
 
     return Actions(moves=tuple(moves), launch=dict(decision.launch),
                    terminate=tuple(dict.fromkeys(terminate)), cancel=cancel,

@@ -15,7 +15,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from steadyscale.clock import Clock
 from steadyscale.config import instance_vcpus
@@ -141,13 +141,13 @@ class MemoryProvider:
                             else ("Unavailable", 503))
             self._record(action, code, status, fault)
             return CloudUnavailable(code, "An internal error has occurred. Try again.")
+        refused: CloudError | None = None
         try:
-            answer = work(now)
+            answer: T | None = work(now)
         except CloudError as exc:
-            status = 503 if isinstance(exc, Throttled) else 400
-            self._record(action, exc.code, status, fault)
-            return exc
+            answer, refused = None, exc
         instances = len(answer.instances) if isinstance(answer, LaunchResult) else 0
+        # A lost answer or a timeout hides whatever EC2 answered, an error included.
         if fault is Fault.LOST_RESPONSE:
             self._record(action, "InternalError", 500, fault, instances)
             return CloudUnavailable("InternalError", "An internal error has occurred.")
@@ -155,8 +155,12 @@ class MemoryProvider:
             self._clock.sleep(self.settings.errors.timeout_seconds)
             self._record(action, "timeout", 0, fault, instances)
             return CloudUnavailable("ReadTimeoutError", "Read timeout on endpoint URL")
+        if refused is not None:
+            status = 503 if isinstance(refused, Throttled) else 400
+            self._record(action, refused.code, status, fault)
+            return refused
         self._record(action, "ok", 200, None, instances)
-        return answer
+        return cast(T, answer)
 
     def calls_by_action(self) -> dict[str, int]:
         return dict(self._calls)
