@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from steadyscale.clock import FakeClock
-from steadyscale.emulator import Fault, build_settings
+from steadyscale.emulator import Fault, Operation, build_settings
 from steadyscale.errors import (
     CapacityUnavailable,
     CloudUnavailable,
@@ -127,3 +127,31 @@ def test_the_autoscaler_scales_up_and_down_on_the_memory_backend() -> None:
     cluster.demand(0)
     cluster.run(lambda r: r.settled and not cluster.alive(), max_ticks=100)
     assert cluster.count(Status.TERMINATED) == 40
+
+
+def test_the_model_lists_by_tag_exactly_as_its_per_instance_checks_say() -> None:
+    provider, clock = _provider(visibility={"median": 20, "p99": 60, "max": 90})
+    model = provider.model
+    for n in range(6):
+        provider.launch(_spec(5, request=f"r-{n}"))
+        clock.advance(7)
+    for _ in range(8):
+        now = clock.now()
+        expected = [i.instance_id for i in model.instances.values()
+                    if model.is_visible(i.instance_id, Operation.LISTING, now)
+                    and model.tags_indexed(i.instance_id, [TAG_CLUSTER], now)]
+        listed = [i.instance_id for i in model.listed(now, tag_key=TAG_CLUSTER,
+                                                      tag_value="c1")]
+        assert listed == expected
+        clock.advance(10)
+    assert listed and len(listed) == 30
+
+
+def test_instance_ids_and_addresses_come_from_the_seed() -> None:
+    def launched() -> list[tuple[str, str | None]]:
+        provider, _ = _provider()
+        return [(i.instance_id, i.private_ip) for i in provider.launch(_spec(3)).instances]
+
+    first = launched()
+    assert first == launched()
+    assert len({iid for iid, _ in first}) == len({ip for _, ip in first}) == 3
