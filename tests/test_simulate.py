@@ -94,10 +94,9 @@ def test_a_bad_trace_row_is_named(tmp_path: Path) -> None:
         load_trace(bad)
 
 
-def test_simulate_cli_writes_the_report_and_the_plot(tmp_path: Path,
+def test_simulate_cli_writes_the_report_and_the_plot_for_the_example(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "c.yaml"
-    config.write_text(CONFIG)
+    config = Path(__file__).resolve().parents[1] / "examples" / "simulate.yaml"
     out = tmp_path / "out"
     assert main(["simulate", "--config", str(config), "--trace", "burst", "--duration", "10m",
                  "--peak", "10", "--price", "m5.large=0.096", "--report-dir", str(out),
@@ -202,3 +201,15 @@ def test_a_memory_config_validates_and_a_negative_price_is_named(
     config.write_text(CONFIG + "prices: {m5.large: -1}\n")
     assert main(["validate", str(config)]) == 2
     assert "prices" in capsys.readouterr().err
+
+
+def test_run_on_the_memory_backend_checks_its_ground_truth(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.replace("{profile: realistic}", "{profile: none, time_scale: 0.001}")
+                      + "scenario:\n  - {at_seconds: 0, demand: [{bundle: {CPU: 2}, count: 3}]}\n"
+                      "  - {at_seconds: 60, demand: []}\n")
+    assert main(["run", str(config), "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["nodes_launched"] == 3
+    assert summary["duplicates"] == 0 and summary["leaks"] == 0
