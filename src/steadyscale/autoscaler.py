@@ -600,7 +600,8 @@ class Autoscaler:
         report.counts = counts
         starting = any(status in STARTING for status, _ in tally)
         transitional = starting or any(status in _TRANSITIONAL for status, _ in tally)
-        busy_of_type = Counter(self.records[n].node_type for n in busy)
+        busy_of_type = Counter(r.node_type for r in map(self.records.__getitem__, busy)
+                               if r.status in ACTIVE)
         report.capacity_met = (report.demanded_bundles > 0 and actions.decision.unmet == 0
                                and not starting and not actions.launch)
         idle_beyond_min = any(
