@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, Self
 
 from steadyscale.autoscaler import Autoscaler, TickReport
 from steadyscale.clock import FakeClock
 from steadyscale.config import ClusterConfig, DemandItem, parse_config
-from steadyscale.emulator import Emulator, TrackedInstance, build_settings
+from steadyscale.emulator import Emulator, EmulatorSettings, TrackedInstance, build_settings
+from steadyscale.emulator.calllog import CallLog
 from steadyscale.health import HealthChecker, prober_for
 from steadyscale.ledger import Ledger
 from steadyscale.lifecycle import Status
 from steadyscale.metrics import Metrics
 from steadyscale.providers.base import TAG_CLUSTER
-from steadyscale.runtime import build_provider
+from steadyscale.providers.memory import MemoryProvider
+from steadyscale.runtime import build_memory_provider, build_provider
 
 QUIET_ERRORS = {"server_error_probability": 0, "lost_response_probability": 0,
                 "timeout_probability": 0}
@@ -39,14 +41,27 @@ def cluster_config(**overrides: Any) -> ClusterConfig:
     return parse_config(data)
 
 
+class GroundTruth(Protocol):
+    """What a harness reads the truth from: the emulator, or the in-memory backend."""
+
+    def truth(self, *, include_gone: bool = ...) -> list[TrackedInstance]: ...
+
+    @property
+    def calls(self) -> CallLog: ...
+
+
 @dataclass
-class Cluster:
-    emulator: Emulator
+class Harness:
+    """The autoscaler on a fake clock, whichever backend it runs on."""
+
     clock: FakeClock
     autoscaler: Autoscaler
     ledger: Ledger
     config: ClusterConfig
     reports: list[TickReport] = field(default_factory=list)
+
+    def backend(self) -> GroundTruth:
+        raise NotImplementedError
 
     def demand(self, count: int, bundle: dict[str, float] | None = None) -> None:
         items = [DemandItem(bundle=bundle or {"CPU": 2}, count=count)] if count else []
@@ -59,7 +74,7 @@ class Cluster:
         return report
 
     def run(self, until: Callable[[TickReport], bool], max_ticks: int = 200,
-            each: Callable[[Cluster], None] | None = None) -> TickReport:
+            each: Callable[[Self], None] | None = None) -> TickReport:
         for _ in range(max_ticks):
             report = self.tick()
             if each is not None:
@@ -69,7 +84,7 @@ class Cluster:
         raise AssertionError(f"no convergence in {max_ticks} ticks; last: {self.reports[-1]}")
 
     def truth(self, include_gone: bool = True) -> list[TrackedInstance]:
-        return [i for i in self.emulator.truth(include_gone=include_gone)
+        return [i for i in self.backend().truth(include_gone=include_gone)
                 if i.tags.get(TAG_CLUSTER) == self.config.cluster_name]
 
     def alive(self) -> list[TrackedInstance]:
@@ -82,18 +97,43 @@ class Cluster:
         return sum(1 for r in self.autoscaler.records.values() if r.status is status)
 
     def launches(self) -> int:
-        return self.emulator.calls.count("RunInstances", "ok")
+        return self.backend().calls.count("RunInstances", "ok")
+
+
+@dataclass
+class Cluster(Harness):
+    """On the emulator, over HTTP with the boto3 provider."""
+
+    emulator: Emulator = field(kw_only=True)
+
+    def backend(self) -> GroundTruth:
+        return self.emulator
+
+
+@dataclass
+class MemoryCluster(Harness):
+    """On the in-memory backend: the same model, no HTTP."""
+
+    memory: MemoryProvider = field(kw_only=True)
+
+    def backend(self) -> GroundTruth:
+        return self.memory
+
+
+def _settings(profile: str, emulator: dict[str, Any] | None,
+              quiet_errors: bool) -> EmulatorSettings:
+    overrides: dict[str, Any] = {"spot": {"interruption_rate_per_hour": 0}}
+    if quiet_errors:
+        overrides["errors"] = QUIET_ERRORS
+    overrides.update(emulator or {})
+    return build_settings(profile=profile, overrides=overrides)
 
 
 def make_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None = None,
                  quiet_errors: bool = True, ledger_path: str = ":memory:",
                  **config: Any) -> Cluster:
-    overrides: dict[str, Any] = {"spot": {"interruption_rate_per_hour": 0}}
-    if quiet_errors:
-        overrides["errors"] = QUIET_ERRORS
-    overrides.update(emulator or {})
     clock = FakeClock(1_000_000.0)
-    emu = Emulator(build_settings(profile=profile, overrides=overrides), clock=clock).start()
+    emu = Emulator(_settings(profile, emulator, quiet_errors), clock=clock).start()
     cfg = cluster_config(**config)
     metrics = Metrics(clock, stale_after_seconds=cfg.metrics.stale_after_seconds(cfg))
     provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url,
@@ -104,3 +144,17 @@ def make_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None 
                    autoscaler=Autoscaler(cfg, provider, ledger, clock, metrics=metrics,
                                          health=health),
                    ledger=ledger, config=cfg)
+
+
+def make_memory_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None = None,
+                        quiet_errors: bool = True, **config: Any) -> MemoryCluster:
+    """Like ``make_cluster``, on the in-memory backend with the same model settings."""
+    clock = FakeClock(1_000_000.0)
+    cfg = cluster_config(**{"provider": {"type": "memory"}, **config})
+    metrics = Metrics(clock, stale_after_seconds=cfg.metrics.stale_after_seconds(cfg))
+    memory = build_memory_provider(cfg, clock, _settings(profile, emulator, quiet_errors),
+                                   observer=metrics.api_call)
+    ledger = Ledger(":memory:")
+    return MemoryCluster(memory=memory, clock=clock,
+                         autoscaler=Autoscaler(cfg, memory, ledger, clock, metrics=metrics),
+                         ledger=ledger, config=cfg)

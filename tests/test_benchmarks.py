@@ -68,3 +68,18 @@ def test_ray_compare_benchmark_reports_both_providers() -> None:
     assert report["ratio_instances_launched"] is not None
     assert report["fresh_node_failures"]["steadyscale"] == 0
     assert set(report["fresh_node"]["ray"]) == set(report["fresh_node"]["steadyscale"])
+
+
+def test_simulate_benchmark_reports_its_figures() -> None:
+    report = _report("simulate", "--nodes", "30", "--duration", "600",
+                     "--repeats", "2", timeout=300)
+    assert set(report["traces"]) == {"burst", "diurnal"}
+    burst = report["traces"]["burst"]
+    assert burst["peak_running"] == 30 and burst["ticks"] == 120
+    assert burst["duplicates"] == 0 and burst["leaks"] == 0
+    assert report["running_at_measure"] == 30
+    assert report["decide_ms"]["median"] > 0 and report["tick_ms"]["median"] > 0
+    assert report["peak_rss_mb"] > 0
+    ray = report["ray"]
+    assert ("update_ms" in ray) == (report["ray_update_over_our_tick"] is not None)
+    assert "update_ms" in ray or "ray is not installed" in ray["skipped"]

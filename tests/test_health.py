@@ -26,7 +26,7 @@ from steadyscale.health import (
     prober_for,
 )
 from steadyscale.lifecycle import NodeRecord, Status
-from tests.cluster import Cluster, cluster_config, make_cluster
+from tests.cluster import Cluster, Harness, cluster_config, make_cluster, make_memory_cluster
 
 CHECK = {"port": 8080, "path": "/ready", "interval_seconds": 5, "timeout_seconds": 2,
          "failure_threshold": 2, "grace_seconds": 10}
@@ -39,12 +39,12 @@ def _checked_cluster(**check: Any) -> Cluster:
         "cpu": {**CPU, "health_check": {**CHECK, **check}}})
 
 
-def _drain(cluster: Cluster) -> None:
+def _drain(cluster: Harness) -> None:
     # Probes run beside the loop; waiting for them between ticks makes a run repeatable.
     assert cluster.autoscaler.health.drain(timeout=10)
 
 
-def _statuses(cluster: Cluster, node_id: str) -> list[Status]:
+def _statuses(cluster: Harness, node_id: str) -> list[Status]:
     return [h.status for h in cluster.autoscaler.records[node_id].history]
 
 
@@ -110,6 +110,28 @@ def test_a_ready_node_that_starts_failing_is_replaced() -> None:
     assert _statuses(cluster, node.node_id)[-3:] == [Status.READY, Status.TERMINATING,
                                                      Status.TERMINATED]
     assert cluster.count(Status.READY) == 1
+
+
+def test_on_the_memory_backend_probes_ask_the_model_and_gate_ready() -> None:
+    cluster = make_memory_cluster("none", available_node_types={
+        "cpu": {**CPU, "health_check": CHECK}})
+    cluster.demand(2)
+    cluster.tick()
+    ids = [r.instance_id for r in cluster.autoscaler.records.values() if r.instance_id]
+    assert len(ids) == 2
+    cluster.memory.set_node_health(ids[:1], False)
+    cluster.run(lambda r: r.capacity_met and cluster.count(Status.TERMINATED) == 1,
+                max_ticks=30, each=_drain)
+    failed = next(r for r in cluster.autoscaler.records.values() if r.instance_id == ids[0])
+    assert Status.READY not in _statuses(cluster, failed.node_id)
+    assert cluster.count(Status.READY) == 2
+
+
+def test_direct_probes_are_refused_for_emulated_instances() -> None:
+    for kind in ("emulator", "memory"):
+        with pytest.raises(ConfigError, match="health_probes: direct is not allowed"):
+            cluster_config(provider={"type": kind, "health_probes": "direct"})
+        assert cluster_config(provider={"type": kind}).provider.probes_via_endpoint
 
 
 def test_the_emulator_answers_probes_as_a_test_sets_them(ec2_emulator: Emulator) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +52,12 @@ log = logging.getLogger("steadyscale.autoscaler")
 TERMINATE_REFUSED_RETRY_SECONDS = 300.0
 # An id EC2 never knew, terminated this long after launch, is taken as gone.
 FORGET_UNKNOWN_AFTER_SECONDS = 3600.0 + 600.0
+# Fields kept up to date in memory and written with the record's next real change: at
+# 10,000 nodes, rewriting every row each time a listing shows it dominated the tick.
+# Nothing decides on them after a restart (LOST is timed from missing_since, which is saved).
+_MEMORY_ONLY = frozenset({"last_seen_at"})
+_TRANSITIONAL = frozenset({Status.TERMINATING, Status.LOST, Status.INTERRUPTED})
+_STATUS_AND_TYPE = operator.attrgetter("status", "node_type")
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,10 @@ class Autoscaler:
         on_event: Callable[[Event], None] | None = None,
         metrics: Metrics | None = None,
         health: HealthChecker | None = None,
+        new_ids: Callable[[str], str] = new_id,
     ) -> None:
         self.config = config
+        self._new_id = new_ids  # a seeded source makes a simulation reproducible
         self.provider = provider
         self.ledger = ledger
         self.clock = clock
@@ -109,9 +119,11 @@ class Autoscaler:
         # Instance ids a lookup did not find yet, to count those found later.
         self._not_visible: set[str] = set()
         # Probes of node types with a health check: to the nodes' private IPs, or with the
-        # emulator to its endpoint (never to an emulated instance's made-up address).
+        # emulator to its endpoint, or with the memory backend to its model (never to an
+        # emulated instance's made-up address).
         self.health = health or HealthChecker(
-            prober_for(config, getattr(provider, "endpoint_url", None)), clock)
+            prober_for(config, getattr(provider, "endpoint_url", None),
+                       in_process=getattr(provider, "probe_node", None)), clock)
         if self.health.on_result is None:
             self.health.on_result = lambda node_type, passed: self.metrics.health_checks.labels(
                 node_type, "pass" if passed else "fail").inc()
@@ -154,10 +166,8 @@ class Autoscaler:
         return [r for r in self.records.values() if r.status not in TERMINAL]
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for record in self.records.values():
-            counts[record.status.value] = counts.get(record.status.value, 0) + 1
-        return counts
+        tally = Counter(record.status for record in self.records.values())
+        return {status.value: n for status, n in tally.items()}
 
     # ------------------------------------------------------------------ tick
 
@@ -171,7 +181,8 @@ class Autoscaler:
             log.exception("tick failed")
             report.errors.append(f"{type(exc).__name__}: {exc}")
         report.duration = self.clock.now() - report.started_at
-        report.counts = self.counts()
+        if not report.counts:  # the tick ended before it summed up
+            report.counts = self.counts()
         self.metrics.nodes(self.records.values(), self.config.available_node_types)
         self.metrics.tick(duration=report.duration, errors=len(report.errors),
                           demanded=report.demanded_bundles, unmet=report.unmet,
@@ -205,6 +216,8 @@ class Autoscaler:
             health=verdicts,
         )
         self._apply_moves(actions.moves, report)
+        for node_id in actions.seen:  # in memory only, like every last_seen_at update
+            self.records[node_id].last_seen_at = now
         self._adopt(actions.adopt, report)
         if observation is not None and observation.listing_complete:
             self._strangers(actions.strangers, report, now)
@@ -313,8 +326,11 @@ class Autoscaler:
                     if pool is not None and pool[1] == "spot" and record.node_type in (
                             self.config.available_node_types):
                         self._set_aside(record.node_type, pool, "interrupted", report)
+            elif move.status is None and move.updates.keys() <= _MEMORY_ONLY:
+                continue  # only the time it was last seen: not worth a write
             changed.append(record)
-        self._save(changed, entries)
+        if changed:
+            self._save(changed, entries)
         for status, label in ((Status.PENDING, "visible"), (Status.RUNNING, "running"),
                               (Status.READY, "ready"), (Status.TERMINATED, "terminated")):
             if tally.get(status):
@@ -482,13 +498,13 @@ class Autoscaler:
             node_config = dict(self.config.available_node_types[node_type].node_config)
             if market == "spot":
                 node_config["InstanceMarketOptions"] = {"MarketType": "spot"}
-            request_id = new_id("r")
+            request_id = self._new_id("r")
             request = LaunchRequest(
                 request_id=request_id, node_type=node_type, count=count,
                 client_token=f"ss-{request_id}", status="open", created_at=now,
                 subnet_id=subnet_id, spec=json.dumps(node_config, sort_keys=True))
             self._request_pools[request_id] = (subnet_id, market)
-            records = [NodeRecord(node_id=new_id("n"), node_type=node_type,
+            records = [NodeRecord(node_id=self._new_id("n"), node_type=node_type,
                                   status=Status.QUEUED, created_at=now) for _ in range(count)]
             entries: list[tuple[str, HistoryEntry]] = []
             for record in records:
@@ -618,19 +634,26 @@ class Autoscaler:
 
     def _summarize(self, actions: Actions, report: TickReport,
                    demand: Sequence[DemandItem]) -> None:
-        active = [r for r in self.records.values() if r.status in ACTIVE]
-        transitional = any(r.status in STARTING or r.status in (
-            Status.TERMINATING, Status.LOST, Status.INTERRUPTED) for r in self.records.values())
         busy = actions.decision.busy
+        # One pass over the records (there may be ten thousand), in C; it also gives the
+        # tick's counts by status.
+        tally = Counter(map(_STATUS_AND_TYPE, self.records.values()))
+        counts: dict[str, int] = {}
+        of_type: Counter[str] = Counter()
+        for (status, node_type), n in tally.items():
+            counts[status.value] = counts.get(status.value, 0) + n
+            if status in ACTIVE:
+                of_type[node_type] += n
+        report.counts = counts
+        starting = any(status in STARTING for status, _ in tally)
+        transitional = starting or any(status in _TRANSITIONAL for status, _ in tally)
+        busy_of_type = Counter(r.node_type for r in map(self.records.__getitem__, busy)
+                               if r.status in ACTIVE)
         report.capacity_met = (report.demanded_bundles > 0 and actions.decision.unmet == 0
-                               and not any(r.status in STARTING for r in active)
-                               and not actions.launch)
-        idle_beyond_min = False
-        for name, node_type in self.config.available_node_types.items():
-            of_type = [r for r in active if r.node_type == name]
-            busy_count = sum(1 for r in of_type if r.node_id in busy)
-            if len(of_type) > max(node_type.min_workers, busy_count):
-                idle_beyond_min = True
+                               and not starting and not actions.launch)
+        idle_beyond_min = any(
+            of_type[name] > max(node_type.min_workers, busy_of_type[name])
+            for name, node_type in self.config.available_node_types.items())
         report.settled = (not transitional and not actions.launch and not actions.terminate
                           and not actions.cancel and actions.decision.unmet == 0
                           and not idle_beyond_min and not report.errors)

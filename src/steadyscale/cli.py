@@ -405,6 +405,108 @@ def _cmd_request(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate", help="run a config against a demand trace on a simulated EC2",
+        description="Run the real autoscaler (scheduler, reconciler, ledger) against an "
+        "in-memory EC2 with the emulator's lag and faults, on a virtual clock: an hour takes "
+        "seconds. Writes report.json and report.png.")
+    p.add_argument("--config", required=True, metavar="CONFIG", help="cluster config (YAML)")
+    p.add_argument("--trace", required=True, metavar="TRACE",
+                   help="burst, diurnal, spiky, or a .csv/.yaml file of time, bundle, count")
+    p.add_argument("--seed", type=int, default=0, help="seed for every delay and fault")
+    p.add_argument("--duration", default="1h", help="virtual time to run, e.g. 3600, 90m, 1h")
+    p.add_argument("--peak", type=int, help="bundles at the peak of a built-in trace "
+                   "(default: max_workers)")
+    p.add_argument("--profile", choices=["none", "realistic", "harsh"],
+                   help="EC2 model profile (default: provider.emulator.profile, else none)")
+    p.add_argument("--price", action="append", default=[], metavar="TYPE=DOLLARS",
+                   help="price per instance-hour, e.g. m5.large=0.096 (repeatable)")
+    p.add_argument("--report-dir", dest="report_dir", default="steadyscale-report",
+                   help="where report.json, report.png and the ledger go "
+                   "(default: ./steadyscale-report)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_simulate)
+
+
+def _prices(texts: list[str]) -> dict[str, float]:
+    prices: dict[str, float] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        try:
+            price = float(value)
+        except ValueError:
+            price = -1.0
+        if not sep or not name.strip() or price < 0 or not math.isfinite(price):
+            raise SteadyscaleError(f"--price {text!r}: write TYPE=DOLLARS_PER_HOUR, e.g. "
+                                   "m5.large=0.096")
+        prices[name.strip()] = price
+    return prices
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+    import time  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    from steadyscale.simulate import (  # noqa: PLC0415
+        Simulation,
+        parse_duration,
+        resolve_trace,
+        write_report,
+    )
+
+    config = _load(args.config)
+    duration = parse_duration(args.duration)
+    if args.peak is not None and args.peak < 0:
+        raise SteadyscaleError(f"--peak must be >= 0, got {args.peak}")
+    prices = _prices(args.price)
+    trace = resolve_trace(args.trace, config, peak=args.peak, duration=duration,
+                          seed=args.seed)
+    report_dir = Path(args.report_dir)
+    if report_dir.exists() and not report_dir.is_dir():
+        raise SteadyscaleError(f"--report-dir {report_dir} is a file; give a directory")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    sim = Simulation(config, trace, seed=args.seed, duration=duration,
+                     ledger_path=report_dir / "ledger.db", prices=prices,
+                     profile=args.profile)
+    started = time.perf_counter()
+    try:
+        with Progress(TextColumn("simulating {task.description}"), BarColumn(),
+                      TextColumn("{task.completed:.0f}/{task.total:.0f} virtual s"),
+                      TimeElapsedColumn(), disable=args.quiet or args.json,
+                      transient=True) as bar:
+            task = bar.add_task(trace.name, total=duration)
+            result = sim.run(progress=lambda done: bar.update(task, completed=done))
+        json_path, png_path = write_report(result, report_dir)
+    finally:
+        sim.close()
+    wall = time.perf_counter() - started
+    report = result.report
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    capacity = report["time_to_capacity_seconds"]
+    print(f"simulated {duration:.0f}s of trace {trace.name} (seed {args.seed}, profile "
+          f"{report['model_profile']}) in {wall:.1f}s wall, {result.ticks} ticks")
+    print(f"  time to capacity   {'not reached' if capacity is None else f'{capacity:.0f}s'}")
+    print(f"  peak running       {report['peak_running']} (peak demand "
+          f"{report['peak_demand']})")
+    cost = report["cost"]
+    money = f", ${cost['total']:.2f}" if "total" in cost else " (no prices given)"
+    print(f"  node-hours         {report['node_hours_total']:.1f}{money}")
+    calls = ", ".join(f"{a} {n}" for a, n in report["api_calls_by_action"].items())
+    print(f"  API calls          {report['api_calls_total']} ({calls}); throttled "
+          f"{report['throttles']}")
+    print(f"  duplicates {report['duplicates']}, leaks {report['leaks']}, stuck ticks "
+          f"{report['stuck_ticks']}, tick errors {report['tick_errors']}")
+    print(f"  report             {json_path}, {png_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="steadyscale", description=__doc__)
     parser.add_argument("--version", action="version", version=f"steadyscale {__version__}")
@@ -414,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _cluster_parsers(sub)
+    _simulate_parser(sub)
     _emulator_parser(sub)
     return parser
 

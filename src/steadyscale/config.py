@@ -175,13 +175,15 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
 
 
 class Provider(_Strict):
-    type: Literal["aws", "emulator"]
+    # aws: boto3 (real EC2 or endpoint_url); emulator: an embedded EC2 endpoint; memory:
+    # the emulator's model in-process, no HTTP (the simulator's backend).
+    type: Literal["aws", "emulator", "memory"]
     region: str = "us-east-1"
     # Subnets to launch into, in order of preference.
     subnets: list[str] = Field(default_factory=list)
     # Any EC2-compatible endpoint (with type aws), e.g. a shared emulator.
     endpoint_url: str | None = None
-    # Knobs of the embedded emulator (type emulator): profile, seed, time_scale, ...
+    # Knobs of the embedded emulator or memory model: profile, seed, time_scale, ...
     emulator: dict[str, Any] = Field(default_factory=dict)
     # botocore's standard retry mode: total attempts per call, for throttling and 5xx.
     max_attempts: int = Field(default=3, ge=1, le=20)
@@ -195,20 +197,25 @@ class Provider(_Strict):
         default=None,
         description="Where node health probes go: 'direct' to each node's private IP, or "
                     "'endpoint' to the EC2 endpoint's emulator control API (on 127.0.0.1; "
-                    "emulated instances' addresses are never contacted). Default: endpoint "
-                    "with type emulator, direct otherwise.")
+                    "emulated instances' addresses are never contacted). Default: direct "
+                    "with type aws; with emulator or memory, always the emulator or model.")
 
     @model_validator(mode="after")
     def _probes_need_an_endpoint(self) -> Provider:
         if self.health_probes == "endpoint" and self.type == "aws" and not self.endpoint_url:
             raise ValueError("health_probes: endpoint needs endpoint_url (the emulator's "
                              "address); use direct for real EC2")
+        if self.health_probes == "direct" and self.type != "aws":
+            raise ValueError(f"health_probes: direct is not allowed with type {self.type}: "
+                             "emulated instances have made-up addresses that are never "
+                             "contacted; leave health_probes out")
         return self
 
     @property
     def probes_via_endpoint(self) -> bool:
-        return (self.health_probes or ("endpoint" if self.type == "emulator" else
-                                       "direct")) == "endpoint"
+        # Emulated instances have made-up addresses: never probe them directly.
+        return (self.health_probes or ("direct" if self.type == "aws" else
+                                       "endpoint")) == "endpoint"
 
     @field_validator("subnets")
     @classmethod
@@ -286,6 +293,16 @@ class ClusterConfig(_Strict):
     available_node_types: dict[str, NodeType]
     # Optional scripted demand (the quick start uses it); ends the run when done.
     scenario: list[ScenarioStep] = Field(default_factory=list)
+    # Optional prices in dollars per instance-hour, by instance type (simulation reports).
+    prices: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("prices")
+    @classmethod
+    def _prices(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, price in value.items():
+            if price < 0:
+                raise ValueError(f"{name}: a price per hour must be >= 0, got {price:g}")
+        return value
 
     @field_validator("cluster_name")
     @classmethod
@@ -347,14 +364,25 @@ def format_bundle(bundle: dict[str, float]) -> str:
 
 
 @functools.cache
-def known_instance_types() -> frozenset[str]:
-    """Instance types known offline: the catalogue of EC2's types that moto ships.
-
-    Read as a data file, without importing moto's EC2 models (which takes a second).
-    """
+def _instance_type_catalogue() -> dict[str, Any]:
+    """EC2's instance types as moto ships them, read as a data file without importing moto's
+    EC2 models (which takes a second)."""
     resource = importlib.resources.files("moto") / "ec2" / "resources" / "instance_types.json.gz"
     with resource.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
-        return frozenset(json.load(text))
+        catalogue: dict[str, Any] = json.load(text)
+    return catalogue
+
+
+@functools.cache
+def known_instance_types() -> frozenset[str]:
+    """Instance types known offline."""
+    return frozenset(_instance_type_catalogue())
+
+
+def instance_vcpus(instance_type: str) -> int:
+    """vCPUs of an instance type (1 when the catalogue does not know it)."""
+    info = _instance_type_catalogue().get(instance_type) or {}
+    return int(info.get("VCpuInfo", {}).get("DefaultVCpus", 1))
 
 
 def run_instances_problem(node_config: dict[str, Any]) -> str | None:
@@ -390,7 +418,7 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> ClusterConfig:
         problem = run_instances_problem(node_type.node_config)
         if problem:
             raise ConfigError(f"{prefix}available_node_types.{name}.node_config: {problem}")
-    if config.provider.type == "emulator":
+    if config.provider.type in ("emulator", "memory"):
         try:
             config.provider.emulator_settings()
         except ConfigError as exc:

@@ -15,6 +15,7 @@ from steadyscale.config import format_bundle
 from steadyscale.ledger import Ledger
 from steadyscale.lifecycle import UP, Status
 from steadyscale.providers.base import TAG_CLUSTER, TAG_REQUEST
+from steadyscale.providers.memory import MemoryProvider
 from steadyscale.runtime import Runtime
 
 _SHOWN = (Status.REQUESTED, Status.LAUNCHED, Status.PENDING, Status.RUNNING, Status.READY,
@@ -80,16 +81,19 @@ class Printer:
 
 
 def ground_truth_checks(runtime: Runtime) -> tuple[int | None, int | None]:
-    """(duplicates, leaks) from the embedded emulator's ground truth, when there is one.
+    """(duplicates, leaks) from the ground truth of the embedded emulator or the memory
+    backend, when there is one.
 
     A duplicate is a cluster instance the ledger never heard of, or one more than its
     request asked for; a leak is a cluster instance still not terminated.
     """
-    if runtime.emulator is None:
+    if isinstance(runtime.provider, MemoryProvider):
+        everything = runtime.provider.truth(include_gone=True)
+    elif runtime.emulator is not None:
+        everything = runtime.emulator.truth(runtime.config.provider.region, include_gone=True)
+    else:
         return None, None
-    truth = [i for i in runtime.emulator.truth(runtime.config.provider.region,
-                                               include_gone=True)
-             if i.tags.get(TAG_CLUSTER) == runtime.config.cluster_name]
+    truth = [i for i in everything if i.tags.get(TAG_CLUSTER) == runtime.config.cluster_name]
     over, unrecorded = audit(runtime.ledger,
                              [(i.instance_id, i.tags.get(TAG_REQUEST, "")) for i in truth])
     leaks = sum(1 for i in truth if i.state.value != "terminated")

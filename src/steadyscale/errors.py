@@ -46,3 +46,33 @@ class LaunchRejected(CloudError):  # noqa: N818
 
 class ProviderSetupError(SteadyscaleError):
     """The cloud cannot be used at all: no credentials, an unreachable endpoint."""
+
+
+# EC2's error codes by what they mean to a caller. The boto3 provider and the in-memory
+# backend both turn codes into errors through ``cloud_error``, so they cannot drift apart.
+THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException",
+                            "RequestThrottled"})
+CAPACITY_CODES = frozenset({"InsufficientInstanceCapacity", "InsufficientCapacity",
+                            "InsufficientHostCapacity", "InsufficientReservedInstanceCapacity",
+                            "VcpuLimitExceeded", "InstanceLimitExceeded",
+                            "MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow",
+                            "Unsupported"})
+SERVER_CODES = frozenset({"InternalError", "InternalFailure", "Unavailable",
+                          "ServiceUnavailable"})
+CREDENTIAL_CODES = frozenset({"AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch",
+                              "OptInRequired"})
+
+
+def cloud_error(code: str, message: str, status: int = 400) -> SteadyscaleError:
+    """The error an EC2 answer with this code (and HTTP status) means to the autoscaler."""
+    if code in THROTTLE_CODES:
+        return Throttled(code, message)
+    if code in CAPACITY_CODES:
+        return CapacityUnavailable(code, message)
+    if code in SERVER_CODES or status >= 500:
+        return CloudUnavailable(code, message)
+    if code in CREDENTIAL_CODES:
+        return ProviderSetupError(f"EC2 refused our credentials ({code}): {message}")
+    # Everything else, UnauthorizedOperation included (a policy may deny one instance
+    # type and allow another), is final for this call only.
+    return LaunchRejected(code, message)

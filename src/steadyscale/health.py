@@ -95,10 +95,14 @@ def _no_endpoint(target: ProbeTarget) -> bool:
     return False  # probes must go through an endpoint and there is none: never the node
 
 
-def prober_for(config: ClusterConfig, endpoint_url: str | None) -> Prober:
-    """Probes go to the nodes, or (with the emulator) to the EC2 endpoint's control API."""
+def prober_for(config: ClusterConfig, endpoint_url: str | None, *,
+               in_process: Callable[[str], bool] | None = None) -> Prober:
+    """Probes go to the nodes, or (with the emulator) to the EC2 endpoint's control API,
+    or (with the memory backend) to its model, ``in_process``: instance id -> healthy."""
     if not config.provider.probes_via_endpoint:
         return direct_probe
+    if in_process is not None:
+        return lambda target: in_process(target.instance_id)
     if endpoint_url:
         return EndpointProber(endpoint_url, config.provider.region)
     return _no_endpoint

@@ -49,8 +49,18 @@ class Actions:
     cancel: tuple[str, ...] = ()  # queued node ids to cancel
     adopt: tuple[CloudInstance, ...] = ()  # cluster instances of our requests, unknown ids
     strangers: tuple[CloudInstance, ...] = ()  # cluster instances no request explains
+    seen: tuple[str, ...] = ()  # node ids shown as they were: only last_seen_at changes
     decision: Decision = field(default_factory=Decision)
     unhealthy: Mapping[str, str] = field(default_factory=dict)  # node id -> why, terminated
+
+
+def _unchanged(record: NodeRecord, seen: CloudInstance) -> bool:
+    """Shown running as recorded, nothing new: the sighting is all there is to note (the
+    common case at scale, kept free of a Move per node)."""
+    return (record.status in UP and seen.state == "running"
+            and record.missing_since is None and record.first_seen_at is not None
+            and bool(record.private_ip or not seen.private_ip)
+            and bool(record.availability_zone or not seen.availability_zone))
 
 
 def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
@@ -100,6 +110,22 @@ def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
     return Move(record.node_id, None, "", updates)
 
 
+def _owed(record: NodeRecord, status: Status, observation: Observation | None,
+          now: float) -> bool:
+    """Whether a terminate is still owed: LOST nodes, and terminates EC2 has not accepted
+    (or done)."""
+    if status is Status.LOST or (status is Status.TERMINATING and (
+            record.terminate_accepted_at is None
+            or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS)):
+        return True
+    if status is Status.INTERRUPTED and record.instance_id and observation is not None:
+        shown = observation.instances.get(record.instance_id)
+        # Stopped rather than gone, or no longer shown at all (EC2 drops terminated
+        # instances after a while): terminate by id until EC2 confirms.
+        return shown is None or shown.state in _STOPPED_STATES
+    return False
+
+
 def reconcile(
     *,
     now: float,
@@ -116,47 +142,60 @@ def reconcile(
     status_after: dict[str, Status] = {}
     by_instance = {r.instance_id: r for r in records if r.instance_id}
 
+    seen_as_before: list[str] = []
+    owed: list[str] = []
+
     # Passive: mirror what EC2 showed.
     for record in records:
         new_status = record.status
         if observation is not None and record.instance_id and record.status in HAS_INSTANCE:
-            move = _observe(record, observation.instances.get(record.instance_id), now,
-                            config, observation.listing_complete)
-            if move is not None:
-                moves.append(move)
-                new_status = move.status or new_status
+            shown = observation.instances.get(record.instance_id)
+            if shown is not None and _unchanged(record, shown):
+                seen_as_before.append(record.node_id)
+            else:
+                move = _observe(record, shown, now, config, observation.listing_complete)
+                if move is not None:
+                    moves.append(move)
+                    new_status = move.status or new_status
         status_after[record.node_id] = new_status
+        if new_status not in ACTIVE and _owed(record, new_status, observation, now):
+            owed.append(record.node_id)
 
     # Readiness: a running node is ready once it passes its node type's health check, at
     # once when the type has none; one failing past its threshold is terminated (and
     # leaves the scheduler's view now, so its replacement is launched this tick).
     unhealthy: dict[str, str] = {}
     verdicts = health or {}
+    checks = {name: t.health_check for name, t in config.available_node_types.items()}
     for record in records:
         status = status_after[record.node_id]
         if status not in UP:
             continue
-        node_type = config.available_node_types.get(record.node_type)
-        check = node_type.health_check if node_type is not None else None
+        check = checks.get(record.node_type)
+        if check is None:
+            if status is Status.RUNNING:
+                moves.append(Move(record.node_id, Status.READY,
+                                  "running; its node type has no health check"))
+                status_after[record.node_id] = Status.READY
+            continue
         verdict = verdicts.get(record.node_id)
-        if check is not None and verdict is not None and verdict.failing:
+        if verdict is None:
+            continue
+        if verdict.failing:
             unhealthy[record.node_id] = (
                 f"failed {verdict.failures} health checks in a row "
                 f"({_describe_check(check.port, check.path)}); replacing it")
             status_after[record.node_id] = Status.TERMINATING
-        elif status is Status.RUNNING and check is None:
-            moves.append(Move(record.node_id, Status.READY, "running; its node type has no "
-                              "health check"))
-            status_after[record.node_id] = Status.READY
-        elif status is Status.RUNNING and verdict is not None and verdict.passed:
+        elif status is Status.RUNNING and verdict.passed:
             moves.append(Move(record.node_id, Status.READY, "passed its health check "
-                              f"({_describe_check(check.port, check.path)})"
-                              if check is not None else "passed its health check"))
+                              f"({_describe_check(check.port, check.path)})"))
             status_after[record.node_id] = Status.READY
 
     adopt: list[CloudInstance] = []
     strangers: list[CloudInstance] = []
-    if observation is not None:
+    # Usually every shown id is ours: a set difference (in C) says so without a loop.
+    if observation is not None and (
+            observation.instances.keys() - by_instance.keys() - known_instance_ids):
         for instance_id, seen in observation.instances.items():
             if (instance_id in by_instance or instance_id in known_instance_ids
                     or seen.tags.get(TAG_CLUSTER) != config.cluster_name):
@@ -170,8 +209,7 @@ def reconcile(
 
     # Active: what the demand needs.
     views = [
-        NodeView(node_id=r.node_id, node_type=r.node_type, status=status_after[r.node_id],
-                 created_at=r.created_at, idle_since=r.idle_since)
+        NodeView(r.node_id, r.node_type, status_after[r.node_id], r.created_at, r.idle_since)
         for r in records if status_after[r.node_id] in ACTIVE
     ]
     decision = schedule(SchedulingInput(
@@ -185,39 +223,26 @@ def reconcile(
         unavailable_types=unavailable_types,
     ))
     dropped = set(decision.drop)
-    terminate: list[str] = list(unhealthy)
-    cancel = tuple(v.node_id for v in views
-                   if v.node_id in dropped and v.status is Status.QUEUED)
-    terminate += [v.node_id for v in views
-                  if v.node_id in dropped and v.status is not Status.QUEUED]
+    chosen = [v for v in views if v.node_id in dropped] if dropped else []
+    cancel = tuple(v.node_id for v in chosen if v.status is Status.QUEUED)
+    terminate = [*unhealthy, *(v.node_id for v in chosen if v.status is not Status.QUEUED)]
 
     # Idle bookkeeping for the next tick's scale-down.
+    busy = decision.busy
     for view in views:
-        if view.node_id in dropped:
-            continue
-        if view.node_id in decision.busy and view.idle_since is not None:
-            moves.append(Move(view.node_id, None, "", {"idle_since": None}))
-        elif view.node_id not in decision.busy and view.idle_since is None:
-            moves.append(Move(view.node_id, None, "", {"idle_since": now}))
+        node_id = view.node_id
+        if node_id in busy:
+            if view.idle_since is not None and node_id not in dropped:
+                moves.append(Move(node_id, None, "", {"idle_since": None}))
+        elif view.idle_since is None and node_id not in dropped:
+            moves.append(Move(node_id, None, "", {"idle_since": now}))
 
-    # Terminations still owed: LOST nodes, and terminates EC2 has not accepted (or done).
-    for record in records:
-        status = status_after[record.node_id]
-        if status is Status.LOST or (status is Status.TERMINATING and (
-                record.terminate_accepted_at is None
-                or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS)):
-            terminate.append(record.node_id)
-        elif status is Status.INTERRUPTED and record.instance_id and observation is not None:
-            shown = observation.instances.get(record.instance_id)
-            # Stopped rather than gone, or no longer shown at all (EC2 drops terminated
-            # instances after a while): terminate by id until EC2 confirms.
-            if shown is None or shown.state in _STOPPED_STATES:
-                terminate.append(record.node_id)
+    terminate.extend(owed)
 
     return Actions(moves=tuple(moves), launch=dict(decision.launch),
                    terminate=tuple(dict.fromkeys(terminate)), cancel=cancel,
-                   adopt=tuple(adopt), strangers=tuple(strangers), decision=decision,
-                   unhealthy=unhealthy)
+                   adopt=tuple(adopt), strangers=tuple(strangers),
+                   seen=tuple(seen_as_before), decision=decision, unhealthy=unhealthy)
 
 
 def _describe_check(port: int, path: str | None) -> str:

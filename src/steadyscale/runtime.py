@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 
 from steadyscale.clock import Clock, ScaledClock, WallClock
 from steadyscale.config import ClusterConfig, ledger_path
+from steadyscale.emulator.settings import EmulatorSettings
 from steadyscale.health import HealthChecker, prober_for
 from steadyscale.ledger import Ledger, WriterLock
 from steadyscale.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
-from steadyscale.providers.base import ApiObserver
+from steadyscale.providers.base import ApiObserver, CloudProvider
+from steadyscale.providers.memory import MemoryProvider
 
 if TYPE_CHECKING:
     from steadyscale.emulator import Emulator
@@ -32,7 +34,7 @@ EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key":
 class Runtime:
     config: ClusterConfig
     clock: Clock
-    provider: EC2Provider
+    provider: CloudProvider
     ledger: Ledger
     ledger_path: Path
     emulator: Emulator | None = None  # only with provider.type emulator
@@ -68,6 +70,25 @@ def build_provider(config: ClusterConfig, clock: Clock, endpoint_url: str | None
     )
 
 
+def build_memory_provider(config: ClusterConfig, clock: Clock,
+                          settings: EmulatorSettings | None = None,
+                          observer: ApiObserver | None = None) -> MemoryProvider:
+    """The in-memory backend with the config's model settings (or ``settings``)."""
+    provider = config.provider
+    return MemoryProvider(
+        cluster_name=config.cluster_name,
+        clock=clock,
+        settings=settings or provider.emulator_settings(),
+        region=provider.region,
+        max_attempts=provider.max_attempts,
+        lookup_deadline=config.lookup_deadline_seconds,
+        rate_limits={name: (limit.capacity, limit.refill_per_second)
+                     for name, limit in provider.rate_limits.items()},
+        rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
+        observer=observer,
+    )
+
+
 def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
                  fresh_emulator_ledger: bool = True) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
@@ -76,24 +97,35 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
     """
     emulator: Emulator | None = None  # only with provider.type emulator
     clock: Clock
-    if config.provider.type == "emulator":
-        from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
-
+    provider: CloudProvider
+    if config.provider.type in ("memory", "emulator"):
+        # In-process: the autoscaler shares the model's clock, time scale included.
         settings = config.provider.emulator_settings()
         clock = ScaledClock(settings.time_scale, origin=time.time())
-        emulator = Emulator(settings, clock=clock).start()
     else:
         clock = WallClock()
     metrics = Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
-    provider = build_provider(config, clock, observer=metrics.api_call,
-                              endpoint_url=emulator.endpoint_url if emulator else None)
-    health = HealthChecker(prober_for(config, provider.endpoint_url), clock)
+    if config.provider.type == "memory":
+        memory = build_memory_provider(config, clock, settings, observer=metrics.api_call)
+        provider = memory
+        prober = prober_for(config, None, in_process=memory.probe_node)
+    else:
+        if config.provider.type == "emulator":
+            from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
+
+            emulator = Emulator(settings, clock=clock).start()
+        ec2 = build_provider(config, clock, observer=metrics.api_call,
+                             endpoint_url=emulator.endpoint_url if emulator else None)
+        provider = ec2
+        prober = prober_for(config, ec2.endpoint_url)
+    health = HealthChecker(prober, clock)
     try:
         provider.preflight()
         path = ledger_path(config, config_path)
         lock = WriterLock(path)
         lock.acquire()  # before anything touches the ledger
-        if emulator is not None and fresh_emulator_ledger and path.exists():
+        in_process = emulator is not None or config.provider.type == "memory"
+        if in_process and fresh_emulator_ledger and path.exists():
             # The embedded emulator starts empty, so a ledger of an earlier run describes
             # instances that no longer exist anywhere. Only a readable one is replaced: a
             # damaged file is reported, never silently recreated.

@@ -13,6 +13,7 @@ import heapq
 import itertools
 import random
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -85,6 +86,7 @@ class TrackedInstance:
     tags: dict[str, str]
     rng: random.Random
     sequence: int = 0  # launch order within the region
+    private_ip: str = ""
     state: InstanceState = InstanceState.PENDING
     previous_state: InstanceState | None = None
     stale_until: float = 0.0
@@ -108,6 +110,7 @@ class TrackedInstance:
             "availability_zone": self.availability_zone,
             "market": self.market,
             "client_token": self.client_token,
+            "private_ip": self.private_ip,
             "tags": dict(self.tags),
             "launched_at": self.launched_at,
             "visible_at": {op.value: t for op, t in self.visible_at.items()},
@@ -148,6 +151,7 @@ class RegionModel:
         self._stale_rng = random.Random(f"{seed}/stale")
         self._capacity_rng = random.Random(f"{seed}/capacity")
         self._launch_seq = itertools.count()
+        self._id_rng = random.Random(f"{seed}/ids")
         self._event_seq = itertools.count()
         self.instances: dict[str, TrackedInstance] = {}
         self.gone: dict[str, TrackedInstance] = {}
@@ -167,6 +171,24 @@ class RegionModel:
             for name, b in settings.throttling.resource_buckets.items()
         }
         self.created_at = start
+        # What a node health probe of an instance answers, when a test has set it.
+        self.node_health: dict[str, bool] = {}
+
+    def probe(self, instance_id: str) -> bool:
+        """What a health probe of the instance finds: what a test set, else whether the
+        instance truly runs (a pending or gone one refuses connections)."""
+        if instance_id in self.node_health:
+            return self.node_health[instance_id]
+        tracked = self.instances.get(instance_id)
+        return tracked is not None and tracked.state is InstanceState.RUNNING
+
+    def set_node_health(self, instance_ids: Iterable[str], healthy: bool | None) -> None:
+        """Make probes of the instances answer ``healthy``; None restores the default."""
+        for instance_id in instance_ids:
+            if healthy is None:
+                self.node_health.pop(instance_id, None)
+            else:
+                self.node_health[instance_id] = healthy
 
     # ---------------------------------------------------------------- time
 
@@ -249,6 +271,13 @@ class RegionModel:
 
     # ---------------------------------------------------------------- launches
 
+    def new_instance_id(self) -> str:
+        """A fresh id in EC2's format, never one this region has used (seeded)."""
+        while True:
+            instance_id = f"i-{self._id_rng.getrandbits(68):017x}"
+            if instance_id not in self.instances and instance_id not in self.gone:
+                return instance_id
+
     def register_launch(
         self,
         *,
@@ -280,6 +309,7 @@ class RegionModel:
                 tags=dict(tags),
                 rng=rng,
                 sequence=sequence,
+                private_ip=_private_ip(sequence),
                 tag_ready_at=dict.fromkeys(tags, visible_at[Operation.TAG_INDEX]),
             )
             inst.history.append((now, InstanceState.PENDING.value, "RunInstances"))
@@ -390,6 +420,22 @@ class RegionModel:
         ):
             return inst.previous_state
         return inst.state
+
+    def listed(self, now: float, *, tag_key: str, tag_value: str) -> list[TrackedInstance]:
+        """What a listing filtered on one tag shows now: instances visible to listings,
+        their tag indexed, and not dropped by a flicker. One pass, for big regions."""
+        listing = Operation.LISTING
+        flicker = self.settings.stale_reads.listing_flicker_probability
+        draw = self._stale_rng.random
+        shown = []
+        for inst in self.instances.values():
+            if (inst.tags.get(tag_key) != tag_value or now < inst.visible_at[listing]
+                    or now < inst.tag_ready_at.get(tag_key, float("-inf"))):
+                continue
+            if flicker > 0 and draw() < flicker:
+                continue
+            shown.append(inst)
+        return shown
 
     def flickers(self, instance_id: str) -> bool:
         """Whether this listing drops an instance it could show (a flickering listing)."""
@@ -503,6 +549,12 @@ class RegionModel:
         if include_gone:
             found.extend(self.gone.values())
         return sorted(found, key=lambda inst: inst.sequence)
+
+
+def _private_ip(sequence: int) -> str:
+    """A made-up address in 10.0.0.0/8, unique per launch; nothing ever connects to it."""
+    n = sequence + 10
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
 def _insufficient_capacity(instance_type: str, zone: str) -> LaunchRefusedError:

@@ -105,8 +105,6 @@ class _RegionState:
     client_tokens: dict[str, tuple[str, Any]] = field(
         default_factory=dict
     )
-    # What a node health probe of an instance answers, when a test has set it.
-    node_health: dict[str, bool] = field(default_factory=dict)
 
 
 def _vcpus(instance_type: str) -> int:
@@ -444,6 +442,8 @@ class EmulatorApp:
             tags=tags,
             now=now,
         )
+        for inst in reservation.instances:  # moto chose the addresses here
+            state.model.instances[inst.id].private_ip = str(inst.private_ip)
         if token:
             # EC2 answers a repeated token with the original response, so keep a snapshot.
             snapshot = copy.copy(reservation)
@@ -669,25 +669,15 @@ class EmulatorApp:
             self.region(region).model.inject(fault, action, count)
 
     def node_health(self, region: str, instance_id: str) -> bool:
-        """What a health probe of the instance finds: what a test set, else whether the
-        instance truly runs (a pending or gone one refuses connections)."""
+        """What a health probe of the instance finds (``RegionModel.probe``)."""
         with self._lock:
             self.advance(region)
-            state = self.region(region)
-            if instance_id in state.node_health:
-                return state.node_health[instance_id]
-            tracked = state.model.instances.get(instance_id)
-            return tracked is not None and tracked.state is InstanceState.RUNNING
+            return self.region(region).model.probe(instance_id)
 
     def set_node_health(self, region: str, instance_ids: list[str],
                         healthy: bool | None) -> None:
         with self._lock:
-            overrides = self.region(region).node_health
-            for instance_id in instance_ids:
-                if healthy is None:
-                    overrides.pop(instance_id, None)
-                else:
-                    overrides[instance_id] = healthy
+            self.region(region).model.set_node_health(instance_ids, healthy)
 
     def _control(self, environ: dict[str, Any], start_response: WsgiStartResponse) -> Any:
         request = _Request(environ)

@@ -33,12 +33,12 @@ from botocore.exceptions import (
 
 from steadyscale.clock import Clock
 from steadyscale.errors import (
-    CapacityUnavailable,
     CloudError,
     CloudUnavailable,
     LaunchRejected,
     ProviderSetupError,
     Throttled,
+    cloud_error,
 )
 from steadyscale.providers.base import (
     LOOKUP_BATCH,
@@ -53,18 +53,9 @@ from steadyscale.providers.base import (
     NotVisibleYet,
     TerminateResult,
 )
+from steadyscale.providers.pacing import ClientPacer
 from steadyscale.retry import Backoff, retry_until
-from steadyscale.tokenbucket import TokenBucket
 
-THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException",
-                            "RequestThrottled"})
-CAPACITY_CODES = frozenset({"InsufficientInstanceCapacity", "InsufficientCapacity",
-                            "InsufficientHostCapacity", "InsufficientReservedInstanceCapacity",
-                            "VcpuLimitExceeded", "InstanceLimitExceeded",
-                            "MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow",
-                            "Unsupported"})
-SERVER_CODES = frozenset({"InternalError", "InternalFailure", "Unavailable",
-                          "ServiceUnavailable"})
 NOT_FOUND = "InvalidInstanceID.NotFound"
 MALFORMED_ID = "InvalidInstanceID.Malformed"
 _INSTANCE_ID = re.compile(r"i-[0-9a-fA-F]+")
@@ -104,18 +95,7 @@ def translate(exc: Exception) -> Exception:
         code = str(error.get("Code", "Unknown"))
         message = str(error.get("Message", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400) or 400)
-        if code in THROTTLE_CODES:
-            return Throttled(code, message)
-        if code in CAPACITY_CODES:
-            return CapacityUnavailable(code, message)
-        if code in SERVER_CODES or status >= 500:
-            return CloudUnavailable(code, message)
-        if code in ("AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch",
-                    "OptInRequired"):
-            return ProviderSetupError(f"EC2 refused our credentials ({code}): {message}")
-        # Everything else, UnauthorizedOperation included (a policy may deny one instance
-        # type and allow another), is final for this call only.
-        return LaunchRejected(code, message)
+        return cloud_error(code, message, status)
     if isinstance(exc, ParamValidationError):
         # Refused before anything was sent: final, never "maybe launched".
         return LaunchRejected("InvalidParameter", " ".join(str(exc).split()))
@@ -161,10 +141,7 @@ class EC2Provider:
         self._backoff = Backoff(base=0.2, cap=2.0)
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        # Client-side token buckets: "Action" counts calls, "instances:Action" instances.
-        self._buckets = {name: TokenBucket(capacity, refill)
-                         for name, (capacity, refill) in (rate_limits or {}).items()}
-        self._max_wait = rate_limit_max_wait
+        self._pacer = ClientPacer(clock, rate_limits, rate_limit_max_wait)
         config = Config(
             retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout,
@@ -186,29 +163,8 @@ class EC2Provider:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _pace(self, action: str) -> None:
-        """Take a token from the action's bucket, waiting briefly if need be; when the wait
-        would be long, skip the call (``Throttled``) rather than provoke EC2's limit."""
-        bucket = self._buckets.get(action)
-        if bucket is None:
-            return
-        with self._lock:
-            wait = bucket.seconds_until(self._clock.now())
-        if wait > self._max_wait:
-            raise Throttled("ClientThrottled", f"{action}: client-side rate limit, "
-                            f"next token in {wait:.1f}s")
-        if wait > 0:
-            self._clock.sleep(wait)
-        with self._lock:
-            bucket.try_take(self._clock.now())
-
     def launch_budget(self) -> int:
-        """How many instances a RunInstances may launch now within the instance bucket."""
-        bucket = self._buckets.get("instances:RunInstances")
-        if bucket is None:
-            return 1_000_000
-        with self._lock:
-            return int(bucket.available(self._clock.now()) + 1e-9)
+        return self._pacer.launch_budget()
 
     def _on_attempt(self, response: Any = None, caught_exception: Exception | None = None,
                     **_: Any) -> None:
@@ -222,7 +178,7 @@ class EC2Provider:
             self._attempts.codes.append(code)
 
     def _call(self, action: str, **params: Any) -> Any:
-        self._pace(action)
+        self._pacer.pace(action)
         with self._lock:
             self._calls[action] += 1
         method = getattr(self._ec2, re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower())
@@ -305,13 +261,7 @@ class EC2Provider:
         answer = self._call(
             "RunInstances", MinCount=1, MaxCount=spec.count, ClientToken=spec.client_token,
             TagSpecifications=specs, **config)
-        instances_bucket = self._buckets.get("instances:RunInstances")
-        if instances_bucket is not None:
-            with self._lock:
-                launched = len(answer.get("Instances", []))
-                instances_bucket.try_take(self._clock.now(),
-                                          min(launched, instances_bucket.available(
-                                              self._clock.now())))
+        self._pacer.charge_launch(len(answer.get("Instances", [])))
         instances = tuple(_instance(raw) for raw in answer.get("Instances", []))
         return LaunchResult(instances=instances)
 
