@@ -13,7 +13,7 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,9 +52,10 @@ from steadyscale.providers.base import (
     LaunchSpec,
     NotVisibleYet,
     TerminateResult,
+    chunks,
+    lookup_until_visible,
 )
 from steadyscale.providers.pacing import ClientPacer
-from steadyscale.retry import Backoff, retry_until
 
 NOT_FOUND = "InvalidInstanceID.NotFound"
 MALFORMED_ID = "InvalidInstanceID.Malformed"
@@ -64,10 +65,6 @@ TAGGED_AT_LAUNCH = ("instance", "volume")
 TERMINATE_CHUNK = 1000
 PAGE_SIZE = 1000
 
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start:start + size])
 
 
 def _instance(raw: dict[str, Any]) -> CloudInstance:
@@ -138,7 +135,6 @@ class EC2Provider:
         self._clock = clock
         self._lookup_deadline = lookup_deadline
         self._rng = random.Random(seed)
-        self._backoff = Backoff(base=0.2, cap=2.0)
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._pacer = ClientPacer(clock, rate_limits, rate_limit_max_wait)
@@ -278,7 +274,7 @@ class EC2Provider:
 
     def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         found: list[CloudInstance] = []
-        for chunk in _chunks(list(dict.fromkeys(instance_ids)), LOOKUP_BATCH):
+        for chunk in chunks(instance_ids, LOOKUP_BATCH):
             found.extend(self._describe_pages([{"Name": "instance-id", "Values": chunk}]))
         return found
 
@@ -308,36 +304,21 @@ class EC2Provider:
         dropped and the call repeated for the rest, so usually two calls per batch at most.
         """
         found: list[CloudInstance] = []
-        for chunk in _chunks(list(dict.fromkeys(instance_ids)), LOOKUP_BATCH):
+        for chunk in chunks(instance_ids, LOOKUP_BATCH):
             answer, _ = self._known_only("DescribeInstances", chunk)
             for reservation in (answer or {}).get("Reservations", []):
                 found.extend(_instance(raw) for raw in reservation.get("Instances", []))
         return found
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
-        last_error: list[str] = []
-
-        def fetch() -> CloudInstance | None:
-            try:
-                shown = self.describe([instance_id])
-            except (Throttled, CloudUnavailable) as exc:
-                last_error[:] = [exc.code]
-                return None
-            return shown[0] if shown else None
-
-        found, attempts = retry_until(fetch, clock=self._clock,
-                                      deadline_seconds=self._lookup_deadline,
-                                      backoff=self._backoff, rng=self._rng)
-        if found is not None:
-            return found
-        reason = f"not visible yet ({last_error[0]})" if last_error else "not visible yet"
-        return NotVisibleYet(instance_id=instance_id, attempts=attempts, reason=reason)
+        return lookup_until_visible(self.describe, instance_id, clock=self._clock,
+                                    deadline_seconds=self._lookup_deadline, rng=self._rng)
 
     def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
         states: dict[str, str] = {}
         not_found: list[str] = []
         refused: dict[str, str] = {}
-        for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
+        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
             try:
                 answers = [self._known_only("TerminateInstances", chunk)]
             except LaunchRejected:
@@ -360,7 +341,7 @@ class EC2Provider:
         """Set ``tags`` on instances; returns the ids EC2 does not know yet (tag them later)."""
         not_found: list[str] = []
         pairs = [{"Key": key, "Value": value} for key, value in tags.items()]
-        for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
+        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
             _, dropped = self._known_only("CreateTags", chunk, param="Resources", Tags=pairs)
             not_found.extend(dropped)
         return not_found
@@ -373,7 +354,7 @@ class EC2Provider:
         key = "StoppingInstances" if action == "StopInstances" else "StartingInstances"
         states: dict[str, str] = {}
         not_found: list[str] = []
-        for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
+        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
             answer, dropped = self._known_only(action, chunk)
             not_found.extend(dropped)
             for item in (answer or {}).get(key, []):

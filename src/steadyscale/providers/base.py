@@ -8,15 +8,22 @@ as "gone"; ``lookup`` says so explicitly with ``NotVisibleYet``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from steadyscale.clock import Clock
+from steadyscale.errors import CloudUnavailable, Throttled
+from steadyscale.retry import Backoff, retry_until
 
 TAG_CLUSTER = "steadyscale:cluster"
 TAG_NODE_TYPE = "steadyscale:node-type"
 TAG_REQUEST = "steadyscale:request-id"
 # Ids per lookup call; EC2 documents limits of this order for filter values.
 LOOKUP_BATCH = 200
+# Between attempts of a single-instance lookup: full jitter on 0.2 s doubling, at most 2 s.
+LOOKUP_BACKOFF = Backoff(base=0.2, cap=2.0)
 
 
 @dataclass(frozen=True)
@@ -128,3 +135,34 @@ class CloudProvider(Protocol):
     def calls_by_action(self) -> dict[str, int]:
         """API calls made so far, by EC2 action."""
         ...
+
+
+def chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    """The distinct ids, in their order, ``size`` at a time (one API call each)."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), size):
+        yield unique[start:start + size]
+
+
+def lookup_until_visible(describe: Callable[[Sequence[str]], list[CloudInstance]],
+                         instance_id: str, *, clock: Clock, deadline_seconds: float,
+                         rng: random.Random) -> CloudInstance | NotVisibleYet:
+    """``CloudProvider.lookup`` for any backend: ``describe`` one id with full-jitter
+    backoff until it shows or the deadline passes. Throttling and 5xx answers count as
+    "nothing yet"; the answer is ``NotVisibleYet``, never an exception about absence."""
+    last_error: list[str] = []
+
+    def fetch() -> CloudInstance | None:
+        try:
+            shown = describe([instance_id])
+        except (Throttled, CloudUnavailable) as exc:
+            last_error[:] = [exc.code]
+            return None
+        return shown[0] if shown else None
+
+    found, attempts = retry_until(fetch, clock=clock, deadline_seconds=deadline_seconds,
+                                  backoff=LOOKUP_BACKOFF, rng=rng)
+    if found is not None:
+        return found
+    reason = f"not visible yet ({last_error[0]})" if last_error else "not visible yet"
+    return NotVisibleYet(instance_id=instance_id, attempts=attempts, reason=reason)

@@ -14,7 +14,7 @@ import json
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from steadyscale.clock import Clock
@@ -48,9 +48,11 @@ from steadyscale.providers.base import (
     LaunchSpec,
     NotVisibleYet,
     TerminateResult,
+    chunks,
+    lookup_until_visible,
 )
 from steadyscale.providers.pacing import ClientPacer
-from steadyscale.retry import Backoff, retry_until
+from steadyscale.retry import Backoff
 
 T = TypeVar("T")
 
@@ -62,10 +64,6 @@ _SPOT_REASON = "Server.SpotInstanceTermination"
 # botocore's standard retry mode: full jitter on 2^attempt seconds, at most 20 s.
 _SDK_BACKOFF = Backoff(base=1.0, cap=20.0)
 
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start:start + size])
 
 
 class MemoryProvider:
@@ -96,7 +94,6 @@ class MemoryProvider:
         self._pacer = ClientPacer(clock, rate_limits, rate_limit_max_wait)
         self._rng = random.Random(f"{settings.seed}/{region}/client")
         self._error_rng = random.Random(f"{settings.seed}/{region}/server")
-        self._lookup_backoff = Backoff(base=0.2, cap=2.0)
         self._calls: Counter[str] = Counter()
         # ClientToken -> (fingerprint of the parameters, ids launched under it)
         self._tokens: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -355,7 +352,7 @@ class MemoryProvider:
     def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         model = self.model
         found: list[CloudInstance] = []
-        for chunk in _chunks(list(dict.fromkeys(instance_ids)), LOOKUP_BATCH):
+        for chunk in chunks(instance_ids, LOOKUP_BATCH):
             def by_filter(now: float, chosen: list[str] = chunk) -> list[CloudInstance]:
                 shown = []
                 for instance_id in chosen:
@@ -376,30 +373,15 @@ class MemoryProvider:
         def by_id(chosen: list[str], now: float) -> list[CloudInstance]:
             return [self._view(model.instances[i], now) for i in chosen]
 
-        for chunk in _chunks(list(dict.fromkeys(instance_ids)), LOOKUP_BATCH):
+        for chunk in chunks(instance_ids, LOOKUP_BATCH):
             answer, _ = self._known_only("DescribeInstances", chunk, by_id,
                                          Operation.DESCRIBE_BY_ID)
             found.extend(answer or [])
         return found
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
-        last_error: list[str] = []
-
-        def fetch() -> CloudInstance | None:
-            try:
-                shown = self.describe([instance_id])
-            except (Throttled, CloudUnavailable) as exc:
-                last_error[:] = [exc.code]
-                return None
-            return shown[0] if shown else None
-
-        found, attempts = retry_until(fetch, clock=self._clock,
-                                      deadline_seconds=self._lookup_deadline,
-                                      backoff=self._lookup_backoff, rng=self._rng)
-        if found is not None:
-            return found
-        reason = f"not visible yet ({last_error[0]})" if last_error else "not visible yet"
-        return NotVisibleYet(instance_id=instance_id, attempts=attempts, reason=reason)
+        return lookup_until_visible(self.describe, instance_id, clock=self._clock,
+                                    deadline_seconds=self._lookup_deadline, rng=self._rng)
 
     def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
         model = self.model
@@ -421,7 +403,7 @@ class MemoryProvider:
             model.advance(now)
             return answer
 
-        for chunk in _chunks(list(dict.fromkeys(instance_ids)), TERMINATE_CHUNK):
+        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
             try:
                 answers = [self._known_only("TerminateInstances", chunk, terminate,
                                             Operation.TERMINATE, resources=True)]
