@@ -30,6 +30,12 @@ def test_the_reference_documents_every_key_with_its_comment() -> None:
     text = docgen.config_reference()
     assert "| `listing_interval_seconds` | number, > 0 | `30.0` | The full cluster listing" in text
     assert "## `available_node_types.<name>`" in text and "## `provider.emulator`" in text
+    # Every key says what it is for, whether its description is a comment or a Field's.
+    rows = [line for line in text.splitlines()
+            if line.startswith("| `") and line.count("|") >= 5]
+    assert len(rows) > 40
+    undocumented = [row.split("|")[1].strip() for row in rows if row.rstrip().endswith("|  |")]
+    assert undocumented == []
 
 
 def test_readme_links_resolve() -> None:

@@ -243,8 +243,8 @@ def config_reference() -> str:
             bounds = _bounds(field)
             if bounds:
                 kind += f", {bounds}"
-            description = comments.get(name) or _DESCRIPTIONS.get(
-                f"{model.__name__}.{name}", "")
+            description = (field.description or comments.get(name)
+                           or _DESCRIPTIONS.get(f"{model.__name__}.{name}", ""))
             lines.append(f"| `{name}` | {_cell(kind)} | {_cell(_default(field))} | "
                          f"{_cell(description)} |")
     return "\n".join(lines) + "\n"
