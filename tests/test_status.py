@@ -70,11 +70,29 @@ def test_status_shows_counts_demand_failures_and_the_oldest_invisible_node(
     assert report.oldest_not_visible.seconds_since_launch == 12.0  # one tick + 7 s
     [failure, *_] = report.recent_failures
     assert failure.status == "launch_failed" and failure.node_type == "cpu"
+    assert report.progress is not None and not report.progress.capacity_met
     text = render_status(report)
     for shown in ("cluster test", "cpu", "m5.large", "launched", "demand: 4 x {CPU: 2}",
+                  "demand not met yet",
                   f"oldest {report.oldest_not_visible.instance_id} (cpu), 12s since launch",
                   "recent failures", failure.reason[:20]):
         assert shown in text, shown
+
+
+def test_status_says_when_the_daemon_has_met_the_demand(live: tuple[Cluster, Path]) -> None:
+    cluster, _ = live
+    # The pool holds two nodes: two bundles stay unmet, and status says so.
+    cluster.run(lambda r: cluster.count(Status.READY) == 2 and r.unmet == 2, max_ticks=120)
+    report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+    assert report.progress is not None and not report.progress.capacity_met
+    assert report.progress.unmet == 2
+    assert report.progress.since == cluster.reports[1].started_at  # unchanged since
+    assert "2 bundle(s) held back by limits or pacing" in render_status(report)
+    cluster.demand(2)
+    cluster.run(lambda r: r.capacity_met, max_ticks=20)
+    report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+    assert report.progress is not None and report.progress.capacity_met
+    assert "demand met: on ready nodes" in render_status(report)
 
 
 def test_status_json_of_a_live_cluster_validates_against_the_published_schema(

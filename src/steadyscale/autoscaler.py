@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from steadyscale.clock import Clock
 from steadyscale.config import ClusterConfig, DemandItem
@@ -141,6 +142,7 @@ class Autoscaler:
         self.interruptions = 0
         self._stranger_first_seen: dict[str, float] = {}
         self._last_listing: float | None = None
+        self._published: dict[str, Any] | None = None  # the last progress left for status
         self._refused_until: dict[str, float] = {}
         self.ticks = 0
 
@@ -235,6 +237,17 @@ class Autoscaler:
         if self.clock.now() < deadline:
             self._launch(actions.launch, report, deadline)
         self._summarize(actions, report, demand)
+        self._publish_progress(report)
+
+    def _publish_progress(self, report: TickReport) -> None:
+        """Leave where demand stands in the ledger for ``steadyscale status`` (another
+        process): written only when it changes, so a steady cluster writes nothing."""
+        progress = {"unmet": report.unmet, "infeasible": report.infeasible,
+                    "capacity_met": report.capacity_met}
+        if progress != self._published:
+            with self.ledger.transaction():
+                self.ledger.save_progress({**progress, "since": report.started_at})
+            self._published = progress
 
     # ------------------------------------------------------------------ observe
 

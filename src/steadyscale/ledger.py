@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -349,6 +349,14 @@ class Ledger:
         return [Failure(node_id=r["node_id"], node_type=r["node_type"],
                         instance_id=r["instance_id"], status=Status(r["status"]), at=r["at"],
                         reason=r["reason"]) for r in rows]
+
+    def save_progress(self, progress: Mapping[str, Any]) -> None:
+        """Where demand stood at the daemon's last tick (unmet, infeasible, ...)."""
+        self.set_meta("progress", json.dumps(dict(progress)))
+
+    def progress(self) -> dict[str, Any] | None:
+        text = self.meta("progress")
+        return None if text is None else dict(json.loads(text))
 
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

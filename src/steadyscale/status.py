@@ -64,6 +64,14 @@ class NotVisibleEntry(_Out):
     seconds_since_launch: float = Field(ge=0)
 
 
+class Progress(_Out):
+    unmet: int = Field(ge=0, description="bundles left without a node by limits or pacing")
+    infeasible: int = Field(ge=0, description="bundles no node type can hold")
+    capacity_met: bool = Field(description="all demand that fits a node type sits on ready nodes")
+    since: float = Field(description="the tick since which it stands so (seconds since the "
+                                     "epoch): the daemon writes it only when it changes")
+
+
 class StatusReport(_Out):
     """What ``steadyscale status --json`` prints: one object."""
 
@@ -78,6 +86,8 @@ class StatusReport(_Out):
     demand: list[DemandEntry] = Field(description="the demand the autoscaler works toward")
     pending_demand: int = Field(ge=0, description="bundles demanded, all entries together")
     demand_updated_at: float | None
+    progress: Progress | None = Field(
+        description="where demand stood at the daemon's last tick; null before its first")
     recent_failures: list[FailureEntry] = Field(description="newest first")
     not_visible: int = Field(
         ge=0, description="launched nodes EC2 has not shown yet (eventual consistency)")
@@ -90,6 +100,7 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
     invisible = [r for r in ledger.nodes() if r.status is Status.LAUNCHED]
     failures = ledger.recent_failures(FAILURES_SHOWN)
     demand = ledger.demand()
+    progress = ledger.progress()
     # The daemon's clock may run ahead of the wall (the embedded emulator's time scale):
     # never report a negative age.
     moment = max([time.time() if now is None else now,
@@ -113,6 +124,7 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         demand=[DemandEntry(bundle=i.bundle, count=i.count) for i in demand],
         pending_demand=sum(i.count for i in demand),
         demand_updated_at=ledger.demand_updated_at(),
+        progress=None if progress is None else Progress.model_validate(progress),
         recent_failures=[FailureEntry(node_id=f.node_id, node_type=f.node_type,
                                       instance_id=f.instance_id, status=f.status.value,
                                       at=f.at, reason=f.reason) for f in failures],
@@ -152,6 +164,15 @@ def status_view(report: StatusReport) -> RenderableType:
     parts: list[RenderableType] = [table]
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
+    progress = report.progress
+    if progress is not None and demand:
+        if progress.capacity_met:
+            parts.append(Text("demand met: on ready nodes", style="green"))
+        else:
+            parts.append(Text(
+                f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
+                f"pacing, {progress.infeasible} that no node type can hold; the rest wait "
+                "for starting nodes", style="yellow"))
     oldest = report.oldest_not_visible
     if oldest is not None:
         parts.append(Text(
