@@ -163,7 +163,7 @@ def run_daemon(
             state["capacity_at"] = clock.now()
             if not quiet:
                 printer.event(Event(clock.now(), "capacity",
-                                    f"all demand placed on running nodes, "
+                                    f"all demand placed on ready nodes, "
                                     f"{clock.now() - state['demand_at']:.1f}s after it "
                                     "arrived"))
         if not quiet:
