@@ -129,3 +129,23 @@ def test_a_protected_instance_is_reported_and_the_rest_scale_down(
     record = next(r for r in cluster.autoscaler.records.values() if r.instance_id == victim)
     assert record.status is Status.TERMINATING
     assert record.last_error and "OperationNotPermitted" in record.last_error
+
+
+def test_finished_nodes_leave_memory_an_hour_later_but_stay_known(
+        cluster_factory: ClusterFactory) -> None:
+    cluster = cluster_factory("realistic")
+    cluster.demand(3)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 3, max_ticks=100)
+    ids = {r.instance_id for r in cluster.autoscaler.records.values()}
+    cluster.demand(0)
+    cluster.run(lambda r: r.settled and cluster.count(Status.TERMINATED) == 3, max_ticks=200)
+    # Within the hour they are still walked each tick; past it they are not.
+    cluster.clock.advance(3600 - 120)
+    cluster.run(lambda r: not cluster.autoscaler.records, max_ticks=100)
+    assert cluster.clock.now() - max(h.at for r in cluster.ledger.nodes(
+        include_terminal=True, with_history=True) for h in r.history) >= 3600
+    # The ledger keeps them, and EC2 still listing the terminated instances is no stranger.
+    assert {r.instance_id for r in cluster.ledger.nodes(include_terminal=True)} == ids
+    assert ids <= cluster.autoscaler.known_ids
+    report = cluster.tick()
+    assert not report.errors and not [e for e in report.events if e.kind in ("gc", "adopt")]

@@ -53,6 +53,9 @@ log = logging.getLogger("steadyscale.autoscaler")
 TERMINATE_REFUSED_RETRY_SECONDS = 300.0
 # An id EC2 never knew, terminated this long after launch, is taken as gone.
 FORGET_UNKNOWN_AFTER_SECONDS = 3600.0 + 600.0
+# Finished nodes leave memory this long after they finished (the ledger keeps them, and
+# their ids stay in known_ids): a daemon that runs for months walks only recent records.
+KEEP_FINISHED_SECONDS = 3600.0
 # Fields kept up to date in memory and written with the record's next real change: at
 # 10,000 nodes, rewriting every row each time a listing shows it dominated the tick.
 # Nothing decides on them after a restart (LOST is timed from missing_since, which is saved).
@@ -238,6 +241,17 @@ class Autoscaler:
             self._launch(actions.launch, report, deadline)
         self._summarize(actions, report, demand)
         self._publish_progress(report)
+        if observation is not None and observation.listing_complete:
+            self._forget_finished(now)
+
+    def _forget_finished(self, now: float) -> None:
+        """Drop from memory the nodes finished more than KEEP_FINISHED_SECONDS ago (once
+        per full listing, so the walk is rare)."""
+        cutoff = now - KEEP_FINISHED_SECONDS
+        done = [node_id for node_id, r in self.records.items()
+                if r.status in TERMINAL and r.history and r.history[-1].at < cutoff]
+        for node_id in done:
+            del self.records[node_id]
 
     def _publish_progress(self, report: TickReport) -> None:
         """Leave where demand stands in the ledger for ``steadyscale status`` (another
