@@ -252,6 +252,17 @@ def test_probes_via_the_endpoint_need_an_endpoint() -> None:
                                     "health_probes": "endpoint"}).provider.probes_via_endpoint
 
 
+def test_probes_default_to_the_endpoint_when_there_is_an_endpoint_url() -> None:
+    # The user guide runs type aws against a shared emulator: its 10.x addresses are
+    # made up, so probes go to its control API unless direct is asked for.
+    shared = {"type": "aws", "endpoint_url": "http://127.0.0.1:4566"}
+    config = cluster_config(provider=shared)
+    assert config.provider.probes_via_endpoint
+    assert isinstance(prober_for(config, "http://127.0.0.1:4566"), EndpointProber)
+    explicit = cluster_config(provider={**shared, "health_probes": "direct"})
+    assert not explicit.provider.probes_via_endpoint
+
+
 def test_probes_never_go_to_an_emulated_node_whoever_builds_the_autoscaler() -> None:
     emulated = cluster_config()
     assert isinstance(prober_for(emulated, "http://127.0.0.1:4566"), EndpointProber)

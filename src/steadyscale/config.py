@@ -197,8 +197,11 @@ class Provider(_Strict):
         default=None,
         description="Where node health probes go: 'direct' to each node's private IP, or "
                     "'endpoint' to the EC2 endpoint's emulator control API (on 127.0.0.1; "
-                    "emulated instances' addresses are never contacted). Default: direct "
-                    "with type aws; with emulator or memory, always the emulator or model.")
+                    "emulated instances' addresses are never contacted). Default: endpoint "
+                    "when endpoint_url is set (such as a shared steadyscale emulator), else "
+                    "direct with type aws; with emulator or memory, always the emulator or "
+                    "model. Set direct explicitly for an EC2-compatible endpoint whose "
+                    "nodes are real.")
 
     @model_validator(mode="after")
     def _probes_need_an_endpoint(self) -> Provider:
@@ -213,9 +216,11 @@ class Provider(_Strict):
 
     @property
     def probes_via_endpoint(self) -> bool:
-        # Emulated instances have made-up addresses: never probe them directly.
-        return (self.health_probes or ("direct" if self.type == "aws" else
-                                       "endpoint")) == "endpoint"
+        # Emulated instances have made-up addresses: never probe them directly. An
+        # endpoint_url is most often a shared emulator, so direct must be asked for.
+        if self.health_probes is not None:
+            return self.health_probes == "endpoint"
+        return self.type != "aws" or self.endpoint_url is not None
 
     @field_validator("subnets")
     @classmethod
