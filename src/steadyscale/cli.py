@@ -7,6 +7,7 @@ code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 import signal
@@ -62,6 +63,16 @@ def _emulator_parser(sub: Any) -> None:
     p.set_defaults(func=_cmd_emulator)
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that resolves elsewhere, as far as we know
+
+
 def _distribution(flag: str, text: str) -> dict[str, float]:
     parts = text.split(",")
     try:
@@ -110,7 +121,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)  # before the URL is printed: callers act on it
     emulator = Emulator(settings, host=args.host, port=args.port).start()
     url = emulator.endpoint_url
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not _loopback(args.host):
         print(f"warning: listening on {args.host}, reachable beyond this machine",
               file=sys.stderr)
     print(f"steadyscale emulator serving EC2 at {url}", flush=True)
@@ -252,7 +263,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   f"ledger {runtime.ledger_path}", flush=True)
         if address is not None and runtime.metrics is not None:
             server = MetricsServer(runtime.metrics, host=address[0], port=address[1]).start()
-            if address[0] not in ("127.0.0.1", "localhost", "::1"):
+            if not _loopback(address[0]):
                 print(f"warning: metrics listen on {address[0]}, reachable beyond this "
                       "machine", file=sys.stderr)
             if not args.quiet:

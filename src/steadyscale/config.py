@@ -258,11 +258,27 @@ class MetricsConfig(_Strict):
                     "loop_interval_seconds (plus max_tick_seconds, the longest a tick may "
                     "legitimately take).")
 
-    @field_validator("port")
+    @field_validator("host")
     @classmethod
-    def _port(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and not 0 <= value <= 65535:
-            raise ValueError(f"a port is between 0 and 65535 (or 'off'), got {value}")
+    def _host(cls, value: str) -> str:
+        # An empty host binds every interface: make that a deliberate 0.0.0.0 or ::.
+        if not value.strip():
+            raise ValueError("give an address, e.g. 127.0.0.1 (an empty host would listen "
+                             "on every interface; write 0.0.0.0 if that is meant)")
+        return value.strip()
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: Any) -> Any:
+        # Checked before pydantic's union so that the error names metrics.port plainly.
+        # YAML reads an unquoted off as false: that is "off" too, never port 0.
+        if value is False or value == "off":
+            return "off"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            raise ValueError(f"give a port between 0 and 65535 (0 picks a free one) or off, "
+                             f"got {value!r}")
         return value
 
     def stale_after_seconds(self, config: ClusterConfig) -> float:
