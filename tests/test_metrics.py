@@ -233,3 +233,27 @@ def test_metrics_on_another_loopback_address_do_not_warn(
     assert main(["run", str(path), "--max-seconds", "1", "--quiet",
                  "--metrics", "127.0.0.2:0"]) == 0
     assert "reachable beyond" not in capsys.readouterr().err
+
+
+def test_healthz_turns_unhealthy_when_every_tick_crashes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = make_cluster("none")
+    metrics = cluster.autoscaler.metrics
+    stale = cluster.config.metrics.stale_after_seconds(cluster.config)
+    cluster.tick()
+    assert metrics.health()[0]
+
+    def crash(report: Any) -> None:
+        raise RuntimeError("ledger went away")
+
+    monkeypatch.setattr(cluster.autoscaler, "_tick", crash)
+    for _ in range(4):  # the loop goes on ticking, every tick dies in the catch-all
+        cluster.clock.advance(stale / 3)
+        assert cluster.tick().errors
+    healthy, details = metrics.health()
+    assert not healthy and details["seconds_since_last_tick"] > stale
+    assert _value(cluster, "steadyscale_tick_errors_total") == 4
+    assert _value(cluster, "steadyscale_ticks_total") == 1
+    monkeypatch.undo()
+    cluster.tick()
+    assert metrics.health()[0]
