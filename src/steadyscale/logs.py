@@ -53,8 +53,15 @@ def secrets_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...
     return tuple(v for name in SECRET_ENV if len(v := env.get(name, "")) >= 8)
 
 
+# What every LogRecord carries; anything else on a record came from a caller's ``extra``.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime"}
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message (and traceback) without secrets."""
+    """Rewrites each record without secrets: its message with its arguments merged in, every
+    string a caller passed in ``extra`` (a lifecycle reason quotes EC2's error text), and its
+    traceback. The one place redaction happens, whatever the output format."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -63,6 +70,11 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage(), self.secrets)
         record.args = None
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, name, redact(value, self.secrets))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secrets)
         if record.exc_info:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info),
                                      self.secrets)
