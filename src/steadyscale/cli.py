@@ -152,8 +152,9 @@ def _cluster_parsers(sub: Any) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.add_argument("--log-format", choices=["human", "json"], default="human",
                      help="log lines on stderr: human (default) or one JSON object per line "
-                     "(then --log-level defaults to info: every node's state change, with "
-                     "its reason)")
+                     "(then --log-level defaults to info). Every node's state change is "
+                     "logged with its reason, unless stderr is a terminal that also shows "
+                     "the progress lines (then: --log-level info)")
     run.add_argument("--metrics", metavar="[HOST:]PORT|off",
                      help="serve /metrics and /healthz here (default: the config's metrics "
                      "block, 127.0.0.1 and a free port); 'off' serves nothing")
@@ -548,7 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"steadyscale {__version__}")
     parser.add_argument("--log-level", default=None,
                         choices=["debug", "info", "warning", "error"],
-                        help="default: warning, or info with --log-format json")
+                        help="default: warning, or info with --log-format json; run also "
+                        "logs every node's state change when stderr is not a terminal or "
+                        "with --quiet")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _cluster_parsers(sub)
@@ -557,12 +560,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_defaults(*, command: str, log_level: str | None, log_format: LogFormat,
+                 quiet: bool, stderr_tty: bool) -> tuple[str, bool]:
+    """(level, whether node state changes are logged) when --log-level is not given.
+
+    JSON logs are for machines: info. ``run`` logs every node's state change with its
+    reason on stderr when nobody watches its progress lines (stderr is not a terminal, as
+    under systemd, docker or a pipe; or --quiet). In a terminal the progress lines on
+    stdout already tell the story, so the quick start is not drowned in one line per move;
+    --log-level info shows them there too."""
+    if log_level is not None:
+        return log_level, False
+    if log_format == "json":
+        return "info", False
+    return "warning", command == "run" and (quiet or not stderr_tty)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     log_format: LogFormat = "json" if getattr(args, "log_format", "") == "json" else "human"
-    configure_logging(level=args.log_level or ("info" if log_format == "json" else "warning"),
-                      log_format=log_format)
+    level, node_changes = log_defaults(
+        command=args.command, log_level=args.log_level, log_format=log_format,
+        quiet=bool(getattr(args, "quiet", False)), stderr_tty=sys.stderr.isatty())
+    configure_logging(level=level, log_format=log_format, node_changes=node_changes)
     try:
         result: int = args.func(args)
         return result

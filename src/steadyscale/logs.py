@@ -102,10 +102,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# The logger of every node's state change (steadyscale.lifecycle: one line a move, with
+# its reason).
+NODE_CHANGES_LOGGER = "steadyscale.lifecycle"
+
+
 def configure_logging(*, level: str, log_format: LogFormat = "human",
                       stream: TextIO | None = None,
-                      environ: Mapping[str, str] | None = None) -> logging.Handler:
-    """Set up the root logger once for the process (the CLI's job)."""
+                      environ: Mapping[str, str] | None = None,
+                      node_changes: bool = False) -> logging.Handler:
+    """Set up the root logger once for the process (the CLI's job). With ``node_changes``,
+    every node's state change is logged (at info) even when ``level`` is quieter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name("steadyscale")
     handler.addFilter(RedactingFilter(secrets_from_env(environ)))
@@ -117,6 +124,8 @@ def configure_logging(*, level: str, log_format: LogFormat = "human",
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
+    logging.getLogger(NODE_CHANGES_LOGGER).setLevel(
+        logging.INFO if node_changes else logging.NOTSET)
     return handler
 
 
