@@ -368,18 +368,13 @@ def _cmd_iam_policy(args: argparse.Namespace) -> int:
 
 
 def _parse_bundle(text: str) -> dict[str, float]:
-    bundle: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        try:
-            amount = float(value)
-        except ValueError:
-            amount = -1.0
-        if not sep or not name.strip() or amount < 0 or not math.isfinite(amount):
-            raise SteadyscaleError(
-                f"bundle {text!r}: write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1")
-        bundle[name.strip()] = amount
-    return bundle
+    from steadyscale.config import parse_amounts  # noqa: PLC0415
+
+    try:
+        return parse_amounts(text)
+    except ValueError as exc:
+        raise SteadyscaleError(f"bundle {text!r}: write resources as NAME=AMOUNT pairs, e.g. "
+                               f"CPU=4,GPU=1 (not {exc})") from None
 
 
 def _cmd_request(args: argparse.Namespace) -> int:
@@ -468,17 +463,15 @@ def _simulate_parser(sub: Any) -> None:
 
 
 def _prices(texts: list[str]) -> dict[str, float]:
+    from steadyscale.config import parse_amounts  # noqa: PLC0415
+
     prices: dict[str, float] = {}
     for text in texts:
-        name, sep, value = text.partition("=")
         try:
-            price = float(value)
-        except ValueError:
-            price = -1.0
-        if not sep or not name.strip() or price < 0 or not math.isfinite(price):
+            prices.update(parse_amounts(text))
+        except ValueError as exc:
             raise SteadyscaleError(f"--price {text!r}: write TYPE=DOLLARS_PER_HOUR, e.g. "
-                                   "m5.large=0.096")
-        prices[name.strip()] = price
+                                   f"m5.large=0.096 (not {exc})") from None
     return prices
 
 

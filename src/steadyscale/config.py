@@ -10,6 +10,7 @@ import functools
 import gzip
 import importlib.resources
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -373,6 +374,25 @@ class ClusterConfig(_Strict):
     @property
     def idle_timeout_seconds(self) -> float:
         return self.idle_timeout_minutes * 60.0
+
+
+def parse_amounts(text: str, separators: str = ",") -> dict[str, float]:
+    """``CPU=4,GPU=1`` as {CPU: 4, GPU: 1}: NAME=AMOUNT pairs, each amount a finite number
+    >= 0. Raises ValueError whose message is the pair that is wrong, quoted; callers say
+    what they expected."""
+    for separator in separators[1:]:
+        text = text.replace(separator, separators[0])
+    amounts: dict[str, float] = {}
+    for part in text.split(separators[0]):
+        name, sep, value = part.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not sep or not name.strip() or amount < 0 or not math.isfinite(amount):
+            raise ValueError(repr(part))
+        amounts[name.strip()] = amount
+    return amounts
 
 
 def fits(bundle: dict[str, float], resources: dict[str, float]) -> bool:
