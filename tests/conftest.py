@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +28,19 @@ AMI = "ami-12345678"
 CLUSTER_TAG = {"ResourceType": "instance", "Tags": [{"Key": "cluster", "Value": "c1"}]}
 
 FakeEmulator = Callable[..., tuple[Emulator, FakeClock, Any]]
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging_undone() -> Iterator[None]:
+    """``main()`` sets up logging for the process; a test that calls it in-process must not
+    leave a handler on a captured stream (closed by then) for the tests after it."""
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == "steadyscale":
+            root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("steadyscale.lifecycle").setLevel(logging.NOTSET)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from steadyscale.cli import main
+from steadyscale.cli import log_defaults, main
 
 COMMAND = [sys.executable, "-m", "steadyscale"]
 
@@ -52,12 +52,37 @@ def test_run_shows_the_whole_story_and_a_clean_summary(tmp_path: Path) -> None:
                   "capacity", "terminating 6 node(s)", "terminated", "summary"):
         assert phase in out, phase
     assert "duplicates         0" in out and "leaks              0" in out
+    # stderr is a pipe, as under a supervisor: every node's state change is logged once,
+    # with its reason, and nothing else is.
+    moves = result.stderr.splitlines()
+    assert moves and all(" INFO steadyscale.lifecycle: " in line for line in moves), moves[:5]
+    assert sum("-> running: " in line for line in moves) == 6
+    assert all(line.rsplit(": ", 1)[1].strip() for line in moves)  # a reason on each
     # The ledger is there for status, with every node terminated.
     status = _run("status", str(tmp_path / "cluster.yaml"), "--json")
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     assert report["node_types"]["cpu"]["counts"]["running"] == 0
     assert report["demand"] == []
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"log_level": None, "log_format": "human", "quiet": False, "stderr_tty": True},
+     ("warning", False)),  # the quick start in a terminal: the progress lines tell it
+    ({"log_level": None, "log_format": "human", "quiet": False, "stderr_tty": False},
+     ("warning", True)),  # a supervised daemon: each node's state change, with its reason
+    ({"log_level": None, "log_format": "human", "quiet": True, "stderr_tty": True},
+     ("warning", True)),
+    ({"log_level": None, "log_format": "json", "quiet": False, "stderr_tty": True},
+     ("info", False)),
+    ({"log_level": "error", "log_format": "human", "quiet": True, "stderr_tty": False},
+     ("error", False)),  # asked for: obeyed
+])
+def test_run_logs_node_state_changes_unless_a_terminal_shows_progress(
+        options: dict[str, Any], expected: tuple[str, bool]) -> None:
+    assert log_defaults(command="run", **options) == expected
+    assert log_defaults(command="status", **{**options, "log_format": "human",
+                                             "log_level": None}) == ("warning", False)
 
 
 def test_run_json_summary(tmp_path: Path) -> None:

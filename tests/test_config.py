@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from steadyscale.config import ledger_path, load_config, parse_config
+from steadyscale.cli import main
+from steadyscale.config import ledger_path, load_config, parse_amounts, parse_config
 from steadyscale.errors import ConfigError
 from tests.cluster import cluster_config
 
@@ -129,3 +131,34 @@ def test_ledger_lives_beside_the_config_unless_set(tmp_path: Path) -> None:
     assert ledger_path(config, tmp_path / "c.yaml") == tmp_path / ".steadyscale" / "test.db"
     config = cluster_config(ledger="state/l.db")
     assert ledger_path(config, tmp_path / "c.yaml") == tmp_path / "state" / "l.db"
+
+
+def test_name_amount_pairs_are_parsed_in_one_place() -> None:
+    assert parse_amounts("CPU=4, GPU=1") == {"CPU": 4, "GPU": 1}
+    assert parse_amounts("CPU=4;GPU=0.5", separators=";,") == {"CPU": 4, "GPU": 0.5}
+    for bad, part in [("CPU=4,GPU", "'GPU'"), ("=2", "'=2'"), ("CPU=-1", "'CPU=-1'"),
+                      ("CPU=inf", "'CPU=inf'"), ("CPU=nan", "'CPU=nan'"), ("", "''")]:
+        with pytest.raises(ValueError) as error:
+            parse_amounts(bad)
+        assert str(error.value) == part
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["request", "{config}", "--bundle", "CPU=2,GPU", "--count", "1"],
+     "bundle 'CPU=2,GPU': write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1 (not 'GPU')"),
+    (["simulate", "--config", "{config}", "--trace", "burst", "--price", "m5.large=x"],
+     "--price 'm5.large=x': write TYPE=DOLLARS_PER_HOUR, e.g. m5.large=0.096 (not "
+     "'m5.large=x')"),
+])
+def test_the_cli_names_the_pair_that_is_wrong(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+        expected: str) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "cluster_name": "c", "provider": {"type": "memory"},
+        "available_node_types": {"cpu": {
+            "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+            "resources": {"CPU": 2}}}}))
+    assert main([a.format(config=config) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1

@@ -23,6 +23,7 @@ from steadyscale.health import (
     HealthChecker,
     ProbeTarget,
     direct_probe,
+    http_probe,
     prober_for,
 )
 from steadyscale.lifecycle import NodeRecord, Status
@@ -181,7 +182,7 @@ def test_probes_never_block_a_poll_and_are_bounded() -> None:
                           running_at=0) for i in range(5)]
     verdicts = checker.poll(records, {"cpu": node_type})  # returns at once
     assert all(not v.passed and v.probes == 0 for v in verdicts.values())
-    clock.advance(5)
+    clock.advance(3)  # still within the probes' timeout (and margin): not abandoned
     checker.poll(records, {"cpu": node_type})
     release.set()
     assert checker.drain(timeout=10)
@@ -189,6 +190,71 @@ def test_probes_never_block_a_poll_and_are_bounded() -> None:
     verdicts = checker.poll(records, {"cpu": node_type})
     assert sum(v.passed for v in verdicts.values()) == 3
     checker.close()
+
+
+def test_a_probe_that_never_finishes_counts_as_failed_and_frees_its_slot() -> None:
+    release = threading.Event()
+    started: list[str] = []
+
+    def hangs(target: ProbeTarget) -> bool:
+        started.append(target.node_id)
+        release.wait(timeout=30)  # a prober that ignores its timeout
+        return True
+
+    clock = FakeClock()
+    check = {"port": 8080, "interval_seconds": 10, "timeout_seconds": 2,
+             "failure_threshold": 2, "grace_seconds": 0}
+    node_type = NodeType.model_validate({**CPU, "health_check": check})
+    record = NodeRecord(node_id="n-1", node_type="cpu", status=Status.RUNNING, created_at=0,
+                        instance_id="i-1", private_ip="10.0.0.1", running_at=0)
+    checker = HealthChecker(hangs, clock, max_concurrency=1)
+    try:
+        checker.poll([record], {"cpu": node_type})
+        clock.advance(2)  # within its timeout (and margin): still waited for
+        assert checker.poll([record], {"cpu": node_type})["n-1"].probes == 0
+        verdicts = []
+        for _ in range(2):
+            clock.advance(10)
+            verdicts.append(checker.poll([record], {"cpu": node_type})["n-1"])
+        assert [(v.probes, v.failures) for v in verdicts] == [(1, 1), (2, 2)]
+        assert verdicts[-1].failing  # so the node gets replaced
+    finally:
+        release.set()
+        checker.close()
+
+
+class _SlowHeaders(BaseHTTPRequestHandler):
+    """Answers 200 at once, then holds back the end of its headers until told."""
+
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        # /partial: not even the status line ends.
+        self.wfile.write(b"HTTP/1.0 2" if self.path == "/partial"
+                         else b"HTTP/1.0 200 OK\r\nX-Slow: 1\r\n")
+        self.wfile.flush()
+        self.release.wait(timeout=30)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_an_http_probe_reads_the_status_line_within_its_timeout() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHeaders)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = int(server.server_address[1])
+    try:
+        # The status line has come: the probe passes without waiting for the headers.
+        assert http_probe("127.0.0.1", port, "/ready", 5)
+        # A status line that never completes: the deadline (by the injected time, which
+        # passes it after the first read) ends the probe, not a per-read socket timeout.
+        times = iter([0.0, 10.0, 40.0])
+        assert not http_probe("127.0.0.1", port, "/partial", 30, now=lambda: next(times))
+    finally:
+        _SlowHeaders.release.set()
+        server.shutdown()
+        server.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -250,6 +316,17 @@ def test_probes_via_the_endpoint_need_an_endpoint() -> None:
     assert not cluster_config(provider={"type": "aws"}).provider.probes_via_endpoint
     assert cluster_config(provider={"type": "aws", "endpoint_url": "http://127.0.0.1:1",
                                     "health_probes": "endpoint"}).provider.probes_via_endpoint
+
+
+def test_probes_default_to_the_endpoint_when_there_is_an_endpoint_url() -> None:
+    # The user guide runs type aws against a shared emulator: its 10.x addresses are
+    # made up, so probes go to its control API unless direct is asked for.
+    shared = {"type": "aws", "endpoint_url": "http://127.0.0.1:4566"}
+    config = cluster_config(provider=shared)
+    assert config.provider.probes_via_endpoint
+    assert isinstance(prober_for(config, "http://127.0.0.1:4566"), EndpointProber)
+    explicit = cluster_config(provider={**shared, "health_probes": "direct"})
+    assert not explicit.provider.probes_via_endpoint
 
 
 def test_probes_never_go_to_an_emulated_node_whoever_builds_the_autoscaler() -> None:

@@ -17,7 +17,7 @@ import yaml
 
 from steadyscale.emulator import Emulator
 from steadyscale.lifecycle import NodeRecord, Status
-from steadyscale.logs import REDACTED, configure_logging, redact
+from steadyscale.logs import REDACTED, LogFormat, configure_logging, redact
 from tests.cluster import make_cluster
 
 FAKE_KEY_ID = "AKIAFAKEFAKEFAKE1234"
@@ -63,6 +63,30 @@ def test_json_lines_carry_the_move_and_its_reason() -> None:
     assert (line["node_id"], line["instance_id"], line["from_status"], line["to_status"],
             line["reason"]) == ("n-1", "i-0abc", "pending", "running", "EC2 shows it running")
     assert line["time"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("log_format", ["json", "human"])
+def test_extra_fields_and_arguments_are_redacted_in_every_format(log_format: LogFormat) -> None:
+    out = io.StringIO()
+    handler = configure_logging(level="info", log_format=log_format,
+                                stream=out, environ={"AWS_SECRET_ACCESS_KEY": FAKE_SECRET})
+    handler.setFormatter(handler.formatter if log_format == "json" else logging.Formatter(
+        "%(message)s %(reason)s %(note)s"))
+    reason = f"password=hunter2 launch refused; key {FAKE_KEY_ID}"
+    try:
+        logging.getLogger("steadyscale.test").info(
+            "moved: %s", f"token={FAKE_TOKEN}",
+            extra={"reason": reason, "note": f"secret {FAKE_SECRET}", "count": 3})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    text = out.getvalue()
+    for secret in ("hunter2", FAKE_KEY_ID, FAKE_TOKEN, FAKE_SECRET):
+        assert secret not in text
+    assert "launch refused" in text and REDACTED in text
+    if log_format == "json":
+        line = json.loads(text)
+        assert line["reason"] == f"password={REDACTED} launch refused; key {REDACTED}"
+        assert line["count"] == 3
 
 
 def test_redaction_covers_keys_tokens_signatures_and_user_data() -> None:

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from steadyscale.cli import _metrics_address, main
+from steadyscale.cli import _loopback, _metrics_address, main
 from steadyscale.clock import FakeClock
+from steadyscale.config import load_config
 from steadyscale.emulator import Fault
 from steadyscale.errors import SteadyscaleError
 from steadyscale.lifecycle import Status
@@ -188,3 +189,71 @@ def test_metrics_flag_accepts_port_host_port_and_off() -> None:
     assert _metrics_address("off", "127.0.0.1", 9000) is None
     assert _metrics_address("9464", "127.0.0.1", "off") == ("127.0.0.1", 9464)
     assert _metrics_address("[::1]:9464", "127.0.0.1", 0) == ("::1", 9464)
+
+
+@pytest.mark.parametrize("host", ["", "  "])
+def test_an_empty_metrics_host_is_refused_not_every_interface(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], host: str) -> None:
+    path = _config_file(tmp_path, metrics={"host": host})
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.host" in err and "0.0.0.0" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("port", "expected"), [
+    ("bogus", "metrics.port: give a port between 0 and 65535"),
+    (True, "metrics.port: give a port"),
+    (-1, "metrics.port: give a port"),
+])
+def test_a_bad_metrics_port_is_named_plainly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], port: Any, expected: str) -> None:
+    assert main(["validate", str(_config_file(tmp_path, metrics={"port": port}))]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and ".int" not in err and "more problem" not in err
+
+
+def test_an_unquoted_off_port_in_yaml_serves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(_config_file(tmp_path).read_text() + "metrics: {port: off}\n")
+    assert load_config(path).metrics.port == "off"
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True),
+    ("localhost", True), ("0.0.0.0", False), ("::", False), ("10.0.0.5", False),
+    ("metrics.example.com", False),
+])
+def test_one_loopback_test_for_every_listening_warning(host: str, loopback: bool) -> None:
+    assert _loopback(host) is loopback
+
+
+def test_metrics_on_another_loopback_address_do_not_warn(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _config_file(tmp_path, scenario=[{"at_seconds": 0, "demand": []}])
+    assert main(["run", str(path), "--max-seconds", "1", "--quiet",
+                 "--metrics", "127.0.0.2:0"]) == 0
+    assert "reachable beyond" not in capsys.readouterr().err
+
+
+def test_healthz_turns_unhealthy_when_every_tick_crashes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = make_cluster("none")
+    metrics = cluster.autoscaler.metrics
+    stale = cluster.config.metrics.stale_after_seconds(cluster.config)
+    cluster.tick()
+    assert metrics.health()[0]
+
+    def crash(report: Any) -> None:
+        raise RuntimeError("ledger went away")
+
+    monkeypatch.setattr(cluster.autoscaler, "_tick", crash)
+    for _ in range(4):  # the loop goes on ticking, every tick dies in the catch-all
+        cluster.clock.advance(stale / 3)
+        assert cluster.tick().errors
+    healthy, details = metrics.health()
+    assert not healthy and details["seconds_since_last_tick"] > stale
+    assert _value(cluster, "steadyscale_tick_errors_total") == 4
+    assert _value(cluster, "steadyscale_ticks_total") == 1
+    monkeypatch.undo()
+    cluster.tick()
+    assert metrics.health()[0]

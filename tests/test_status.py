@@ -21,6 +21,7 @@ import pytest
 import yaml
 from rich.console import Console
 
+import steadyscale.status as status_module
 from steadyscale.cli import main
 from steadyscale.clock import FakeClock
 from steadyscale.config import DemandItem
@@ -213,3 +214,36 @@ def test_a_ledger_of_another_version_is_one_line(tmp_path: Path,
     assert main(["status", str(config)]) == 2
     err = capsys.readouterr().err
     assert "schema version 99" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("args", "interval"), [
+    (["--watch", "{config}"], 2.0),
+    (["{config}", "--watch"], 2.0),
+    (["--watch", "0.5", "{config}"], 0.5),
+    (["{config}", "--watch", "3"], 3.0),
+])
+def test_status_watch_takes_config_and_seconds_in_either_order(
+        live: tuple[Cluster, Path], monkeypatch: pytest.MonkeyPatch, args: list[str],
+        interval: float) -> None:
+    _, config = live
+    seen: list[float] = []
+
+    def watch(read: Any, *, interval: float, **_: Any) -> int:
+        seen.append(interval)
+        return 1
+
+    monkeypatch.setattr(status_module, "watch_status", watch)
+    assert main(["status", *(a.format(config=config) for a in args)]) == 0
+    assert seen == [interval]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--watch"], "status needs CONFIG"),
+    ([], "status needs CONFIG"),
+    (["--watch", "x.yaml", "c.yaml"], "--watch takes a number of seconds > 0, got 'x.yaml'"),
+])
+def test_status_without_a_config_is_one_line(args: list[str], expected: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", *args]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1

@@ -180,18 +180,20 @@ class Autoscaler:
         """One observe-decide-act round. Never raises: errors go into the report."""
         report = TickReport(started_at=self.clock.now())
         self.ticks += 1
+        crashed = False
         try:
             self._tick(report)
         except Exception as exc:  # a tick must never take the loop down
             log.exception("tick failed")
             report.errors.append(f"{type(exc).__name__}: {exc}")
+            crashed = True
         report.duration = self.clock.now() - report.started_at
         if not report.counts:  # the tick ended before it summed up
             report.counts = self.counts()
         self.metrics.nodes(self.records.values(), self.config.available_node_types)
         self.metrics.tick(duration=report.duration, errors=len(report.errors),
                           demanded=report.demanded_bundles, unmet=report.unmet,
-                          infeasible=report.infeasible)
+                          infeasible=report.infeasible, crashed=crashed)
         return report
 
     def _tick(self, report: TickReport) -> None:

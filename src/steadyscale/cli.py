@@ -7,6 +7,7 @@ code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 import signal
@@ -62,6 +63,16 @@ def _emulator_parser(sub: Any) -> None:
     p.set_defaults(func=_cmd_emulator)
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that resolves elsewhere, as far as we know
+
+
 def _distribution(flag: str, text: str) -> dict[str, float]:
     parts = text.split(",")
     try:
@@ -110,7 +121,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)  # before the URL is printed: callers act on it
     emulator = Emulator(settings, host=args.host, port=args.port).start()
     url = emulator.endpoint_url
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not _loopback(args.host):
         print(f"warning: listening on {args.host}, reachable beyond this machine",
               file=sys.stderr)
     print(f"steadyscale emulator serving EC2 at {url}", flush=True)
@@ -141,8 +152,9 @@ def _cluster_parsers(sub: Any) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.add_argument("--log-format", choices=["human", "json"], default="human",
                      help="log lines on stderr: human (default) or one JSON object per line "
-                     "(then --log-level defaults to info: every node's state change, with "
-                     "its reason)")
+                     "(then --log-level defaults to info). Every node's state change is "
+                     "logged with its reason, unless stderr is a terminal that also shows "
+                     "the progress lines (then: --log-level info)")
     run.add_argument("--metrics", metavar="[HOST:]PORT|off",
                      help="serve /metrics and /healthz here (default: the config's metrics "
                      "block, 127.0.0.1 and a free port); 'off' serves nothing")
@@ -153,10 +165,12 @@ def _cluster_parsers(sub: Any) -> None:
         description="Show the cluster from its ledger: node types x counts by status, "
         "demand, recent failures, the oldest instance EC2 does not show yet. Safe while "
         "the daemon runs (reads without its lock).")
-    status.add_argument("config", metavar="CONFIG")
+    # CONFIG is optional to argparse only so that `--watch CONFIG` (no SECONDS) works:
+    # _status_arguments tells a number of seconds from the config file.
+    status.add_argument("config", metavar="CONFIG", nargs="?")
     status.add_argument("--json", action="store_true",
                         help="one JSON object, for scripts (schema: docs/status.schema.json)")
-    status.add_argument("--watch", nargs="?", type=float, const=2.0, default=None,
+    status.add_argument("--watch", nargs="?", const="", default=None,
                         metavar="SECONDS", help="refresh every SECONDS (default 2) until "
                         "Ctrl-C")
     status.set_defaults(func=_cmd_status)
@@ -252,7 +266,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   f"ledger {runtime.ledger_path}", flush=True)
         if address is not None and runtime.metrics is not None:
             server = MetricsServer(runtime.metrics, host=address[0], port=address[1]).start()
-            if address[0] not in ("127.0.0.1", "localhost", "::1"):
+            if not _loopback(address[0]):
                 print(f"warning: metrics listen on {address[0]}, reachable beyond this "
                       "machine", file=sys.stderr)
             if not args.quiet:
@@ -290,21 +304,44 @@ def _ledger_file(config_path: str) -> tuple[Any, Any]:
     return config, path
 
 
+WATCH_SECONDS = 2.0
+
+
+def _status_arguments(config: str | None, watch: str | None) -> tuple[str, float | None]:
+    """(CONFIG, refresh interval or None) from ``status``'s arguments, in either order:
+    ``--watch`` takes an optional SECONDS, so in ``status --watch c.yaml`` the value argparse
+    gave --watch is the config file."""
+    interval: float | None = None
+    if watch is not None:
+        try:
+            interval = float(watch) if watch else WATCH_SECONDS
+        except ValueError:
+            if config is not None:
+                raise SteadyscaleError(
+                    f"--watch takes a number of seconds > 0, got {watch!r}") from None
+            config, interval = watch, WATCH_SECONDS
+        if not (math.isfinite(interval) and interval > 0):
+            raise SteadyscaleError(f"--watch takes a number of seconds > 0, got {watch}")
+    if config is None:
+        raise SteadyscaleError("status needs CONFIG, the cluster config file, e.g. "
+                               "steadyscale status cluster.yaml --watch")
+    return config, interval
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from steadyscale.status import read_status, render_status  # noqa: PLC0415
 
-    if args.watch is not None and not (math.isfinite(args.watch) and args.watch > 0):
-        raise SteadyscaleError(f"--watch takes a number of seconds > 0, got {args.watch:g}")
-    if args.watch is not None and args.json:
+    config_path, interval = _status_arguments(args.config, args.watch)
+    if interval is not None and args.json:
         raise SteadyscaleError("--json prints once; use it without --watch (e.g. in a loop)")
-    config, path = _ledger_file(args.config)
-    if args.watch is not None:
+    config, path = _ledger_file(config_path)
+    if interval is not None:
         from rich.console import Console  # noqa: PLC0415
 
         from steadyscale.clock import WallClock  # noqa: PLC0415
         from steadyscale.status import watch_status  # noqa: PLC0415
 
-        watch_status(lambda: read_status(config, path), interval=args.watch,
+        watch_status(lambda: read_status(config, path), interval=interval,
                      clock=WallClock(), console=Console())
         return 0
     report = read_status(config, path)
@@ -331,18 +368,13 @@ def _cmd_iam_policy(args: argparse.Namespace) -> int:
 
 
 def _parse_bundle(text: str) -> dict[str, float]:
-    bundle: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        try:
-            amount = float(value)
-        except ValueError:
-            amount = -1.0
-        if not sep or not name.strip() or amount < 0 or not math.isfinite(amount):
-            raise SteadyscaleError(
-                f"bundle {text!r}: write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1")
-        bundle[name.strip()] = amount
-    return bundle
+    from steadyscale.config import parse_amounts  # noqa: PLC0415
+
+    try:
+        return parse_amounts(text)
+    except ValueError as exc:
+        raise SteadyscaleError(f"bundle {text!r}: write resources as NAME=AMOUNT pairs, e.g. "
+                               f"CPU=4,GPU=1 (not {exc})") from None
 
 
 def _cmd_request(args: argparse.Namespace) -> int:
@@ -431,17 +463,15 @@ def _simulate_parser(sub: Any) -> None:
 
 
 def _prices(texts: list[str]) -> dict[str, float]:
+    from steadyscale.config import parse_amounts  # noqa: PLC0415
+
     prices: dict[str, float] = {}
     for text in texts:
-        name, sep, value = text.partition("=")
         try:
-            price = float(value)
-        except ValueError:
-            price = -1.0
-        if not sep or not name.strip() or price < 0 or not math.isfinite(price):
+            prices.update(parse_amounts(text))
+        except ValueError as exc:
             raise SteadyscaleError(f"--price {text!r}: write TYPE=DOLLARS_PER_HOUR, e.g. "
-                                   "m5.large=0.096")
-        prices[name.strip()] = price
+                                   f"m5.large=0.096 (not {exc})") from None
     return prices
 
 
@@ -512,7 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"steadyscale {__version__}")
     parser.add_argument("--log-level", default=None,
                         choices=["debug", "info", "warning", "error"],
-                        help="default: warning, or info with --log-format json")
+                        help="default: warning, or info with --log-format json; run also "
+                        "logs every node's state change when stderr is not a terminal or "
+                        "with --quiet")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _cluster_parsers(sub)
@@ -521,12 +553,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_defaults(*, command: str, log_level: str | None, log_format: LogFormat,
+                 quiet: bool, stderr_tty: bool) -> tuple[str, bool]:
+    """(level, whether node state changes are logged) when --log-level is not given.
+
+    JSON logs are for machines: info. ``run`` logs every node's state change with its
+    reason on stderr when nobody watches its progress lines (stderr is not a terminal, as
+    under systemd, docker or a pipe; or --quiet). In a terminal the progress lines on
+    stdout already tell the story, so the quick start is not drowned in one line per move;
+    --log-level info shows them there too."""
+    if log_level is not None:
+        return log_level, False
+    if log_format == "json":
+        return "info", False
+    return "warning", command == "run" and (quiet or not stderr_tty)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     log_format: LogFormat = "json" if getattr(args, "log_format", "") == "json" else "human"
-    configure_logging(level=args.log_level or ("info" if log_format == "json" else "warning"),
-                      log_format=log_format)
+    level, node_changes = log_defaults(
+        command=args.command, log_level=args.log_level, log_format=log_format,
+        quiet=bool(getattr(args, "quiet", False)), stderr_tty=sys.stderr.isatty())
+    configure_logging(level=level, log_format=log_format, node_changes=node_changes)
     try:
         result: int = args.func(args)
         return result

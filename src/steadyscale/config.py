@@ -10,6 +10,7 @@ import functools
 import gzip
 import importlib.resources
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -197,8 +198,11 @@ class Provider(_Strict):
         default=None,
         description="Where node health probes go: 'direct' to each node's private IP, or "
                     "'endpoint' to the EC2 endpoint's emulator control API (on 127.0.0.1; "
-                    "emulated instances' addresses are never contacted). Default: direct "
-                    "with type aws; with emulator or memory, always the emulator or model.")
+                    "emulated instances' addresses are never contacted). Default: endpoint "
+                    "when endpoint_url is set (such as a shared steadyscale emulator), else "
+                    "direct with type aws; with emulator or memory, always the emulator or "
+                    "model. Set direct explicitly for an EC2-compatible endpoint whose "
+                    "nodes are real.")
 
     @model_validator(mode="after")
     def _probes_need_an_endpoint(self) -> Provider:
@@ -213,9 +217,11 @@ class Provider(_Strict):
 
     @property
     def probes_via_endpoint(self) -> bool:
-        # Emulated instances have made-up addresses: never probe them directly.
-        return (self.health_probes or ("direct" if self.type == "aws" else
-                                       "endpoint")) == "endpoint"
+        # Emulated instances have made-up addresses: never probe them directly. An
+        # endpoint_url is most often a shared emulator, so direct must be asked for.
+        if self.health_probes is not None:
+            return self.health_probes == "endpoint"
+        return self.type != "aws" or self.endpoint_url is not None
 
     @field_validator("subnets")
     @classmethod
@@ -253,11 +259,27 @@ class MetricsConfig(_Strict):
                     "loop_interval_seconds (plus max_tick_seconds, the longest a tick may "
                     "legitimately take).")
 
-    @field_validator("port")
+    @field_validator("host")
     @classmethod
-    def _port(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and not 0 <= value <= 65535:
-            raise ValueError(f"a port is between 0 and 65535 (or 'off'), got {value}")
+    def _host(cls, value: str) -> str:
+        # An empty host binds every interface: make that a deliberate 0.0.0.0 or ::.
+        if not value.strip():
+            raise ValueError("give an address, e.g. 127.0.0.1 (an empty host would listen "
+                             "on every interface; write 0.0.0.0 if that is meant)")
+        return value.strip()
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: Any) -> Any:
+        # Checked before pydantic's union so that the error names metrics.port plainly.
+        # YAML reads an unquoted off as false: that is "off" too, never port 0.
+        if value is False or value == "off":
+            return "off"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            raise ValueError(f"give a port between 0 and 65535 (0 picks a free one) or off, "
+                             f"got {value!r}")
         return value
 
     def stale_after_seconds(self, config: ClusterConfig) -> float:
@@ -352,6 +374,25 @@ class ClusterConfig(_Strict):
     @property
     def idle_timeout_seconds(self) -> float:
         return self.idle_timeout_minutes * 60.0
+
+
+def parse_amounts(text: str, separators: str = ",") -> dict[str, float]:
+    """``CPU=4,GPU=1`` as {CPU: 4, GPU: 1}: NAME=AMOUNT pairs, each amount a finite number
+    >= 0. Raises ValueError whose message is the pair that is wrong, quoted; callers say
+    what they expected."""
+    for separator in separators[1:]:
+        text = text.replace(separator, separators[0])
+    amounts: dict[str, float] = {}
+    for part in text.split(separators[0]):
+        name, sep, value = part.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not sep or not name.strip() or amount < 0 or not math.isfinite(amount):
+            raise ValueError(repr(part))
+        amounts[name.strip()] = amount
+    return amounts
 
 
 def fits(bundle: dict[str, float], resources: dict[str, float]) -> bool:

@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import threading
-import urllib.error
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +27,11 @@ from steadyscale.lifecycle import UP, NodeRecord
 log = logging.getLogger("steadyscale.health")
 
 MAX_CONCURRENT_PROBES = 32
+# A probe still running this long after its timeout_seconds is abandoned as failed: a
+# prober that overstays its timeout must not keep its node unprobed (never replaced) nor
+# hold a slot of MAX_CONCURRENT_PROBES for ever.
+PROBE_OVERDUE_SECONDS = 1.0
+_STATUS_LINE_MAX = 1024
 # Probes never go through an HTTP proxy from the environment: they are meant for the node
 # (or the local emulator) itself.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -46,14 +51,34 @@ class Prober(Protocol):
     def __call__(self, target: ProbeTarget, /) -> bool: ...
 
 
-def _http_ok(url: str, timeout: float) -> bool:
+def http_probe(host: str, port: int, path: str, timeout: float, *,
+               now: Callable[[], float] = time.monotonic) -> bool:
+    """GET ``path``: True when the status line says 2xx or 3xx. The whole probe, connect
+    included, ends within ``timeout``: a socket timeout bounds each wait only (a server
+    sending a byte a second would hold urllib for ever), so each wait gets the time left,
+    and only the status line is read."""
+    deadline = now() + timeout
+    host_header = f"[{host}]" if ":" in host else host
+    request = (f"GET {path} HTTP/1.0\r\nHost: {host_header}:{port}\r\n"
+               "User-Agent: steadyscale-probe\r\nConnection: close\r\n\r\n")
+    answer = b""
     try:
-        with _OPENER.open(url, timeout=timeout) as answer:
-            return 200 <= int(answer.status) < 400
-    except urllib.error.HTTPError as exc:
-        return 300 <= exc.code < 400
-    except (OSError, ValueError):
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(request.encode("ascii"))
+            while b"\n" not in answer and len(answer) < _STATUS_LINE_MAX:
+                left = deadline - now()
+                if left <= 0:
+                    return False
+                sock.settimeout(left)
+                chunk = sock.recv(_STATUS_LINE_MAX)
+                if not chunk:
+                    break
+                answer += chunk
+    except (OSError, UnicodeError):
         return False
+    parts = answer.split(b"\n", 1)[0].split()
+    return (len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit()
+            and 200 <= int(parts[1]) < 400)
 
 
 def direct_probe(target: ProbeTarget) -> bool:
@@ -62,8 +87,7 @@ def direct_probe(target: ProbeTarget) -> bool:
     if not target.private_ip:
         return False
     if check.path is not None:
-        host = f"[{target.private_ip}]" if ":" in target.private_ip else target.private_ip
-        return _http_ok(f"http://{host}:{check.port}{check.path}", check.timeout_seconds)
+        return http_probe(target.private_ip, check.port, check.path, check.timeout_seconds)
     try:
         with socket.create_connection((target.private_ip, check.port),
                                       timeout=check.timeout_seconds):
@@ -121,6 +145,7 @@ class _NodeState:
     last_probe_at: float | None = None
     in_flight: Future[bool] | None = None
     counts: bool = False  # the probe in flight started after the grace period
+    timeout: float = 0.0  # the probe in flight's timeout_seconds
     passed: bool = False
     failures: int = 0
     probes: int = 0
@@ -155,10 +180,17 @@ class HealthChecker:
             live.add(record.node_id)
             state = self._nodes.setdefault(record.node_id, _NodeState())
             future = state.in_flight
-            if future is not None and future.done():
+            overdue = future is not None and not future.done() and (
+                state.last_probe_at is not None
+                and now - state.last_probe_at > state.timeout + PROBE_OVERDUE_SECONDS)
+            if future is not None and (future.done() or overdue):
                 state.in_flight = None
                 in_flight -= 1
-                passed = _result(future)
+                if overdue:
+                    future.cancel()  # only if it never started; else its answer is dropped
+                    log.info("health probe of %s (%s) did not finish within %gs: failed",
+                             record.node_id, record.instance_id, state.timeout)
+                passed = False if overdue else _result(future)
                 state.probes += 1
                 if passed:
                     state.passed, state.failures = True, 0
@@ -173,6 +205,7 @@ class HealthChecker:
                     state.last_probe_at is None
                     or now - state.last_probe_at >= check.interval_seconds):
                 state.last_probe_at = now
+                state.timeout = check.timeout_seconds
                 state.counts = now - booted >= check.grace_seconds
                 state.in_flight = self._submit(ProbeTarget(
                     node_id=record.node_id, instance_id=record.instance_id,

@@ -53,8 +53,15 @@ def secrets_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...
     return tuple(v for name in SECRET_ENV if len(v := env.get(name, "")) >= 8)
 
 
+# What every LogRecord carries; anything else on a record came from a caller's ``extra``.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime"}
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message (and traceback) without secrets."""
+    """Rewrites each record without secrets: its message with its arguments merged in, every
+    string a caller passed in ``extra`` (a lifecycle reason quotes EC2's error text), and its
+    traceback. The one place redaction happens, whatever the output format."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -63,6 +70,11 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage(), self.secrets)
         record.args = None
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, name, redact(value, self.secrets))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secrets)
         if record.exc_info:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info),
                                      self.secrets)
@@ -90,10 +102,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# The logger of every node's state change (steadyscale.lifecycle: one line a move, with
+# its reason).
+NODE_CHANGES_LOGGER = "steadyscale.lifecycle"
+
+
 def configure_logging(*, level: str, log_format: LogFormat = "human",
                       stream: TextIO | None = None,
-                      environ: Mapping[str, str] | None = None) -> logging.Handler:
-    """Set up the root logger once for the process (the CLI's job)."""
+                      environ: Mapping[str, str] | None = None,
+                      node_changes: bool = False) -> logging.Handler:
+    """Set up the root logger once for the process (the CLI's job). With ``node_changes``,
+    every node's state change is logged (at info) even when ``level`` is quieter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name("steadyscale")
     handler.addFilter(RedactingFilter(secrets_from_env(environ)))
@@ -105,6 +124,8 @@ def configure_logging(*, level: str, log_format: LogFormat = "human",
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
+    logging.getLogger(NODE_CHANGES_LOGGER).setLevel(
+        logging.INFO if node_changes else logging.NOTSET)
     return handler
 
 

@@ -127,15 +127,19 @@ class Metrics:
             self.instances.labels(node_type, status.value).set(count)
 
     def tick(self, *, duration: float, errors: int, demanded: int, unmet: int,
-             infeasible: int) -> None:
+             infeasible: int, crashed: bool = False) -> None:
+        """A tick ended. A crashed one (cut short by an unexpected exception) counts its
+        error but is no completed tick: /healthz goes stale if every tick crashes."""
         now = self.clock.now()
-        self.ticks.inc()
         self.tick_duration.observe(duration)
-        self.last_tick_at = now
-        self.last_tick.set(now)
         if errors:
             self.tick_errors.inc(errors)
-        else:
+        if crashed:
+            return
+        self.ticks.inc()
+        self.last_tick_at = now
+        self.last_tick.set(now)
+        if not errors:
             self.last_successful_tick.set(now)
         self.demand.set(demanded)
         self.demand_unmet.set(unmet)

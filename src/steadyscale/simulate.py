@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from steadyscale.autoscaler import Autoscaler, TickReport
 from steadyscale.clock import FakeClock
-from steadyscale.config import ClusterConfig, DemandItem, fits, format_bundle
+from steadyscale.config import ClusterConfig, DemandItem, fits, format_bundle, parse_amounts
 from steadyscale.daemon import audit
 from steadyscale.emulator.settings import build_settings
 from steadyscale.errors import ConfigError
@@ -105,18 +105,11 @@ def builtin_trace(name: str, *, peak: int, duration: float, bundle: Mapping[str,
 
 
 def _bundle_text(text: str, where: str) -> dict[str, float]:
-    bundle: dict[str, float] = {}
-    for part in text.replace(";", ",").split(","):
-        key, sep, value = part.partition("=")
-        try:
-            amount = float(value)
-        except ValueError:
-            amount = -1.0
-        if not sep or not key.strip() or amount < 0 or not math.isfinite(amount):
-            raise ConfigError(f"{where}: bundle {text!r}: write NAME=AMOUNT pairs, e.g. "
-                              "CPU=4;GPU=1")
-        bundle[key.strip()] = amount
-    return bundle
+    try:
+        return parse_amounts(text, separators=";,")
+    except ValueError as exc:
+        raise ConfigError(f"{where}: bundle {text!r}: write NAME=AMOUNT pairs, e.g. "
+                          f"CPU=4;GPU=1 (not {exc})") from None
 
 
 def load_trace(path: str | Path) -> Trace:
