@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from ray.autoscaler._private.providers import _get_node_provider
 from ray.autoscaler.node_launch_exception import NodeLaunchException
 from ray.autoscaler.tags import (
@@ -26,7 +27,7 @@ from steadyscale.emulator import Emulator, InstanceState
 from steadyscale.errors import ConfigError
 from steadyscale.ray import EC2NodeProvider
 from steadyscale.ray.harness import cluster_config
-from tests.conftest import AMI, FakeEmulator, listed
+from tests.conftest import AMI, FakeEmulator, launch, listed
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 WORKER = {TAG_RAY_NODE_KIND: "worker", TAG_RAY_USER_NODE_TYPE: "cpu",
@@ -269,3 +270,110 @@ def test_config_hooks_leave_an_emulator_config_alone_and_ask_for_resources(
     with pytest.raises(ConfigError) as failure:
         EC2NodeProvider.fillout_available_node_types_resources(config)
     assert str(failure.value).startswith("available_node_types.worker.resources: required")
+
+
+def test_a_node_ec2_refuses_to_terminate_stays_listed_for_ray(
+        fake_emulator: FakeEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    emulator, clock, _ = fake_emulator("none")
+    provider = provider_for(emulator, clock, tmp_path)
+    (node_id,) = provider.create_node({**NODE_CONFIG, "DisableApiTermination": True},
+                                      WORKER, 1)
+    clock.advance(5)
+    assert provider.non_terminated_nodes({}) == [node_id]
+
+    provider.terminate_nodes([node_id])
+
+    assert truth_of(emulator, [node_id]) == {node_id: InstanceState.RUNNING}
+    assert provider.non_terminated_nodes({}) == [node_id]
+    assert provider.is_terminated(node_id) is False
+    assert provider.node_tags(node_id)[TAG_RAY_USER_NODE_TYPE] == "cpu"
+    assert "OperationNotPermitted" in caplog.text
+    assert provider.state.terminations() == []
+
+
+SPOT_CONFIG = {**NODE_CONFIG, "InstanceMarketOptions": {"MarketType": "spot"}}
+
+
+def test_a_spot_node_is_terminated_not_stopped_after_a_restart(
+        fake_emulator: FakeEmulator, tmp_path: Path) -> None:
+    emulator, clock, _ = fake_emulator("realistic", **LAG_30)
+    first = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
+    ids = sorted(first.create_node(SPOT_CONFIG, WORKER, 2))
+    first.state.close()
+    restarted = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
+
+    restarted.terminate_nodes(ids)
+    clock.advance(60)
+    restarted.non_terminated_nodes({})
+    clock.advance(120)
+
+    assert emulator.calls.count("StopInstances") == 0
+    assert set(truth_of(emulator, ids).values()) == {InstanceState.TERMINATED}
+
+
+def test_a_node_of_unknown_lifecycle_is_terminated_not_stopped(
+        fake_emulator: FakeEmulator, tmp_path: Path) -> None:
+    emulator, clock, ec2 = fake_emulator("none")
+    provider = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
+    (node_id,) = launch(ec2, 1, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+        {"Key": TAG_RAY_CLUSTER_NAME, "Value": "c1"}]}])
+
+    provider.terminate_nodes([node_id])  # never listed or launched by this provider
+    clock.advance(120)
+
+    assert emulator.calls.count("StopInstances") == 0
+    assert truth_of(emulator, [node_id]) == {node_id: InstanceState.TERMINATED}
+
+
+def test_an_on_demand_node_is_still_stopped_with_cache_stopped_nodes(
+        fake_emulator: FakeEmulator, tmp_path: Path) -> None:
+    emulator, clock, _ = fake_emulator("realistic", **LAG_30)
+    first = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
+    ids = sorted(first.create_node(NODE_CONFIG, WORKER, 1))
+    first.state.close()
+    restarted = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
+
+    restarted.terminate_nodes(ids)
+    clock.advance(60)
+    restarted.non_terminated_nodes({})
+    clock.advance(120)
+
+    assert set(truth_of(emulator, ids).values()) == {InstanceState.STOPPED}
+
+
+def _refuse_credentials(provider: EC2NodeProvider, monkeypatch: pytest.MonkeyPatch,
+                        *actions: str) -> None:
+    """EC2 answers these calls with AuthFailure, as with revoked or rotated credentials."""
+    answer: Any = {"Error": {"Code": "AuthFailure", "Message": "not authorized"},
+                   "ResponseMetadata": {"HTTPStatusCode": 401}}
+
+    def refuse(**_: Any) -> Any:
+        raise ClientError(answer, "Call")
+
+    for action in actions:
+        monkeypatch.setattr(provider.ec2._ec2, action, refuse)
+
+
+def test_refused_credentials_are_answered_from_what_the_provider_knows(
+        fake_emulator: FakeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    emulator, clock, _ = fake_emulator("realistic", **LAG_30)
+    provider = provider_for(emulator, clock, tmp_path)
+    ids = sorted(provider.create_node(NODE_CONFIG, WORKER, 2))
+    _refuse_credentials(provider, monkeypatch, "describe_instances", "create_tags",
+                        "terminate_instances", "run_instances")
+    unknown = "i-0123456789abcdef0"
+
+    assert sorted(provider.non_terminated_nodes({})) == ids
+    assert provider.node_tags(unknown) == {}
+    assert provider.is_running(unknown) is False
+    assert provider.is_terminated(unknown) is False
+    assert provider.external_ip(ids[0]) is None
+    provider.set_node_tags(ids[0], {TAG_RAY_NODE_STATUS: "up-to-date"})
+    provider.terminate_nodes([ids[1]])
+    assert provider.non_terminated_nodes({}) == [ids[0]]
+    with pytest.raises(NodeLaunchException) as failure:
+        provider.create_node(NODE_CONFIG, WORKER, 1)
+    assert failure.value.category == "ProviderSetupError"
+    assert "AuthFailure" in failure.value.description
+    assert caplog.text.count("EC2 cannot be used") == 1

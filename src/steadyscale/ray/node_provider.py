@@ -40,6 +40,7 @@ from steadyscale.errors import (
     CloudUnavailable,
     ConfigError,
     LaunchRejected,
+    ProviderSetupError,
     Throttled,
 )
 from steadyscale.providers.aws import EC2Provider
@@ -50,6 +51,9 @@ from steadyscale.retry import Backoff
 log = logging.getLogger("steadyscale.ray")
 
 LIVE_STATES = ("pending", "running")
+# A call that failed this way is answered from what the provider knows: EC2 errors, and
+# credentials EC2 refuses (which may be fixed, or rotate back, while Ray keeps running).
+UNANSWERED = (CloudError, ProviderSetupError)
 TERMINATE = "TerminateInstances"
 STOP = "StopInstances"
 
@@ -100,6 +104,11 @@ def from_aws_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def lifecycle_of(instance: CloudInstance) -> str:
+    """EC2 names only the spot lifecycle; an instance it shows without one is on-demand."""
+    return instance.lifecycle or "on-demand"
+
+
 @dataclass
 class _Node:
     instance_id: str
@@ -107,7 +116,9 @@ class _Node:
     private_ip: str | None
     tags: dict[str, str]  # in Ray's form
     public_ip: str | None = None
-    spot: bool = False
+    # "spot" or "on-demand" as EC2 reported it; None when unknown, and then a scale-down
+    # terminates (EC2 refuses to stop a one-time spot instance).
+    lifecycle: str | None = None
     seen_at: float | None = None  # last time a listing or lookup showed it
     known_since: float = 0.0
 
@@ -115,7 +126,7 @@ class _Node:
         self.state = shown.state
         self.private_ip = shown.private_ip or self.private_ip
         self.public_ip = shown.public_ip or self.public_ip
-        self.spot = shown.lifecycle == "spot"
+        self.lifecycle = lifecycle_of(shown)
         self.seen_at = now
 
 
@@ -157,10 +168,12 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         self._book = _Book()
         self._backoff = Backoff(base=0.5, cap=5.0)
         self._rng = random.Random()
+        self._setup_errors_logged: set[str] = set()
         for launch in self.state.launches():
             self._book.nodes[launch.instance_id] = _Node(
                 instance_id=launch.instance_id, state="pending", private_ip=launch.private_ip,
-                tags=dict(launch.tags), known_since=launch.launched_at)
+                tags=dict(launch.tags), known_since=launch.launched_at,
+                lifecycle=launch.lifecycle)
         self._book.gone.update(t.instance_id for t in self.state.terminations())
 
     # ------------------------------------------------------------------ listing
@@ -170,9 +183,10 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         try:
             listed = self.ec2.list_tagged(TAG_RAY_CLUSTER_NAME, self.cluster_name,
                                           states=LIVE_STATES)
-        except CloudError as exc:
+        except UNANSWERED as exc:
             # Answer from what we know; the next update lists again.
-            log.warning("listing failed (%s); answering from the last listing", exc.code)
+            log.warning("listing failed (%s); answering from the last listing",
+                        self._reason(exc))
             listed = None
         if listed is not None:
             self._absorb_listing(listed)
@@ -210,8 +224,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         One lookup by id tells which; only EC2 saying so, or a long silence, drops one."""
         try:
             shown = {i.instance_id: i for i in self.ec2.describe_by_id(missing)}
-        except CloudError as exc:
-            log.warning("lookup of %d unlisted nodes failed (%s)", len(missing), exc.code)
+        except UNANSWERED as exc:
+            log.warning("lookup of %d unlisted nodes failed (%s)", len(missing),
+                        self._reason(exc))
             return
         dropped: list[str] = []
         with self._lock:
@@ -243,7 +258,8 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             return node
         try:
             shown = self.ec2.describe_by_id([node_id])
-        except CloudError:
+        except UNANSWERED as exc:
+            self._reason(exc)
             return None
         if not shown:
             return None
@@ -282,7 +298,8 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         if node is not None and node.public_ip is None:
             try:
                 shown = self.ec2.describe_by_id([node_id])
-            except CloudError:
+            except UNANSWERED as exc:
+                self._reason(exc)
                 shown = []
             if shown:
                 with self._lock:
@@ -312,8 +329,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         for pairs, node_ids in groups.items():
             try:
                 retry.extend(self.ec2.create_tags(node_ids, to_aws_tags(dict(pairs))))
-            except CloudError as exc:
-                log.info("CreateTags on %d nodes deferred (%s)", len(node_ids), exc.code)
+            except UNANSWERED as exc:
+                log.info("CreateTags on %d nodes deferred (%s)", len(node_ids),
+                         self._reason(exc))
                 retry.extend(node_ids)
         if retry:
             with self._lock:
@@ -348,8 +366,8 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         try:
             stopped = self.ec2.list_tagged(TAG_RAY_CLUSTER_NAME, self.cluster_name,
                                            states=("stopped",))
-        except CloudError as exc:
-            log.info("no stopped nodes to reuse (%s)", exc.code)
+        except UNANSWERED as exc:
+            log.info("no stopped nodes to reuse (%s)", self._reason(exc))
             return {}
         candidates = [i for i in stopped
                       if all(i.tags.get(k) == v for k, v in wanted.items())][:count]
@@ -357,8 +375,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             return {}
         try:
             answer = self.ec2.change_state("StartInstances", [i.instance_id for i in candidates])
-        except CloudError as exc:
-            log.info("starting stopped nodes failed (%s); launching new ones", exc.code)
+        except UNANSWERED as exc:
+            log.info("starting stopped nodes failed (%s); launching new ones",
+                     self._reason(exc))
             return {}
         now = self.clock.now()
         started: dict[str, Any] = {}
@@ -416,6 +435,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             except (Throttled, CloudUnavailable) as exc:
                 # Maybe launched: the same token again, so EC2 returns the same instances.
                 failure = exc
+            except ProviderSetupError as exc:
+                self._reason(exc)
+                self._fail(exc)
             if self.clock.now() >= deadline:
                 self._fail(failure)
             self.clock.sleep(self._backoff.delay(attempt, self._rng))
@@ -428,10 +450,11 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                 node_tags = from_aws_tags({**instance.tags, **aws_tags})
                 node = _Node(instance_id=instance.instance_id, state="pending",
                              private_ip=instance.private_ip, tags=node_tags, known_since=now,
-                             spot=instance.lifecycle == "spot")
+                             lifecycle=lifecycle_of(instance))
                 self._book.nodes[instance.instance_id] = node
                 pending.append(PendingLaunch(instance_id=instance.instance_id, tags=node_tags,
-                                             private_ip=instance.private_ip, launched_at=now))
+                                             private_ip=instance.private_ip, launched_at=now,
+                                             lifecycle=node.lifecycle))
                 launched[instance.instance_id] = {"InstanceId": instance.instance_id,
                                                   "PrivateIpAddress": instance.private_ip}
         self.state.add_launches(pending)
@@ -440,10 +463,24 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                      count, node_type)
         return launched
 
+    def _reason(self, exc: CloudError | ProviderSetupError) -> str:
+        """A failed call's reason for a log line. Refused credentials are logged once
+        per kind as a warning: Ray keeps asking, and the answers come from the book."""
+        if isinstance(exc, CloudError):
+            return exc.code
+        message = str(exc)
+        if message not in self._setup_errors_logged:
+            self._setup_errors_logged.add(message)
+            log.warning("EC2 cannot be used: %s; answering from what is known", message)
+        return "ProviderSetupError"
+
     @staticmethod
-    def _fail(exc: CloudError | None) -> None:
-        code = exc.code if exc is not None else "LaunchDeadline"
-        message = exc.message if exc is not None else "no launch within the deadline"
+    def _fail(exc: CloudError | ProviderSetupError | None) -> None:
+        if isinstance(exc, ProviderSetupError):
+            code, message = "ProviderSetupError", str(exc)
+        else:
+            code = exc.code if exc is not None else "LaunchDeadline"
+            message = exc.message if exc is not None else "no launch within the deadline"
         raise NodeLaunchException(category=code, description=message,
                                   src_exc_info=sys.exc_info())
 
@@ -457,11 +494,15 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             return
         now = self.clock.now()
         actions: dict[str, list[str]] = {TERMINATE: [], STOP: []}
+        taken: dict[str, _Node] = {}
         with self._lock:
             for node_id in dict.fromkeys(node_ids):
                 node = self._book.nodes.pop(node_id, None)
-                spot = node is not None and node.spot
-                stop = self.cache_stopped_nodes and not spot
+                if node is not None:
+                    taken[node_id] = node
+                # Stop only what is known to be on-demand: stopping a spot instance fails.
+                stop = (self.cache_stopped_nodes and node is not None
+                        and node.lifecycle == "on-demand")
                 actions[STOP if stop else TERMINATE].append(node_id)
                 self._book.gone.add(node_id)
                 self._book.unsent_tags.pop(node_id, None)
@@ -469,11 +510,14 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         self.state.forget_launches(everything)
         self.state.add_terminations([PendingTermination(instance_id=i, action=a, since=now)
                                      for a, ids in actions.items() for i in ids])
-        self._send_terminations(actions)
+        self._send_terminations(actions, taken)
 
-    def _send_terminations(self, actions: Mapping[str, list[str]]) -> None:
+    def _send_terminations(self, actions: Mapping[str, list[str]],
+                           taken: Mapping[str, _Node] | None = None) -> None:
         """Send each action; ids EC2 accepted leave the retry list, the rest stay on it
-        (a NotFound on a fresh id means the instance will still run)."""
+        (a NotFound on a fresh id means the instance will still run). An id EC2 refused
+        (termination protection) still runs: it is no longer "gone", so Ray keeps seeing
+        it, with the node it was (``taken``) or from the next listing."""
         for action, ids in actions.items():
             if not ids:
                 continue
@@ -482,13 +526,42 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                     result = self.ec2.terminate(ids)
                 else:
                     result = self.ec2.change_state(STOP, ids)
-            except CloudError as exc:
-                log.info("%s on %d nodes deferred (%s)", action, len(ids), exc.code)
+            except LaunchRejected as exc:
+                if action != STOP:
+                    log.info("%s on %d nodes deferred (%s)", action, len(ids), exc.code)
+                    continue
+                # EC2 will not stop them (a spot instance, an instance-store root):
+                # terminate them instead, as Ray's provider does for spot nodes.
+                log.warning("StopInstances refused (%s); terminating %s instead", exc.code,
+                            sorted(ids))
+                self._send_terminations({TERMINATE: ids}, taken)
+                continue
+            except UNANSWERED as exc:
+                log.info("%s on %d nodes deferred (%s)", action, len(ids), self._reason(exc))
                 continue
             self.state.forget_terminations(list(result.states))
             for node_id, reason in result.refused.items():
-                log.warning("%s refused for %s: %s", action, node_id, reason)
-            self.state.forget_terminations(list(result.refused))
+                log.warning("%s refused for %s: %s; the node stays", action, node_id, reason)
+            self._restore(list(result.refused), taken or {})
+
+    def _restore(self, node_ids: list[str], taken: Mapping[str, _Node]) -> None:
+        """Nodes a refused termination leaves running go back in the book."""
+        if not node_ids:
+            return
+        restored: list[PendingLaunch] = []
+        with self._lock:
+            for node_id in node_ids:
+                self._book.gone.discard(node_id)
+                node = taken.get(node_id)
+                if node is not None:
+                    self._book.nodes.setdefault(node_id, node)
+                    if node.seen_at is None:  # not listed yet: the file keeps it too
+                        restored.append(PendingLaunch(
+                            instance_id=node_id, tags=dict(node.tags),
+                            private_ip=node.private_ip, launched_at=node.known_since,
+                            lifecycle=node.lifecycle))
+        self.state.forget_terminations(node_ids)
+        self.state.add_launches(restored)
 
     def _retry_pending_work(self) -> None:
         now = self.clock.now()

@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS launches (
     instance_id TEXT PRIMARY KEY,
     tags TEXT NOT NULL,
     private_ip TEXT,
-    launched_at REAL NOT NULL
+    launched_at REAL NOT NULL,
+    lifecycle TEXT
 );
 CREATE TABLE IF NOT EXISTS terminations (
     instance_id TEXT PRIMARY KEY,
@@ -37,6 +38,9 @@ class PendingLaunch:
     tags: dict[str, str]
     private_ip: str | None
     launched_at: float
+    # "spot" or "on-demand" from the RunInstances answer; None in a file written before
+    # this was kept, and then the node is terminated rather than stopped.
+    lifecycle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class ProviderState:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(launches)")}
+        if "lifecycle" not in columns:  # a file from before lifecycles were kept
+            self._db.execute("ALTER TABLE launches ADD COLUMN lifecycle TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -66,9 +73,10 @@ class ProviderState:
     def add_launches(self, launches: list[PendingLaunch]) -> None:
         with self._lock:
             self._db.executemany(
-                "INSERT OR REPLACE INTO launches VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO launches"
+                " (instance_id, tags, private_ip, launched_at, lifecycle) VALUES (?, ?, ?, ?, ?)",
                 [(p.instance_id, json.dumps(p.tags, sort_keys=True), p.private_ip,
-                  p.launched_at) for p in launches])
+                  p.launched_at, p.lifecycle) for p in launches])
 
     def forget_launches(self, instance_ids: list[str]) -> None:
         with self._lock:
@@ -78,9 +86,10 @@ class ProviderState:
     def launches(self) -> list[PendingLaunch]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT instance_id, tags, private_ip, launched_at FROM launches").fetchall()
+                "SELECT instance_id, tags, private_ip, launched_at, lifecycle FROM launches"
+            ).fetchall()
         return [PendingLaunch(instance_id=r[0], tags=dict(json.loads(r[1])), private_ip=r[2],
-                              launched_at=float(r[3])) for r in rows]
+                              launched_at=float(r[3]), lifecycle=r[4]) for r in rows]
 
     def add_terminations(self, pending: list[PendingTermination]) -> None:
         with self._lock:
