@@ -10,6 +10,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 from ray.autoscaler._private.providers import _get_node_provider
+from ray.autoscaler._private.util import prepare_config
 from ray.autoscaler.node_launch_exception import NodeLaunchException
 from ray.autoscaler.tags import (
     TAG_RAY_CLUSTER_NAME,
@@ -264,8 +265,10 @@ def test_config_hooks_leave_an_emulator_config_alone_and_ask_for_resources(
                 "region": "us-east-1", "endpoint_url": ec2_emulator.endpoint_url}
     config = cluster_config("c1", provider, workers=2, subnet_ids=[])
 
-    assert EC2NodeProvider.bootstrap_config(config) == config
-    assert EC2NodeProvider.fillout_available_node_types_resources(config) == config
+    for hook in (EC2NodeProvider.bootstrap_config,
+                 EC2NodeProvider.fillout_available_node_types_resources):
+        answered = hook(config)
+        assert {key: answered[key] for key in config} == config
     del config["available_node_types"]["worker"]["resources"]
     with pytest.raises(ConfigError) as failure:
         EC2NodeProvider.fillout_available_node_types_resources(config)
@@ -377,3 +380,52 @@ def test_refused_credentials_are_answered_from_what_the_provider_knows(
     assert failure.value.category == "ProviderSetupError"
     assert "AuthFailure" in failure.value.description
     assert caplog.text.count("EC2 cannot be used") == 1
+
+
+# What Ray's autoscaler must be given for `type: external`: it merges these three before
+# any provider code runs (docs/ray.md says so).
+COMMANDS: dict[str, Any] = {"setup_commands": [], "head_setup_commands": [],
+                            "worker_setup_commands": []}
+
+
+def test_a_minimal_yaml_gets_what_rays_aws_defaults_give_type_aws(
+        ec2_emulator: Emulator) -> None:
+    minimal: dict[str, Any] = {"cluster_name": "c1", "max_workers": 2, **COMMANDS}
+    as_aws = prepare_config({**minimal, "provider": {"type": "aws", "region": "us-east-1"}})
+    ours = {"type": "external", "module": "steadyscale.ray.EC2NodeProvider",
+            "region": "us-east-1", "endpoint_url": ec2_emulator.endpoint_url}
+    prepared = prepare_config({**minimal, "provider": ours})
+
+    # Ray's order in `ray up`: resources first, then the provider's bootstrap.
+    filled = EC2NodeProvider.bootstrap_config(
+        EC2NodeProvider.fillout_available_node_types_resources(
+            {**prepared, "available_node_types": {
+                name: {**node_type, "resources": {"CPU": 2}}
+                for name, node_type in prepared["available_node_types"].items()}}))
+
+    assert filled["auth"] == as_aws["auth"] == {"ssh_user": "ubuntu"}
+    for key in ("head_start_ray_commands", "worker_start_ray_commands",
+                "idle_timeout_minutes", "upscaling_speed", "docker", "file_mounts",
+                "initialization_commands", "head_node_type"):
+        assert filled[key] == as_aws[key], key
+    assert filled["head_start_ray_commands"], "Ray is started on the head node"
+    for name, node_type in as_aws["available_node_types"].items():
+        assert filled["available_node_types"][name]["node_config"] == node_type["node_config"]
+    assert filled["provider"] == ours
+
+
+def test_keys_the_yaml_gives_are_kept_over_rays_aws_defaults(
+        ec2_emulator: Emulator) -> None:
+    ours = {"type": "external", "module": "steadyscale.ray.EC2NodeProvider",
+            "region": "us-east-1", "endpoint_url": ec2_emulator.endpoint_url}
+    config = cluster_config("c1", ours, workers=2, subnet_ids=[])
+    config.update(auth={"ssh_user": "ec2-user"}, idle_timeout_minutes=1,
+                  head_start_ray_commands=["ray start --head"], upscaling_speed=None)
+
+    filled = EC2NodeProvider.bootstrap_config(prepare_config(config))
+
+    assert filled["auth"] == {"ssh_user": "ec2-user"}
+    assert filled["idle_timeout_minutes"] == 1
+    assert filled["head_start_ray_commands"] == ["ray start --head"]
+    assert filled["upscaling_speed"] == 1.0, "None takes Ray's AWS default"
+    assert filled["available_node_types"]["worker"]["node_config"]["InstanceType"] == "m5.large"

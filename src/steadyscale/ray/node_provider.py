@@ -9,6 +9,7 @@ listing is looked up by id before it is dropped; nothing here raises because EC2
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import sys
@@ -107,6 +108,35 @@ def from_aws_tags(tags: Mapping[str, str]) -> dict[str, str]:
 def lifecycle_of(instance: CloudInstance) -> str:
     """EC2 names only the spot lifecycle; an instance it shows without one is on-demand."""
     return instance.lifecycle or "on-demand"
+
+
+def with_ray_aws_defaults(cluster_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config with what Ray's ``aws/defaults.yaml`` gives a ``type: aws`` YAML.
+
+    For ``type: external`` Ray fills missing keys from a minimal config instead, which
+    leaves no commands to start Ray, no ``auth.ssh_user`` and no node configs. Keys that
+    are missing or None (and an empty ``auth``) take the installed Ray's AWS defaults, and
+    so do node types of the default names without a ``node_config``, except ``resources``:
+    those are looked up for the instance type, as Ray's AWS provider does.
+    """
+    from ray.autoscaler._private.providers import _get_default_config  # noqa: PLC0415
+
+    defaults = _get_default_config({"type": "aws"})
+    config = copy.deepcopy(dict(cluster_config))
+    for key, value in defaults.items():
+        if key == "provider":
+            continue
+        if config.get(key) is None or (key == "auth" and not config[key]):
+            config[key] = value
+    default_types = defaults.get("available_node_types", {})
+    for name, node_type in (config.get("available_node_types") or {}).items():
+        default_type = default_types.get(name)
+        if default_type is None or node_type.get("node_config") is not None:
+            continue
+        for key, value in default_type.items():
+            if key != "resources":
+                node_type.setdefault(key, copy.deepcopy(value))
+    return config
 
 
 @dataclass
@@ -582,10 +612,12 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
 
     @staticmethod
     def bootstrap_config(cluster_config: dict[str, Any]) -> dict[str, Any]:
-        """Ray's AWS setup (IAM role, key pair, subnets, security group) on real AWS; against
-        an ``endpoint_url`` (the emulator) the config is used as it is."""
+        """Ray's AWS defaults for what the YAML leaves out, then Ray's AWS setup (IAM role,
+        key pair, subnets, security group) on real AWS; against an ``endpoint_url`` (the
+        emulator) the setup is skipped."""
         provider = cluster_config.get("provider", {})
         parse_settings(provider)
+        cluster_config = with_ray_aws_defaults(cluster_config)
         if provider.get("endpoint_url"):
             return cluster_config
         from ray.autoscaler._private.aws.config import bootstrap_aws  # noqa: PLC0415
@@ -596,7 +628,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
     @staticmethod
     def fillout_available_node_types_resources(
             cluster_config: dict[str, Any]) -> dict[str, Any]:
-        """Resources from the instance types, as Ray's AWS provider does, when not given."""
+        """Resources from the instance types, as Ray's AWS provider does, when not given.
+        Ray calls this before ``bootstrap_config``, so Ray's AWS defaults are filled here too."""
+        cluster_config = with_ray_aws_defaults(cluster_config)
         types = cluster_config.get("available_node_types", {})
         missing = [name for name, node_type in types.items() if "resources" not in node_type]
         if not missing:
