@@ -3,6 +3,7 @@ autoscaler asks for while EC2 does not show a node yet."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def provider_for(emulator: Emulator, clock: FakeClock, tmp_path: Path,
         "region": "us-east-1", "endpoint_url": emulator.endpoint_url,
         "aws_credentials": CREDENTIALS, "cache_stopped_nodes": False,
         "state_path": str(tmp_path / "ray-state.sqlite"), **keys}
-    return EC2NodeProvider(config, "c1", clock=clock)
+    return EC2NodeProvider(config, "c1", clock=clock, rng=random.Random(7))
 
 
 def truth_of(emulator: Emulator, ids: list[str]) -> dict[str, InstanceState]:
@@ -429,3 +430,49 @@ def test_keys_the_yaml_gives_are_kept_over_rays_aws_defaults(
     assert filled["head_start_ray_commands"] == ["ray start --head"]
     assert filled["upscaling_speed"] == 1.0, "None takes Ray's AWS default"
     assert filled["available_node_types"]["worker"]["node_config"]["InstanceType"] == "m5.large"
+
+
+def test_a_launch_unanswered_past_its_deadline_is_resent_with_its_token_not_repeated(
+        fake_emulator: FakeEmulator, tmp_path: Path) -> None:
+    emulator, clock, _ = fake_emulator("realistic", **LAG_30)
+    provider = provider_for(emulator, clock, tmp_path, max_attempts=1,
+                            launch_deadline_seconds=5)
+    emulator.inject("lost_response", "RunInstances", count=8)
+
+    with pytest.raises(NodeLaunchException):
+        provider.create_node(NODE_CONFIG, WORKER, 4)
+    assert len(emulator.truth()) == 4, "EC2 launched them all the same"
+    assert len(provider.state.intents()) == 1
+    # Ray's updates: launch what it does not see; answers stay lost for a while, and
+    # Ray's autoscaler restarts in between.
+    assert provider.create_node(NODE_CONFIG, WORKER, 4) == {}, "still unanswered"
+    assert emulator.calls.count("RunInstances", "ok") == 0
+    provider.state.close()
+    restarted = provider_for(emulator, clock, tmp_path, max_attempts=1,
+                             launch_deadline_seconds=5)
+    for _ in range(10):
+        seen = restarted.non_terminated_nodes({TAG_RAY_NODE_KIND: "worker"})
+        if len(seen) < 4:
+            restarted.create_node(NODE_CONFIG, WORKER, 4 - len(seen))
+        clock.advance(1)
+
+    truth = [i.instance_id for i in emulator.truth()]
+    assert len(truth) == 4
+    assert sorted(restarted.non_terminated_nodes({})) == sorted(truth)
+    assert restarted.state.intents() == []
+
+
+def test_an_unanswered_launch_of_another_node_type_does_not_hold_back_this_one(
+        fake_emulator: FakeEmulator, tmp_path: Path) -> None:
+    emulator, clock, _ = fake_emulator("realistic", **LAG_30)
+    provider = provider_for(emulator, clock, tmp_path, max_attempts=1,
+                            launch_deadline_seconds=5)
+    emulator.inject("lost_response", "RunInstances", count=8)
+    with pytest.raises(NodeLaunchException):
+        provider.create_node(NODE_CONFIG, WORKER, 2)
+
+    gpu = {**WORKER, TAG_RAY_USER_NODE_TYPE: "gpu"}
+    created = provider.create_node(NODE_CONFIG, gpu, 1)
+
+    assert len(created) == 1
+    assert len(emulator.truth()) == 3

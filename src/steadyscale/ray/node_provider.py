@@ -46,7 +46,12 @@ from steadyscale.errors import (
 )
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.base import CloudInstance, LaunchSpec
-from steadyscale.ray.state import PendingLaunch, PendingTermination, ProviderState
+from steadyscale.ray.state import (
+    LaunchIntent,
+    PendingLaunch,
+    PendingTermination,
+    ProviderState,
+)
 from steadyscale.retry import Backoff
 
 log = logging.getLogger("steadyscale.ray")
@@ -103,6 +108,18 @@ def from_aws_tags(tags: Mapping[str, str]) -> dict[str, str]:
     if "Name" in tags:
         out[TAG_RAY_NODE_NAME] = tags["Name"]
     return out
+
+
+def _spec_of(intent: LaunchIntent) -> LaunchSpec:
+    return LaunchSpec(request_id=intent.request_id, client_token=intent.client_token,
+                      node_type=intent.node_type, count=intent.count,
+                      node_config=intent.node_config, subnet_id=intent.subnet_id)
+
+
+def _kind_of(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags that say which nodes are interchangeable: kind, node type, launch config."""
+    return {k: tags[k] for k in (TAG_RAY_NODE_KIND, TAG_RAY_LAUNCH_CONFIG,
+                                 TAG_RAY_USER_NODE_TYPE) if k in tags}
 
 
 def lifecycle_of(instance: CloudInstance) -> str:
@@ -176,8 +193,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
     max_terminate_nodes = 1000
 
     def __init__(self, provider_config: dict[str, Any], cluster_name: str, *,
-                 clock: Clock | None = None) -> None:
-        """Ray passes the two arguments; ``clock`` is for tests on a fake clock."""
+                 clock: Clock | None = None, rng: random.Random | None = None) -> None:
+        """Ray passes the two arguments; ``clock`` and ``rng`` (backoff jitter) are for
+        tests on a fake clock."""
         super().__init__(provider_config, cluster_name)
         self.settings = parse_settings(provider_config)
         self.cache_stopped_nodes = self.settings.cache_stopped_nodes
@@ -197,8 +215,11 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         self._lock = threading.RLock()
         self._book = _Book()
         self._backoff = Backoff(base=0.5, cap=5.0)
-        self._rng = random.Random()
+        self._rng = rng if rng is not None else random.Random()
         self._setup_errors_logged: set[str] = set()
+        # Launches a create_node of this process is sending now: another thread's request,
+        # not one to resend or count (Ray's launcher threads launch concurrently).
+        self._launching: set[str] = set()
         for launch in self.state.launches():
             self._book.nodes[launch.instance_id] = _Node(
                 instance_id=launch.instance_id, state="pending", private_ip=launch.private_ip,
@@ -376,10 +397,20 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
     def create_node(self, node_config: dict[str, Any], tags: dict[str, str],
                     count: int) -> dict[str, Any]:
         created: dict[str, Any] = {}
-        if self.cache_stopped_nodes:
-            created.update(self._reuse_stopped(tags, count))
-        if count - len(created) > 0:
-            created.update(self._launch(node_config, tags, count - len(created)))
+        wanted = to_aws_tags(_kind_of(tags))
+        for intent, launched in self._resend_intents():
+            if {k: intent.tags.get(k) for k in wanted} != wanted:
+                continue
+            # A launch of this kind EC2 has not answered yet, or just answered: it counts
+            # towards this one, so a lost answer is never launched again.
+            created.update(launched if launched is not None else {})
+            count -= len(launched) if launched is not None else intent.count
+        if count > 0 and self.cache_stopped_nodes:
+            reused = self._reuse_stopped(tags, count)
+            created.update(reused)
+            count -= len(reused)
+        if count > 0:
+            created.update(self._launch(node_config, tags, count))
         return created
 
     def create_node_with_resources_and_labels(
@@ -391,8 +422,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
     def _reuse_stopped(self, tags: dict[str, str], count: int) -> dict[str, Any]:
         """Start stopped nodes of the same kind and launch config, as Ray's provider does.
         Nodes still stopping are left for a later launch rather than waited for."""
-        wanted = {k: tags[k] for k in (TAG_RAY_NODE_KIND, TAG_RAY_LAUNCH_CONFIG,
-                                        TAG_RAY_USER_NODE_TYPE) if k in tags}
+        wanted = _kind_of(tags)
         try:
             stopped = self.ec2.list_tagged(TAG_RAY_CLUSTER_NAME, self.cluster_name,
                                            states=("stopped",))
@@ -447,36 +477,107 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         subnet_index = 0
         attempt = 0
         failure: CloudError | None = None
-        while True:
-            subnet = subnets[subnet_index % len(subnets)]
-            spec = LaunchSpec(request_id=request_id, client_token=f"ray-{request_id}",
-                              node_type=node_type, count=count, node_config=config,
-                              subnet_id=subnet)
-            try:
-                result = self.ec2.launch(spec)
-                break
-            except (CapacityUnavailable, LaunchRejected) as exc:
-                # Nothing launched: the next subnet, with a new token (new parameters).
-                failure = exc
-                subnet_index += 1
-                request_id = uuid.uuid4().hex
-                if subnet_index >= max(len(subnets), self.settings.max_attempts):
+        tried: list[str] = []
+        try:
+            while True:
+                subnet = subnets[subnet_index % len(subnets)]
+                intent = LaunchIntent(
+                    request_id=request_id, client_token=f"ray-{request_id}", node_type=node_type,
+                    count=count, node_config=config, subnet_id=subnet, tags=aws_tags,
+                    created_at=self.clock.now())
+                # Marked as this thread's before it is written, so no other thread resends
+                # it; written before sending, so later updates resend it if no answer comes.
+                with self._lock:
+                    self._launching.add(request_id)
+                tried.append(request_id)
+                self.state.add_intent(intent)
+                try:
+                    result = self.ec2.launch(_spec_of(intent))
+                    break
+                except (CapacityUnavailable, LaunchRejected) as exc:
+                    # Nothing launched: the next subnet, with a new token (new parameters).
+                    self.state.forget_intents([request_id])
+                    failure = exc
+                    subnet_index += 1
+                    request_id = uuid.uuid4().hex
+                    if subnet_index >= max(len(subnets), self.settings.max_attempts):
+                        self._fail(exc)
+                except (Throttled, CloudUnavailable) as exc:
+                    # Maybe launched: the same token again, so EC2 returns the same instances.
+                    failure = exc
+                except ProviderSetupError as exc:
+                    if not isinstance(failure, (Throttled, CloudUnavailable)):  # nothing ran
+                        self.state.forget_intents([request_id])
+                    self._reason(exc)
                     self._fail(exc)
-            except (Throttled, CloudUnavailable) as exc:
-                # Maybe launched: the same token again, so EC2 returns the same instances.
-                failure = exc
-            except ProviderSetupError as exc:
-                self._reason(exc)
-                self._fail(exc)
-            if self.clock.now() >= deadline:
-                self._fail(failure)
-            self.clock.sleep(self._backoff.delay(attempt, self._rng))
-            attempt += 1
+                if self.clock.now() >= deadline:
+                    # Maybe launched: the intent stays, and later updates resend it.
+                    log.warning("no answer to a launch of %d %s nodes within %.0f s; resending "
+                                "it with the same token at the next update", count, node_type,
+                                self.settings.launch_deadline_seconds)
+                    self._fail(failure)
+                self.clock.sleep(self._backoff.delay(attempt, self._rng))
+                attempt += 1
+            launched = self._record_launch(result.instances, aws_tags)
+            self.state.forget_intents([request_id])
+        finally:
+            with self._lock:
+                self._launching.difference_update(tried)
+        if len(launched) < count:
+            log.info("EC2 launched %d of %d %s nodes; Ray will ask again", len(launched),
+                     count, node_type)
+        return launched
+
+    def _resend_intents(self) -> list[tuple[LaunchIntent, dict[str, Any] | None]]:
+        """Send again each launch EC2 has not answered, with its own token and parameters:
+        EC2 answers with the instances it launched for it, or launches them now, once.
+        Returns each intent with its nodes, or None while EC2 still does not answer."""
+        out: list[tuple[LaunchIntent, dict[str, Any] | None]] = []
+        intents = self.state.intents()  # before the set: see _launch for the order
+        with self._lock:
+            launching = set(self._launching)
+        for intent in intents:
+            if intent.request_id in launching:
+                continue
+            if self.clock.now() - intent.created_at > self.settings.visibility_timeout_seconds:
+                # Its instances, if any, carry the cluster tag: the listing has them.
+                log.warning("launch %s never answered; leaving it to the listing",
+                            intent.request_id)
+                self.state.forget_intents([intent.request_id])
+                continue
+            try:
+                result = self.ec2.launch(_spec_of(intent))
+            except (CapacityUnavailable, LaunchRejected) as exc:
+                log.warning("launch %s failed when sent again (%s)", intent.request_id,
+                            exc.code)
+                self.state.forget_intents([intent.request_id])
+                out.append((intent, {}))
+                continue
+            except UNANSWERED as exc:
+                log.info("launch %s still unanswered (%s)", intent.request_id,
+                         self._reason(exc))
+                out.append((intent, None))
+                continue
+            launched = self._record_launch(result.instances, intent.tags)
+            self.state.forget_intents([intent.request_id])
+            log.info("launch %s answered: %s", intent.request_id, sorted(launched))
+            out.append((intent, launched))
+        return out
+
+    def _record_launch(self, instances: tuple[CloudInstance, ...],
+                       aws_tags: Mapping[str, str]) -> dict[str, Any]:
+        """Nodes from a RunInstances answer, in the book and the state file."""
         now = self.clock.now()
         launched: dict[str, Any] = {}
         pending: list[PendingLaunch] = []
         with self._lock:
-            for instance in result.instances:
+            for instance in instances:
+                if instance.instance_id in self._book.gone:
+                    continue  # an answer repeated after Ray terminated the node
+                if instance.instance_id in self._book.nodes:  # a listing showed it first
+                    launched[instance.instance_id] = {"InstanceId": instance.instance_id,
+                                                      "PrivateIpAddress": instance.private_ip}
+                    continue
                 node_tags = from_aws_tags({**instance.tags, **aws_tags})
                 node = _Node(instance_id=instance.instance_id, state="pending",
                              private_ip=instance.private_ip, tags=node_tags, known_since=now,
@@ -488,9 +589,6 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                 launched[instance.instance_id] = {"InstanceId": instance.instance_id,
                                                   "PrivateIpAddress": instance.private_ip}
         self.state.add_launches(pending)
-        if len(launched) < count:
-            log.info("EC2 launched %d of %d %s nodes; Ray will ask again", len(launched),
-                     count, node_type)
         return launched
 
     def _reason(self, exc: CloudError | ProviderSetupError) -> str:
@@ -594,6 +692,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         self.state.add_launches(restored)
 
     def _retry_pending_work(self) -> None:
+        self._resend_intents()
         now = self.clock.now()
         actions: dict[str, list[str]] = {TERMINATE: [], STOP: []}
         expired: list[str] = []
