@@ -476,3 +476,26 @@ def test_an_unanswered_launch_of_another_node_type_does_not_hold_back_this_one(
 
     assert len(created) == 1
     assert len(emulator.truth()) == 3
+
+
+def test_a_node_ec2_will_not_stop_is_terminated_instead(
+        fake_emulator: FakeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator, clock, _ = fake_emulator("none")
+    provider = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
+    (node_id,) = provider.create_node(NODE_CONFIG, WORKER, 1)
+    clock.advance(5)
+    provider.non_terminated_nodes({})
+    answer: Any = {"Error": {"Code": "UnsupportedOperation",
+                             "Message": "an instance-store root cannot be stopped"},
+                   "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    def refuse(**_: Any) -> Any:
+        raise ClientError(answer, "StopInstances")
+
+    monkeypatch.setattr(provider.ec2._ec2, "stop_instances", refuse)
+
+    provider.terminate_nodes([node_id])
+    clock.advance(120)
+
+    assert truth_of(emulator, [node_id]) == {node_id: InstanceState.TERMINATED}
+    assert provider.state.terminations() == []
