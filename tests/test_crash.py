@@ -23,6 +23,10 @@ def test_thirty_random_kills_lose_nothing_and_duplicate_nothing(tmp_path: Path) 
     assert v.unrecorded == [], v
     assert v.launched == 300  # every node the demand needed, and not one more
     assert run.kills == 30
+    # Every daemon logged each state change to a file: more than a pipe holds, which would
+    # have stalled a daemon whose pipe nobody read until it ended.
+    moves = (tmp_path / "daemons.log").read_text().count(" -> ")
+    assert moves >= 300 * 4, moves
 
 
 @pytest.mark.parametrize("point", POINTS)

@@ -20,6 +20,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -62,13 +63,15 @@ class ExternalEmulator:
                 "--seed", str(seed), "--time-scale", str(time_scale), "--port", "0"]
         for assignment in assignments or []:
             args += ["--set", assignment]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        # Its log goes to a file: a pipe nobody reads would fill and stall it.
+        self._log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by stop()
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "serving EC2 at " not in line:
             self.stop()
-            raise ChaosError(f"the emulator did not start: {line!r}")
+            self._log.seek(0)
+            raise ChaosError(f"the emulator did not start: {line!r} {self._log.read()[-800:]}")
         self.url = line.rsplit(" ", 1)[1].strip()
 
     def _get(self, path: str) -> Any:
@@ -94,6 +97,7 @@ class ExternalEmulator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.communicate()
+        self._log.close()
 
 
 def write_config(directory: Path, endpoint: str, **overrides: Any) -> Path:
@@ -137,10 +141,22 @@ def daemon_env(crash_at: str | None = None) -> dict[str, str]:
     return env
 
 
+def daemon_log(config: Path) -> Path:
+    """Where every daemon of a run appends its log (each state change, at info)."""
+    return config.parent / "daemons.log"
+
+
 def start_daemon(config: Path, crash_at: str | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "steadyscale", "run", str(config), "--quiet", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=daemon_env(crash_at))
+    # The log goes to a file, never a pipe: one nobody reads until the daemon ends fills
+    # up and blocks the daemon in a write (hundreds of nodes log more than a pipe holds).
+    with daemon_log(config).open("a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "steadyscale", "run", str(config), "--quiet", "--json"],
+            stdout=subprocess.PIPE, stderr=log, text=True, env=daemon_env(crash_at))
+
+
+def _log_tail(config: Path) -> str:
+    return daemon_log(config).read_text()[-800:]
 
 
 @dataclass
@@ -189,9 +205,9 @@ def _settle(config: Path, emulator: ExternalEmulator, done: Any, timeout: float,
         _wait_for(lambda: done(emulator.truth()), timeout, what)
     finally:
         daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=60)
+        out, _ = daemon.communicate(timeout=60)
     if daemon.returncode != 0:
-        raise ChaosError(f"a daemon failed ({daemon.returncode}): {err[-800:]}")
+        raise ChaosError(f"a daemon failed ({daemon.returncode}): {_log_tail(config)}")
     lines = out.strip().splitlines()
     summary: dict[str, Any] = json.loads(lines[-1]) if lines else {}
     return summary
@@ -244,9 +260,10 @@ def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str 
             else:
                 point_hit = (crash_at or "").partition(":")[0] or "exit"
                 points[point_hit] = points.get(point_hit, 0) + 1
-            _, err = daemon.communicate(timeout=30)
+            daemon.communicate(timeout=30)
             if daemon.returncode != -signal.SIGKILL:
-                raise ChaosError(f"a daemon ended by itself ({daemon.returncode}): {err[-800:]}")
+                raise ChaosError(f"a daemon ended by itself ({daemon.returncode}): "
+                                 f"{_log_tail(config)}")
 
     try:
         config = write_config(workdir, emulator.url)
