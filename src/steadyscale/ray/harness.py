@@ -72,12 +72,20 @@ def counting_ray_errors() -> Iterator[ErrorCounter]:
     ray_logger = logging.getLogger("ray")
     level = ray_logger.level
     ray_logger.setLevel(logging.ERROR)  # Ray logs every update at INFO
+    # Ray's own handlers print what its modules log (some at INFO whatever the level above,
+    # and each caught error with its traceback): counted here and summed up by the caller
+    # instead, so a run's output stays a readable table.
+    handlers = {h: h.level for h in ray_logger.handlers}
+    for handler in handlers:
+        handler.setLevel(logging.CRITICAL + 1)
     watched = logging.getLogger("ray.autoscaler")
     watched.addHandler(counter)
     try:
         yield counter
     finally:
         watched.removeHandler(counter)
+        for handler, handler_level in handlers.items():
+            handler.setLevel(handler_level)
         ray_logger.setLevel(level)
 
 
