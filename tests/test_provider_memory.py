@@ -169,3 +169,21 @@ def test_memory_backend_reports_calls_and_retries_to_the_metrics() -> None:
     retried = sum(s.value for m in registry.collect() if m.name == "steadyscale_api_retries"
                   for s in m.samples if s.name.endswith("_total"))
     assert retried >= 1  # 5xx answers, retried as the SDK would
+
+
+def test_ids_no_message_names_are_dropped_instead_of_retried_for_ever() -> None:
+    provider, _ = _provider("none")
+    (known,) = [i.instance_id for i in provider.launch(_spec(1)).instances]
+    # As the boto3 provider does: the whole batch is dropped, after one call.
+    assert provider.describe_by_id([known, "i-xyz"]) == []
+    assert provider.calls_by_action()["DescribeInstances"] == 1
+    assert provider.terminate(["i-xyz"]).not_found == ("i-xyz",)
+
+
+def test_a_name_the_caller_chose_is_kept_as_the_boto3_provider_keeps_it() -> None:
+    provider, _ = _provider("none")
+    named = provider.launch(_spec(1, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+        {"Key": "Name", "Value": "ray-worker-7"}]}]))
+    plain = provider.launch(_spec(1, request="r-2"))
+    assert [i.tags["Name"] for i in named.instances] == ["ray-worker-7"]
+    assert [i.tags["Name"] for i in plain.instances] == ["c1-cpu"]

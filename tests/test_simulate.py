@@ -213,3 +213,87 @@ def test_run_on_the_memory_backend_checks_its_ground_truth(
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["nodes_launched"] == 3
     assert summary["duplicates"] == 0 and summary["leaks"] == 0
+
+
+def _simulate_file(tmp_path: Path, rows: str, duration: float, profile: str = "none",
+                   before: Any = None) -> dict[str, Any]:
+    trace = tmp_path / "trace.csv"
+    trace.write_text("time,bundle,count\n" + rows)
+    config = cluster_config(max_workers=60, provider={"type": "memory",
+                                                      "emulator": {"profile": profile}})
+    sim = Simulation(config, load_trace(trace), seed=1, duration=duration, profile=profile)
+    try:
+        if before is not None:
+            before(sim)
+        return sim.run().report
+    finally:
+        sim.close()
+
+
+def test_time_to_capacity_ends_with_the_tick_that_met_it(tmp_path: Path) -> None:
+    # No delays: the first tick launches, the next sees them all ready.
+    report = _simulate_file(tmp_path, "0,CPU=2,5\n", duration=60)
+    assert report["capacity_after_each_rise"] == [
+        {"at_seconds": 0.0, "demand": 5, "seconds": 5.0}]
+
+
+def test_a_spike_the_demand_fell_back_from_was_never_met(tmp_path: Path) -> None:
+    report = _simulate_file(tmp_path, "0,CPU=2,5\n300,CPU=2,50\n305,CPU=2,5\n",
+                            duration=600, profile="realistic")
+    rises = report["capacity_after_each_rise"]
+    assert [r["demand"] for r in rises] == [5, 50]
+    assert rises[0]["seconds"] is not None and rises[1]["seconds"] is None
+
+
+def test_lost_launch_answers_are_awaiting_adoption_not_duplicates(tmp_path: Path) -> None:
+    def lose_answers(sim: Simulation) -> None:
+        sim.provider.inject("lost_response", "RunInstances", 3)
+
+    # Stopped while the launch's answer is lost: the instances belong to an open request.
+    early = _simulate_file(tmp_path, "0,CPU=2,3\n", duration=1, before=lose_answers)
+    assert early["instances_launched"] == 3
+    assert (early["duplicates"], early["leaks"], early["awaiting_adoption"]) == (0, 0, 3)
+    late = _simulate_file(tmp_path, "0,CPU=2,3\n", duration=300, before=lose_answers)
+    assert (late["duplicates"], late["leaks"], late["awaiting_adoption"]) == (0, 0, 0)
+    assert late["instances_launched"] == 3
+
+
+def test_node_hours_count_from_running_not_from_launch(tmp_path: Path) -> None:
+    config = cluster_config(max_workers=10, provider={"type": "memory",
+                                                      "emulator": {"profile": "realistic"}})
+    trace = tmp_path / "trace.csv"
+    trace.write_text("time,bundle,count\n0,CPU=2,4\n600,CPU=2,0\n")
+    sim = Simulation(config, load_trace(trace), seed=1, duration=1200)
+    try:
+        report = sim.run().report
+        spans = [(i.launched_at, i.running_at, i.terminate_requested_at)
+                 for i in sim.provider.truth()]
+        billed = sum(stop - up for _, up, stop in spans
+                     if up is not None and stop is not None) / 3600
+        booting = sum(up - launched for launched, up, _ in spans if up is not None) / 3600
+    finally:
+        sim.close()
+    assert len(spans) == 4 and booting > 0  # realistic instances take time to boot
+    # EC2 bills from running until shutting-down: the boot before it is not counted.
+    assert report["node_hours_total"] == pytest.approx(billed, abs=1e-3)
+
+
+def test_simulate_refuses_a_trace_that_is_not_text_and_absurd_counts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    binary = tmp_path / "t.csv"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    huge = tmp_path / "t.yaml"
+    huge.write_text("- {time: 0, bundle: {CPU: 2}, count: 99999999999999999999}\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for args, words in (
+            (["--trace", str(binary)], "not UTF-8"),
+            (["--trace", str(huge)], "count"),
+            (["--trace", "burst", "--peak", "99999999999999999999"], "--peak"),
+            (["--trace", "burst", "--report-dir", str(blocker / "sub")], "--report-dir")):
+        code = main(["simulate", "--config", str(config), "--quiet", *args])
+        err = capsys.readouterr().err
+        assert code == 2 and words in err and "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err

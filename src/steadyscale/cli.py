@@ -482,6 +482,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
 
+    from steadyscale.config import MAX_BUNDLES  # noqa: PLC0415
     from steadyscale.simulate import (  # noqa: PLC0415
         Simulation,
         parse_duration,
@@ -493,13 +494,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     duration = parse_duration(args.duration)
     if args.peak is not None and args.peak < 0:
         raise SteadyscaleError(f"--peak must be >= 0, got {args.peak}")
+    if args.peak is not None and args.peak > MAX_BUNDLES:
+        raise SteadyscaleError(f"--peak {args.peak} is more bundles than any cluster holds; "
+                               f"give at most {MAX_BUNDLES}")
     prices = _prices(args.price)
     trace = resolve_trace(args.trace, config, peak=args.peak, duration=duration,
                           seed=args.seed)
     report_dir = Path(args.report_dir)
     if report_dir.exists() and not report_dir.is_dir():
         raise SteadyscaleError(f"--report-dir {report_dir} is a file; give a directory")
-    report_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SteadyscaleError(f"--report-dir {report_dir}: cannot create it "
+                               f"({exc.strerror}); give a directory you can write") from None
     sim = Simulation(config, trace, seed=args.seed, duration=duration,
                      ledger_path=report_dir / "ledger.db", prices=prices,
                      profile=args.profile)
@@ -533,6 +541,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
           f"{report['throttles']}")
     print(f"  duplicates {report['duplicates']}, leaks {report['leaks']}, stuck ticks "
           f"{report['stuck_ticks']}, tick errors {report['tick_errors']}")
+    if report["awaiting_adoption"]:
+        print(f"  awaiting adoption  {report['awaiting_adoption']} instance(s) whose launch "
+              "answer was lost, of requests still open (resent or adopted next)")
     print(f"  report             {json_path}, {png_path}")
     return 0
 

@@ -42,6 +42,8 @@ class _Strict(BaseModel):
 
 # Smallest non-zero resource amount: keeps packing arithmetic finite.
 MIN_AMOUNT = 1e-6
+# More bundles than any cluster holds (and than SQLite's integers carry): a typo.
+MAX_BUNDLES = 10_000_000
 
 
 def _amounts(value: dict[str, float], empty: str) -> dict[str, float]:
@@ -151,7 +153,7 @@ class ScenarioStep(_Strict):
 
 class DemandItem(_Strict):
     bundle: dict[str, float]
-    count: int = Field(ge=0)
+    count: int = Field(ge=0, le=MAX_BUNDLES)
 
     @field_validator("bundle")
     @classmethod

@@ -121,6 +121,9 @@ def load_trace(path: str | Path) -> Trace:
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read trace {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"trace {source} is not UTF-8 text; give a CSV or YAML file "
+                          "of time, bundle, count") from None
     rows: list[tuple[float, dict[str, float], int, str]] = []
     if source.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
@@ -304,20 +307,25 @@ class Simulation:
 
     def _capacity_times(self, samples: Sequence[Sample],
                         reports: Sequence[TickReport]) -> list[dict[str, Any]]:
-        """For each rise in demand: how long until the demand was all on running nodes
-        (a rise overtaken by the next one is met when that one is; None: never met)."""
+        """For each rise in demand: how long until the demand was all on ready nodes, at
+        the end of the tick that saw it. A rise overtaken by a higher one is met when that
+        one is; one the demand fell back from first was never met (None)."""
         rises: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] = []
         previous = 0
         for sample, report in zip(samples, reports, strict=True):
+            waiting = [r for r in waiting if r["demand"] <= sample.demand]
             if sample.demand > previous:
-                rises.append({"at_seconds": round(sample.at, 3), "demand": sample.demand,
-                              "seconds": None})
+                rise: dict[str, Any] = {"at_seconds": round(sample.at, 3), "demand": sample.demand,
+                        "seconds": None}
+                rises.append(rise)
+                waiting.append(rise)
             previous = sample.demand
             if report.capacity_met:
-                done = sample.at + report.duration + self.config.loop_interval_seconds
-                for rise in rises:
-                    if rise["seconds"] is None:
-                        rise["seconds"] = round(done - rise["at_seconds"], 3)
+                done = sample.at + report.duration
+                for rise in waiting:
+                    rise["seconds"] = round(done - rise["at_seconds"], 3)
+                waiting = []
         return rises
 
     def _report(self, samples: Sequence[Sample],
@@ -327,10 +335,13 @@ class Simulation:
                  if i.tags.get(TAG_CLUSTER) == self.config.cluster_name]
         hours: dict[str, float] = {}
         for inst in truth:
+            # EC2 bills from running until shutting-down, not the boot before it.
+            if inst.running_at is None:
+                continue
             stop = inst.terminate_requested_at if inst.terminate_requested_at is not None \
                 else end
             hours[inst.instance_type] = hours.get(inst.instance_type, 0.0) + max(
-                0.0, stop - inst.launched_at) / 3600.0
+                0.0, stop - inst.running_at) / 3600.0
         cost: dict[str, Any]
         priced = {t: h for t, h in hours.items() if t in self.prices}
         if self.prices:
@@ -342,11 +353,16 @@ class Simulation:
                     "TYPE=DOLLARS_PER_HOUR); cost not computed"}
         over, unrecorded = audit(self.ledger, [(i.instance_id, i.tags.get(TAG_REQUEST, ""))
                                                for i in truth])
+        # An instance whose launch answer was lost belongs to a request still open: the
+        # next tick resends it (same ClientToken) or adopts the instance. Not a duplicate
+        # nor a leak yet, but shown apart.
+        open_requests = {r.request_id for r in self.ledger.requests(open_only=True)}
+        awaited = {i.instance_id for i in truth if i.tags.get(TAG_REQUEST) in open_requests}
         tracked = {r.instance_id for r in self.autoscaler.records.values()
                    if r.instance_id and r.status in HAS_INSTANCE}
         alive = [i for i in truth if i.state.value != "terminated"]
         leaks = sum(1 for i in alive if i.instance_id not in tracked
-                    and i.state.value != "shutting-down")
+                    and i.instance_id not in awaited and i.state.value != "shutting-down")
         by_action = self.provider.calls.by_action()
         throttles = sum(n for outcomes in by_action.values()
                         for code, n in outcomes.items() if code == "RequestLimitExceeded")
@@ -372,8 +388,9 @@ class Simulation:
             "api_calls_by_outcome": by_action,
             "api_calls_total": sum(sum(o.values()) for o in by_action.values()),
             "throttles": throttles,
-            "duplicates": over + len(unrecorded),
+            "duplicates": over + len([i for i in unrecorded if i not in awaited]),
             "leaks": leaks,
+            "awaiting_adoption": len(awaited - tracked),
             "alive_at_end": len(alive),
             "stuck_ticks": stuck,
             "tick_errors": sum(len(r.errors) for r in reports),

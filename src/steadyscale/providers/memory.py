@@ -244,6 +244,8 @@ class MemoryProvider:
                 if exc.code != NOT_FOUND:
                     raise
                 missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining)
+                if not missing:  # ids the message does not name (malformed): all of them
+                    missing = set(remaining)
                 dropped.extend(sorted(missing))
                 remaining = [i for i in remaining if i not in missing]
         return None, dropped
@@ -277,9 +279,10 @@ class MemoryProvider:
         for tag_spec in config.get("TagSpecifications", []) or []:
             if tag_spec.get("ResourceType") == "instance":
                 tags.update({t["Key"]: t.get("Value", "") for t in tag_spec.get("Tags", [])})
+        # As the boto3 provider: a Name the caller chose is kept; ours is only a default.
+        tags.setdefault("Name", f"{self.cluster_name}-{spec.node_type}")
         tags.update({TAG_CLUSTER: self.cluster_name, TAG_NODE_TYPE: spec.node_type,
-                     TAG_REQUEST: spec.request_id,
-                     "Name": f"{self.cluster_name}-{spec.node_type}"})
+                     TAG_REQUEST: spec.request_id})
         zone = self._zone(spec, config)
         protect = bool(config.get("DisableApiTermination"))
 
