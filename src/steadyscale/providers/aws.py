@@ -52,14 +52,12 @@ from steadyscale.providers.base import (
     LaunchSpec,
     NotVisibleYet,
     TerminateResult,
+    call_dropping_unknown,
     chunks,
     lookup_until_visible,
 )
 from steadyscale.providers.pacing import ClientPacer
 
-NOT_FOUND = "InvalidInstanceID.NotFound"
-MALFORMED_ID = "InvalidInstanceID.Malformed"
-_INSTANCE_ID = re.compile(r"i-[0-9a-fA-F]+")
 # Resource types RunInstances tags with the cluster's tags (TagSpecifications).
 TAGGED_AT_LAUNCH = ("instance", "volume")
 TERMINATE_CHUNK = 1000
@@ -282,20 +280,8 @@ class EC2Provider:
                     **extra: Any) -> tuple[Any, list[str]]:
         """Call ``action`` on ``ids``; while EC2 names ids it does not know (which fails the
         whole call), drop those and call again. Returns (answer or None, dropped ids)."""
-        dropped: list[str] = []
-        remaining = ids
-        while remaining:
-            try:
-                return self._call(action, **{param: remaining}, **extra), dropped
-            except LaunchRejected as exc:
-                if exc.code not in (NOT_FOUND, MALFORMED_ID):
-                    raise
-                missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining)
-                if not missing:
-                    missing = set(remaining)
-                dropped.extend(sorted(missing))
-                remaining = [i for i in remaining if i not in missing]
-        return None, dropped
+        return call_dropping_unknown(
+            lambda chosen: self._call(action, **{param: chosen}, **extra), ids)
 
     def describe_by_id(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         """Instances among ``instance_ids`` EC2 shows by id (its fastest view of a new one).

@@ -9,12 +9,13 @@ as "gone"; ``lookup`` says so explicitly with ``NotVisibleYet``.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from steadyscale.clock import Clock
-from steadyscale.errors import CloudUnavailable, Throttled
+from steadyscale.errors import CloudUnavailable, LaunchRejected, Throttled
 from steadyscale.retry import Backoff, retry_until
 
 TAG_CLUSTER = "steadyscale:cluster"
@@ -22,6 +23,10 @@ TAG_NODE_TYPE = "steadyscale:node-type"
 TAG_REQUEST = "steadyscale:request-id"
 # Ids per lookup call; EC2 documents limits of this order for filter values.
 LOOKUP_BATCH = 200
+NOT_FOUND = "InvalidInstanceID.NotFound"
+MALFORMED_ID = "InvalidInstanceID.Malformed"
+_INSTANCE_ID = re.compile(r"i-[0-9a-fA-F]+")
+T = TypeVar("T")
 # Between attempts of a single-instance lookup: full jitter on 0.2 s doubling, at most 2 s.
 LOOKUP_BACKOFF = Backoff(base=0.2, cap=2.0)
 
@@ -166,3 +171,25 @@ def lookup_until_visible(describe: Callable[[Sequence[str]], list[CloudInstance]
         return found
     reason = f"not visible yet ({last_error[0]})" if last_error else "not visible yet"
     return NotVisibleYet(instance_id=instance_id, attempts=attempts, reason=reason)
+
+
+def call_dropping_unknown(call: Callable[[list[str]], T],
+                          ids: list[str]) -> tuple[T | None, list[str]]:
+    """A by-id call (DescribeInstances by id, TerminateInstances, ...) fails as a whole on
+    an id EC2 does not know yet, naming it: drop the named ids (all of them when the
+    message names none, as for a malformed id) and call again for the rest.
+
+    Returns (the answer, or None when no id was left; the dropped ids).
+    """
+    dropped: list[str] = []
+    remaining = ids
+    while remaining:
+        try:
+            return call(remaining), dropped
+        except LaunchRejected as exc:
+            if exc.code not in (NOT_FOUND, MALFORMED_ID):
+                raise
+            missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining) or set(remaining)
+            dropped.extend(sorted(missing))
+            remaining = [i for i in remaining if i not in missing]
+    return None, dropped

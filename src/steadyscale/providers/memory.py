@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -38,6 +37,7 @@ from steadyscale.errors import (
 )
 from steadyscale.providers.base import (
     LOOKUP_BATCH,
+    NOT_FOUND,
     TAG_CLUSTER,
     TAG_NODE_TYPE,
     TAG_REQUEST,
@@ -48,6 +48,7 @@ from steadyscale.providers.base import (
     LaunchSpec,
     NotVisibleYet,
     TerminateResult,
+    call_dropping_unknown,
     chunks,
     lookup_until_visible,
 )
@@ -56,8 +57,6 @@ from steadyscale.retry import Backoff
 
 T = TypeVar("T")
 
-NOT_FOUND = "InvalidInstanceID.NotFound"
-_INSTANCE_ID = re.compile(r"i-[0-9a-fA-F]+")
 PAGE_SIZE = 1000
 TERMINATE_CHUNK = 1000
 _SPOT_REASON = "Server.SpotInstanceTermination"
@@ -227,28 +226,17 @@ class MemoryProvider:
                     resources: bool = False) -> tuple[T | None, list[str]]:
         """A by-id call: one unknown id fails it, naming the ids; drop those and call again,
         exactly as the boto3 provider does."""
-        dropped: list[str] = []
-        remaining = ids
-        while remaining:
-            def attempt(now: float, chosen: list[str] = remaining) -> T:
+        def call(chosen: list[str]) -> T:
+            def attempt(now: float) -> T:
                 missing = [i for i in chosen
                            if not self.model.tracks(i)
                            or not self.model.is_visible(i, operation, now)]
                 if missing:
                     raise self._not_found(missing)
                 return work(chosen, now)
-            try:
-                return self._call(action, attempt,
-                                  resources=len(remaining) if resources else 0), dropped
-            except LaunchRejected as exc:
-                if exc.code != NOT_FOUND:
-                    raise
-                missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining)
-                if not missing:  # ids the message does not name (malformed): all of them
-                    missing = set(remaining)
-                dropped.extend(sorted(missing))
-                remaining = [i for i in remaining if i not in missing]
-        return None, dropped
+            return self._call(action, attempt, resources=len(chosen) if resources else 0)
+
+        return call_dropping_unknown(call, ids)
 
     # ------------------------------------------------------------------ protocol
 
