@@ -298,11 +298,13 @@ def test_a_node_ec2_refuses_to_terminate_stays_listed_for_ray(
 SPOT_CONFIG = {**NODE_CONFIG, "InstanceMarketOptions": {"MarketType": "spot"}}
 
 
-def test_a_spot_node_is_terminated_not_stopped_after_a_restart(
-        fake_emulator: FakeEmulator, tmp_path: Path) -> None:
+def _scale_down_after_a_restart(fake_emulator: FakeEmulator, tmp_path: Path,
+                                node_config: dict[str, Any], count: int
+                                ) -> tuple[Emulator, list[str]]:
+    """Launch with cache_stopped_nodes, restart the provider, scale the nodes down."""
     emulator, clock, _ = fake_emulator("realistic", **LAG_30)
     first = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
-    ids = sorted(first.create_node(SPOT_CONFIG, WORKER, 2))
+    ids = sorted(first.create_node(node_config, WORKER, count))
     first.state.close()
     restarted = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
 
@@ -310,7 +312,12 @@ def test_a_spot_node_is_terminated_not_stopped_after_a_restart(
     clock.advance(60)
     restarted.non_terminated_nodes({})
     clock.advance(120)
+    return emulator, ids
 
+
+def test_a_spot_node_is_terminated_not_stopped_after_a_restart(
+        fake_emulator: FakeEmulator, tmp_path: Path) -> None:
+    emulator, ids = _scale_down_after_a_restart(fake_emulator, tmp_path, SPOT_CONFIG, 2)
     assert emulator.calls.count("StopInstances") == 0
     assert set(truth_of(emulator, ids).values()) == {InstanceState.TERMINATED}
 
@@ -331,17 +338,7 @@ def test_a_node_of_unknown_lifecycle_is_terminated_not_stopped(
 
 def test_an_on_demand_node_is_still_stopped_with_cache_stopped_nodes(
         fake_emulator: FakeEmulator, tmp_path: Path) -> None:
-    emulator, clock, _ = fake_emulator("realistic", **LAG_30)
-    first = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
-    ids = sorted(first.create_node(NODE_CONFIG, WORKER, 1))
-    first.state.close()
-    restarted = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
-
-    restarted.terminate_nodes(ids)
-    clock.advance(60)
-    restarted.non_terminated_nodes({})
-    clock.advance(120)
-
+    emulator, ids = _scale_down_after_a_restart(fake_emulator, tmp_path, NODE_CONFIG, 1)
     assert set(truth_of(emulator, ids).values()) == {InstanceState.STOPPED}
 
 
