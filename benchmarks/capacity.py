@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from common import ramp_up, ready_at
+from steadyscale.app.daemon import ground_truth_checks
+from steadyscale.app.runtime import open_runtime
 from steadyscale.config import parse_config
-from steadyscale.daemon import ground_truth_checks
-from steadyscale.runtime import open_runtime
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e"]
 FULL = ZONES[:2]  # two of five pools have no capacity

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from steadyscale.autoscaler import Autoscaler, TickReport
-from steadyscale.config import DemandItem
+from steadyscale.core.lifecycle import Status
+from steadyscale.core.resources import DemandItem
 from steadyscale.emulator import Operation, TrackedInstance
-from steadyscale.lifecycle import Status
+from steadyscale.loop.autoscaler import Autoscaler, TickReport
 
 
 @dataclass

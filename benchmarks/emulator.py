@@ -26,8 +26,8 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from steadyscale.clock import FakeClock
 from steadyscale.emulator import Emulator, build_settings
+from steadyscale.retries.clock import FakeClock
 
 TARGET_OVERHEAD = 1.20
 

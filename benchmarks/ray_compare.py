@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from steadyscale.ray.harness import (
+from steadyscale.testing.ray_harness import (
     INSTANCE_ACTIONS,
     PROBED,
     PROVIDERS,

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from common import ramp_up, ready_at
-from steadyscale.autoscaler import TickReport
+from steadyscale.app.daemon import ground_truth_checks
+from steadyscale.app.runtime import open_runtime
 from steadyscale.config import parse_config
-from steadyscale.daemon import ground_truth_checks
-from steadyscale.runtime import open_runtime
+from steadyscale.loop.autoscaler import TickReport
 
 TARGET_RATIO = 1.25
 TARGET_CALLS_PER_NODE = 0.05

@@ -25,15 +25,9 @@ import time
 from typing import Any
 
 from steadyscale.config import DEFAULT_RATE_LIMITS, ClusterConfig, parse_config
-from steadyscale.lifecycle import UP
-from steadyscale.reconciler import Observation, reconcile
-from steadyscale.simulate import (
-    Simulation,
-    Trace,
-    TraceStep,
-    fewer_collections,
-    resolve_trace,
-)
+from steadyscale.core.lifecycle import UP
+from steadyscale.core.reconciler import Observation, reconcile
+from steadyscale.sim import Simulation, Trace, TraceStep, fewer_collections, resolve_trace
 
 TARGET_WALL_S = 30.0
 TARGET_DECIDE_MS = 50.0

@@ -7,18 +7,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
-from steadyscale.autoscaler import Autoscaler, TickReport
-from steadyscale.clock import FakeClock
-from steadyscale.config import ClusterConfig, DemandItem, parse_config
+from steadyscale.app.runtime import build_memory_provider, build_provider
+from steadyscale.config import ClusterConfig, parse_config
+from steadyscale.core.instances import TAG_CLUSTER
+from steadyscale.core.lifecycle import Status
+from steadyscale.core.resources import DemandItem
+from steadyscale.ec2model.calllog import CallLog
 from steadyscale.emulator import Emulator, EmulatorSettings, TrackedInstance, build_settings
-from steadyscale.emulator.calllog import CallLog
-from steadyscale.health import HealthChecker, prober_for
-from steadyscale.ledger import Ledger
-from steadyscale.lifecycle import Status
-from steadyscale.metrics import Metrics
-from steadyscale.providers.base import TAG_CLUSTER
+from steadyscale.loop.autoscaler import Autoscaler, TickReport
+from steadyscale.ops.health import HealthChecker, prober_for
+from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.memory import MemoryProvider
-from steadyscale.runtime import build_memory_provider, build_provider
+from steadyscale.retries.clock import FakeClock
+from steadyscale.store.ledger import Ledger
 
 QUIET_ERRORS = {"server_error_probability": 0, "lost_response_probability": 0,
                 "timeout_probability": 0}

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from steadyscale.clock import FakeClock
 from steadyscale.emulator import Emulator
 from steadyscale.emulator.pytest_plugin import EmulatorFactory
+from steadyscale.retries.clock import FakeClock
 from tests.cluster import Cluster, make_cluster
 
 QUIET = {

@@ -1,5 +1,5 @@
 """Allow ``python -m steadyscale``."""
 
-from steadyscale.cli import main
+from steadyscale.app.cli import main
 
 raise SystemExit(main())

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from steadyscale.emulator.model import Fault, InstanceState, LaunchRefusedError, RegionModel
-from steadyscale.emulator.settings import Operation, build_settings
+from steadyscale.ec2model.region import Fault, InstanceState, LaunchRefusedError, RegionModel
+from steadyscale.ec2model.settings import Operation, build_settings
 
 
 def _model(profile: str = "none", **overrides: Any) -> RegionModel:

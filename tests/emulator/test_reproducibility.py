@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from steadyscale.clock import FakeClock
 from steadyscale.emulator import Emulator
+from steadyscale.retries.clock import FakeClock
 from tests.conftest import FakeEmulator, launch
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steadyscale.emulator.settings import (
+from steadyscale.ec2model.settings import (
     PROFILES,
     Distribution,
     Operation,

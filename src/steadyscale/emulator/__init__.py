@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from steadyscale.emulator.model import Fault, InstanceState, TrackedInstance
-from steadyscale.emulator.settings import (
+from steadyscale.ec2model.region import Fault, InstanceState, TrackedInstance
+from steadyscale.ec2model.settings import (
     PROFILES,
     Distribution,
     EmulatorSettings,

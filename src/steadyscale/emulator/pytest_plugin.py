@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from steadyscale.clock import Clock
+from steadyscale.ec2model.settings import build_settings
 from steadyscale.emulator.server import Emulator
-from steadyscale.emulator.settings import build_settings
+from steadyscale.retries.clock import Clock
 
 EmulatorFactory = Callable[..., Emulator]
 

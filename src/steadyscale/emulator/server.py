@@ -38,9 +38,8 @@ from moto.ec2.models.instances import StateReason
 from moto.ec2.responses import EC2Response
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from steadyscale.clock import Clock, ScaledClock
-from steadyscale.emulator.calllog import CallLog, CallRecord
-from steadyscale.emulator.model import (
+from steadyscale.ec2model.calllog import CallLog, CallRecord
+from steadyscale.ec2model.region import (
     STATE_CODES,
     Fault,
     InstanceState,
@@ -49,8 +48,9 @@ from steadyscale.emulator.model import (
     StateChange,
     TrackedInstance,
 )
-from steadyscale.emulator.settings import EmulatorSettings, Operation
+from steadyscale.ec2model.settings import EmulatorSettings, Operation
 from steadyscale.errors import EmulatorStartError
+from steadyscale.retries.clock import Clock, ScaledClock
 
 log = logging.getLogger("steadyscale.emulator")
 

@@ -31,7 +31,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from steadyscale.clock import Clock
+from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE, TAG_REQUEST, CloudInstance
 from steadyscale.errors import (
     CloudError,
     CloudUnavailable,
@@ -40,14 +40,10 @@ from steadyscale.errors import (
     Throttled,
     cloud_error,
 )
-from steadyscale.providers.base import (
+from steadyscale.providers.protocol import (
     LOOKUP_BATCH,
-    TAG_CLUSTER,
-    TAG_NODE_TYPE,
-    TAG_REQUEST,
     ApiCall,
     ApiObserver,
-    CloudInstance,
     LaunchResult,
     LaunchSpec,
     NotVisibleYet,
@@ -56,7 +52,8 @@ from steadyscale.providers.base import (
     chunks,
     lookup_until_visible,
 )
-from steadyscale.providers.pacing import ClientPacer
+from steadyscale.retries.clock import Clock
+from steadyscale.retries.pacing import ClientPacer
 
 # Resource types RunInstances tags with the cluster's tags (TagSpecifications).
 TAGGED_AT_LAUNCH = ("instance", "volume")

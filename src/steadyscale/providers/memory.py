@@ -16,17 +16,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from steadyscale.clock import Clock
-from steadyscale.config import instance_vcpus
-from steadyscale.emulator.calllog import CallLog, CallRecord
-from steadyscale.emulator.model import (
+from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE, TAG_REQUEST, CloudInstance
+from steadyscale.ec2model.calllog import CallLog, CallRecord
+from steadyscale.ec2model.catalogue import instance_vcpus
+from steadyscale.ec2model.region import (
     Fault,
     InstanceState,
     LaunchRefusedError,
     RegionModel,
     TrackedInstance,
 )
-from steadyscale.emulator.settings import EmulatorSettings, Operation
+from steadyscale.ec2model.settings import EmulatorSettings, Operation
 from steadyscale.errors import (
     CloudError,
     CloudUnavailable,
@@ -35,15 +35,11 @@ from steadyscale.errors import (
     Throttled,
     cloud_error,
 )
-from steadyscale.providers.base import (
+from steadyscale.providers.protocol import (
     LOOKUP_BATCH,
     NOT_FOUND,
-    TAG_CLUSTER,
-    TAG_NODE_TYPE,
-    TAG_REQUEST,
     ApiCall,
     ApiObserver,
-    CloudInstance,
     LaunchResult,
     LaunchSpec,
     NotVisibleYet,
@@ -52,8 +48,9 @@ from steadyscale.providers.base import (
     chunks,
     lookup_until_visible,
 )
-from steadyscale.providers.pacing import ClientPacer
-from steadyscale.retry import Backoff
+from steadyscale.retries.backoff import Backoff
+from steadyscale.retries.clock import Clock
+from steadyscale.retries.pacing import ClientPacer
 
 T = TypeVar("T")
 

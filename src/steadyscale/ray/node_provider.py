@@ -32,9 +32,8 @@ from ray.autoscaler.tags import (
     TAG_RAY_USER_NODE_TYPE,
 )
 
-from steadyscale.clock import Clock, ScaledClock, WallClock
-from steadyscale.config import DEFAULT_RATE_LIMITS
-from steadyscale.emulator.settings import describe_validation_error
+from steadyscale.config import DEFAULT_RATE_LIMITS, describe_validation_error
+from steadyscale.core.instances import CloudInstance
 from steadyscale.errors import (
     CapacityUnavailable,
     CloudError,
@@ -45,14 +44,10 @@ from steadyscale.errors import (
     Throttled,
 )
 from steadyscale.providers.aws import EC2Provider
-from steadyscale.providers.base import CloudInstance, LaunchSpec
-from steadyscale.ray.state import (
-    LaunchIntent,
-    PendingLaunch,
-    PendingTermination,
-    ProviderState,
-)
-from steadyscale.retry import Backoff
+from steadyscale.providers.protocol import LaunchSpec
+from steadyscale.ray.journal import LaunchIntent, PendingLaunch, PendingTermination, ProviderState
+from steadyscale.retries.backoff import Backoff
+from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 
 log = logging.getLogger("steadyscale.ray")
 

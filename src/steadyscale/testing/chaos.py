@@ -29,12 +29,12 @@ from typing import Any
 
 import yaml
 
-from steadyscale.config import DemandItem
-from steadyscale.crashpoints import ENV as CRASH_ENV
-from steadyscale.crashpoints import POINTS
-from steadyscale.daemon import audit
-from steadyscale.ledger import Ledger
-from steadyscale.providers.base import TAG_CLUSTER, TAG_REQUEST
+from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
+from steadyscale.core.resources import DemandItem
+from steadyscale.store.ledger import Ledger
+from steadyscale.testing.audit import audit
+from steadyscale.testing.crashpoints import ENV as CRASH_ENV
+from steadyscale.testing.crashpoints import POINTS
 
 CLUSTER = "chaos"
 POLL = 0.02

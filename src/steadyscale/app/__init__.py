@@ -1,0 +1,2 @@
+"""The application: the command line, the daemon, and ``runtime``, the one place where
+providers, clocks, stores, probers and metrics are assembled."""

@@ -1,0 +1,208 @@
+"""``steadyscale run``: the loop, a scripted scenario if the config has one, live output and
+a summary at the end (nodes, time to capacity, API calls, duplicates, leaks).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from steadyscale.app.runtime import Runtime
+from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
+from steadyscale.core.lifecycle import UP, Status
+from steadyscale.core.resources import format_bundle
+from steadyscale.loop.autoscaler import Autoscaler, Event, TickReport
+from steadyscale.providers.memory import MemoryProvider
+from steadyscale.testing.audit import audit
+
+_SHOWN = (Status.REQUESTED, Status.LAUNCHED, Status.PENDING, Status.RUNNING, Status.READY,
+          Status.TERMINATING)
+
+
+@dataclass
+class RunSummary:
+    elapsed_seconds: float
+    ticks: int
+    nodes_launched: int
+    peak_running: int
+    demand_at: float | None
+    capacity_seconds: float | None
+    api_calls: dict[str, int]
+    api_calls_total: int
+    duplicates: int | None
+    leaks: int | None
+    scenario_completed: bool
+    errors: int
+    max_tick_seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "ticks": self.ticks,
+            "nodes_launched": self.nodes_launched,
+            "peak_running": self.peak_running,
+            "time_to_capacity_seconds": (None if self.capacity_seconds is None
+                                         else round(self.capacity_seconds, 3)),
+            "api_calls": self.api_calls,
+            "api_calls_total": self.api_calls_total,
+            "duplicates": self.duplicates,
+            "leaks": self.leaks,
+            "scenario_completed": self.scenario_completed,
+            "tick_errors": self.errors,
+            "max_tick_seconds": round(self.max_tick_seconds, 3),
+        }
+
+
+class Printer:
+    """Line-by-line progress: events as they happen and the node counts when they change."""
+
+    def __init__(self, out: TextIO, start: float) -> None:
+        self.out = out
+        self.start = start
+        self._last_counts: tuple[int, ...] | None = None
+
+    def event(self, event: Event) -> None:
+        self.out.write(f"{event.at - self.start:8.1f}s  {event.kind:<13} {event.message}\n")
+        self.out.flush()
+
+    def tick(self, report: TickReport, demand: int) -> None:
+        counts = tuple(report.counts.get(s.value, 0) for s in _SHOWN)
+        if counts == self._last_counts:
+            return
+        self._last_counts = counts
+        parts = " ".join(f"{s.value} {n}" for s, n in zip(_SHOWN, counts, strict=True))
+        at = report.started_at + report.duration
+        self.out.write(f"{at - self.start:8.1f}s  {'nodes':<13} "
+                       f"demand {demand} | {parts}\n")
+        self.out.flush()
+
+
+def ground_truth_checks(runtime: Runtime) -> tuple[int | None, int | None]:
+    """(duplicates, leaks) from the ground truth of the embedded emulator or the memory
+    backend, when there is one.
+
+    A duplicate is a cluster instance the ledger never heard of, or one more than its
+    request asked for; a leak is a cluster instance still not terminated.
+    """
+    if isinstance(runtime.provider, MemoryProvider):
+        everything = runtime.provider.truth(include_gone=True)
+    elif runtime.emulator is not None:
+        everything = runtime.emulator.truth(runtime.config.provider.region, include_gone=True)
+    else:
+        return None, None
+    truth = [i for i in everything if i.tags.get(TAG_CLUSTER) == runtime.config.cluster_name]
+    over, unrecorded = audit(runtime.ledger,
+                             [(i.instance_id, i.tags.get(TAG_REQUEST, "")) for i in truth])
+    leaks = sum(1 for i in truth if i.state.value != "terminated")
+    return over + len(unrecorded), leaks
+
+
+def run_daemon(
+    runtime: Runtime,
+    *,
+    out: TextIO = sys.stdout,
+    stop: threading.Event | None = None,
+    max_seconds: float | None = None,
+    quiet: bool = False,
+    on_tick: Callable[[Autoscaler, TickReport], None] | None = None,
+) -> RunSummary:
+    config = runtime.config
+    clock = runtime.clock
+    start = clock.now()
+    printer = Printer(out, start)
+    autoscaler = Autoscaler(config, runtime.provider, runtime.ledger, clock,
+                            on_event=None if quiet else printer.event,
+                            metrics=runtime.metrics, health=runtime.health)
+    stop = stop or threading.Event()  # the CLI sets it from SIGTERM and Ctrl-C
+
+    steps = list(config.scenario)
+    state: dict[str, Any] = {"next": 0, "demand_at": None, "capacity_at": None,
+                             "peak": 0, "errors": 0, "max_tick": 0.0, "last": None}
+
+    def before_tick() -> None:
+        elapsed = clock.now() - start
+        while state["next"] < len(steps) and steps[state["next"]].at_seconds <= elapsed:
+            step = steps[state["next"]]
+            runtime.ledger.set_demand(step.demand, clock.now())
+            state["next"] += 1
+            total = sum(item.count for item in step.demand)
+            if total and state["demand_at"] is None:
+                state["demand_at"] = clock.now()  # time to capacity counts from here
+            described = ", ".join(f"{item.count} x {format_bundle(item.bundle)}"
+                                  for item in step.demand) or "nothing"
+            if not quiet:
+                printer.event(Event(clock.now(), "demand", f"demand is now {described}"))
+        if max_seconds is not None and clock.now() - start >= max_seconds:
+            stop.set()
+
+    def until(report: TickReport) -> bool:
+        state["errors"] += len(report.errors)
+        state["max_tick"] = max(state["max_tick"], report.duration)
+        state["peak"] = max(state["peak"], sum(report.counts.get(s.value, 0) for s in UP))
+        if report.capacity_met and state["demand_at"] is not None and (
+                state["capacity_at"] is None):
+            state["capacity_at"] = clock.now()
+            if not quiet:
+                printer.event(Event(clock.now(), "capacity",
+                                    f"all demand placed on ready nodes, "
+                                    f"{clock.now() - state['demand_at']:.1f}s after it "
+                                    "arrived"))
+        if not quiet:
+            printer.tick(report, report.demanded_bundles)
+        if on_tick is not None:
+            on_tick(autoscaler, report)
+        state["last"] = report
+        return bool(steps) and state["next"] >= len(steps) and report.settled
+
+    autoscaler.run(stop=stop, until=until, before_tick=before_tick)
+    duplicates, leaks = ground_truth_checks(runtime)
+    calls = runtime.provider.calls_by_action()
+    launched = len(runtime.ledger.known_instance_ids())
+    demand_at = state["demand_at"]
+    capacity_at = state["capacity_at"]
+    last: TickReport | None = state["last"]
+    return RunSummary(
+        elapsed_seconds=clock.now() - start,
+        ticks=autoscaler.ticks,
+        nodes_launched=launched,
+        peak_running=state["peak"],
+        demand_at=demand_at,
+        capacity_seconds=(capacity_at - demand_at
+                          if capacity_at is not None and demand_at is not None else None),
+        api_calls=dict(sorted(calls.items())),
+        api_calls_total=sum(calls.values()),
+        duplicates=duplicates,
+        leaks=leaks,
+        scenario_completed=bool(steps) and state["next"] >= len(steps) and bool(
+            last and last.settled),
+        errors=state["errors"],
+        max_tick_seconds=state["max_tick"],
+    )
+
+
+def format_summary(summary: RunSummary, *, time_scale: float = 1.0) -> str:
+    lines = ["", "summary"]
+    real = f" ({summary.elapsed_seconds * time_scale:.1f}s real)" if time_scale != 1 else ""
+    lines.append(f"  elapsed            {summary.elapsed_seconds:.1f}s{real}, "
+                 f"{summary.ticks} ticks, slowest tick {summary.max_tick_seconds:.2f}s")
+    lines.append(f"  nodes launched     {summary.nodes_launched} (peak running "
+                 f"{summary.peak_running})")
+    capacity = ("not reached" if summary.capacity_seconds is None
+                else f"{summary.capacity_seconds:.1f}s after the demand arrived")
+    lines.append(f"  time to capacity   {capacity}")
+    calls = ", ".join(f"{a} {n}" for a, n in summary.api_calls.items())
+    per_node = (f", {summary.api_calls_total / summary.nodes_launched:.3f} per node"
+                if summary.nodes_launched else "")
+    lines.append(f"  API calls          {summary.api_calls_total}{per_node} ({calls})")
+    lines.append(f"  duplicates         {_maybe(summary.duplicates)}")
+    lines.append(f"  leaks              {_maybe(summary.leaks)}")
+    if summary.errors:
+        lines.append(f"  tick errors        {summary.errors} (each retried on the next tick)")
+    return "\n".join(lines) + "\n"
+
+
+def _maybe(value: int | None) -> str:
+    return "n/a (no ground truth outside the emulator)" if value is None else str(value)

@@ -1,0 +1,149 @@
+"""Assemble a running autoscaler from a config: clock, EC2 provider, ledger, emulator.
+
+With ``provider.type: emulator`` the emulator starts in-process and the autoscaler shares
+its clock, so the emulator's time scale speeds up the whole scenario alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from steadyscale.app.loading import model_settings
+from steadyscale.config import ClusterConfig, ledger_path
+from steadyscale.ec2model.settings import EmulatorSettings
+from steadyscale.ops.health import HealthChecker, prober_for
+from steadyscale.ops.metrics import Metrics
+from steadyscale.providers.aws import EC2Provider
+from steadyscale.providers.memory import MemoryProvider
+from steadyscale.providers.protocol import ApiObserver, CloudProvider
+from steadyscale.retries.clock import Clock, ScaledClock, WallClock
+from steadyscale.store.ledger import Ledger, WriterLock
+
+if TYPE_CHECKING:
+    from steadyscale.emulator import Emulator
+
+log = logging.getLogger("steadyscale.runtime")
+
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass
+class Runtime:
+    config: ClusterConfig
+    clock: Clock
+    provider: CloudProvider
+    ledger: Ledger
+    ledger_path: Path
+    emulator: Emulator | None = None  # only with provider.type emulator
+    metrics: Metrics | None = None
+    health: HealthChecker | None = None
+
+    def close(self) -> None:
+        if self.health is not None:
+            self.health.close()
+        self.ledger.close()
+        if self.emulator is not None:
+            self.emulator.stop()
+
+
+def build_provider(config: ClusterConfig, clock: Clock, endpoint_url: str | None = None,
+                   observer: ApiObserver | None = None) -> EC2Provider:
+    provider = config.provider
+    credentials = EMULATOR_CREDENTIALS if provider.type == "emulator" else None
+    return EC2Provider(
+        cluster_name=config.cluster_name,
+        region=provider.region,
+        clock=clock,
+        endpoint_url=endpoint_url or provider.endpoint_url,
+        max_attempts=provider.max_attempts,
+        connect_timeout=provider.connect_timeout_seconds,
+        read_timeout=provider.read_timeout_seconds,
+        lookup_deadline=config.lookup_deadline_seconds,
+        credentials=credentials,
+        rate_limits={name: (limit.capacity, limit.refill_per_second)
+                     for name, limit in provider.rate_limits.items()},
+        rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
+        observer=observer,
+    )
+
+
+def build_memory_provider(config: ClusterConfig, clock: Clock,
+                          settings: EmulatorSettings | None = None,
+                          observer: ApiObserver | None = None) -> MemoryProvider:
+    """The in-memory backend with the config's model settings (or ``settings``)."""
+    provider = config.provider
+    return MemoryProvider(
+        cluster_name=config.cluster_name,
+        clock=clock,
+        settings=settings or model_settings(config),
+        region=provider.region,
+        max_attempts=provider.max_attempts,
+        lookup_deadline=config.lookup_deadline_seconds,
+        rate_limits={name: (limit.capacity, limit.refill_per_second)
+                     for name, limit in provider.rate_limits.items()},
+        rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
+        observer=observer,
+    )
+
+
+def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
+                 fresh_emulator_ledger: bool = True) -> Runtime:
+    """Start what the config needs; checks the cloud before the ledger is touched.
+
+    The runtime is the ledger's one writer: a second daemon on the same ledger fails here.
+    """
+    emulator: Emulator | None = None  # only with provider.type emulator
+    clock: Clock
+    provider: CloudProvider
+    if config.provider.type in ("memory", "emulator"):
+        # In-process: the autoscaler shares the model's clock, time scale included.
+        settings = model_settings(config)
+        clock = ScaledClock(settings.time_scale, origin=time.time())
+    else:
+        clock = WallClock()
+    metrics = Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+    if config.provider.type == "memory":
+        memory = build_memory_provider(config, clock, settings, observer=metrics.api_call)
+        provider = memory
+        prober = prober_for(config, None, in_process=memory.probe_node)
+    else:
+        if config.provider.type == "emulator":
+            from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
+
+            emulator = Emulator(settings, clock=clock).start()
+        ec2 = build_provider(config, clock, observer=metrics.api_call,
+                             endpoint_url=emulator.endpoint_url if emulator else None)
+        provider = ec2
+        prober = prober_for(config, ec2.endpoint_url)
+    health = HealthChecker(prober, clock)
+    try:
+        provider.preflight()
+        path = ledger_path(config, config_path)
+        lock = WriterLock(path)
+        lock.acquire()  # before anything touches the ledger
+        in_process = emulator is not None or config.provider.type == "memory"
+        if in_process and fresh_emulator_ledger and path.exists():
+            # The embedded emulator starts empty, so a ledger of an earlier run describes
+            # instances that no longer exist anywhere. Only a readable one is replaced: a
+            # damaged file is reported, never silently recreated.
+            Ledger(path).close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            log.warning("started a fresh ledger at %s: the embedded emulator starts empty",
+                        path)
+        try:
+            ledger = Ledger(path)
+        except BaseException:
+            lock.release()
+            raise
+        ledger.writer_lock = lock
+    except BaseException:
+        if emulator is not None:
+            emulator.stop()
+        raise
+    return Runtime(config=config, clock=clock, provider=provider, ledger=ledger,
+                   ledger_path=path, emulator=emulator, metrics=metrics, health=health)

@@ -1,0 +1,39 @@
+"""The cluster config: models (pydantic), loading from YAML, and validation against EC2's
+own model. Other packages import these names from here."""
+
+from steadyscale.config.loading import (
+    describe_validation_error,
+    ledger_path,
+    load_config,
+    parse_config,
+    read_yaml_file,
+)
+from steadyscale.config.models import (
+    DEFAULT_RATE_LIMITS,
+    ClusterConfig,
+    HealthCheck,
+    MetricsConfig,
+    NodeType,
+    Provider,
+    RateLimit,
+    ScenarioStep,
+)
+from steadyscale.config.validation import known_instance_types, run_instances_problem
+
+__all__ = [
+    "DEFAULT_RATE_LIMITS",
+    "ClusterConfig",
+    "HealthCheck",
+    "MetricsConfig",
+    "NodeType",
+    "Provider",
+    "RateLimit",
+    "ScenarioStep",
+    "describe_validation_error",
+    "known_instance_types",
+    "ledger_path",
+    "load_config",
+    "parse_config",
+    "read_yaml_file",
+    "run_instances_problem",
+]

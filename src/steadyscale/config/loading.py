@@ -1,0 +1,76 @@
+"""Reading YAML into validated models: one clear line naming the key path on any error.
+
+``load_config(path)`` returns a ``ClusterConfig`` or raises ``ConfigError`` whose message
+names the key path (``available_node_types.cpu.max_workers: ...``) and what is wrong. The
+helpers serve every YAML steadyscale reads (the emulator's settings, the Ray provider's).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from steadyscale.config.models import ClusterConfig
+from steadyscale.config.validation import check_node_types
+from steadyscale.errors import ConfigError
+
+
+def read_yaml_file(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from a file, or a ConfigError that says what is wrong with it."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{file}: malformed YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def describe_validation_error(exc: ValidationError, *, source: str = "") -> str:
+    """The first problem of a pydantic error as ``key.path: what is wrong``."""
+    first = exc.errors()[0]
+    path = ".".join(str(part) for part in first["loc"])
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see the documented settings)"
+    message = message.removeprefix("Value error, ")
+    prefix = f"{source}: " if source else ""
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return (f"{prefix}{path}: {message}" if path else f"{prefix}{message}") + suffix
+
+
+def parse_config(data: dict[str, Any], *, source: str = "") -> ClusterConfig:
+    try:
+        config = ClusterConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source=source)) from None
+    check_node_types(config, source=source)
+    return config
+
+
+def load_config(path: str | Path) -> ClusterConfig:
+    data = read_yaml_file(path)
+    return parse_config(data, source=str(path))
+
+
+def ledger_path(config: ClusterConfig, config_path: str | Path | None) -> Path:
+    """Where the ledger lives: ``ledger`` from the config, else beside the config file."""
+    base = Path(config_path).resolve().parent if config_path else Path.cwd()
+    if config.ledger:
+        path = Path(config.ledger).expanduser()
+        return path if path.is_absolute() else base / path
+    return base / ".steadyscale" / f"{config.cluster_name}.db"

@@ -1,0 +1,54 @@
+"""What a model alone cannot check: instance types and RunInstances parameters, against
+botocore's own model of EC2 (offline, no call is made).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from steadyscale.config.models import ClusterConfig
+from steadyscale.errors import ConfigError
+
+
+@functools.cache
+def _ec2_model() -> Any:
+    import botocore.session  # noqa: PLC0415 - a second to load; only validation needs it
+
+    return botocore.session.get_session().get_service_model("ec2")
+
+
+@functools.cache
+def known_instance_types() -> frozenset[str]:
+    """Instance types EC2 knows, as botocore's model of EC2 lists them."""
+    return frozenset(_ec2_model().shape_for("InstanceType").enum)
+
+
+def run_instances_problem(node_config: dict[str, Any]) -> str | None:
+    """What EC2's RunInstances would refuse in ``node_config`` before sending it, if any."""
+    from botocore.validate import ParamValidator  # noqa: PLC0415
+
+    shape = _ec2_model().operation_model("RunInstances").input_shape
+    if shape is None:
+        return None
+    params = {**node_config, "MinCount": 1, "MaxCount": 1}
+    report = ParamValidator().validate(params, shape)
+    if not report.has_errors():
+        return None
+    lines = [line.strip() for line in report.generate_report().splitlines() if line.strip()]
+    return "; ".join(lines)
+
+
+def check_node_types(config: ClusterConfig, *, source: str = "") -> None:
+    """Raise ``ConfigError`` naming the first node type EC2 would refuse to launch."""
+    known = known_instance_types()
+    prefix = f"{source}: " if source else ""
+    for name, node_type in config.available_node_types.items():
+        if node_type.instance_type not in known:
+            raise ConfigError(
+                f"{prefix}available_node_types.{name}.node_config.InstanceType: unknown "
+                f"instance type {node_type.instance_type!r} (check the spelling, e.g. m5.large)"
+            )
+        problem = run_instances_problem(node_type.node_config)
+        if problem:
+            raise ConfigError(f"{prefix}available_node_types.{name}.node_config: {problem}")

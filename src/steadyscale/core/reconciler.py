@@ -1,0 +1,250 @@
+"""Pure reconciliation: records, demand and what EC2 showed in; moves and actions out.
+
+Passive moves mirror what EC2 reports (launched -> pending -> running, interrupted,
+terminated). An instance missing from a listing is never taken for gone: it only becomes
+LOST after the visibility timeout, and is then terminated by id until EC2 confirms.
+Active decisions (launch, terminate, cancel) come from the scheduler. No clock is read and
+no cloud is called here; the loop applies the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from steadyscale.config import ClusterConfig
+from steadyscale.core.health import HealthVerdict
+from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST, CloudInstance
+from steadyscale.core.lifecycle import ACTIVE, HAS_INSTANCE, UP, NodeRecord, Status
+from steadyscale.core.resources import DemandItem
+from steadyscale.core.scheduler import Decision, NodeView, SchedulingInput, schedule
+
+# Re-send a terminate EC2 accepted if the instance still is not terminated after this long.
+TERMINATE_RESEND_SECONDS = 300.0
+_GONE_STATES = frozenset({"shutting-down", "terminated"})
+_STOPPED_STATES = frozenset({"stopping", "stopped"})
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What EC2 showed this tick: the cluster listing plus by-id lookups, merged."""
+
+    instances: Mapping[str, CloudInstance]
+    listing_complete: bool  # the cluster listing succeeded (all pages)
+
+
+@dataclass(frozen=True)
+class Move:
+    node_id: str
+    status: Status | None  # None: only ``updates``
+    reason: str = ""
+    updates: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Actions:
+    moves: tuple[Move, ...] = ()
+    launch: Mapping[str, int] = field(default_factory=dict)
+    terminate: tuple[str, ...] = ()  # node ids: send TerminateInstances for them
+    cancel: tuple[str, ...] = ()  # queued node ids to cancel
+    adopt: tuple[CloudInstance, ...] = ()  # cluster instances of our requests, unknown ids
+    strangers: tuple[CloudInstance, ...] = ()  # cluster instances no request explains
+    seen: tuple[str, ...] = ()  # node ids shown as they were: only last_seen_at changes
+    decision: Decision = field(default_factory=Decision)
+    unhealthy: Mapping[str, str] = field(default_factory=dict)  # node id -> why, terminated
+
+
+def _unchanged(record: NodeRecord, seen: CloudInstance) -> bool:
+    """Shown running as recorded, nothing new: the sighting is all there is to note (the
+    common case at scale, kept free of a Move per node)."""
+    return (record.status in UP and seen.state == "running"
+            and record.missing_since is None and record.first_seen_at is not None
+            and bool(record.private_ip or not seen.private_ip)
+            and bool(record.availability_zone or not seen.availability_zone))
+
+
+def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
+             config: ClusterConfig, listing_complete: bool) -> Move | None:
+    status = record.status
+    timeout = config.visibility_timeout_seconds
+    if seen is None:
+        if status is Status.LAUNCHED and record.launched_at is not None and (
+                now - record.launched_at > timeout):
+            return Move(record.node_id, Status.LOST,
+                        f"not shown by EC2 for {now - record.launched_at:.0f}s after launch")
+        if status in (Status.PENDING, *UP) and listing_complete:
+            # Missing from a complete listing (and from the lookups the loop made for it):
+            # count from the first such tick, never from the last sighting, so a gap in
+            # observation (a restart, a throttled spell) is not mistaken for absence.
+            if record.missing_since is None:
+                return Move(record.node_id, None, "", {"missing_since": now})
+            if now - record.missing_since > timeout:
+                return Move(record.node_id, Status.LOST,
+                            f"missing from every listing and lookup for "
+                            f"{now - record.missing_since:.0f}s")
+        return None
+
+    updates: dict[str, Any] = {"last_seen_at": now}
+    if record.missing_since is not None:
+        updates["missing_since"] = None
+    if record.first_seen_at is None:
+        updates["first_seen_at"] = now
+    if seen.private_ip and not record.private_ip:
+        updates["private_ip"] = seen.private_ip
+    if seen.availability_zone and not record.availability_zone:
+        updates["availability_zone"] = seen.availability_zone
+    state = seen.state
+    if state == "pending" and status in (Status.LAUNCHED, Status.LOST):
+        return Move(record.node_id, Status.PENDING, "EC2 shows it pending", updates)
+    if state == "running" and status in (Status.LAUNCHED, Status.PENDING, Status.LOST):
+        updates["running_at"] = now
+        return Move(record.node_id, Status.RUNNING, "EC2 shows it running", updates)
+    if state == "terminated" and status in (Status.TERMINATING, Status.INTERRUPTED):
+        return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
+    if (state in _GONE_STATES or state in _STOPPED_STATES) and status in (
+            Status.LAUNCHED, Status.PENDING, *UP):
+        return Move(record.node_id, Status.INTERRUPTED, f"EC2 shows it {state} without our "
+                    f"request ({seen.state_reason or state})", updates)
+    # Anything else (a stale read showing an older state, say) changes nothing but the
+    # time it was last seen.
+    return Move(record.node_id, None, "", updates)
+
+
+def _owed(record: NodeRecord, status: Status, observation: Observation | None,
+          now: float) -> bool:
+    """Whether a terminate is still owed: LOST nodes, and terminates EC2 has not accepted
+    (or done)."""
+    if status is Status.LOST or (status is Status.TERMINATING and (
+            record.terminate_accepted_at is None
+            or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS)):
+        return True
+    if status is Status.INTERRUPTED and record.instance_id and observation is not None:
+        shown = observation.instances.get(record.instance_id)
+        # Stopped rather than gone, or no longer shown at all (EC2 drops terminated
+        # instances after a while): terminate by id until EC2 confirms.
+        return shown is None or shown.state in _STOPPED_STATES
+    return False
+
+
+def reconcile(
+    *,
+    now: float,
+    config: ClusterConfig,
+    records: Sequence[NodeRecord],
+    demand: Sequence[DemandItem],
+    observation: Observation | None,
+    open_request_ids: frozenset[str] = frozenset(),
+    unavailable_types: frozenset[str] = frozenset(),
+    known_instance_ids: frozenset[str] = frozenset(),
+    health: Mapping[str, HealthVerdict] | None = None,
+) -> Actions:
+    moves: list[Move] = []
+    status_after: dict[str, Status] = {}
+    by_instance = {r.instance_id: r for r in records if r.instance_id}
+
+    seen_as_before: list[str] = []
+    owed: list[str] = []
+
+    # Passive: mirror what EC2 showed.
+    for record in records:
+        new_status = record.status
+        if observation is not None and record.instance_id and record.status in HAS_INSTANCE:
+            shown = observation.instances.get(record.instance_id)
+            if shown is not None and _unchanged(record, shown):
+                seen_as_before.append(record.node_id)
+            else:
+                move = _observe(record, shown, now, config, observation.listing_complete)
+                if move is not None:
+                    moves.append(move)
+                    new_status = move.status or new_status
+        status_after[record.node_id] = new_status
+        if new_status not in ACTIVE and _owed(record, new_status, observation, now):
+            owed.append(record.node_id)
+
+    # Readiness: a running node is ready once it passes its node type's health check, at
+    # once when the type has none; one failing past its threshold is terminated (and
+    # leaves the scheduler's view now, so its replacement is launched this tick).
+    unhealthy: dict[str, str] = {}
+    verdicts = health or {}
+    checks = {name: t.health_check for name, t in config.available_node_types.items()}
+    for record in records:
+        status = status_after[record.node_id]
+        if status not in UP:
+            continue
+        check = checks.get(record.node_type)
+        if check is None:
+            if status is Status.RUNNING:
+                moves.append(Move(record.node_id, Status.READY,
+                                  "running; its node type has no health check"))
+                status_after[record.node_id] = Status.READY
+            continue
+        verdict = verdicts.get(record.node_id)
+        if verdict is None:
+            continue
+        if verdict.failing:
+            unhealthy[record.node_id] = (
+                f"failed {verdict.failures} health checks in a row "
+                f"({_describe_check(check.port, check.path)}); replacing it")
+            status_after[record.node_id] = Status.TERMINATING
+        elif status is Status.RUNNING and verdict.passed:
+            moves.append(Move(record.node_id, Status.READY, "passed its health check "
+                              f"({_describe_check(check.port, check.path)})"))
+            status_after[record.node_id] = Status.READY
+
+    adopt: list[CloudInstance] = []
+    strangers: list[CloudInstance] = []
+    # Usually every shown id is ours: a set difference (in C) says so without a loop.
+    if observation is not None and (
+            observation.instances.keys() - by_instance.keys() - known_instance_ids):
+        for instance_id, seen in observation.instances.items():
+            if (instance_id in by_instance or instance_id in known_instance_ids
+                    or seen.tags.get(TAG_CLUSTER) != config.cluster_name):
+                continue
+            if seen.state == "terminated":
+                continue
+            if seen.tags.get(TAG_REQUEST) in open_request_ids:
+                adopt.append(seen)
+            else:
+                strangers.append(seen)
+
+    # Active: what the demand needs.
+    views = [
+        NodeView(r.node_id, r.node_type, status_after[r.node_id], r.created_at, r.idle_since)
+        for r in records if status_after[r.node_id] in ACTIVE
+    ]
+    decision = schedule(SchedulingInput(
+        node_types=config.available_node_types,
+        max_workers=config.max_workers,
+        upscaling_speed=config.upscaling_speed,
+        idle_timeout_seconds=config.idle_timeout_seconds,
+        now=now,
+        demand=demand,
+        nodes=views,
+        unavailable_types=unavailable_types,
+    ))
+    dropped = set(decision.drop)
+    chosen = [v for v in views if v.node_id in dropped] if dropped else []
+    cancel = tuple(v.node_id for v in chosen if v.status is Status.QUEUED)
+    terminate = [*unhealthy, *(v.node_id for v in chosen if v.status is not Status.QUEUED)]
+
+    # Idle bookkeeping for the next tick's scale-down.
+    busy = decision.busy
+    for view in views:
+        node_id = view.node_id
+        if node_id in busy:
+            if view.idle_since is not None and node_id not in dropped:
+                moves.append(Move(node_id, None, "", {"idle_since": None}))
+        elif view.idle_since is None and node_id not in dropped:
+            moves.append(Move(node_id, None, "", {"idle_since": now}))
+
+    terminate.extend(owed)
+
+    return Actions(moves=tuple(moves), launch=dict(decision.launch),
+                   terminate=tuple(dict.fromkeys(terminate)), cancel=cancel,
+                   adopt=tuple(adopt), strangers=tuple(strangers),
+                   seen=tuple(seen_as_before), decision=decision, unhealthy=unhealthy)
+
+
+def _describe_check(port: int, path: str | None) -> str:
+    return f"GET :{port}{path}" if path is not None else f"TCP :{port}"

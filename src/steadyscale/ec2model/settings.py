@@ -1,0 +1,295 @@
+"""The emulator's knobs: delay distributions, faults, throttling, capacity, and profiles.
+
+Settings come from a profile (``none``, ``realistic``, ``harsh``), then a YAML file, then
+``key.path=value`` overrides; each layer changes only what it names. Every value is
+validated, and an error names the key path so the CLI can print one clear line.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from steadyscale.config.loading import describe_validation_error, read_yaml_file
+from steadyscale.errors import ConfigError
+from steadyscale.retries.tokenbucket import EC2_REQUEST_BUCKETS as EC2_REQUEST_DEFAULTS
+from steadyscale.retries.tokenbucket import EC2_RESOURCE_BUCKETS as EC2_RESOURCE_DEFAULTS
+
+# z-score of the 99th percentile of a standard normal distribution.
+_Z99 = 2.3263478740408408
+
+
+class Operation(StrEnum):
+    """The operations whose view of a fresh instance lags, each with its own delay."""
+
+    DESCRIBE_BY_ID = "describe_by_id"  # DescribeInstances(InstanceIds=...) -> NotFound (F1)
+    LISTING = "listing"  # DescribeInstances without ids omits it (F2)
+    TAG_INDEX = "tag_index"  # tag filters do not match it yet (F3)
+    CREATE_TAGS = "create_tags"  # CreateTags -> NotFound (F4)
+    TERMINATE = "terminate"  # TerminateInstances and other state changes -> NotFound (F5)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Distribution(_Strict):
+    """A delay in seconds: log-normal with the given median and 99th percentile, capped at max.
+
+    ``median == 0`` (with p99 and max 0) means "no delay".
+    """
+
+    median: float = Field(ge=0)
+    p99: float = Field(ge=0)
+    max: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Distribution:
+        if self.median == 0:
+            if self.p99 != 0 or self.max != 0:
+                raise ValueError("median is 0 (no delay), so p99 and max must be 0 too")
+            return self
+        if self.p99 < self.median:
+            raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
+        if self.max < self.median:
+            raise ValueError(f"max ({self.max}) must be >= median ({self.median})")
+        return self
+
+    @classmethod
+    def zero(cls) -> Distribution:
+        return cls(median=0, p99=0, max=0)
+
+    @property
+    def is_zero(self) -> bool:
+        return self.max == 0
+
+    def sample(self, rng: random.Random) -> float:
+        """One draw; consumes exactly one gaussian from ``rng`` so streams stay aligned."""
+        gauss = rng.gauss(0.0, 1.0)
+        if self.is_zero:
+            return 0.0
+        sigma = math.log(self.p99 / self.median) / _Z99
+        return min(self.max, self.median * math.exp(sigma * gauss))
+
+
+class StaleReads(_Strict):
+    """After a state change, reads within ``window`` may show the previous state."""
+
+    probability: float = Field(default=0.0, ge=0, le=1)
+    window: Distribution = Distribution.zero()
+    # Chance that a listing (DescribeInstances without ids) omits an instance it showed
+    # before: a listing that flickers.
+    listing_flicker_probability: float = Field(default=0.0, ge=0, le=1)
+
+
+class Bucket(_Strict):
+    capacity: float = Field(gt=0)
+    refill_per_second: float = Field(ge=0)
+
+
+# EC2's default buckets, as the emulator enforces them.
+EC2_REQUEST_BUCKETS: dict[str, Bucket] = {
+    name: Bucket(capacity=capacity, refill_per_second=refill)
+    for name, (capacity, refill) in EC2_REQUEST_DEFAULTS.items()
+}
+EC2_RESOURCE_BUCKETS: dict[str, Bucket] = {
+    name: Bucket(capacity=capacity, refill_per_second=refill)
+    for name, (capacity, refill) in EC2_RESOURCE_DEFAULTS.items()
+}
+
+
+class Throttling(_Strict):
+    """EC2's token buckets; ``scale`` multiplies every capacity and refill rate alike."""
+
+    enabled: bool = False
+    scale: float = Field(default=1.0, gt=0)
+    request_buckets: dict[str, Bucket] = Field(default_factory=lambda: dict(EC2_REQUEST_BUCKETS))
+    resource_buckets: dict[str, Bucket] = Field(
+        default_factory=lambda: dict(EC2_RESOURCE_BUCKETS)
+    )
+
+
+class Capacity(_Strict):
+    """Capacity per pool. A pool key is ``TYPE/AZ`` or ``TYPE/AZ/spot``; ``*`` matches any part."""
+
+    default_pool_size: int | None = Field(default=None, ge=0)
+    pools: dict[str, int] = Field(default_factory=dict)
+    vcpu_limit: int | None = Field(default=None, ge=0)
+    instance_limit: int | None = Field(default=None, ge=0)
+    # Chance that a launch finds its pool in a shortage spell, which then lasts a while.
+    shortage_probability: float = Field(default=0.0, ge=0, le=1)
+    shortage_duration: Distribution = Distribution(median=120, p99=600, max=900)
+
+    @field_validator("pools")
+    @classmethod
+    def _check_pools(cls, pools: dict[str, int]) -> dict[str, int]:
+        for key, size in pools.items():
+            parts = key.split("/")
+            if len(parts) not in (2, 3) or not all(parts):
+                raise ValueError(
+                    f"pool key {key!r} must look like 'm5.large/us-east-1a' or "
+                    "'m5.large/us-east-1a/spot'"
+                )
+            if len(parts) == 3 and parts[2] not in ("spot", "on-demand", "*"):
+                raise ValueError(f"pool key {key!r}: market must be 'spot' or 'on-demand'")
+            if size < 0:
+                raise ValueError(f"pool {key!r} has negative size {size}")
+        return pools
+
+
+class Errors(_Strict):
+    """Injected server faults, each a probability per API call."""
+
+    # 500 InternalError / 503 Unavailable; nothing was done.
+    server_error_probability: float = Field(default=0.0, ge=0, le=1)
+    # The action was done, but the client gets a 500 InternalError.
+    lost_response_probability: float = Field(default=0.0, ge=0, le=1)
+    # The action was done, the server holds the answer ``timeout_seconds`` and then drops
+    # the connection: the client sees a timeout or a closed connection.
+    timeout_probability: float = Field(default=0.0, ge=0, le=1)
+    timeout_seconds: float = Field(default=5.0, ge=0)
+
+
+class Spot(_Strict):
+    """Spot interruptions: instances that go away without being asked."""
+
+    interruption_rate_per_hour: float = Field(default=0.0, ge=0)
+
+
+class EmulatorSettings(_Strict):
+    """Every knob of the emulator. All durations are in emulated seconds."""
+
+    profile: str = "none"
+    seed: int = 0
+    time_scale: float = Field(default=1.0, gt=0)
+    visibility: Distribution = Distribution.zero()
+    visibility_by_operation: dict[Operation, Distribution] = Field(default_factory=dict)
+    boot: Distribution = Distribution.zero()
+    shutdown: Distribution = Distribution.zero()
+    terminated_retention_seconds: float = Field(default=3600.0, ge=0)
+    stale_reads: StaleReads = StaleReads()
+    throttling: Throttling = Throttling()
+    capacity: Capacity = Capacity()
+    errors: Errors = Errors()
+    spot: Spot = Spot()
+
+    def visibility_for(self, operation: Operation) -> Distribution:
+        return self.visibility_by_operation.get(operation, self.visibility)
+
+
+ProfileName = Literal["none", "realistic", "harsh"]
+PROFILES: tuple[str, ...] = ("none", "realistic", "harsh")
+
+
+def profile_values(name: str) -> dict[str, Any]:
+    """The raw settings of a built-in profile."""
+    if name == "none":
+        # moto's behaviour: everything visible and running at once, no faults.
+        return {"profile": "none"}
+    if name == "realistic":
+        return {
+            "profile": "realistic",
+            "visibility": {"median": 2, "p99": 30, "max": 120},
+            "boot": {"median": 15, "p99": 45, "max": 120},
+            "shutdown": {"median": 5, "p99": 20, "max": 60},
+            "stale_reads": {"probability": 0.1, "window": {"median": 2, "p99": 10, "max": 30},
+                            "listing_flicker_probability": 0.01},
+            "throttling": {"enabled": True},
+            "errors": {
+                "server_error_probability": 0.005,
+                "lost_response_probability": 0.005,
+                "timeout_probability": 0.002,
+                "timeout_seconds": 5,
+            },
+            "spot": {"interruption_rate_per_hour": 0.05},
+        }
+    if name == "harsh":
+        return {
+            "profile": "harsh",
+            "visibility": {"median": 5, "p99": 60, "max": 180},
+            "boot": {"median": 30, "p99": 90, "max": 240},
+            "shutdown": {"median": 10, "p99": 45, "max": 120},
+            "stale_reads": {"probability": 0.3, "window": {"median": 5, "p99": 30, "max": 90},
+                            "listing_flicker_probability": 0.05},
+            "throttling": {"enabled": True, "scale": 0.5},
+            "capacity": {"shortage_probability": 0.05},
+            "errors": {
+                "server_error_probability": 0.03,
+                "lost_response_probability": 0.03,
+                "timeout_probability": 0.01,
+                "timeout_seconds": 5,
+            },
+            "spot": {"interruption_rate_per_hour": 0.5},
+        }
+    raise ConfigError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """Turn ``errors.timeout_seconds=3`` into ``{"errors": {"timeout_seconds": 3}}``."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value")
+    path, raw = text.split("=", 1)
+    keys = [k.strip() for k in path.split(".")]
+    if not all(keys):
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value: Any = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    for key in reversed(keys):
+        value = {key: value}
+    result: dict[str, Any] = value
+    return result
+
+
+def build_settings(
+    *,
+    profile: str | None = None,
+    file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    assignments: list[str] | None = None,
+) -> EmulatorSettings:
+    """Layer profile, file, mapping overrides and ``key=value`` assignments, then validate.
+
+    The profile comes from ``profile``, else the overrides' ``profile`` key, else the file's,
+    else ``none``.
+    """
+    file_values = read_yaml_file(file) if file is not None else {}
+    chosen = profile or (overrides or {}).get("profile") or file_values.get("profile") or "none"
+    if not isinstance(chosen, str):
+        raise ConfigError("profile: must be one of " + ", ".join(PROFILES))
+    values = profile_values(chosen)
+    values = _deep_merge(values, file_values)
+    values["profile"] = chosen
+    if overrides:
+        values = _deep_merge(values, overrides)
+    for assignment in assignments or []:
+        values = _deep_merge(values, parse_assignment(assignment))
+    try:
+        return EmulatorSettings.model_validate(values)
+    except ValidationError as exc:
+        source = str(file) if file is not None else ""
+        raise ConfigError(describe_validation_error(exc, source=source)) from None

@@ -1,0 +1,1 @@
+"""Operating a running autoscaler: node health probes, metrics, logs, status, IAM policy."""

@@ -1,0 +1,181 @@
+"""The cloud provider protocol and the values that cross it.
+
+Every result is eventually consistent: an instance that RunInstances just returned may be
+missing from ``list_cluster`` and ``describe`` for seconds or minutes, and a listing may
+show a state older than the truth. Callers treat "not shown" as "not visible yet", never
+as "gone"; ``lookup`` says so explicitly with ``NotVisibleYet``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from steadyscale.core.instances import (
+    CloudInstance,
+)
+from steadyscale.errors import CloudUnavailable, LaunchRejected, Throttled
+from steadyscale.retries.backoff import Backoff, retry_until
+from steadyscale.retries.clock import Clock
+
+# Ids per lookup call; EC2 documents limits of this order for filter values.
+LOOKUP_BATCH = 200
+NOT_FOUND = "InvalidInstanceID.NotFound"
+MALFORMED_ID = "InvalidInstanceID.Malformed"
+_INSTANCE_ID = re.compile(r"i-[0-9a-fA-F]+")
+T = TypeVar("T")
+# Between attempts of a single-instance lookup: full jitter on 0.2 s doubling, at most 2 s.
+LOOKUP_BACKOFF = Backoff(base=0.2, cap=2.0)
+
+
+@dataclass(frozen=True)
+class NotVisibleYet:
+    """A lookup found nothing yet. Not an error: EC2 may simply not show it yet."""
+
+    instance_id: str
+    attempts: int
+    reason: str = "not visible yet"
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    request_id: str
+    client_token: str
+    node_type: str
+    count: int
+    node_config: Mapping[str, Any]
+    subnet_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """What RunInstances answered: between 1 and ``count`` instances."""
+
+    instances: tuple[CloudInstance, ...]
+
+
+@dataclass(frozen=True)
+class TerminateResult:
+    states: Mapping[str, str]  # instance id -> state EC2 reported after the call
+    not_found: tuple[str, ...] = ()  # ids EC2 said it does not know (yet, or any more)
+    refused: Mapping[str, str] = field(default_factory=dict)  # id -> why EC2 refused it
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One cloud API call as the provider saw it, for metrics.
+
+    ``error`` is the final error code (EC2's, or a transport error's name) when the call
+    failed; ``retried`` the error codes of the attempts that were retried before the end.
+    """
+
+    action: str
+    error: str | None = None
+    retried: tuple[str, ...] = ()
+
+
+class ApiObserver(Protocol):
+    """Told about every API call a provider makes (``Metrics.api_call`` is one)."""
+
+    def __call__(self, call: ApiCall, /) -> None: ...
+
+
+class CloudProvider(Protocol):
+    """What the autoscaler needs from a cloud. Calls raise ``CloudError`` subclasses:
+    ``Throttled``, ``CloudUnavailable`` (the call may have happened), ``CapacityUnavailable``,
+    ``LaunchRejected``; ``ProviderSetupError`` when the cloud cannot be used at all."""
+
+    cluster_name: str
+
+    def preflight(self) -> None:
+        """Check credentials and the endpoint with one cheap call."""
+
+    def launch(self, spec: LaunchSpec) -> LaunchResult:
+        """RunInstances with MinCount=1, MaxCount=count, ClientToken, tags at creation.
+        Repeating a spec (same ClientToken) returns the same instances."""
+        ...
+
+    def launch_budget(self) -> int:
+        """Instances that may be launched now without exceeding EC2's instance bucket."""
+        ...
+
+    def list_cluster(self) -> list[CloudInstance]:
+        """Every instance tagged with the cluster, all states, all pages."""
+        ...
+
+    def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
+        """Instances among ``instance_ids`` that EC2 shows now; unknown ids are omitted."""
+        ...
+
+    def describe_by_id(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
+        """Like ``describe``, through EC2's by-id view, which often shows a new instance
+        sooner than listings do; ids EC2 does not know yet are omitted."""
+        ...
+
+    def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
+        """One instance, retried with backoff under the lookup deadline."""
+        ...
+
+    def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
+        """Terminate, idempotently. Ids EC2 does not know yet come back in ``not_found``."""
+        ...
+
+    def calls_by_action(self) -> dict[str, int]:
+        """API calls made so far, by EC2 action."""
+        ...
+
+
+def chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    """The distinct ids, in their order, ``size`` at a time (one API call each)."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), size):
+        yield unique[start:start + size]
+
+
+def lookup_until_visible(describe: Callable[[Sequence[str]], list[CloudInstance]],
+                         instance_id: str, *, clock: Clock, deadline_seconds: float,
+                         rng: random.Random) -> CloudInstance | NotVisibleYet:
+    """``CloudProvider.lookup`` for any backend: ``describe`` one id with full-jitter
+    backoff until it shows or the deadline passes. Throttling and 5xx answers count as
+    "nothing yet"; the answer is ``NotVisibleYet``, never an exception about absence."""
+    last_error: list[str] = []
+
+    def fetch() -> CloudInstance | None:
+        try:
+            shown = describe([instance_id])
+        except (Throttled, CloudUnavailable) as exc:
+            last_error[:] = [exc.code]
+            return None
+        return shown[0] if shown else None
+
+    found, attempts = retry_until(fetch, clock=clock, deadline_seconds=deadline_seconds,
+                                  backoff=LOOKUP_BACKOFF, rng=rng)
+    if found is not None:
+        return found
+    reason = f"not visible yet ({last_error[0]})" if last_error else "not visible yet"
+    return NotVisibleYet(instance_id=instance_id, attempts=attempts, reason=reason)
+
+
+def call_dropping_unknown(call: Callable[[list[str]], T],
+                          ids: list[str]) -> tuple[T | None, list[str]]:
+    """A by-id call (DescribeInstances by id, TerminateInstances, ...) fails as a whole on
+    an id EC2 does not know yet, naming it: drop the named ids (all of them when the
+    message names none, as for a malformed id) and call again for the rest.
+
+    Returns (the answer, or None when no id was left; the dropped ids).
+    """
+    dropped: list[str] = []
+    remaining = ids
+    while remaining:
+        try:
+            return call(remaining), dropped
+        except LaunchRejected as exc:
+            if exc.code not in (NOT_FOUND, MALFORMED_ID):
+                raise
+            missing = set(_INSTANCE_ID.findall(exc.message)) & set(remaining) or set(remaining)
+            dropped.extend(sorted(missing))
+            remaining = [i for i in remaining if i not in missing]
+    return None, dropped

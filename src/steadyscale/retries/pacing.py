@@ -1,0 +1,60 @@
+"""Client-side pacing shared by every backend: token buckets mirroring EC2's own.
+
+"Action" buckets count calls, "instances:RunInstances" counts instances launched. A call
+whose token is a short wait away waits for it; a longer wait skips the call (``Throttled``)
+rather than provoke EC2's RequestLimitExceeded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from steadyscale.errors import Throttled
+from steadyscale.retries.clock import Clock
+from steadyscale.retries.tokenbucket import TokenBucket
+
+INSTANCES_BUCKET = "instances:RunInstances"
+UNLIMITED_BUDGET = 1_000_000
+
+
+class ClientPacer:
+    def __init__(self, clock: Clock, rate_limits: Mapping[str, tuple[float, float]] | None,
+                 max_wait: float) -> None:
+        self._clock = clock
+        self._buckets = {name: TokenBucket(capacity, refill)
+                         for name, (capacity, refill) in (rate_limits or {}).items()}
+        self._max_wait = max_wait
+        self._lock = threading.Lock()
+
+    def pace(self, action: str) -> None:
+        """Take a token from the action's bucket, waiting briefly if need be."""
+        bucket = self._buckets.get(action)
+        if bucket is None:
+            return
+        with self._lock:
+            wait = bucket.seconds_until(self._clock.now())
+        if wait > self._max_wait:
+            raise Throttled("ClientThrottled", f"{action}: client-side rate limit, "
+                            f"next token in {wait:.1f}s")
+        if wait > 0:
+            self._clock.sleep(wait)
+        with self._lock:
+            bucket.try_take(self._clock.now())
+
+    def launch_budget(self) -> int:
+        """How many instances a RunInstances may launch now within the instance bucket."""
+        bucket = self._buckets.get(INSTANCES_BUCKET)
+        if bucket is None:
+            return UNLIMITED_BUDGET
+        with self._lock:
+            return int(bucket.available(self._clock.now()) + 1e-9)
+
+    def charge_launch(self, launched: int) -> None:
+        """Charge the instance bucket for what a RunInstances launched."""
+        bucket = self._buckets.get(INSTANCES_BUCKET)
+        if bucket is None:
+            return
+        with self._lock:
+            now = self._clock.now()
+            bucket.try_take(now, min(launched, bucket.available(now)))

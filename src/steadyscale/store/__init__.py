@@ -1,0 +1,1 @@
+"""Durable state: the ledger (demand, launch intents, nodes, transitions) on SQLite."""
