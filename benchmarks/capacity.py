@@ -41,13 +41,21 @@ def run(nodes: int, seed: int, time_scale: float, max_seconds: float) -> dict[st
             "idle_timeout_minutes": 0,
             "loop_interval_seconds": 5,
             "ledger": str(Path(tmp) / "ledger.db"),
-            "provider": {"type": "emulator", "emulator": {
-                "profile": "realistic", "seed": seed, "time_scale": time_scale,
-                "capacity": {"pools": {f"m5.large/{zone}": 0 for zone in FULL}}}},
+            "provider": {
+                "type": "emulator",
+                "emulator": {
+                    "profile": "realistic",
+                    "seed": seed,
+                    "time_scale": time_scale,
+                    "capacity": {"pools": {f"m5.large/{zone}": 0 for zone in FULL}},
+                },
+            },
             "available_node_types": {
-                "worker": {"node_config": {"InstanceType": "m5.large",
-                                           "ImageId": "ami-12345678"},
-                           "resources": {"CPU": 2}, "max_workers": nodes},
+                "worker": {
+                    "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                    "resources": {"CPU": 2},
+                    "max_workers": nodes,
+                },
             },
         }
         runtime = open_runtime(parse_config(data), None)
@@ -100,15 +108,20 @@ def _measure(runtime: Any, nodes: int, max_seconds: float) -> dict[str, Any]:
 
 
 def _table(r: dict[str, Any]) -> str:
-    ok = (r["ratio"] is not None and r["ratio"] <= TARGET_RATIO
-          and r["throttled_share"] <= TARGET_THROTTLED_SHARE)
+    ok = (
+        r["ratio"] is not None
+        and r["ratio"] <= TARGET_RATIO
+        and r["throttled_share"] <= TARGET_THROTTLED_SHARE
+    )
     rows = [
         ("nodes demanded / confirmed running", f"{r['nodes']} / {r['confirmed_running']}"),
         ("time to capacity", f"{r['time_to_capacity_s']} s"),
         ("bucket-limited lower bound", f"{r['bucket_limited_lower_bound_s']} s"),
         ("ratio (target <= 1.25)", str(r["ratio"])),
-        ("RequestLimitExceeded share (<= 1 %)",
-         f"{r['throttled_share'] * 100:.2f} % ({r['request_limit_exceeded']} calls)"),
+        (
+            "RequestLimitExceeded share (<= 1 %)",
+            f"{r['throttled_share'] * 100:.2f} % ({r['request_limit_exceeded']} calls)",
+        ),
         ("nodes per RunInstances", str(r["nodes_per_run_instances"])),
         ("instances by zone", ", ".join(f"{k} {v}" for k, v in r["instances_by_zone"].items())),
         ("pools without capacity", ", ".join(r["pools_without_capacity"])),

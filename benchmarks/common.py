@@ -37,8 +37,13 @@ def ramp_up(runtime: Any, nodes: int, max_seconds: float) -> Ramp:
         return confirmed() >= nodes or clock.now() - start > max_seconds
 
     autoscaler.run(until=done)
-    return Ramp(autoscaler=autoscaler, start=start, took=clock.now() - start,
-                confirmed=confirmed(), ticks=ticks)
+    return Ramp(
+        autoscaler=autoscaler,
+        start=start,
+        took=clock.now() - start,
+        confirmed=confirmed(),
+        ticks=ticks,
+    )
 
 
 def ready_at(inst: TrackedInstance) -> float:

@@ -24,18 +24,24 @@ from steadyscale.testing.chaos import ChaosRun, run_chaos
 
 def _row(run: ChaosRun) -> dict[str, Any]:
     v = run.verdict
-    return {"kills": run.kills, "seconds": round(run.seconds, 2),
-            "settle_seconds": round(run.settle_seconds, 2), "launched": v.launched,
-            "duplicates": v.duplicates, "leaks": v.leaks, "unrecorded": len(v.unrecorded),
-            "crash_points_hit": run.crash_points_hit}
+    return {
+        "kills": run.kills,
+        "seconds": round(run.seconds, 2),
+        "settle_seconds": round(run.settle_seconds, 2),
+        "launched": v.launched,
+        "duplicates": v.duplicates,
+        "leaks": v.leaks,
+        "unrecorded": len(v.unrecorded),
+        "crash_points_hit": run.crash_points_hit,
+    }
 
 
 def run(nodes: int, kills: int, seed: int, time_scale: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as calm_dir, tempfile.TemporaryDirectory() as kill_dir:
-        calm = run_chaos(Path(calm_dir), nodes=nodes, kills=0, seed=seed,
-                         time_scale=time_scale)
-        killed = run_chaos(Path(kill_dir), nodes=nodes, kills=kills, seed=seed,
-                           time_scale=time_scale)
+        calm = run_chaos(Path(calm_dir), nodes=nodes, kills=0, seed=seed, time_scale=time_scale)
+        killed = run_chaos(
+            Path(kill_dir), nodes=nodes, kills=kills, seed=seed, time_scale=time_scale
+        )
     return {
         "nodes": nodes,
         "time_scale": time_scale,
@@ -54,25 +60,34 @@ def run(nodes: int, kills: int, seed: int, time_scale: float) -> dict[str, Any]:
 
 def _table(r: dict[str, Any]) -> str:
     calm, killed = r["without_kills"], r["with_kills"]
-    rows = [("", "without kills", "with kills"),
-            ("kills", str(calm["kills"]), str(killed["kills"])),
-            ("seconds to converge (0 -> N -> 0)", str(calm["seconds"]), str(killed["seconds"])),
-            ("of which after the last kills", str(calm["settle_seconds"]),
-             str(killed["settle_seconds"])),
-            ("instances launched", str(calm["launched"]), str(killed["launched"])),
-            ("duplicates", str(calm["duplicates"]), str(killed["duplicates"])),
-            ("leaks", str(calm["leaks"]), str(killed["leaks"])),
-            ("never recorded", str(calm["unrecorded"]), str(killed["unrecorded"]))]
+    rows = [
+        ("", "without kills", "with kills"),
+        ("kills", str(calm["kills"]), str(killed["kills"])),
+        ("seconds to converge (0 -> N -> 0)", str(calm["seconds"]), str(killed["seconds"])),
+        (
+            "of which after the last kills",
+            str(calm["settle_seconds"]),
+            str(killed["settle_seconds"]),
+        ),
+        ("instances launched", str(calm["launched"]), str(killed["launched"])),
+        ("duplicates", str(calm["duplicates"]), str(killed["duplicates"])),
+        ("leaks", str(calm["leaks"]), str(killed["leaks"])),
+        ("never recorded", str(calm["unrecorded"]), str(killed["unrecorded"])),
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"crash safety: 0 -> {r['nodes']} -> 0, emulator time scale {r['time_scale']}"]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    lines.append(f"extra time with kills: {r['extra_seconds_to_converge']} s in all (the "
-                 f"killed daemons' own run time included), {r['extra_settle_seconds']} s to "
-                 "finish after the last kills")
+    lines.append(
+        f"extra time with kills: {r['extra_seconds_to_converge']} s in all (the "
+        f"killed daemons' own run time included), {r['extra_settle_seconds']} s to "
+        "finish after the last kills"
+    )
     lines.append(f"crash points hit: {killed['crash_points_hit']}")
     ok = r["duplicates"] == 0 and r["leaks"] == 0 and killed["unrecorded"] == 0
-    lines.append(f"kills survived: {r['kills_survived']}, "
-                 f"{'no duplicate, no leak' if ok else 'INVARIANT BROKEN'}")
+    lines.append(
+        f"kills survived: {r['kills_survived']}, "
+        f"{'no duplicate, no leak' if ok else 'INVARIANT BROKEN'}"
+    )
     return "\n".join(lines)
 
 

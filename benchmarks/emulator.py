@@ -34,20 +34,25 @@ TARGET_OVERHEAD = 1.20
 
 def _client(endpoint: str) -> Any:
     return boto3.client(
-        "ec2", region_name="us-east-1", endpoint_url=endpoint,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
     )
 
 
-def _measure(ec2: Any, instances: int, per_call: int,
-             before_listing: Callable[[], None]) -> tuple[float, float, int]:
+def _measure(
+    ec2: Any, instances: int, per_call: int, before_listing: Callable[[], None]
+) -> tuple[float, float, int]:
     """Seconds for the launches, seconds for one full listing, instances listed."""
     started = time.perf_counter()
     for _ in range(instances // per_call):
         # MinCount = MaxCount: moto alone launches MinCount, so both sides launch the same.
-        ec2.run_instances(ImageId="ami-12345678", MinCount=per_call, MaxCount=per_call,
-                          InstanceType="m5.large")
+        ec2.run_instances(
+            ImageId="ami-12345678", MinCount=per_call, MaxCount=per_call, InstanceType="m5.large"
+        )
     launch_seconds = time.perf_counter() - started
     before_listing()
     started = time.perf_counter()
@@ -71,13 +76,19 @@ def _moto_round(instances: int, per_call: int) -> tuple[float, float, int]:
 
 
 def _layer_round(instances: int, per_call: int) -> tuple[float, float, int]:
-    settings = build_settings(profile="realistic", overrides={
-        "throttling": {"enabled": False},
-        "errors": {"server_error_probability": 0, "lost_response_probability": 0,
-                   "timeout_probability": 0},
-        "spot": {"interruption_rate_per_hour": 0},
-        "stale_reads": {"probability": 0.0, "listing_flicker_probability": 0.0},
-    })
+    settings = build_settings(
+        profile="realistic",
+        overrides={
+            "throttling": {"enabled": False},
+            "errors": {
+                "server_error_probability": 0,
+                "lost_response_probability": 0,
+                "timeout_probability": 0,
+            },
+            "spot": {"interruption_rate_per_hour": 0},
+            "stale_reads": {"probability": 0.0, "listing_flicker_probability": 0.0},
+        },
+    )
     clock = FakeClock()
     with Emulator(settings, clock=clock) as emu:
         return _measure(emu.client(), instances, per_call, lambda: clock.advance(600))
@@ -102,8 +113,7 @@ def run(instances: int, per_call: int, rounds: int) -> dict[str, Any]:
         "per_call": per_call,
         "rounds": rounds,
         "listed": {"moto": moto[-1][2], "layer": layer[-1][2]},
-        "run_instances_calls_per_s": {"moto": calls / moto_launch,
-                                      "layer": calls / layer_launch},
+        "run_instances_calls_per_s": {"moto": calls / moto_launch, "layer": calls / layer_launch},
         "describe_full_listing_s": {"moto": moto_list, "layer": layer_list},
         "overhead_ratio": {
             "run_instances": layer_launch / moto_launch,
@@ -118,19 +128,27 @@ def run(instances: int, per_call: int, rounds: int) -> dict[str, Any]:
 
 def _table(r: dict[str, Any]) -> str:
     rows = [
-        ("RunInstances calls/s", f"{r['run_instances_calls_per_s']['moto']:.2f}",
-         f"{r['run_instances_calls_per_s']['layer']:.2f}",
-         f"{r['overhead_ratio']['run_instances']:.3f}"),
-        ("full DescribeInstances s", f"{r['describe_full_listing_s']['moto']:.3f}",
-         f"{r['describe_full_listing_s']['layer']:.3f}",
-         f"{r['overhead_ratio']['describe_instances']:.3f}"),
+        (
+            "RunInstances calls/s",
+            f"{r['run_instances_calls_per_s']['moto']:.2f}",
+            f"{r['run_instances_calls_per_s']['layer']:.2f}",
+            f"{r['overhead_ratio']['run_instances']:.3f}",
+        ),
+        (
+            "full DescribeInstances s",
+            f"{r['describe_full_listing_s']['moto']:.3f}",
+            f"{r['describe_full_listing_s']['layer']:.3f}",
+            f"{r['overhead_ratio']['describe_instances']:.3f}",
+        ),
         ("total (ratio of times)", "", "", f"{r['overhead_ratio']['total']:.3f}"),
     ]
     head = ("measure", "moto alone", "with layer", "ratio")
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(4)]
-    lines = [f"emulator overhead: {r['instances']} instances, {r['per_call']} per RunInstances,"
-             f" median of {r['rounds']} rounds; listed moto={r['listed']['moto']}"
-             f" layer={r['listed']['layer']}"]
+    lines = [
+        f"emulator overhead: {r['instances']} instances, {r['per_call']} per RunInstances,"
+        f" median of {r['rounds']} rounds; listed moto={r['listed']['moto']}"
+        f" layer={r['listed']['layer']}"
+    ]
     for row in [head, *rows]:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     verdict = "meets" if r["meets_target"] else "MISSES"

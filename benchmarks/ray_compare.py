@@ -34,8 +34,7 @@ from steadyscale.testing.ray_harness import (
 
 # The probe's emulator: every view of a new instance lags this many real seconds.
 PROBE_LAG = 30.0
-QUIET = {"server_error_probability": 0, "lost_response_probability": 0,
-         "timeout_probability": 0}
+QUIET = {"server_error_probability": 0, "lost_response_probability": 0, "timeout_probability": 0}
 
 
 def probe(kind: str, state_dir: Path) -> dict[str, str]:
@@ -47,24 +46,42 @@ def probe(kind: str, state_dir: Path) -> dict[str, str]:
         emulator.stop()
 
 
-def run_one(kind: str, *, workers: int, time_scale: float, seed: int,
-            update_interval: float, state_dir: Path, restart: bool) -> dict[str, Any]:
+def run_one(
+    kind: str,
+    *,
+    workers: int,
+    time_scale: float,
+    seed: int,
+    update_interval: float,
+    state_dir: Path,
+    restart: bool,
+) -> dict[str, Any]:
     emulator = start_emulator("realistic", time_scale=time_scale, seed=seed)
     try:
-        scenario = RayScenario(kind, emulator=emulator, state_dir=state_dir,
-                               update_interval=update_interval)
+        scenario = RayScenario(
+            kind, emulator=emulator, state_dir=state_dir, update_interval=update_interval
+        )
         return asdict(scenario.run(workers, restart=restart))
     finally:
         emulator.stop()
 
 
-def run(workers: int, time_scale: float, seed: int, update_interval: float,
-        restart: bool = False) -> dict[str, Any]:
+def run(
+    workers: int, time_scale: float, seed: int, update_interval: float, restart: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ray-compare-") as state_dir:
-        sides = {kind: run_one(kind, workers=workers, time_scale=time_scale, seed=seed,
-                               update_interval=update_interval, state_dir=Path(state_dir),
-                               restart=restart)
-                 for kind in PROVIDERS}
+        sides = {
+            kind: run_one(
+                kind,
+                workers=workers,
+                time_scale=time_scale,
+                seed=seed,
+                update_interval=update_interval,
+                state_dir=Path(state_dir),
+                restart=restart,
+            )
+            for kind in PROVIDERS
+        }
         fresh = {kind: probe(kind, Path(state_dir)) for kind in PROVIDERS}
     ray, ours = sides["ray"], sides["steadyscale"]
 
@@ -72,18 +89,23 @@ def run(workers: int, time_scale: float, seed: int, update_interval: float,
         return a / b if a is not None and b else None
 
     return {
-        "workers": workers, "time_scale": time_scale, "seed": seed,
-        "update_interval_s": update_interval, "profile": "realistic", "restart": restart,
-        "ray": ray, "steadyscale": ours,
+        "workers": workers,
+        "time_scale": time_scale,
+        "seed": seed,
+        "update_interval_s": update_interval,
+        "profile": "realistic",
+        "restart": restart,
+        "ray": ray,
+        "steadyscale": ours,
         # What each provider answers right after create_node, EC2 lagging PROBE_LAG s.
         "fresh_node": fresh,
-        "fresh_node_failures": {kind: sum(1 for a in fresh[kind].values() if a != "ok")
-                                for kind in PROVIDERS},
+        "fresh_node_failures": {
+            kind: sum(1 for a in fresh[kind].values() if a != "ok") for kind in PROVIDERS
+        },
         # Ratios against the baseline measured in this run (Ray's built-in provider).
         "ratio_time_to_target": ratio(ours["seconds_to_target"], ray["seconds_to_target"]),
         "ratio_instances_launched": ratio(ours["launched"], ray["launched"]),
-        "ratio_api_calls": ratio(sum(ours["api_calls"].values()),
-                                 sum(ray["api_calls"].values())),
+        "ratio_api_calls": ratio(sum(ours["api_calls"].values()), sum(ray["api_calls"].values())),
     }
 
 
@@ -99,10 +121,18 @@ def _table(r: dict[str, Any]) -> str:
 
     rows = [
         ("update errors", str(ray["update_errors"]), str(ours["update_errors"]), ""),
-        (f"time to {r['workers']} running (emulated s)", seconds(ray), seconds(ours),
-         fmt(r["ratio_time_to_target"])),
-        ("instances launched", str(ray["launched"]), str(ours["launched"]),
-         fmt(r["ratio_instances_launched"])),
+        (
+            f"time to {r['workers']} running (emulated s)",
+            seconds(ray),
+            seconds(ours),
+            fmt(r["ratio_time_to_target"]),
+        ),
+        (
+            "instances launched",
+            str(ray["launched"]),
+            str(ours["launched"]),
+            fmt(r["ratio_instances_launched"]),
+        ),
         ("duplicates", str(ray["duplicates"]), str(ours["duplicates"]), ""),
         ("peak instances alive", str(ray["peak_alive"]), str(ours["peak_alive"]), ""),
         ("leaks after scale to 0", str(ray["leaks"]), str(ours["leaks"]), ""),
@@ -110,26 +140,42 @@ def _table(r: dict[str, Any]) -> str:
         ("RequestLimitExceeded", str(ray["throttled"]), str(ours["throttled"]), ""),
     ]
     if r["restart"]:
-        rows.append(("unlisted at the restart", str(ray["invisible_at_restart"]),
-                     str(ours["invisible_at_restart"]), ""))
+        rows.append(
+            (
+                "unlisted at the restart",
+                str(ray["invisible_at_restart"]),
+                str(ours["invisible_at_restart"]),
+                "",
+            )
+        )
     for action in INSTANCE_ACTIONS:
         a, b = ray["api_calls"].get(action, 0), ours["api_calls"].get(action, 0)
         if a or b:
             rows.append((f"API calls: {action}", str(a), str(b), fmt(b / a if a else None)))
-    rows.append(("API calls: total", str(sum(ray["api_calls"].values())),
-                 str(sum(ours["api_calls"].values())), fmt(r["ratio_api_calls"])))
+    rows.append(
+        (
+            "API calls: total",
+            str(sum(ray["api_calls"].values())),
+            str(sum(ours["api_calls"].values())),
+            fmt(r["ratio_api_calls"]),
+        )
+    )
     head = ("measure", "Ray's AWS provider", "steadyscale", "ratio")
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
-    lines = [f"Ray autoscaler 0 -> {r['workers']} -> 0 workers, realistic profile, seed "
-             f"{r['seed']}, time scale {r['time_scale']}, an update every "
-             f"{r['update_interval_s']:g} emulated s"
-             + (", autoscaler restarted once its launches returned" if r["restart"] else "")]
+    lines = [
+        f"Ray autoscaler 0 -> {r['workers']} -> 0 workers, realistic profile, seed "
+        f"{r['seed']}, time scale {r['time_scale']}, an update every "
+        f"{r['update_interval_s']:g} emulated s"
+        + (", autoscaler restarted once its launches returned" if r["restart"] else "")
+    ]
     for row in [head, *rows]:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     lines.append("")
-    lines.append(f"right after create_node (EC2 lags {PROBE_LAG:g} s): Ray's AWS provider"
-                 f" {r['fresh_node_failures']['ray']} failures, steadyscale"
-                 f" {r['fresh_node_failures']['steadyscale']}")
+    lines.append(
+        f"right after create_node (EC2 lags {PROBE_LAG:g} s): Ray's AWS provider"
+        f" {r['fresh_node_failures']['ray']} failures, steadyscale"
+        f" {r['fresh_node_failures']['steadyscale']}"
+    )
     width = max(len(m) for m in PROBED)
     for method in PROBED:
         lines.append(f"  {method.ljust(width)}  ray: {r['fresh_node']['ray'][method]}")
@@ -145,10 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=100)
     parser.add_argument("--time-scale", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--update-interval", type=float, default=5.0,
-                        help="emulated seconds between two autoscaler updates")
-    parser.add_argument("--restart", action="store_true",
-                        help="restart Ray's autoscaler as soon as its launches returned")
+    parser.add_argument(
+        "--update-interval",
+        type=float,
+        default=5.0,
+        help="emulated seconds between two autoscaler updates",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="restart Ray's autoscaler as soon as its launches returned",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.time_scale <= 0 or args.update_interval <= 0:

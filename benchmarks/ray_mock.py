@@ -37,8 +37,11 @@ class BenchNodeProvider(NodeProvider):
 
     def non_terminated_nodes(self, tag_filters: dict[str, str]) -> list[str]:
         with self._lock:
-            return [n for n, tags in self.nodes.items()
-                    if all(tags.get(k) == v for k, v in tag_filters.items())]
+            return [
+                n
+                for n, tags in self.nodes.items()
+                if all(tags.get(k) == v for k, v in tag_filters.items())
+            ]
 
     def is_running(self, node_id: str) -> bool:
         return node_id in self.nodes
@@ -56,13 +59,11 @@ class BenchNodeProvider(NodeProvider):
         n = int(node_id.split("-")[1])
         return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
-    def create_node(self, node_config: dict[str, Any], tags: dict[str, str],
-                    count: int) -> None:
+    def create_node(self, node_config: dict[str, Any], tags: dict[str, str], count: int) -> None:
         with self._lock:
             for _ in range(count):
                 self._next += 1
-                self.nodes[f"node-{self._next}"] = {**tags,
-                                                    TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE}
+                self.nodes[f"node-{self._next}"] = {**tags, TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE}
 
     def set_node_tags(self, node_id: str, tags: dict[str, str]) -> None:
         with self._lock:
@@ -86,48 +87,79 @@ def _config(nodes: int) -> dict[str, Any]:
         "max_workers": nodes,
         "upscaling_speed": 1.0,
         "idle_timeout_minutes": 5,
-        "provider": {"type": "external", "module": "ray_mock.BenchNodeProvider",
-                     "foreground_node_launch": True, "disable_node_updaters": True,
-                     "disable_launch_config_check": True, "worker_liveness_check": False},
+        "provider": {
+            "type": "external",
+            "module": "ray_mock.BenchNodeProvider",
+            "foreground_node_launch": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+            "worker_liveness_check": False,
+        },
         "auth": {},
         "head_node_type": "head",
         "available_node_types": {
             "head": {"node_config": {}, "resources": {"CPU": 0}, "max_workers": 0},
-            "worker": {"node_config": {}, "resources": dict(WORKER), "min_workers": 0,
-                       "max_workers": nodes},
+            "worker": {
+                "node_config": {},
+                "resources": dict(WORKER),
+                "min_workers": 0,
+                "max_workers": nodes,
+            },
         },
-        "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
-        "rsync_exclude": [], "rsync_filter": [], "initialization_commands": [],
-        "setup_commands": [], "head_setup_commands": [], "worker_setup_commands": [],
-        "head_start_ray_commands": [], "worker_start_ray_commands": [],
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
     }
 
 
 def time_update(nodes: int, repeats: int) -> dict[str, Any]:
     config = _config(nodes)
     load: Any = LoadMetrics()  # Ray's annotations do not match its use; typed loosely
-    autoscaler: Any = StandardAutoscaler(lambda: config, load, _NoGcs(), max_launch_batch=nodes,
-                                    max_concurrent_launches=nodes, update_interval_s=0)
+    autoscaler: Any = StandardAutoscaler(
+        lambda: config,
+        load,
+        _NoGcs(),
+        max_launch_batch=nodes,
+        max_concurrent_launches=nodes,
+        update_interval_s=0,
+    )
     provider: BenchNodeProvider = autoscaler.provider
     provider.nodes.clear()  # Ray caches providers by config: start from none
-    provider.create_node({}, {TAG_RAY_NODE_KIND: NODE_KIND_HEAD,
-                              TAG_RAY_USER_NODE_TYPE: "head"}, 1)
-    provider.create_node({}, {TAG_RAY_NODE_KIND: NODE_KIND_WORKER,
-                              TAG_RAY_USER_NODE_TYPE: "worker"}, nodes)
+    provider.create_node({}, {TAG_RAY_NODE_KIND: NODE_KIND_HEAD, TAG_RAY_USER_NODE_TYPE: "head"}, 1)
+    provider.create_node(
+        {}, {TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: "worker"}, nodes
+    )
     for node_id, tags in provider.nodes.items():
         busy = tags[TAG_RAY_NODE_KIND] == NODE_KIND_WORKER
-        load.update(provider.internal_ip(node_id), node_id.encode(),
-                    dict(WORKER) if busy else {"CPU": 0.0},
-                    {"CPU": 0.0}, 0.0 if busy else 60.0)
+        load.update(
+            provider.internal_ip(node_id),
+            node_id.encode(),
+            dict(WORKER) if busy else {"CPU": 0.0},
+            {"CPU": 0.0},
+            0.0 if busy else 60.0,
+        )
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
         autoscaler.update()
         samples.append(time.perf_counter() - started)
     workers = sum(1 for t in provider.nodes.values() if t[TAG_RAY_NODE_KIND] == NODE_KIND_WORKER)
-    return {"nodes": workers, "version": _version(),
-            "update_ms": {"median": round(statistics.median(samples) * 1000, 2),
-                          "max": round(max(samples) * 1000, 2)}}
+    return {
+        "nodes": workers,
+        "version": _version(),
+        "update_ms": {
+            "median": round(statistics.median(samples) * 1000, 2),
+            "max": round(max(samples) * 1000, 2),
+        },
+    }
 
 
 def _version() -> str:

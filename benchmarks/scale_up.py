@@ -33,24 +33,32 @@ TARGET_CALLS_PER_NODE = 0.05
 
 
 def _config(nodes: int, profile: str, seed: int, time_scale: float, ledger: Path) -> Any:
-    return parse_config({
-        "cluster_name": "bench",
-        "max_workers": nodes,
-        "upscaling_speed": float(nodes),
-        "idle_timeout_minutes": 0,
-        "loop_interval_seconds": 5,
-        "ledger": str(ledger),
-        "provider": {"type": "emulator", "emulator": {
-            "profile": profile, "seed": seed, "time_scale": time_scale}},
-        "available_node_types": {
-            "worker": {"node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
-                       "resources": {"CPU": 2}, "max_workers": nodes},
-        },
-    })
+    return parse_config(
+        {
+            "cluster_name": "bench",
+            "max_workers": nodes,
+            "upscaling_speed": float(nodes),
+            "idle_timeout_minutes": 0,
+            "loop_interval_seconds": 5,
+            "ledger": str(ledger),
+            "provider": {
+                "type": "emulator",
+                "emulator": {"profile": profile, "seed": seed, "time_scale": time_scale},
+            },
+            "available_node_types": {
+                "worker": {
+                    "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                    "resources": {"CPU": 2},
+                    "max_workers": nodes,
+                },
+            },
+        }
+    )
 
 
-def run(nodes: int, profile: str, seed: int, time_scale: float,
-        max_seconds: float) -> dict[str, Any]:
+def run(
+    nodes: int, profile: str, seed: int, time_scale: float, max_seconds: float
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(nodes, profile, seed, time_scale, Path(tmp) / "ledger.db")
         runtime = open_runtime(config, None)
@@ -76,8 +84,11 @@ def _measure(runtime: Any, nodes: int, max_seconds: float) -> dict[str, Any]:
 
     def quiet(report: TickReport) -> bool:
         ticks.append(report)
-        alive = [i for i in runtime.emulator.truth(runtime.config.provider.region)
-                 if i.state.value != "terminated"]
+        alive = [
+            i
+            for i in runtime.emulator.truth(runtime.config.provider.region)
+            if i.state.value != "terminated"
+        ]
         return (report.settled and not alive) or clock.now() - down_start > max_seconds
 
     autoscaler.run(until=quiet)
@@ -105,34 +116,48 @@ def _measure(runtime: Any, nodes: int, max_seconds: float) -> dict[str, Any]:
         "largest_tick_s": round(max(r.duration for r in ticks), 3),
         "ticks": len(ticks),
         "tick_errors": sum(len(r.errors) for r in ticks),
-        "targets": {"ratio": TARGET_RATIO, "api_calls_per_node": TARGET_CALLS_PER_NODE,
-                    "duplicates": 0, "leaks": 0},
+        "targets": {
+            "ratio": TARGET_RATIO,
+            "api_calls_per_node": TARGET_CALLS_PER_NODE,
+            "duplicates": 0,
+            "leaks": 0,
+        },
     }
 
 
 def _table(r: dict[str, Any]) -> str:
-    ok = (r["ratio"] is not None and r["ratio"] <= TARGET_RATIO
-          and r["api_calls_per_node"] is not None
-          and r["api_calls_per_node"] <= TARGET_CALLS_PER_NODE
-          and r["duplicates"] == 0 and r["leaks"] == 0)
+    ok = (
+        r["ratio"] is not None
+        and r["ratio"] <= TARGET_RATIO
+        and r["api_calls_per_node"] is not None
+        and r["api_calls_per_node"] <= TARGET_CALLS_PER_NODE
+        and r["duplicates"] == 0
+        and r["leaks"] == 0
+    )
     rows = [
         ("nodes demanded / confirmed running", f"{r['nodes']} / {r['confirmed_running']}"),
         ("time to capacity", f"{r['time_to_capacity_s']} s"),
         ("lower bound (drawn delays)", f"{r['lower_bound_s']} s"),
         ("ratio (target <= 1.25)", str(r["ratio"])),
         ("API calls per node (target <= 0.05)", str(r["api_calls_per_node"])),
-        ("API calls, scale-up", ", ".join(f"{k} {v}" for k, v in
-                                          r["api_calls_scale_up"].items())),
-        ("API calls, full cycle", ", ".join(f"{k} {v}" for k, v in
-                                            r["api_calls_full_cycle"].items())),
+        ("API calls, scale-up", ", ".join(f"{k} {v}" for k, v in r["api_calls_scale_up"].items())),
+        (
+            "API calls, full cycle",
+            ", ".join(f"{k} {v}" for k, v in r["api_calls_full_cycle"].items()),
+        ),
         ("duplicates / leaks", f"{r['duplicates']} / {r['leaks']}"),
         ("scale-down to zero", f"{r['scale_down_s']} s"),
-        ("largest tick", f"{r['largest_tick_s']} s over {r['ticks']} ticks "
-                         f"({r['tick_errors']} tick errors survived)"),
+        (
+            "largest tick",
+            f"{r['largest_tick_s']} s over {r['ticks']} ticks "
+            f"({r['tick_errors']} tick errors survived)",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
-    head = (f"scale 0 -> {r['nodes']} -> 0, profile {r['profile']}, seed {r['seed']}, "
-            f"time scale {r['time_scale']}")
+    head = (
+        f"scale 0 -> {r['nodes']} -> 0, profile {r['profile']}, seed {r['seed']}, "
+        f"time scale {r['time_scale']}"
+    )
     body = "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
     return f"{head}\n{body}\ntargets: {'met' if ok else 'MISSED'}"
 
@@ -140,13 +165,22 @@ def _table(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--nodes", type=int, default=1000)
-    parser.add_argument("--profile", choices=["none", "realistic", "harsh"],
-                        default="realistic")
+    parser.add_argument("--profile", choices=["none", "realistic", "harsh"], default="realistic")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--time-scale", type=float, default=1.0, dest="time_scale",
-                        help="emulated seconds pass 1/time_scale times faster (default 1)")
-    parser.add_argument("--max-seconds", type=float, default=1800.0, dest="max_seconds",
-                        help="give up on a phase after this many emulated seconds")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        dest="time_scale",
+        help="emulated seconds pass 1/time_scale times faster (default 1)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=1800.0,
+        dest="max_seconds",
+        help="give up on a phase after this many emulated seconds",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.nodes < 1 or args.time_scale <= 0:

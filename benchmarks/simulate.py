@@ -35,30 +35,46 @@ LIMITS_SCALE = 10  # an account with ten times EC2's default API and launch limi
 
 
 def _config(nodes: int) -> ClusterConfig:
-    raised = {name: {"capacity": limit.capacity * LIMITS_SCALE,
-                     "refill_per_second": limit.refill_per_second * LIMITS_SCALE}
-              for name, limit in DEFAULT_RATE_LIMITS.items()}
-    return parse_config({
-        "cluster_name": "bench",
-        "max_workers": nodes,
-        "upscaling_speed": 1.0,
-        "idle_timeout_minutes": 5,
-        "loop_interval_seconds": 5,
-        "provider": {"type": "memory", "rate_limits": raised, "emulator": {
-            "profile": "realistic", "throttling": {"enabled": True, "scale": LIMITS_SCALE}}},
-        "available_node_types": {
-            "worker": {"node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
-                       "resources": {"CPU": 2}, "max_workers": nodes},
-        },
-    })
+    raised = {
+        name: {
+            "capacity": limit.capacity * LIMITS_SCALE,
+            "refill_per_second": limit.refill_per_second * LIMITS_SCALE,
+        }
+        for name, limit in DEFAULT_RATE_LIMITS.items()
+    }
+    return parse_config(
+        {
+            "cluster_name": "bench",
+            "max_workers": nodes,
+            "upscaling_speed": 1.0,
+            "idle_timeout_minutes": 5,
+            "loop_interval_seconds": 5,
+            "provider": {
+                "type": "memory",
+                "rate_limits": raised,
+                "emulator": {
+                    "profile": "realistic",
+                    "throttling": {"enabled": True, "scale": LIMITS_SCALE},
+                },
+            },
+            "available_node_types": {
+                "worker": {
+                    "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                    "resources": {"CPU": 2},
+                    "max_workers": nodes,
+                },
+            },
+        }
+    )
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_trace(config: ClusterConfig, name: str, nodes: int, duration: float,
-              seed: int) -> dict[str, Any]:
+def run_trace(
+    config: ClusterConfig, name: str, nodes: int, duration: float, seed: int
+) -> dict[str, Any]:
     trace = resolve_trace(name, config, peak=nodes, duration=duration, seed=seed)
     sim = Simulation(config, trace, seed=seed, duration=duration)
     try:
@@ -84,12 +100,13 @@ def run_trace(config: ClusterConfig, name: str, nodes: int, duration: float,
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(samples) * 1000, 2),
-            "max": round(max(samples) * 1000, 2)}
+    return {
+        "median": round(statistics.median(samples) * 1000, 2),
+        "max": round(max(samples) * 1000, 2),
+    }
 
 
-def measure_steady(config: ClusterConfig, nodes: int, seed: int,
-                   repeats: int) -> dict[str, Any]:
+def measure_steady(config: ClusterConfig, nodes: int, seed: int, repeats: int) -> dict[str, Any]:
     """Bring N nodes up, then time the decide step and whole ticks with all N running."""
     steady = resolve_trace("burst", config, peak=nodes, duration=10 * 3600.0, seed=seed)
     trace = Trace(name="steady", steps=(TraceStep(at=0.0, demand=steady.steps[0].demand),))
@@ -106,15 +123,22 @@ def _time_steady(sim: Simulation, config: ClusterConfig, repeats: int) -> dict[s
     autoscaler = sim.autoscaler
     running = sum(1 for r in autoscaler.records.values() if r.status in UP)
     # The decide step on a full listing: every instance shown, as on a listing tick.
-    observation = Observation(instances={i.instance_id: i for i in sim.provider.list_cluster()},
-                              listing_complete=True)
+    observation = Observation(
+        instances={i.instance_id: i for i in sim.provider.list_cluster()}, listing_complete=True
+    )
     demand = sim.ledger.demand()
     decide = []
     for _ in range(repeats):
         records = autoscaler.active_records()
         started = time.perf_counter()
-        reconcile(now=sim.clock.now(), config=config, records=records, demand=demand,
-                  observation=observation, known_instance_ids=frozenset(autoscaler.known_ids))
+        reconcile(
+            now=sim.clock.now(),
+            config=config,
+            records=records,
+            demand=demand,
+            observation=observation,
+            known_instance_ids=frozenset(autoscaler.known_ids),
+        )
         decide.append(time.perf_counter() - started)
     ticks = []
     for _ in range(repeats):
@@ -137,18 +161,25 @@ def measure_ray(nodes: int, repeats: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=10_000)
-    parser.add_argument("--duration", type=float, default=3600.0,
-                        help="virtual seconds per trace (default one hour)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=3600.0,
+        help="virtual seconds per trace (default one hour)",
+    )
     parser.add_argument("--traces", default="burst,diurnal")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=10,
-                        help="timed decide steps, ticks and Ray updates")
+    parser.add_argument(
+        "--repeats", type=int, default=10, help="timed decide steps, ticks and Ray updates"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     config = _config(args.nodes)
-    traces = {name: run_trace(config, name, args.nodes, args.duration, args.seed)
-              for name in args.traces.split(",")}
+    traces = {
+        name: run_trace(config, name, args.nodes, args.duration, args.seed)
+        for name in args.traces.split(",")
+    }
     steady = measure_steady(config, args.nodes, args.seed, args.repeats)
     ray = measure_ray(args.nodes, args.repeats)
     decide = steady["decide_ms"]["median"]
@@ -165,29 +196,40 @@ def main(argv: list[str] | None = None) -> int:
         "meets_targets": all(t["wall_s"] <= TARGET_WALL_S for t in traces.values())
         and decide <= TARGET_DECIDE_MS,
         "ray": ray,
-        "ray_update_over_our_tick": (round(ray["update_ms"]["median"] / tick, 2)
-                                     if "update_ms" in ray else None),
+        "ray_update_over_our_tick": (
+            round(ray["update_ms"]["median"] / tick, 2) if "update_ms" in ray else None
+        ),
     }
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"simulate: {args.nodes} nodes, {args.duration:.0f} virtual s per trace "
-          f"(targets: <= {TARGET_WALL_S:.0f} s wall, decide <= {TARGET_DECIDE_MS:.0f} ms)")
-    print(f"  {'trace':<10} {'wall s':>8} {'ticks':>6} {'ticks/s':>8} {'x real':>7} "
-          f"{'peak run':>9} {'capacity s':>11} {'calls':>6} {'dup':>4} {'leak':>5}")
+    print(
+        f"simulate: {args.nodes} nodes, {args.duration:.0f} virtual s per trace "
+        f"(targets: <= {TARGET_WALL_S:.0f} s wall, decide <= {TARGET_DECIDE_MS:.0f} ms)"
+    )
+    print(
+        f"  {'trace':<10} {'wall s':>8} {'ticks':>6} {'ticks/s':>8} {'x real':>7} "
+        f"{'peak run':>9} {'capacity s':>11} {'calls':>6} {'dup':>4} {'leak':>5}"
+    )
     for name, t in traces.items():
         capacity = "-" if t["time_to_capacity_s"] is None else f"{t['time_to_capacity_s']:.0f}"
-        print(f"  {name:<10} {t['wall_s']:>8.2f} {t['ticks']:>6} {t['ticks_per_s']:>8.1f} "
-              f"{t['virtual_s_per_wall_s']:>7.0f} {t['peak_running']:>9} {capacity:>11} "
-              f"{t['api_calls_total']:>6} {t['duplicates']:>4} {t['leaks']:>5}")
-    print(f"  with {steady['running']} running: decide {decide:.1f} ms (max "
-          f"{steady['decide_ms']['max']:.1f}), whole tick {tick:.1f} ms (max "
-          f"{steady['tick_ms']['max']:.1f})")
+        print(
+            f"  {name:<10} {t['wall_s']:>8.2f} {t['ticks']:>6} {t['ticks_per_s']:>8.1f} "
+            f"{t['virtual_s_per_wall_s']:>7.0f} {t['peak_running']:>9} {capacity:>11} "
+            f"{t['api_calls_total']:>6} {t['duplicates']:>4} {t['leaks']:>5}"
+        )
+    print(
+        f"  with {steady['running']} running: decide {decide:.1f} ms (max "
+        f"{steady['decide_ms']['max']:.1f}), whole tick {tick:.1f} ms (max "
+        f"{steady['tick_ms']['max']:.1f})"
+    )
     print(f"  peak memory {report['peak_rss_mb']:.0f} MB (max RSS)")
     if "update_ms" in ray:
-        print(f"  Ray StandardAutoscaler.update() at {ray['nodes']} nodes: "
-              f"{ray['update_ms']['median']:.1f} ms (max {ray['update_ms']['max']:.1f}); "
-              f"ratio to our tick {report['ray_update_over_our_tick']:.2f}x")
+        print(
+            f"  Ray StandardAutoscaler.update() at {ray['nodes']} nodes: "
+            f"{ray['update_ms']['median']:.1f} ms (max {ray['update_ms']['max']:.1f}); "
+            f"ratio to our tick {report['ray_update_over_our_tick']:.2f}x"
+        )
     else:
         print(f"  Ray comparison skipped: {ray['skipped']}")
     print(f"  meets targets: {'yes' if report['meets_targets'] else 'no'}")

@@ -21,8 +21,11 @@ from steadyscale.providers.memory import MemoryProvider
 from steadyscale.retries.clock import FakeClock
 from steadyscale.store.ledger import Ledger
 
-QUIET_ERRORS = {"server_error_probability": 0, "lost_response_probability": 0,
-                "timeout_probability": 0}
+QUIET_ERRORS = {
+    "server_error_probability": 0,
+    "lost_response_probability": 0,
+    "timeout_probability": 0,
+}
 
 
 def cluster_config(**overrides: Any) -> ClusterConfig:
@@ -34,8 +37,11 @@ def cluster_config(**overrides: Any) -> ClusterConfig:
         "loop_interval_seconds": 5,
         "provider": {"type": "emulator"},
         "available_node_types": {
-            "cpu": {"node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
-                    "resources": {"CPU": 2}, "max_workers": 500},
+            "cpu": {
+                "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                "resources": {"CPU": 2},
+                "max_workers": 500,
+            },
         },
     }
     data.update(overrides)
@@ -74,8 +80,12 @@ class Harness:
         self.clock.advance(self.config.loop_interval_seconds)
         return report
 
-    def run(self, until: Callable[[TickReport], bool], max_ticks: int = 200,
-            each: Callable[[Self], None] | None = None) -> TickReport:
+    def run(
+        self,
+        until: Callable[[TickReport], bool],
+        max_ticks: int = 200,
+        each: Callable[[Self], None] | None = None,
+    ) -> TickReport:
         for _ in range(max_ticks):
             report = self.tick()
             if each is not None:
@@ -85,8 +95,11 @@ class Harness:
         raise AssertionError(f"no convergence in {max_ticks} ticks; last: {self.reports[-1]}")
 
     def truth(self, include_gone: bool = True) -> list[TrackedInstance]:
-        return [i for i in self.backend().truth(include_gone=include_gone)
-                if i.tags.get(TAG_CLUSTER) == self.config.cluster_name]
+        return [
+            i
+            for i in self.backend().truth(include_gone=include_gone)
+            if i.tags.get(TAG_CLUSTER) == self.config.cluster_name
+        ]
 
     def alive(self) -> list[TrackedInstance]:
         return [i for i in self.truth() if i.state.value != "terminated"]
@@ -121,8 +134,9 @@ class MemoryCluster(Harness):
         return self.memory
 
 
-def _settings(profile: str, emulator: dict[str, Any] | None,
-              quiet_errors: bool) -> EmulatorSettings:
+def _settings(
+    profile: str, emulator: dict[str, Any] | None, quiet_errors: bool
+) -> EmulatorSettings:
     overrides: dict[str, Any] = {"spot": {"interruption_rate_per_hour": 0}}
     if quiet_errors:
         overrides["errors"] = QUIET_ERRORS
@@ -130,32 +144,49 @@ def _settings(profile: str, emulator: dict[str, Any] | None,
     return build_settings(profile=profile, overrides=overrides)
 
 
-def make_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None = None,
-                 quiet_errors: bool = True, ledger_path: str = ":memory:",
-                 **config: Any) -> Cluster:
+def make_cluster(
+    profile: str = "realistic",
+    *,
+    emulator: dict[str, Any] | None = None,
+    quiet_errors: bool = True,
+    ledger_path: str = ":memory:",
+    **config: Any,
+) -> Cluster:
     clock = FakeClock(1_000_000.0)
     emu = Emulator(_settings(profile, emulator, quiet_errors), clock=clock).start()
     cfg = cluster_config(**config)
     metrics = Metrics(clock, stale_after_seconds=cfg.metrics.stale_after_seconds(cfg))
-    provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url,
-                              observer=metrics.api_call)
+    provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url, observer=metrics.api_call)
     ledger = Ledger(ledger_path)
     health = HealthChecker(prober_for(cfg, emu.endpoint_url), clock)
-    return Cluster(emulator=emu, clock=clock,
-                   autoscaler=Autoscaler(cfg, provider, ledger, clock, metrics=metrics,
-                                         health=health),
-                   ledger=ledger, config=cfg)
+    return Cluster(
+        emulator=emu,
+        clock=clock,
+        autoscaler=Autoscaler(cfg, provider, ledger, clock, metrics=metrics, health=health),
+        ledger=ledger,
+        config=cfg,
+    )
 
 
-def make_memory_cluster(profile: str = "realistic", *, emulator: dict[str, Any] | None = None,
-                        quiet_errors: bool = True, **config: Any) -> MemoryCluster:
+def make_memory_cluster(
+    profile: str = "realistic",
+    *,
+    emulator: dict[str, Any] | None = None,
+    quiet_errors: bool = True,
+    **config: Any,
+) -> MemoryCluster:
     """Like ``make_cluster``, on the in-memory backend with the same model settings."""
     clock = FakeClock(1_000_000.0)
     cfg = cluster_config(**{"provider": {"type": "memory"}, **config})
     metrics = Metrics(clock, stale_after_seconds=cfg.metrics.stale_after_seconds(cfg))
-    memory = build_memory_provider(cfg, clock, _settings(profile, emulator, quiet_errors),
-                                   observer=metrics.api_call)
+    memory = build_memory_provider(
+        cfg, clock, _settings(profile, emulator, quiet_errors), observer=metrics.api_call
+    )
     ledger = Ledger(":memory:")
-    return MemoryCluster(memory=memory, clock=clock,
-                         autoscaler=Autoscaler(cfg, memory, ledger, clock, metrics=metrics),
-                         ledger=ledger, config=cfg)
+    return MemoryCluster(
+        memory=memory,
+        clock=clock,
+        autoscaler=Autoscaler(cfg, memory, ledger, clock, metrics=metrics),
+        ledger=ledger,
+        config=cfg,
+    )

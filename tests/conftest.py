@@ -58,7 +58,10 @@ def fake_emulator(ec2_emulator_factory: EmulatorFactory) -> FakeEmulator:
 
 def launch(ec2: Any, count: int = 1, **kwargs: Any) -> list[str]:
     params: dict[str, Any] = {
-        "ImageId": AMI, "MinCount": 1, "MaxCount": count, "InstanceType": "m5.large",
+        "ImageId": AMI,
+        "MinCount": 1,
+        "MaxCount": count,
+        "InstanceType": "m5.large",
         "TagSpecifications": [CLUSTER_TAG],
     }
     params.update(kwargs)

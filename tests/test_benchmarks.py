@@ -13,15 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _report(name: str, *args: str, timeout: int) -> Any:
     """Run ``benchmarks/<name>.py ARGS --json`` and return the JSON it prints."""
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args,
-                             "--json"], check=True, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args, "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return json.loads(result.stdout)
 
 
 def test_emulator_benchmark_reports_both_sides_and_the_ratio() -> None:
-    report = _report("emulator", "--instances", "20",
-         "--per-call", "10", "--rounds", "1", timeout=300)
+    report = _report(
+        "emulator", "--instances", "20", "--per-call", "10", "--rounds", "1", timeout=300
+    )
     assert report["listed"] == {"moto": 20, "layer": 20}
     assert set(report["overhead_ratio"]) == {"run_instances", "describe_instances", "total"}
     assert report["overhead_ratio"]["total"] > 0
@@ -29,8 +34,7 @@ def test_emulator_benchmark_reports_both_sides_and_the_ratio() -> None:
 
 
 def test_scale_up_benchmark_reports_its_figures() -> None:
-    report = _report("scale_up", "--nodes", "20",
-         "--time-scale", "0.05", timeout=300)
+    report = _report("scale_up", "--nodes", "20", "--time-scale", "0.05", timeout=300)
     assert report["confirmed_running"] == 20
     assert report["duplicates"] == 0 and report["leaks"] == 0
     assert report["lower_bound_s"] > 0 and report["ratio"] >= 1.0
@@ -39,8 +43,7 @@ def test_scale_up_benchmark_reports_its_figures() -> None:
 
 
 def test_capacity_benchmark_reports_its_figures() -> None:
-    report = _report("capacity", "--nodes", "30",
-         "--time-scale", "0.05", timeout=300)
+    report = _report("capacity", "--nodes", "30", "--time-scale", "0.05", timeout=300)
     assert report["confirmed_running"] == 30
     assert set(report["instances_by_zone"]).isdisjoint(report["pools_without_capacity"])
     assert report["bucket_limited_lower_bound_s"] > 0
@@ -49,8 +52,7 @@ def test_capacity_benchmark_reports_its_figures() -> None:
 
 
 def test_crash_benchmark_reports_both_runs() -> None:
-    report = _report("crash", "--nodes", "20",
-         "--kills", "4", timeout=600)
+    report = _report("crash", "--nodes", "20", "--kills", "4", timeout=600)
     assert report["without_kills"]["kills"] == 0 and report["with_kills"]["kills"] == 4
     assert report["duplicates"] == 0 and report["leaks"] == 0
     assert "extra_seconds_to_converge" in report
@@ -71,8 +73,9 @@ def test_ray_compare_benchmark_reports_both_providers() -> None:
 
 
 def test_simulate_benchmark_reports_its_figures() -> None:
-    report = _report("simulate", "--nodes", "30", "--duration", "600",
-                     "--repeats", "2", timeout=300)
+    report = _report(
+        "simulate", "--nodes", "30", "--duration", "600", "--repeats", "2", timeout=300
+    )
     assert set(report["traces"]) == {"burst", "diurnal"}
     burst = report["traces"]["burst"]
     assert burst["peak_running"] == 30 and burst["ticks"] == 120

@@ -50,17 +50,26 @@ class ProviderSetupError(SteadyscaleError):
 
 # EC2's error codes by what they mean to a caller. The boto3 provider and the in-memory
 # backend both turn codes into errors through ``cloud_error``, so they cannot drift apart.
-THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException",
-                            "RequestThrottled"})
-CAPACITY_CODES = frozenset({"InsufficientInstanceCapacity", "InsufficientCapacity",
-                            "InsufficientHostCapacity", "InsufficientReservedInstanceCapacity",
-                            "VcpuLimitExceeded", "InstanceLimitExceeded",
-                            "MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow",
-                            "Unsupported"})
-SERVER_CODES = frozenset({"InternalError", "InternalFailure", "Unavailable",
-                          "ServiceUnavailable"})
-CREDENTIAL_CODES = frozenset({"AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch",
-                              "OptInRequired"})
+THROTTLE_CODES = frozenset(
+    {"RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"}
+)
+CAPACITY_CODES = frozenset(
+    {
+        "InsufficientInstanceCapacity",
+        "InsufficientCapacity",
+        "InsufficientHostCapacity",
+        "InsufficientReservedInstanceCapacity",
+        "VcpuLimitExceeded",
+        "InstanceLimitExceeded",
+        "MaxSpotInstanceCountExceeded",
+        "SpotMaxPriceTooLow",
+        "Unsupported",
+    }
+)
+SERVER_CODES = frozenset({"InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable"})
+CREDENTIAL_CODES = frozenset(
+    {"AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "OptInRequired"}
+)
 
 
 def cloud_error(code: str, message: str, status: int = 400) -> SteadyscaleError:

@@ -21,8 +21,9 @@ COMMAND = [sys.executable, "-m", "steadyscale"]
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([*COMMAND, "emulator", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*COMMAND, "emulator", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert "serving EC2 at http://127.0.0.1:" in first, proc.stderr.read() if proc.stderr else ""
@@ -40,11 +41,18 @@ def served() -> Iterator[str]:
 
 
 def test_emulator_command_serves_an_eventually_consistent_endpoint(served: str) -> None:
-    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=served,
-                       aws_access_key_id="testing", aws_secret_access_key="testing",
-                       config=Config(retries={"total_max_attempts": 1}))
-    ids = [i["InstanceId"] for i in ec2.run_instances(
-        ImageId="ami-12345678", MinCount=1, MaxCount=3)["Instances"]]
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=served,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    ids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=3)["Instances"]
+    ]
     assert len(ids) == 3
     with pytest.raises(ClientError) as caught:
         ec2.describe_instances(InstanceIds=ids)  # seed 3: not all visible at once
@@ -56,27 +64,37 @@ def test_port_in_use_is_one_line_and_exit_2() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([*COMMAND, "emulator", "--port", str(port)], check=False,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [*COMMAND, "emulator", "--port", str(port)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"steadyscale: error: port {port} on 127.0.0.1 is in use; pick another with --port, "
-        "or --port 0 for a free one")
+        "or --port 0 for a free one"
+    )
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["emulator", "--profile", "wild"], "invalid choice: 'wild'"),
-    (["emulator", "--set", "visibility.median=-1"], "visibility.median: "),
-    (["emulator", "--visibility", "2,1,3"], "visibility: p99 (1.0) must be >= median (2.0)"),
-    (["emulator", "--visibility", "two"], "--visibility must be three numbers"),
-    (["emulator", "--time-scale", "0"], "time_scale: "),
-    (["emulator", "--port", "70000"], "--port must be between 0 and 65535"),
-    (["emulator", "--config", "/nonexistent/emu.yaml"], "cannot read /nonexistent/emu.yaml"),
-    (["emulator", "--set", "colour=blue"], "colour: unknown key"),
-    (["launch-rockets"], "invalid choice: 'launch-rockets'"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["emulator", "--profile", "wild"], "invalid choice: 'wild'"),
+        (["emulator", "--set", "visibility.median=-1"], "visibility.median: "),
+        (["emulator", "--visibility", "2,1,3"], "visibility: p99 (1.0) must be >= median (2.0)"),
+        (["emulator", "--visibility", "two"], "--visibility must be three numbers"),
+        (["emulator", "--time-scale", "0"], "time_scale: "),
+        (["emulator", "--port", "70000"], "--port must be between 0 and 65535"),
+        (["emulator", "--config", "/nonexistent/emu.yaml"], "cannot read /nonexistent/emu.yaml"),
+        (["emulator", "--set", "colour=blue"], "colour: unknown key"),
+        (["launch-rockets"], "invalid choice: 'launch-rockets'"),
+    ],
+)
 def test_bad_input_is_one_clear_line_and_exit_2(
-        args: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exited:
         raise SystemExit(main(args))
     assert exited.value.code == 2
@@ -93,17 +111,37 @@ def test_malformed_yaml_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_print_settings_shows_the_layered_result(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     file = tmp_path / "emu.yaml"
     file.write_text("profile: harsh\nerrors: {timeout_seconds: 1.5}\n")
-    assert main(["emulator", "--config", str(file), "--seed", "9", "--throttling", "off",
-                 "--print-settings"]) == 0
+    assert (
+        main(
+            [
+                "emulator",
+                "--config",
+                str(file),
+                "--seed",
+                "9",
+                "--throttling",
+                "off",
+                "--print-settings",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "profile: harsh" in out and "seed: 9" in out and "timeout_seconds: 1.5" in out
     assert "enabled: false" in out
 
 
 def test_the_module_runs_without_installing_the_script() -> None:
-    result = subprocess.run([*COMMAND, "--version"], check=False, capture_output=True, text=True,
-                            timeout=60, env={**os.environ})
+    result = subprocess.run(
+        [*COMMAND, "--version"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
     assert result.returncode == 0 and result.stdout.startswith("steadyscale ")

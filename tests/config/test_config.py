@@ -23,8 +23,11 @@ def _base() -> dict[str, Any]:
         "cluster_name": "c",
         "provider": {"type": "aws", "region": "eu-west-1", "subnets": ["subnet-1"]},
         "available_node_types": {
-            "cpu": {"node_config": {"InstanceType": "m5.large", "ImageId": "ami-1"},
-                    "resources": {"CPU": 2}, "max_workers": 4},
+            "cpu": {
+                "node_config": {"InstanceType": "m5.large", "ImageId": "ami-1"},
+                "resources": {"CPU": 2},
+                "max_workers": 4,
+            },
         },
     }
 
@@ -55,8 +58,10 @@ def test_defaults_are_those_documented() -> None:
 def test_unknown_key_names_its_path() -> None:
     data = _base()
     data["available_node_types"]["cpu"]["resourcez"] = {"CPU": 1}
-    assert _error(data) == "available_node_types.cpu.resourcez: unknown key (check the " \
-                           "spelling; see the documented settings)"
+    assert (
+        _error(data) == "available_node_types.cpu.resourcez: unknown key (check the "
+        "spelling; see the documented settings)"
+    )
 
 
 def test_wrong_type_names_its_path() -> None:
@@ -68,15 +73,16 @@ def test_wrong_type_names_its_path() -> None:
 def test_min_above_max_is_refused() -> None:
     data = _base()
     data["available_node_types"]["cpu"]["min_workers"] = 5
-    assert _error(data) == ("available_node_types.cpu: min_workers (5) must be <= "
-                            "max_workers (4)")
+    assert _error(data) == ("available_node_types.cpu: min_workers (5) must be <= max_workers (4)")
 
 
 def test_unknown_instance_type_is_refused() -> None:
     data = _base()
     data["available_node_types"]["cpu"]["node_config"]["InstanceType"] = "m5.hyuge"
-    assert "available_node_types.cpu.node_config.InstanceType: unknown instance type " \
-           "'m5.hyuge'" in _error(data)
+    assert (
+        "available_node_types.cpu.node_config.InstanceType: unknown instance type "
+        "'m5.hyuge'" in _error(data)
+    )
 
 
 def test_node_config_needs_an_image_and_may_not_set_counts() -> None:
@@ -138,29 +144,52 @@ def test_ledger_lives_beside_the_config_unless_set(tmp_path: Path) -> None:
 def test_name_amount_pairs_are_parsed_in_one_place() -> None:
     assert parse_amounts("CPU=4, GPU=1") == {"CPU": 4, "GPU": 1}
     assert parse_amounts("CPU=4;GPU=0.5", separators=";,") == {"CPU": 4, "GPU": 0.5}
-    for bad, part in [("CPU=4,GPU", "'GPU'"), ("=2", "'=2'"), ("CPU=-1", "'CPU=-1'"),
-                      ("CPU=inf", "'CPU=inf'"), ("CPU=nan", "'CPU=nan'"), ("", "''")]:
+    for bad, part in [
+        ("CPU=4,GPU", "'GPU'"),
+        ("=2", "'=2'"),
+        ("CPU=-1", "'CPU=-1'"),
+        ("CPU=inf", "'CPU=inf'"),
+        ("CPU=nan", "'CPU=nan'"),
+        ("", "''"),
+    ]:
         with pytest.raises(ValueError) as error:
             parse_amounts(bad)
         assert str(error.value) == part
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["request", "{config}", "--bundle", "CPU=2,GPU", "--count", "1"],
-     "bundle 'CPU=2,GPU': write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1 (not 'GPU')"),
-    (["simulate", "--config", "{config}", "--trace", "burst", "--price", "m5.large=x"],
-     "--price 'm5.large=x': write TYPE=DOLLARS_PER_HOUR, e.g. m5.large=0.096 (not "
-     "'m5.large=x')"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["request", "{config}", "--bundle", "CPU=2,GPU", "--count", "1"],
+            "bundle 'CPU=2,GPU': write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1 "
+            "(not 'GPU')",
+        ),
+        (
+            ["simulate", "--config", "{config}", "--trace", "burst", "--price", "m5.large=x"],
+            "--price 'm5.large=x': write TYPE=DOLLARS_PER_HOUR, e.g. m5.large=0.096 (not "
+            "'m5.large=x')",
+        ),
+    ],
+)
 def test_the_cli_names_the_pair_that_is_wrong(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
-        expected: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({
-        "cluster_name": "c", "provider": {"type": "memory"},
-        "available_node_types": {"cpu": {
-            "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
-            "resources": {"CPU": 2}}}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "cluster_name": "c",
+                "provider": {"type": "memory"},
+                "available_node_types": {
+                    "cpu": {
+                        "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                        "resources": {"CPU": 2},
+                    }
+                },
+            }
+        )
+    )
     assert main([a.format(config=config) for a in args]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1

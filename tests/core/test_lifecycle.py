@@ -18,7 +18,9 @@ def test_a_move_is_recorded_with_time_and_reason() -> None:
     record.move(Status.REQUESTED, 1.0, "RunInstances r-1")
     record.move(Status.LAUNCHED, 2.0, "answered")
     assert [(e.status, e.at, e.reason) for e in record.history] == [
-        (Status.REQUESTED, 1.0, "RunInstances r-1"), (Status.LAUNCHED, 2.0, "answered")]
+        (Status.REQUESTED, 1.0, "RunInstances r-1"),
+        (Status.LAUNCHED, 2.0, "answered"),
+    ]
 
 
 def test_illegal_moves_are_refused_and_change_nothing() -> None:

@@ -16,26 +16,46 @@ CONFIG = cluster_config(visibility_timeout_seconds=600, idle_timeout_minutes=1)
 NOW = 10_000.0
 
 
-def _record(status: Status, *, node_id: str = "n-1", instance_id: str | None = "i-1",
-            **fields: Any) -> NodeRecord:
+def _record(
+    status: Status, *, node_id: str = "n-1", instance_id: str | None = "i-1", **fields: Any
+) -> NodeRecord:
     values: dict[str, Any] = {"launched_at": NOW - 10, "request_id": "r-1"}
     values.update(fields)
-    return NodeRecord(node_id=node_id, node_type="cpu", status=status, created_at=NOW - 20,
-                      instance_id=instance_id, **values)
+    return NodeRecord(
+        node_id=node_id,
+        node_type="cpu",
+        status=status,
+        created_at=NOW - 20,
+        instance_id=instance_id,
+        **values,
+    )
 
 
-def _run(records: list[NodeRecord], shown: dict[str, str] | None, *,
-         demand: int = 1, complete: bool = True, extra: Sequence[CloudInstance] = (),
-         open_requests: frozenset[str] = frozenset()) -> Actions:
+def _run(
+    records: list[NodeRecord],
+    shown: dict[str, str] | None,
+    *,
+    demand: int = 1,
+    complete: bool = True,
+    extra: Sequence[CloudInstance] = (),
+    open_requests: frozenset[str] = frozenset(),
+) -> Actions:
     observation = None
     if shown is not None:
-        instances = {iid: CloudInstance(instance_id=iid, state=state)
-                     for iid, state in shown.items()}
+        instances = {
+            iid: CloudInstance(instance_id=iid, state=state) for iid, state in shown.items()
+        }
         instances.update({i.instance_id: i for i in extra})
         observation = Observation(instances=instances, listing_complete=complete)
     items = [DemandItem(bundle={"CPU": 2}, count=demand)] if demand else []
-    return reconcile(now=NOW, config=CONFIG, records=records, demand=items,
-                     observation=observation, open_request_ids=open_requests)
+    return reconcile(
+        now=NOW,
+        config=CONFIG,
+        records=records,
+        demand=items,
+        observation=observation,
+        open_request_ids=open_requests,
+    )
 
 
 def _statuses(actions: Actions) -> dict[str, Status | None]:
@@ -57,7 +77,8 @@ def test_unseen_past_the_visibility_timeout_is_lost_and_terminated_by_id() -> No
 
 def test_shown_states_move_the_node_forward() -> None:
     assert _statuses(_run([_record(Status.LAUNCHED)], {"i-1": "pending"})) == {
-        "n-1": Status.PENDING}
+        "n-1": Status.PENDING
+    }
     moves = _run([_record(Status.LAUNCHED)], {"i-1": "running"}).moves
     assert moves[0].status is Status.RUNNING and moves[0].updates["running_at"] == NOW
 
@@ -83,8 +104,7 @@ def test_terminating_becomes_terminated_only_when_ec2_says_so() -> None:
     record = _record(Status.TERMINATING, terminate_accepted_at=NOW - 5)
     assert _statuses(_run([record], {}, demand=0)) == {}
     assert _statuses(_run([record], {"i-1": "shutting-down"}, demand=0)) == {}
-    assert _statuses(_run([record], {"i-1": "terminated"}, demand=0)) == {
-        "n-1": Status.TERMINATED}
+    assert _statuses(_run([record], {"i-1": "terminated"}, demand=0)) == {"n-1": Status.TERMINATED}
 
 
 def test_a_terminate_ec2_has_not_accepted_is_sent_again() -> None:
@@ -100,10 +120,12 @@ def test_without_an_observation_nothing_passive_happens() -> None:
 
 
 def test_unknown_instances_of_our_requests_are_adopted_others_are_strangers() -> None:
-    ours = CloudInstance(instance_id="i-9", state="pending",
-                         tags={TAG_CLUSTER: "test", TAG_REQUEST: "r-2"})
-    stranger = CloudInstance(instance_id="i-8", state="running",
-                             tags={TAG_CLUSTER: "test", TAG_REQUEST: "r-unknown"})
+    ours = CloudInstance(
+        instance_id="i-9", state="pending", tags={TAG_CLUSTER: "test", TAG_REQUEST: "r-2"}
+    )
+    stranger = CloudInstance(
+        instance_id="i-8", state="running", tags={TAG_CLUSTER: "test", TAG_REQUEST: "r-unknown"}
+    )
     foreign = CloudInstance(instance_id="i-7", state="running", tags={TAG_CLUSTER: "other"})
     actions = _run([], {}, extra=[ours, stranger, foreign], open_requests=frozenset({"r-2"}))
     assert [i.instance_id for i in actions.adopt] == ["i-9"]
@@ -137,25 +159,38 @@ def test_an_interrupted_node_ec2_no_longer_shows_is_terminated_by_id() -> None:
     assert _run([record], {"i-1": "shutting-down"}, demand=0).terminate == ()
 
 
-CHECKED = cluster_config(available_node_types={"cpu": {
-    "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
-    "resources": {"CPU": 2}, "max_workers": 10,
-    "health_check": {"port": 8080, "path": "/ready", "failure_threshold": 2}}})
+CHECKED = cluster_config(
+    available_node_types={
+        "cpu": {
+            "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+            "resources": {"CPU": 2},
+            "max_workers": 10,
+            "health_check": {"port": 8080, "path": "/ready", "failure_threshold": 2},
+        }
+    }
+)
 
 
 def _checked(record: NodeRecord, verdict: HealthVerdict | None) -> Actions:
-    return reconcile(now=NOW, config=CHECKED, records=[record],
-                     demand=[DemandItem(bundle={"CPU": 2}, count=1)],
-                     observation=Observation(instances={"i-1": CloudInstance(
-                         instance_id="i-1", state="running")}, listing_complete=True),
-                     health={} if verdict is None else {record.node_id: verdict})
+    return reconcile(
+        now=NOW,
+        config=CHECKED,
+        records=[record],
+        demand=[DemandItem(bundle={"CPU": 2}, count=1)],
+        observation=Observation(
+            instances={"i-1": CloudInstance(instance_id="i-1", state="running")},
+            listing_complete=True,
+        ),
+        health={} if verdict is None else {record.node_id: verdict},
+    )
 
 
 def test_a_running_node_without_a_health_check_is_ready_at_once() -> None:
     moves = _run([_record(Status.PENDING)], {"i-1": "running"}).moves
     assert [(m.status, m.reason) for m in moves if m.status] == [
         (Status.RUNNING, "EC2 shows it running"),
-        (Status.READY, "running; its node type has no health check")]
+        (Status.READY, "running; its node type has no health check"),
+    ]
 
 
 def test_a_health_check_gates_ready() -> None:
@@ -167,7 +202,8 @@ def test_a_health_check_gates_ready() -> None:
     passed = HealthVerdict(passed=True, failures=0, failing=False, probes=2)
     moves = _checked(running, passed).moves
     assert [(m.status, m.reason) for m in moves if m.status] == [
-        (Status.READY, "passed its health check (GET :8080/ready)")]
+        (Status.READY, "passed its health check (GET :8080/ready)")
+    ]
 
 
 def test_a_node_failing_its_health_check_is_terminated_and_replaced_at_once() -> None:
@@ -176,6 +212,7 @@ def test_a_node_failing_its_health_check_is_terminated_and_replaced_at_once() ->
         actions = _checked(_record(status, running_at=NOW - 300), failing)
         assert actions.terminate == ("n-1",)
         assert actions.unhealthy == {
-            "n-1": "failed 2 health checks in a row (GET :8080/ready); replacing it"}
+            "n-1": "failed 2 health checks in a row (GET :8080/ready); replacing it"
+        }
         assert actions.launch == {"cpu": 1}
         assert _statuses(actions) == {}

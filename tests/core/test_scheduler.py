@@ -15,27 +15,54 @@ from steadyscale.core.resources import DemandItem, fits
 from steadyscale.core.scheduler import NodeView, SchedulingInput, schedule
 
 
-def _type(resources: dict[str, float], *, min_workers: int = 0, max_workers: int = 100,
-          priority: int = 0, instance_type: str = "m5.large") -> NodeType:
-    return NodeType(node_config={"InstanceType": instance_type, "ImageId": "ami-1"},
-                    resources=resources, min_workers=min_workers, max_workers=max_workers,
-                    priority=priority)
+def _type(
+    resources: dict[str, float],
+    *,
+    min_workers: int = 0,
+    max_workers: int = 100,
+    priority: int = 0,
+    instance_type: str = "m5.large",
+) -> NodeType:
+    return NodeType(
+        node_config={"InstanceType": instance_type, "ImageId": "ami-1"},
+        resources=resources,
+        min_workers=min_workers,
+        max_workers=max_workers,
+        priority=priority,
+    )
 
 
-def _input(types: dict[str, NodeType], demand: list[tuple[dict[str, float], int]],
-           nodes: Sequence[NodeView] = (), **kwargs: Any) -> SchedulingInput:
-    values: dict[str, Any] = {"max_workers": 1000, "upscaling_speed": 1000.0,
-                              "idle_timeout_seconds": 60.0, "now": 1000.0}
+def _input(
+    types: dict[str, NodeType],
+    demand: list[tuple[dict[str, float], int]],
+    nodes: Sequence[NodeView] = (),
+    **kwargs: Any,
+) -> SchedulingInput:
+    values: dict[str, Any] = {
+        "max_workers": 1000,
+        "upscaling_speed": 1000.0,
+        "idle_timeout_seconds": 60.0,
+        "now": 1000.0,
+    }
     values.update(kwargs)
-    return SchedulingInput(node_types=types, demand=[DemandItem(bundle=b, count=c)
-                                                     for b, c in demand],
-                           nodes=list(nodes), **values)
+    return SchedulingInput(
+        node_types=types,
+        demand=[DemandItem(bundle=b, count=c) for b, c in demand],
+        nodes=list(nodes),
+        **values,
+    )
 
 
-def _node(i: int, node_type: str = "cpu", status: Status = Status.READY,
-          idle_since: float | None = None) -> NodeView:
-    return NodeView(node_id=f"n-{i}", node_type=node_type, status=status, created_at=float(i),
-                    idle_since=idle_since)
+def _node(
+    i: int, node_type: str = "cpu", status: Status = Status.READY, idle_since: float | None = None
+) -> NodeView:
+    return NodeView(
+        node_id=f"n-{i}",
+        node_type=node_type,
+        status=status,
+        created_at=float(i),
+        idle_since=idle_since,
+    )
 
 
 CPU4 = {"cpu": _type({"CPU": 4})}
@@ -54,8 +81,11 @@ def test_the_rest_is_bin_packed_into_new_nodes() -> None:
 
 
 def test_the_least_wasteful_type_wins_then_priority() -> None:
-    types = {"small": _type({"CPU": 2}), "big": _type({"CPU": 16}),
-             "gpu": _type({"CPU": 8, "GPU": 1}, priority=5)}
+    types = {
+        "small": _type({"CPU": 2}),
+        "big": _type({"CPU": 16}),
+        "gpu": _type({"CPU": 8, "GPU": 1}, priority=5),
+    }
     assert schedule(_input(types, [({"CPU": 2}, 1)])).launch == {"small": 1}
     assert schedule(_input(types, [({"CPU": 1, "GPU": 1}, 1)])).launch == {"gpu": 1}
     tied = {"a": _type({"CPU": 2}), "b": _type({"CPU": 2}, priority=1)}
@@ -92,8 +122,12 @@ def test_min_workers_are_kept_without_demand() -> None:
 
 
 def test_idle_nodes_go_after_the_timeout_pending_ones_first() -> None:
-    nodes = [_node(1, idle_since=990.0), _node(2, idle_since=900.0),
-             _node(3, status=Status.LAUNCHED, idle_since=900.0), _node(4, status=Status.QUEUED)]
+    nodes = [
+        _node(1, idle_since=990.0),
+        _node(2, idle_since=900.0),
+        _node(3, status=Status.LAUNCHED, idle_since=900.0),
+        _node(4, status=Status.QUEUED),
+    ]
     decision = schedule(_input(CPU4, [], nodes))
     assert decision.drop == ("n-4", "n-3", "n-2")  # n-1 is idle for 10 s only
 
@@ -109,31 +143,53 @@ def test_lowered_max_workers_drops_idle_extras() -> None:
     assert len(schedule(_input(types, [], nodes)).drop) == 1
 
 
-resources = st.dictionaries(st.sampled_from(["CPU", "GPU", "memory"]),
-                            st.integers(1, 16).map(float), min_size=1, max_size=3)
+resources = st.dictionaries(
+    st.sampled_from(["CPU", "GPU", "memory"]), st.integers(1, 16).map(float), min_size=1, max_size=3
+)
 node_types = st.dictionaries(
     st.sampled_from(["a", "b", "c", "d"]),
-    st.builds(lambda r, lo, extra, p: _type(r, min_workers=lo, max_workers=lo + extra,
-                                            priority=p),
-              resources, st.integers(0, 3), st.integers(0, 20), st.integers(0, 2)),
-    min_size=1, max_size=4)
+    st.builds(
+        lambda r, lo, extra, p: _type(r, min_workers=lo, max_workers=lo + extra, priority=p),
+        resources,
+        st.integers(0, 3),
+        st.integers(0, 20),
+        st.integers(0, 2),
+    ),
+    min_size=1,
+    max_size=4,
+)
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> SchedulingInput:
     types = draw(node_types)
     demand = draw(st.lists(st.tuples(resources, st.integers(0, 30)), max_size=4))
-    statuses = [Status.READY, Status.RUNNING, Status.PENDING, Status.LAUNCHED, Status.REQUESTED,
-                Status.QUEUED]
+    statuses = [
+        Status.READY,
+        Status.RUNNING,
+        Status.PENDING,
+        Status.LAUNCHED,
+        Status.REQUESTED,
+        Status.QUEUED,
+    ]
     nodes = [
-        NodeView(node_id=f"n-{i}", node_type=draw(st.sampled_from(sorted(types))),
-                 status=draw(st.sampled_from(statuses)), created_at=float(i),
-                 idle_since=draw(st.none() | st.floats(0, 1000)))
+        NodeView(
+            node_id=f"n-{i}",
+            node_type=draw(st.sampled_from(sorted(types))),
+            status=draw(st.sampled_from(statuses)),
+            created_at=float(i),
+            idle_since=draw(st.none() | st.floats(0, 1000)),
+        )
         for i in range(draw(st.integers(0, 25)))
     ]
-    return _input(types, demand, nodes, max_workers=draw(st.integers(0, 60)),
-                  upscaling_speed=draw(st.floats(0.5, 10)),
-                  idle_timeout_seconds=draw(st.floats(0, 600)))
+    return _input(
+        types,
+        demand,
+        nodes,
+        max_workers=draw(st.integers(0, 60)),
+        upscaling_speed=draw(st.floats(0.5, 10)),
+        idle_timeout_seconds=draw(st.floats(0, 600)),
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -159,8 +215,10 @@ def test_property_pacing_and_cluster_max(inp: SchedulingInput) -> None:
     running = sum(1 for n in inp.nodes if n.status is Status.READY)
     starting = sum(1 for n in inp.nodes if n.status in STARTING)
     cap = max(5, math.floor(inp.upscaling_speed * max(1, running)))
-    min_shortfall = sum(max(0, t.min_workers - sum(1 for n in inp.nodes if n.node_type == name))
-                        for name, t in inp.node_types.items())
+    min_shortfall = sum(
+        max(0, t.min_workers - sum(1 for n in inp.nodes if n.node_type == name))
+        for name, t in inp.node_types.items()
+    )
     total_launch = sum(decision.launch.values())
     assert total_launch <= max(0, cap - starting) + min_shortfall
     assert total_launch <= max(0, inp.max_workers - len(inp.nodes)) + min_shortfall
@@ -169,7 +227,8 @@ def test_property_pacing_and_cluster_max(inp: SchedulingInput) -> None:
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_property_busy_nodes_are_never_dropped_and_infeasible_really_fits_nothing(
-        inp: SchedulingInput) -> None:
+    inp: SchedulingInput,
+) -> None:
     decision = schedule(inp)
     assert not set(decision.drop) & decision.busy
     for item in decision.infeasible:

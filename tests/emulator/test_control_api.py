@@ -19,8 +19,12 @@ def _get(url: str) -> Any:
 
 
 def _post(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
 
@@ -33,31 +37,39 @@ def test_truth_shows_instances_no_fault_hides(fake_emulator: FakeEmulator) -> No
     first = truth["instances"][0]
     assert first["state"] == "pending"
     assert first["tags"] == {"cluster": "c1"}
-    assert set(first["visible_at"]) == {"describe_by_id", "listing", "tag_index",
-                                        "create_tags", "terminate"}
+    assert set(first["visible_at"]) == {
+        "describe_by_id",
+        "listing",
+        "tag_index",
+        "create_tags",
+        "terminate",
+    }
 
 
 def test_call_log_counts_actions_and_outcomes(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("realistic")
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     with pytest.raises(ClientError):
         ec2.describe_instances(InstanceIds=[fresh])
     calls = _get(f"{emu.endpoint_url}/_steadyscale/calls")
     assert calls["total"] == 2
-    assert calls["by_action"] == {"RunInstances": {"ok": 1},
-                                  "DescribeInstances": {"InvalidInstanceID.NotFound": 1}}
+    assert calls["by_action"] == {
+        "RunInstances": {"ok": 1},
+        "DescribeInstances": {"InvalidInstanceID.NotFound": 1},
+    }
     assert calls["records"][0]["instances"] == 1
     assert all(r["latency_ms"] >= 0 for r in calls["records"])
 
 
-def test_faults_and_interruptions_can_be_requested_over_http(
-        fake_emulator: FakeEmulator) -> None:
+def test_faults_and_interruptions_can_be_requested_over_http(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("none")
-    spot, = launch(ec2, InstanceMarketOptions={"MarketType": "spot"})
+    (spot,) = launch(ec2, InstanceMarketOptions={"MarketType": "spot"})
     answer = _post(f"{emu.endpoint_url}/_steadyscale/interrupt", {"instance_ids": [spot]})
     assert answer == {"interrupted": [spot]}
-    _post(f"{emu.endpoint_url}/_steadyscale/faults",
-          {"fault": "server_error", "action": "DescribeInstances"})
+    _post(
+        f"{emu.endpoint_url}/_steadyscale/faults",
+        {"fault": "server_error", "action": "DescribeInstances"},
+    )
     with pytest.raises(ClientError) as caught:
         ec2.describe_instances()
     assert error_code(caught.value) in ("InternalError", "Unavailable")

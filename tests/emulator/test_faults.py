@@ -15,7 +15,7 @@ from tests.conftest import AMI, FakeEmulator, error_code, launch, listed
 
 def test_f1_lookup_by_id_fails_with_not_found_until_visible(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("realistic")
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     [truth] = emu.truth()
     delay = truth.visible_at[Operation.DESCRIBE_BY_ID] - truth.launched_at
     assert delay > 0
@@ -31,9 +31,9 @@ def test_f1_lookup_by_id_fails_with_not_found_until_visible(fake_emulator: FakeE
 
 def test_f1_one_unknown_id_fails_the_whole_call(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("realistic")
-    old, = launch(ec2)
+    (old,) = launch(ec2)
     clock.advance(200)
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
 
     with pytest.raises(ClientError) as caught:
         ec2.describe_instances(InstanceIds=[old, fresh])
@@ -46,13 +46,14 @@ def test_f1_one_unknown_id_fails_the_whole_call(fake_emulator: FakeEmulator) -> 
 
 def test_f2_listing_omits_fresh_instance_until_its_delay(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("realistic")
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     [truth] = emu.truth()
     delay = truth.visible_at[Operation.LISTING] - truth.launched_at
 
     assert fresh not in listed(ec2)
-    assert fresh not in listed(ec2, Filters=[{"Name": "instance-state-name",
-                                              "Values": ["pending", "running"]}])
+    assert fresh not in listed(
+        ec2, Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    )
     clock.advance(delay)
     assert fresh in listed(ec2)
 
@@ -66,7 +67,7 @@ def test_f3_tag_filter_misses_instance_visible_by_id(fake_emulator: FakeEmulator
             "tag_index": {"median": 20, "p99": 20, "max": 20},
         },
     )
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     by_id = ec2.describe_instances(InstanceIds=[fresh])["Reservations"][0]["Instances"][0]
     assert {"Key": "cluster", "Value": "c1"} in by_id["Tags"]
     assert fresh in listed(ec2)
@@ -76,11 +77,11 @@ def test_f3_tag_filter_misses_instance_visible_by_id(fake_emulator: FakeEmulator
     assert fresh in listed(ec2, Filters=[{"Name": "tag:cluster", "Values": ["c1"]}])
 
 
-def test_f3_tags_added_later_are_indexed_after_their_own_delay(
-        fake_emulator: FakeEmulator) -> None:
-    emu, clock, ec2 = fake_emulator("none", visibility_by_operation={
-        "tag_index": {"median": 10, "p99": 10, "max": 10}})
-    fresh, = launch(ec2)
+def test_f3_tags_added_later_are_indexed_after_their_own_delay(fake_emulator: FakeEmulator) -> None:
+    emu, clock, ec2 = fake_emulator(
+        "none", visibility_by_operation={"tag_index": {"median": 10, "p99": 10, "max": 10}}
+    )
+    (fresh,) = launch(ec2)
     clock.advance(10)
     ec2.create_tags(Resources=[fresh], Tags=[{"Key": "role", "Value": "worker"}])
     assert fresh in listed(ec2, Filters=[{"Name": "tag:cluster", "Values": ["c1"]}])
@@ -91,7 +92,7 @@ def test_f3_tags_added_later_are_indexed_after_their_own_delay(
 
 def test_f4_create_tags_on_fresh_id_fails_until_its_delay(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("realistic")
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     [truth] = emu.truth()
     delay = truth.visible_at[Operation.CREATE_TAGS] - truth.launched_at
     tag = [{"Key": "role", "Value": "worker"}]
@@ -107,9 +108,10 @@ def test_f4_create_tags_on_fresh_id_fails_until_its_delay(fake_emulator: FakeEmu
 
 
 def test_f5_terminate_on_fresh_id_fails_and_the_instance_keeps_running(
-        fake_emulator: FakeEmulator) -> None:
+    fake_emulator: FakeEmulator,
+) -> None:
     emu, clock, ec2 = fake_emulator("realistic")
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     [truth] = emu.truth()
     delay = truth.visible_at[Operation.TERMINATE] - truth.launched_at
 
@@ -131,7 +133,7 @@ def test_f6_stale_read_shows_state_going_backwards(fake_emulator: FakeEmulator) 
         boot={"median": 10, "p99": 10, "max": 10},
         stale_reads={"probability": 1.0, "window": {"median": 5, "p99": 5, "max": 5}},
     )
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     assert listed(ec2)[fresh] == "pending"
     clock.advance(10)  # booted: truth is running, reads inside the window are stale
     assert emu.truth()[0].state.value == "running"
@@ -141,9 +143,10 @@ def test_f6_stale_read_shows_state_going_backwards(fake_emulator: FakeEmulator) 
 
 
 def test_f6_terminated_instance_stays_listed_for_retention_then_vanishes(
-        fake_emulator: FakeEmulator) -> None:
+    fake_emulator: FakeEmulator,
+) -> None:
     emu, clock, ec2 = fake_emulator("none", terminated_retention_seconds=3600)
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     ec2.terminate_instances(InstanceIds=[fresh])
     clock.advance(3599)
     assert listed(ec2)[fresh] == "terminated"
@@ -157,7 +160,8 @@ def test_f6_terminated_instance_stays_listed_for_retention_then_vanishes(
 
 
 def test_f7_run_instances_is_throttled_by_its_bucket_and_recovers(
-        fake_emulator: FakeEmulator) -> None:
+    fake_emulator: FakeEmulator,
+) -> None:
     emu, clock, ec2 = fake_emulator("none", throttling={"enabled": True})
     for _ in range(5):  # the burst
         launch(ec2)
@@ -171,11 +175,14 @@ def test_f7_run_instances_is_throttled_by_its_bucket_and_recovers(
     assert emu.calls.count("RunInstances", "RequestLimitExceeded") == 2
 
 
-def test_f7_instance_launch_resource_bucket_limits_instances(
-        fake_emulator: FakeEmulator) -> None:
-    emu, clock, ec2 = fake_emulator("none", throttling={
-        "enabled": True,
-        "resource_buckets": {"RunInstances": {"capacity": 10, "refill_per_second": 2}}})
+def test_f7_instance_launch_resource_bucket_limits_instances(fake_emulator: FakeEmulator) -> None:
+    emu, clock, ec2 = fake_emulator(
+        "none",
+        throttling={
+            "enabled": True,
+            "resource_buckets": {"RunInstances": {"capacity": 10, "refill_per_second": 2}},
+        },
+    )
     assert len(launch(ec2, 10)) == 10
     with pytest.raises(ClientError) as caught:
         launch(ec2, 2)
@@ -195,19 +202,20 @@ def test_f7_throttle_scale_shrinks_every_bucket(fake_emulator: FakeEmulator) -> 
 
 
 def test_f8_pool_without_capacity_fails_with_insufficient_capacity(
-        fake_emulator: FakeEmulator) -> None:
+    fake_emulator: FakeEmulator,
+) -> None:
     emu, clock, ec2 = fake_emulator("none", capacity={"pools": {"m5.large/us-east-1a": 0}})
     with pytest.raises(ClientError) as caught:
         launch(ec2, Placement={"AvailabilityZone": "us-east-1a"})
     assert error_code(caught.value) == "InsufficientInstanceCapacity"
     assert "us-east-1a" in str(caught.value)
     assert len(launch(ec2, Placement={"AvailabilityZone": "us-east-1b"})) == 1
-    assert len(launch(ec2, InstanceType="c5.large",
-                      Placement={"AvailabilityZone": "us-east-1a"})) == 1
+    assert (
+        len(launch(ec2, InstanceType="c5.large", Placement={"AvailabilityZone": "us-east-1a"})) == 1
+    )
 
 
-def test_f8_partial_fulfilment_when_min_count_below_max_count(
-        fake_emulator: FakeEmulator) -> None:
+def test_f8_partial_fulfilment_when_min_count_below_max_count(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("none", capacity={"pools": {"m5.large/*": 3}})
     assert len(launch(ec2, 5)) == 3
     with pytest.raises(ClientError) as caught:
@@ -237,9 +245,13 @@ def test_f8_vcpu_and_instance_limits(fake_emulator: FakeEmulator) -> None:
 
 
 def test_f8_shortage_spell_ends_after_its_duration(fake_emulator: FakeEmulator) -> None:
-    emu, clock, ec2 = fake_emulator("none", capacity={
-        "shortage_probability": 1.0,
-        "shortage_duration": {"median": 60, "p99": 60, "max": 60}})
+    emu, clock, ec2 = fake_emulator(
+        "none",
+        capacity={
+            "shortage_probability": 1.0,
+            "shortage_duration": {"median": 60, "p99": 60, "max": 60},
+        },
+    )
     with pytest.raises(ClientError) as caught:
         launch(ec2)
     assert error_code(caught.value) == "InsufficientInstanceCapacity"
@@ -282,8 +294,7 @@ def test_f9_timeout_drops_the_connection_after_launching(fake_emulator: FakeEmul
     assert emu.calls.count("RunInstances", "timeout") == 1
 
 
-def test_f9_botocore_retry_with_same_token_does_not_duplicate(
-        fake_emulator: FakeEmulator) -> None:
+def test_f9_botocore_retry_with_same_token_does_not_duplicate(fake_emulator: FakeEmulator) -> None:
     emu, clock, _ = fake_emulator("none")
     ec2 = emu.client(retries={"mode": "standard", "total_max_attempts": 4})
     emu.inject(Fault.LOST_RESPONSE, "RunInstances")
@@ -301,8 +312,8 @@ def test_f9_client_token_with_changed_parameters_is_refused(fake_emulator: FakeE
 
 def test_f10_spot_interruption_on_request(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("none", shutdown={"median": 5, "p99": 5, "max": 5})
-    spot, = launch(ec2, InstanceMarketOptions={"MarketType": "spot"})
-    on_demand, = launch(ec2)
+    (spot,) = launch(ec2, InstanceMarketOptions={"MarketType": "spot"})
+    (on_demand,) = launch(ec2)
     assert emu.interrupt([spot]) == [spot]
     assert listed(ec2)[spot] == "shutting-down"
     clock.advance(5)
@@ -330,8 +341,7 @@ def test_injected_fault_hits_only_its_action(fake_emulator: FakeEmulator) -> Non
     launch(ec2)
     with pytest.raises(ClientError):
         ec2.terminate_instances(InstanceIds=[emu.truth()[0].instance_id])
-    assert emu.calls.by_action()["TerminateInstances"] in (
-        {"InternalError": 1}, {"Unavailable": 1})
+    assert emu.calls.by_action()["TerminateInstances"] in ({"InternalError": 1}, {"Unavailable": 1})
 
 
 def test_random_faults_follow_their_probabilities(fake_emulator: FakeEmulator) -> None:

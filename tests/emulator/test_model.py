@@ -14,11 +14,24 @@ def _model(profile: str = "none", **overrides: Any) -> RegionModel:
     return RegionModel(build_settings(profile=profile, overrides=overrides), "us-east-1")
 
 
-def _launch(model: RegionModel, ids: list[str], now: float = 0.0, market: str = "on-demand",
-            instance_type: str = "m5.large", zone: str = "us-east-1a") -> None:
-    model.register_launch(instance_ids=ids, instance_type=instance_type,
-                          availability_zone=zone, market=market, vcpus=2,
-                          client_token=None, tags={"cluster": "c1"}, now=now)
+def _launch(
+    model: RegionModel,
+    ids: list[str],
+    now: float = 0.0,
+    market: str = "on-demand",
+    instance_type: str = "m5.large",
+    zone: str = "us-east-1a",
+) -> None:
+    model.register_launch(
+        instance_ids=ids,
+        instance_type=instance_type,
+        availability_zone=zone,
+        market=market,
+        vcpus=2,
+        client_token=None,
+        tags={"cluster": "c1"},
+        now=now,
+    )
 
 
 def test_visibility_starts_at_the_drawn_moment_for_each_operation() -> None:
@@ -37,9 +50,11 @@ def test_ids_the_model_never_saw_are_visible() -> None:
 
 
 def test_boot_and_shutdown_follow_the_lifecycle() -> None:
-    model = _model(boot={"median": 10, "p99": 10, "max": 10},
-                   shutdown={"median": 4, "p99": 4, "max": 4},
-                   terminated_retention_seconds=60)
+    model = _model(
+        boot={"median": 10, "p99": 10, "max": 10},
+        shutdown={"median": 4, "p99": 4, "max": 4},
+        terminated_retention_seconds=60,
+    )
     _launch(model, ["i-1"])
     assert model.advance(9.9) == []
     [booted] = model.advance(10)
@@ -54,7 +69,12 @@ def test_boot_and_shutdown_follow_the_lifecycle() -> None:
     assert gone.new_state is None
     assert "i-1" not in model.instances and "i-1" in model.gone
     assert [state for _, state, _ in model.gone["i-1"].history] == [
-        "pending", "running", "shutting-down", "terminated", "gone"]
+        "pending",
+        "running",
+        "shutting-down",
+        "terminated",
+        "gone",
+    ]
 
 
 def test_terminating_a_pending_instance_skips_running() -> None:
@@ -66,8 +86,10 @@ def test_terminating_a_pending_instance_skips_running() -> None:
 
 
 def test_stale_reads_only_inside_the_window() -> None:
-    model = _model(boot={"median": 1, "p99": 1, "max": 1},
-                   stale_reads={"probability": 0.5, "window": {"median": 3, "p99": 3, "max": 3}})
+    model = _model(
+        boot={"median": 1, "p99": 1, "max": 1},
+        stale_reads={"probability": 0.5, "window": {"median": 3, "p99": 3, "max": 3}},
+    )
     _launch(model, ["i-1"])
     model.advance(1)
     inside = {model.observed_state("i-1", 2) for _ in range(100)}
@@ -78,16 +100,28 @@ def test_stale_reads_only_inside_the_window() -> None:
 
 def test_pool_specific_key_beats_wildcard() -> None:
     model = _model(capacity={"pools": {"m5.large/*": 1, "m5.large/us-east-1b": 5}})
-    kwargs: dict[str, Any] = {"instance_type": "m5.large", "market": "on-demand", "vcpus": 2,
-                              "min_count": 1, "max_count": 10, "now": 0.0}
+    kwargs: dict[str, Any] = {
+        "instance_type": "m5.large",
+        "market": "on-demand",
+        "vcpus": 2,
+        "min_count": 1,
+        "max_count": 10,
+        "now": 0.0,
+    }
     assert model.admit_launch(availability_zone="us-east-1a", **kwargs) == 1
     assert model.admit_launch(availability_zone="us-east-1b", **kwargs) == 5
 
 
 def test_spot_pools_are_separate_from_on_demand() -> None:
     model = _model(capacity={"pools": {"*/*/spot": 0}})
-    kwargs: dict[str, Any] = {"instance_type": "m5.large", "availability_zone": "us-east-1a",
-                              "vcpus": 2, "min_count": 1, "max_count": 1, "now": 0.0}
+    kwargs: dict[str, Any] = {
+        "instance_type": "m5.large",
+        "availability_zone": "us-east-1a",
+        "vcpus": 2,
+        "min_count": 1,
+        "max_count": 1,
+        "now": 0.0,
+    }
     with pytest.raises(LaunchRefusedError) as refused:
         model.admit_launch(market="spot", **kwargs)
     assert refused.value.code == "InsufficientInstanceCapacity"
@@ -97,8 +131,14 @@ def test_spot_pools_are_separate_from_on_demand() -> None:
 def test_spot_instances_do_not_count_against_the_on_demand_vcpu_limit() -> None:
     model = _model(capacity={"vcpu_limit": 2})
     _launch(model, ["i-1"], market="spot")
-    kwargs: dict[str, Any] = {"instance_type": "m5.large", "availability_zone": "us-east-1a",
-                              "vcpus": 2, "min_count": 1, "max_count": 5, "now": 0.0}
+    kwargs: dict[str, Any] = {
+        "instance_type": "m5.large",
+        "availability_zone": "us-east-1a",
+        "vcpus": 2,
+        "min_count": 1,
+        "max_count": 5,
+        "now": 0.0,
+    }
     assert model.admit_launch(market="on-demand", **kwargs) == 1
 
 

@@ -15,9 +15,16 @@ from tests.conftest import AMI, CLUSTER_TAG, FakeEmulator, error_code, launch, l
 
 def _scenario(ec2: Any) -> list[tuple[str, str, str, str]]:
     """Launch, tag, stop, terminate; return what DescribeInstances shows, id-free."""
-    ids = [i["InstanceId"] for i in ec2.run_instances(
-        ImageId=AMI, MinCount=3, MaxCount=3, InstanceType="t3.micro",
-        TagSpecifications=[CLUSTER_TAG])["Instances"]]
+    ids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(
+            ImageId=AMI,
+            MinCount=3,
+            MaxCount=3,
+            InstanceType="t3.micro",
+            TagSpecifications=[CLUSTER_TAG],
+        )["Instances"]
+    ]
     ec2.create_tags(Resources=ids[:1], Tags=[{"Key": "role", "Value": "head"}])
     ec2.stop_instances(InstanceIds=ids[1:2])
     ec2.terminate_instances(InstanceIds=ids[2:])
@@ -25,24 +32,33 @@ def _scenario(ec2: Any) -> list[tuple[str, str, str, str]]:
     for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
         for inst in reservation["Instances"]:
             tags = ",".join(sorted(f"{t['Key']}={t['Value']}" for t in inst.get("Tags", [])))
-            shown.append((inst["InstanceType"], inst["State"]["Name"], tags,
-                          inst["Placement"]["AvailabilityZone"]))
+            shown.append(
+                (
+                    inst["InstanceType"],
+                    inst["State"]["Name"],
+                    tags,
+                    inst["Placement"]["AvailabilityZone"],
+                )
+            )
     return sorted(shown)
 
 
 def test_profile_none_answers_like_moto(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("none")
     with mock_aws():
-        plain = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="testing",
-                             aws_secret_access_key="testing")
+        plain = boto3.client(
+            "ec2",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         expected = _scenario(plain)
     assert _scenario(ec2) == expected
 
 
-def test_profile_none_shows_a_new_instance_at_once_and_running(
-        fake_emulator: FakeEmulator) -> None:
+def test_profile_none_shows_a_new_instance_at_once_and_running(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("none")
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     assert listed(ec2, Filters=[{"Name": "tag:cluster", "Values": ["c1"]}]) == {fresh: "running"}
     ec2.create_tags(Resources=[fresh], Tags=[{"Key": "a", "Value": "b"}])
 
@@ -66,8 +82,7 @@ def test_new_instances_boot_from_pending_to_running(fake_emulator: FakeEmulator)
     clock.advance(60)
     assert set(listed(ec2).values()) == {"running"}
     truth = emu.truth()
-    assert all(i.running_at is not None and 0 < i.running_at - i.launched_at <= 60
-               for i in truth)
+    assert all(i.running_at is not None and 0 < i.running_at - i.launched_at <= 60 for i in truth)
     assert len({i.running_at for i in truth}) > 1  # each instance boots in its own time
     assert sorted(ids) == sorted(i.instance_id for i in truth)
 
@@ -79,9 +94,10 @@ def test_max_results_counts_instances_not_reservations(fake_emulator: FakeEmulat
     page = ec2.describe_instances(MaxResults=5)
     assert sum(len(r["Instances"]) for r in page["Reservations"]) == 5
     assert page["NextToken"]
-    sizes = [sum(len(r["Instances"]) for r in p["Reservations"])
-             for p in ec2.get_paginator("describe_instances").paginate(
-                 PaginationConfig={"PageSize": 5})]
+    sizes = [
+        sum(len(r["Instances"]) for r in p["Reservations"])
+        for p in ec2.get_paginator("describe_instances").paginate(PaginationConfig={"PageSize": 5})
+    ]
     assert sizes == [5, 5, 5]
 
 
@@ -90,7 +106,7 @@ def test_max_results_out_of_range_is_refused(fake_emulator: FakeEmulator) -> Non
     with pytest.raises(ClientError) as caught:
         ec2.describe_instances(MaxResults=2000)
     assert error_code(caught.value) == "InvalidParameterValue"
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     with pytest.raises(ClientError) as caught:
         ec2.describe_instances(InstanceIds=[fresh], MaxResults=5)
     assert error_code(caught.value) == "InvalidParameterCombination"
@@ -105,7 +121,7 @@ def test_create_tags_on_unknown_id_is_not_found(fake_emulator: FakeEmulator) -> 
 
 def test_terminate_is_idempotent(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("none", shutdown={"median": 5, "p99": 5, "max": 5})
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     first = ec2.terminate_instances(InstanceIds=[fresh])["TerminatingInstances"][0]
     again = ec2.terminate_instances(InstanceIds=[fresh])["TerminatingInstances"][0]
     assert first["PreviousState"]["Name"] == "running"
@@ -127,7 +143,7 @@ def test_other_actions_pass_through_to_moto(fake_emulator: FakeEmulator) -> None
 
 def test_stop_and_start_are_mirrored_in_ground_truth(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("none")
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     ec2.stop_instances(InstanceIds=[fresh])
     assert emu.truth()[0].state.value == "stopped"
     ec2.start_instances(InstanceIds=[fresh])
@@ -136,7 +152,7 @@ def test_stop_and_start_are_mirrored_in_ground_truth(fake_emulator: FakeEmulator
 
 def test_describe_instance_status_hides_invisible_instances(fake_emulator: FakeEmulator) -> None:
     emu, clock, ec2 = fake_emulator("realistic")
-    fresh, = launch(ec2)
+    (fresh,) = launch(ec2)
     with pytest.raises(ClientError):
         ec2.describe_instance_status(InstanceIds=[fresh], IncludeAllInstances=True)
     assert ec2.describe_instance_status(IncludeAllInstances=True)["InstanceStatuses"] == []
@@ -145,8 +161,7 @@ def test_describe_instance_status_hides_invisible_instances(fake_emulator: FakeE
     assert [s["InstanceId"] for s in statuses] == [fresh]
 
 
-def test_two_emulators_in_one_process_do_not_share_instances(
-        fake_emulator: FakeEmulator) -> None:
+def test_two_emulators_in_one_process_do_not_share_instances(fake_emulator: FakeEmulator) -> None:
     first, _, ec2_a = fake_emulator("none")
     second, _, ec2_b = fake_emulator("none")
     launch(ec2_a, 2)

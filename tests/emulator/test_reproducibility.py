@@ -20,9 +20,7 @@ def _run(emu: Emulator, clock: FakeClock, ec2: Any) -> tuple[list[Any], list[str
         except ClientError as exc:
             outcomes.append(exc.response["Error"]["Code"])
         clock.advance(1)
-    delays = [
-        (i.visible_at, i.running_at and i.running_at - i.launched_at) for i in emu.truth()
-    ]
+    delays = [(i.visible_at, i.running_at and i.running_at - i.launched_at) for i in emu.truth()]
     return sorted(delays, key=repr), outcomes
 
 

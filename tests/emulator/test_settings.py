@@ -28,10 +28,15 @@ def test_distribution_hits_its_median_and_p99() -> None:
     assert max(draws) <= 120
 
 
-@given(median=st.floats(0.01, 100), spread=st.floats(1, 50), cap=st.floats(1, 10),
-       seed=st.integers(0, 2**32))
+@given(
+    median=st.floats(0.01, 100),
+    spread=st.floats(1, 50),
+    cap=st.floats(1, 10),
+    seed=st.integers(0, 2**32),
+)
 def test_distribution_draws_stay_between_zero_and_max(
-        median: float, spread: float, cap: float, seed: int) -> None:
+    median: float, spread: float, cap: float, seed: int
+) -> None:
     dist = Distribution(median=median, p99=median * spread, max=median * cap)
     value = dist.sample(random.Random(seed))
     assert 0 < value <= dist.max
@@ -41,11 +46,14 @@ def test_zero_distribution_never_delays() -> None:
     assert Distribution.zero().sample(random.Random(0)) == 0.0
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"median": 5, "p99": 1, "max": 10}, "p99 (1.0) must be >= median (5.0)"),
-    ({"median": 5, "p99": 10, "max": 1}, "max (1.0) must be >= median (5.0)"),
-    ({"median": 0, "p99": 10, "max": 10}, "median is 0"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"median": 5, "p99": 1, "max": 10}, "p99 (1.0) must be >= median (5.0)"),
+        ({"median": 5, "p99": 10, "max": 1}, "max (1.0) must be >= median (5.0)"),
+        ({"median": 0, "p99": 10, "max": 10}, "median is 0"),
+    ],
+)
 def test_bad_distribution_names_its_key(values: dict[str, float], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         build_settings(overrides={"visibility": values})
@@ -89,22 +97,30 @@ def test_layers_apply_in_order(tmp_path: Path) -> None:
 
 
 def test_per_operation_visibility_overrides_the_default() -> None:
-    settings = build_settings(overrides={
-        "visibility": {"median": 1, "p99": 2, "max": 3},
-        "visibility_by_operation": {"terminate": {"median": 5, "p99": 6, "max": 7}}})
+    settings = build_settings(
+        overrides={
+            "visibility": {"median": 1, "p99": 2, "max": 3},
+            "visibility_by_operation": {"terminate": {"median": 5, "p99": 6, "max": 7}},
+        }
+    )
     assert settings.visibility_for(Operation.TERMINATE).median == 5
     assert settings.visibility_for(Operation.LISTING).median == 1
 
 
-@pytest.mark.parametrize(("assignment", "message"), [
-    ("errors.timeout_probability=2", "errors.timeout_probability: "),
-    ("throttling.scale=0", "throttling.scale: "),
-    ("capacity.pools={m5.large: 3}", "capacity.pools: "),
-    ("visibility_by_operation.sideways={median: 1, p99: 1, max: 1}",
-     "visibility_by_operation.sideways"),
-    ("nonsense=1", "nonsense: unknown key"),
-    ("seed=abc", "seed: "),
-])
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("errors.timeout_probability=2", "errors.timeout_probability: "),
+        ("throttling.scale=0", "throttling.scale: "),
+        ("capacity.pools={m5.large: 3}", "capacity.pools: "),
+        (
+            "visibility_by_operation.sideways={median: 1, p99: 1, max: 1}",
+            "visibility_by_operation.sideways",
+        ),
+        ("nonsense=1", "nonsense: unknown key"),
+        ("seed=abc", "seed: "),
+    ],
+)
 def test_bad_values_name_their_key_path(assignment: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         build_settings(assignments=[assignment])

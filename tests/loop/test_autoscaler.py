@@ -13,7 +13,8 @@ ClusterFactory = Callable[..., Cluster]
 
 
 def test_the_intent_and_its_client_token_are_durable_before_run_instances(
-        cluster_factory: ClusterFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster_factory: ClusterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cluster = cluster_factory("realistic")
     seen: list[tuple[str, list[str]]] = []
     real_launch = cluster.autoscaler.provider.launch
@@ -22,8 +23,7 @@ def test_the_intent_and_its_client_token_are_durable_before_run_instances(
         requests = cluster.ledger.requests(open_only=True)
         nodes = cluster.ledger.nodes()
         seen.append((spec.client_token, [r.client_token for r in requests]))
-        assert all(n.status is Status.REQUESTED and n.request_id == spec.request_id
-                   for n in nodes)
+        assert all(n.status is Status.REQUESTED and n.request_id == spec.request_id for n in nodes)
         return real_launch(spec)
 
     monkeypatch.setattr(cluster.autoscaler.provider, "launch", spy)
@@ -34,7 +34,8 @@ def test_the_intent_and_its_client_token_are_durable_before_run_instances(
 
 
 def test_steady_state_costs_one_listing_per_listing_interval(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic", listing_interval_seconds=30)
     cluster.demand(20)
     cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 20, max_ticks=100)
@@ -46,7 +47,8 @@ def test_steady_state_costs_one_listing_per_listing_interval(
 
 
 def test_an_unexpected_error_is_contained_in_its_tick(
-        cluster_factory: ClusterFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster_factory: ClusterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cluster = cluster_factory("realistic")
     cluster.demand(3)
 
@@ -60,31 +62,36 @@ def test_an_unexpected_error_is_contained_in_its_tick(
     cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 3, max_ticks=100)
 
 
-def test_capacity_errors_fall_back_to_another_node_type(
-        cluster_factory: ClusterFactory) -> None:
+def test_capacity_errors_fall_back_to_another_node_type(cluster_factory: ClusterFactory) -> None:
     node_config = {"InstanceType": "m5.large", "ImageId": "ami-12345678"}
     cluster = cluster_factory(
         "realistic",
         emulator={"capacity": {"pools": {"m5.large/*": 0}}},
         available_node_types={
             "small": {"node_config": node_config, "resources": {"CPU": 2}, "priority": 1},
-            "big": {"node_config": {**node_config, "InstanceType": "m5.2xlarge"},
-                    "resources": {"CPU": 8}},
-        })
+            "big": {
+                "node_config": {**node_config, "InstanceType": "m5.2xlarge"},
+                "resources": {"CPU": 8},
+            },
+        },
+    )
     cluster.demand(2)
     cluster.tick()
     assert cluster.count(Status.LAUNCH_FAILED) == 2  # two "small" nodes: no capacity
-    failed = next(r for r in cluster.autoscaler.records.values()
-                  if r.status is Status.LAUNCH_FAILED)
+    failed = next(
+        r for r in cluster.autoscaler.records.values() if r.status is Status.LAUNCH_FAILED
+    )
     assert failed.last_error and failed.last_error.startswith("InsufficientInstanceCapacity")
     cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 1, max_ticks=60)
-    assert {r.node_type for r in cluster.autoscaler.records.values()
-            if r.status is Status.READY} == {"big"}
+    assert {
+        r.node_type for r in cluster.autoscaler.records.values() if r.status is Status.READY
+    } == {"big"}
 
 
 def test_partial_fulfilment_requeues_the_shortfall(cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic", emulator={
-        "capacity": {"pools": {"m5.large/us-east-1a": 3}}})
+    cluster = cluster_factory(
+        "realistic", emulator={"capacity": {"pools": {"m5.large/us-east-1a": 3}}}
+    )
     cluster.demand(5)
     cluster.tick()
     assert cluster.count(Status.LAUNCHED) == 3
@@ -94,15 +101,20 @@ def test_partial_fulfilment_requeues_the_shortfall(cluster_factory: ClusterFacto
 
 
 def test_a_subnet_without_capacity_falls_back_to_the_next_subnet(
-        cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic", emulator={
-        "capacity": {"pools": {"m5.large/us-east-1a": 0}}})
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = cluster_factory(
+        "realistic", emulator={"capacity": {"pools": {"m5.large/us-east-1a": 0}}}
+    )
     subnets = cluster.emulator.client().describe_subnets()["Subnets"]
     by_zone = {s["AvailabilityZone"]: s["SubnetId"] for s in subnets}
     provider = dict(cluster.config.provider.model_dump())
     provider["subnets"] = [by_zone["us-east-1a"], by_zone["us-east-1b"]]
-    config = cluster.config.model_copy(update={
-        "provider": cluster.config.provider.model_copy(update={"subnets": provider["subnets"]})})
+    config = cluster.config.model_copy(
+        update={
+            "provider": cluster.config.provider.model_copy(update={"subnets": provider["subnets"]})
+        }
+    )
     cluster.autoscaler.config = config
     cluster.config = config
     cluster.demand(3)
@@ -113,14 +125,16 @@ def test_a_subnet_without_capacity_falls_back_to_the_next_subnet(
 
 
 def test_a_protected_instance_is_reported_and_the_rest_scale_down(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic", idle_timeout_minutes=0)
     cluster.demand(3)
     cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 3, max_ticks=60)
     victim = next(iter(cluster.autoscaler.records.values())).instance_id
     assert victim is not None
     cluster.emulator.client().modify_instance_attribute(
-        InstanceId=victim, DisableApiTermination={"Value": True})
+        InstanceId=victim, DisableApiTermination={"Value": True}
+    )
     cluster.demand(0)
     for _ in range(20):
         cluster.tick()
@@ -132,7 +146,8 @@ def test_a_protected_instance_is_reported_and_the_rest_scale_down(
 
 
 def test_finished_nodes_leave_memory_an_hour_later_but_stay_known(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic")
     cluster.demand(3)
     cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 3, max_ticks=100)
@@ -142,8 +157,15 @@ def test_finished_nodes_leave_memory_an_hour_later_but_stay_known(
     # Within the hour they are still walked each tick; past it they are not.
     cluster.clock.advance(3600 - 120)
     cluster.run(lambda r: not cluster.autoscaler.records, max_ticks=100)
-    assert cluster.clock.now() - max(h.at for r in cluster.ledger.nodes(
-        include_terminal=True, with_history=True) for h in r.history) >= 3600
+    assert (
+        cluster.clock.now()
+        - max(
+            h.at
+            for r in cluster.ledger.nodes(include_terminal=True, with_history=True)
+            for h in r.history
+        )
+        >= 3600
+    )
     # The ledger keeps them, and EC2 still listing the terminated instances is no stranger.
     assert {r.instance_id for r in cluster.ledger.nodes(include_terminal=True)} == ids
     assert ids <= cluster.autoscaler.known_ids

@@ -22,11 +22,9 @@ NODE = {"InstanceType": "m5.large", "ImageId": "ami-12345678"}
 def _with_subnets(cluster: Cluster, zones: list[str], **node: Any) -> None:
     subnets = cluster.emulator.client().describe_subnets()["Subnets"]
     by_zone = {s["AvailabilityZone"]: s["SubnetId"] for s in subnets}
-    provider = cluster.config.provider.model_copy(
-        update={"subnets": [by_zone[z] for z in zones]})
+    provider = cluster.config.provider.model_copy(update={"subnets": [by_zone[z] for z in zones]})
     types = {"cpu": cluster.config.available_node_types["cpu"].model_copy(update=node)}
-    config = cluster.config.model_copy(update={"provider": provider,
-                                               "available_node_types": types})
+    config = cluster.config.model_copy(update={"provider": provider, "available_node_types": types})
     cluster.autoscaler.config = config
     cluster.config = config
 
@@ -43,9 +41,13 @@ def _running(cluster: Cluster, n: int) -> Callable[[TickReport], bool]:
 
 
 def test_a_pool_without_capacity_falls_back_within_one_tick_and_is_retried_after_the_ttl(
-        cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic", unavailable_offering_ttl_seconds=180,
-                              emulator={"capacity": {"pools": {"m5.large/us-east-1a": 0}}})
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = cluster_factory(
+        "realistic",
+        unavailable_offering_ttl_seconds=180,
+        emulator={"capacity": {"pools": {"m5.large/us-east-1a": 0}}},
+    )
     _with_subnets(cluster, ["us-east-1a", "us-east-1b"])
     cluster.demand(4)
     cluster.tick()
@@ -63,8 +65,9 @@ def test_a_pool_without_capacity_falls_back_within_one_tick_and_is_retried_after
 
 
 def test_a_partial_launch_is_completed_elsewhere(cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic",
-                              emulator={"capacity": {"pools": {"m5.large/us-east-1a": 3}}})
+    cluster = cluster_factory(
+        "realistic", emulator={"capacity": {"pools": {"m5.large/us-east-1a": 3}}}
+    )
     _with_subnets(cluster, ["us-east-1a", "us-east-1b"])
     cluster.demand(5)
     cluster.run(_running(cluster, 5), max_ticks=80)
@@ -73,7 +76,8 @@ def test_a_partial_launch_is_completed_elsewhere(cluster_factory: ClusterFactory
 
 
 def test_spot_out_of_capacity_falls_back_to_on_demand_when_allowed(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic", emulator={"capacity": {"pools": {"*/*/spot": 0}}})
     _with_subnets(cluster, ["us-east-1a"], market="spot", spot_fallback_to_on_demand=True)
     cluster.demand(3)
@@ -82,7 +86,8 @@ def test_spot_out_of_capacity_falls_back_to_on_demand_when_allowed(
 
 
 def test_spot_without_fallback_waits_instead_of_paying_on_demand(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic", emulator={"capacity": {"pools": {"*/*/spot": 0}}})
     _with_subnets(cluster, ["us-east-1a"], market="spot")
     cluster.demand(2)
@@ -93,15 +98,20 @@ def test_spot_without_fallback_waits_instead_of_paying_on_demand(
 
 
 def test_an_interrupted_spot_node_is_replaced_and_its_pool_set_aside(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic")
     _with_subnets(cluster, ["us-east-1a", "us-east-1b"], market="spot")
     cluster.demand(3)
     cluster.run(_running(cluster, 3), max_ticks=80)
     victim = next(i.instance_id for i in cluster.alive())
     assert cluster.emulator.interrupt([victim]) == [victim]
-    cluster.run(lambda r: cluster.autoscaler.interruptions == 1
-                and cluster.count(Status.READY) == 3 and r.settled, max_ticks=80)
+    cluster.run(
+        lambda r: (
+            cluster.autoscaler.interruptions == 1 and cluster.count(Status.READY) == 3 and r.settled
+        ),
+        max_ticks=80,
+    )
     assert len(cluster.truth()) == 4  # one replacement, nothing more
     replacement = cluster.truth()[-1]
     assert replacement.market == "spot" and replacement.availability_zone == "us-east-1b"
@@ -121,9 +131,14 @@ def test_a_call_over_its_budget_is_skipped_not_sent() -> None:
     clock = FakeClock(0.0)
     with Emulator(build_settings(profile="none"), clock=clock) as emu:
         provider = EC2Provider(
-            cluster_name="c", region="us-east-1", clock=clock, endpoint_url=emu.endpoint_url,
+            cluster_name="c",
+            region="us-east-1",
+            clock=clock,
+            endpoint_url=emu.endpoint_url,
             credentials={"aws_access_key_id": "t", "aws_secret_access_key": "t"},
-            rate_limits={"DescribeInstances": (2, 0.1)}, rate_limit_max_wait=1.0)
+            rate_limits={"DescribeInstances": (2, 0.1)},
+            rate_limit_max_wait=1.0,
+        )
         provider.list_cluster()
         provider.list_cluster()
         with pytest.raises(Throttled) as caught:
@@ -136,8 +151,13 @@ def test_a_call_over_its_budget_is_skipped_not_sent() -> None:
 
 
 def test_launches_stay_within_the_instance_bucket(cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic", provider={"type": "emulator", "rate_limits": {
-        "instances:RunInstances": {"capacity": 50, "refill_per_second": 2}}})
+    cluster = cluster_factory(
+        "realistic",
+        provider={
+            "type": "emulator",
+            "rate_limits": {"instances:RunInstances": {"capacity": 50, "refill_per_second": 2}},
+        },
+    )
     cluster.demand(80)
     cluster.tick()
     assert len(cluster.truth()) == 50  # the rest waits for tokens, unrequested

@@ -32,8 +32,7 @@ def test_thirty_random_kills_lose_nothing_and_duplicate_nothing(tmp_path: Path) 
 @pytest.mark.parametrize("point", POINTS)
 def test_a_kill_at_each_boundary_is_recovered(tmp_path: Path, point: str) -> None:
     # Every daemon dies at the same boundary the first time it reaches it.
-    run = run_chaos(tmp_path, nodes=40, kills=4, seed=3, quiet_errors=True,
-                    forced_point=point)
+    run = run_chaos(tmp_path, nodes=40, kills=4, seed=3, quiet_errors=True, forced_point=point)
     v = run.verdict
     assert (v.duplicates, v.leaks, v.unrecorded) == (0, 0, []), v
     assert run.crash_points_hit.get(point, 0) >= 1, run.crash_points_hit

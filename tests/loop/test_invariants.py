@@ -29,7 +29,8 @@ def _all_running(cluster: Cluster, n: int) -> Callable[[TickReport], bool]:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_i1_no_duplicate_scaling_0_to_200_and_back(
-        cluster_factory: ClusterFactory, profile: str) -> None:
+    cluster_factory: ClusterFactory, profile: str
+) -> None:
     cluster = cluster_factory(profile, quiet_errors=False)
     cluster.demand(200)
     cluster.run(_all_running(cluster, 200), max_ticks=300)
@@ -51,7 +52,8 @@ def test_i1_no_duplicate_scaling_0_to_200_and_back(
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_i2_no_leak_after_scale_to_zero_including_invisible_instances(
-        cluster_factory: ClusterFactory, profile: str) -> None:
+    cluster_factory: ClusterFactory, profile: str
+) -> None:
     cluster = cluster_factory(profile, idle_timeout_minutes=0)
     cluster.demand(60)
     cluster.tick()  # launched: none visible yet
@@ -64,13 +66,13 @@ def test_i2_no_leak_after_scale_to_zero_including_invisible_instances(
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_i3_no_loss_every_launched_id_stays_in_the_ledger(
-        cluster_factory: ClusterFactory, profile: str) -> None:
+    cluster_factory: ClusterFactory, profile: str
+) -> None:
     cluster = cluster_factory(profile, idle_timeout_minutes=0.5)
     seen_ids: set[str] = set()
 
     def check(c: Cluster) -> None:
-        records = {r.instance_id: r for r in c.ledger.nodes(include_terminal=True)
-                   if r.instance_id}
+        records = {r.instance_id: r for r in c.ledger.nodes(include_terminal=True) if r.instance_id}
         for inst in c.truth():
             seen_ids.add(inst.instance_id)
             record = records.get(inst.instance_id)
@@ -86,9 +88,18 @@ def test_i3_no_loss_every_launched_id_stays_in_the_ledger(
 
 
 def test_i4_never_stuck_no_exception_escapes_a_tick(cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("harsh", quiet_errors=False, emulator={"errors": {
-        "server_error_probability": 0.15, "lost_response_probability": 0.1,
-        "timeout_probability": 0.05, "timeout_seconds": 2}})
+    cluster = cluster_factory(
+        "harsh",
+        quiet_errors=False,
+        emulator={
+            "errors": {
+                "server_error_probability": 0.15,
+                "lost_response_probability": 0.1,
+                "timeout_probability": 0.05,
+                "timeout_seconds": 2,
+            }
+        },
+    )
     cluster.emulator.inject(Fault.SERVER_ERROR, "DescribeInstances", count=10)
     cluster.demand(50)
     report = cluster.run(_all_running(cluster, 50), max_ticks=400)
@@ -100,7 +111,8 @@ def test_i4_never_stuck_no_exception_escapes_a_tick(cluster_factory: ClusterFact
 
 
 def test_i5_converges_within_boot_plus_lag_plus_a_few_ticks(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic")
     settings = cluster.emulator.settings
     start = cluster.clock.now()
@@ -115,10 +127,16 @@ def test_i5_converges_within_boot_plus_lag_plus_a_few_ticks(
 
 
 def test_i6_invisible_instances_are_never_relaunched_nor_declared_dead(
-        cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic", visibility_timeout_seconds=600, emulator={
-        "visibility": {"median": 200, "p99": 300, "max": 400},
-        "boot": {"median": 10, "p99": 20, "max": 30}})
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = cluster_factory(
+        "realistic",
+        visibility_timeout_seconds=600,
+        emulator={
+            "visibility": {"median": 200, "p99": 300, "max": 400},
+            "boot": {"median": 10, "p99": 20, "max": 30},
+        },
+    )
     cluster.demand(30)
     launches_after_first_tick = None
     for _ in range(70):  # 350 s: most are still invisible for much of it
@@ -134,9 +152,13 @@ def test_i6_invisible_instances_are_never_relaunched_nor_declared_dead(
 
 
 def test_terminate_of_a_just_launched_instance_is_retried_until_ec2_confirms(
-        cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic", idle_timeout_minutes=0, emulator={
-        "visibility_by_operation": {"terminate": {"median": 30, "p99": 40, "max": 60}}})
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = cluster_factory(
+        "realistic",
+        idle_timeout_minutes=0,
+        emulator={"visibility_by_operation": {"terminate": {"median": 30, "p99": 40, "max": 60}}},
+    )
     cluster.demand(5)
     cluster.tick()
     cluster.demand(0)
@@ -149,21 +171,32 @@ def test_terminate_of_a_just_launched_instance_is_retried_until_ec2_confirms(
 
 
 def test_a_listing_that_flickers_changes_nothing(cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic", emulator={
-        "stale_reads": {"probability": 0.5, "window": {"median": 20, "p99": 40, "max": 60},
-                        "listing_flicker_probability": 0.4}})
+    cluster = cluster_factory(
+        "realistic",
+        emulator={
+            "stale_reads": {
+                "probability": 0.5,
+                "window": {"median": 20, "p99": 40, "max": 60},
+                "listing_flicker_probability": 0.4,
+            }
+        },
+    )
     cluster.demand(40)
     cluster.run(_all_running(cluster, 40), max_ticks=200)
     for _ in range(30):  # steady state under a flickering, stale listing
         report = cluster.tick()
         assert report.counts.get("ready") == 40
     assert cluster.launches() == 1
-    assert all(entry.status is not Status.LOST
-               for r in cluster.autoscaler.records.values() for entry in r.history)
+    assert all(
+        entry.status is not Status.LOST
+        for r in cluster.autoscaler.records.values()
+        for entry in r.history
+    )
 
 
 def test_lost_run_instances_response_is_resolved_by_the_same_client_token(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic")
     # More lost answers than botocore retries: the tick ends without ids.
     cluster.emulator.inject(Fault.LOST_RESPONSE, "RunInstances", count=3)
@@ -177,7 +210,8 @@ def test_lost_run_instances_response_is_resolved_by_the_same_client_token(
 
 
 def test_server_errors_on_every_action_delay_but_do_not_break(
-        cluster_factory: ClusterFactory) -> None:
+    cluster_factory: ClusterFactory,
+) -> None:
     cluster = cluster_factory("realistic", idle_timeout_minutes=0)
     for action in ("RunInstances", "DescribeInstances", "TerminateInstances"):
         cluster.emulator.inject(Fault.SERVER_ERROR, action, count=4)

@@ -23,8 +23,11 @@ from tests.cluster import Cluster
 
 ClusterFactory = Callable[..., Cluster]
 PROFILE = "steadyscale-node"
-NODE_CONFIG = {"InstanceType": "m5.large", "ImageId": "ami-12345678",
-               "IamInstanceProfile": {"Name": PROFILE}}
+NODE_CONFIG = {
+    "InstanceType": "m5.large",
+    "ImageId": "ami-12345678",
+    "IamInstanceProfile": {"Name": PROFILE},
+}
 
 
 def permissions_for(record: CallRecord) -> set[str]:
@@ -47,16 +50,24 @@ def _statement(policy: dict[str, Any], sid: str) -> dict[str, Any]:
 
 def _resource_types(statement: dict[str, Any]) -> set[str]:
     resources = statement["Resource"]
-    return {r.split(":", 5)[5].split("/")[0] for r in
-            ([resources] if isinstance(resources, str) else resources)}
+    return {
+        r.split(":", 5)[5].split("/")[0]
+        for r in ([resources] if isinstance(resources, str) else resources)
+    }
 
 
 def test_a_full_cycle_uses_every_permission_of_the_policy_and_no_other(
-        cluster_factory: ClusterFactory) -> None:
-    cluster = cluster_factory("realistic", available_node_types={
-        "cpu": {"node_config": NODE_CONFIG, "resources": {"CPU": 2}, "max_workers": 10}})
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = cluster_factory(
+        "realistic",
+        available_node_types={
+            "cpu": {"node_config": NODE_CONFIG, "resources": {"CPU": 2}, "max_workers": 10}
+        },
+    )
     iam_backends[cluster.emulator.app.account_id]["aws"].create_instance_profile(
-        name=PROFILE, path="/", role_names=[])
+        name=PROFILE, path="/", role_names=[]
+    )
     policy = build_policy(cluster.config)
 
     cluster.autoscaler.provider.preflight()  # the daemon's start-up check
@@ -69,36 +80,50 @@ def test_a_full_cycle_uses_every_permission_of_the_policy_and_no_other(
     backend = ec2_backends[cluster.emulator.app.account_id]["us-east-1"]
     volumes = list(backend.volumes.values())
     assert len(volumes) == 4
-    assert all({"Key": TAG_CLUSTER, "Value": "test"} in
-               [{"Key": t["key"], "Value": t["value"]} for t in v.get_tags()] for v in volumes)
+    assert all(
+        {"Key": TAG_CLUSTER, "Value": "test"}
+        in [{"Key": t["key"], "Value": t["value"]} for t in v.get_tags()]
+        for v in volumes
+    )
     cluster.demand(0)
     cluster.run(lambda r: r.settled and not cluster.alive() and not cluster.ledger.nodes())
 
     records = cluster.emulator.calls.records()
-    assert {r.action for r in records} == {"DescribeInstances", "RunInstances",
-                                           "TerminateInstances"}
+    assert {r.action for r in records} == {
+        "DescribeInstances",
+        "RunInstances",
+        "TerminateInstances",
+    }
     used = set().union(*(permissions_for(r) for r in records))
     assert used == policy_actions(policy)
     # CreateTags is granted for exactly the resource types the launches tagged.
     tagged = {t for r in records for t in r.tagged_resource_types}
-    assert _resource_types(_statement(policy, "TagOnlyAtLaunch")) == tagged == {
-        "instance", "volume"}
+    assert (
+        _resource_types(_statement(policy, "TagOnlyAtLaunch")) == tagged == {"instance", "volume"}
+    )
     # Only instances with the cluster tag can be terminated, and every one had it.
     terminate = _statement(policy, "TerminateOnlyClusterInstances")
     assert terminate["Condition"]["StringEquals"] == {f"ec2:ResourceTag/{TAG_CLUSTER}": "test"}
     everything = cluster.emulator.truth(include_gone=True)
-    assert everything and all(i.tags.get(TAG_CLUSTER) == "test" and
-                              i.state.value == "terminated" for i in everything)
+    assert everything and all(
+        i.tags.get(TAG_CLUSTER) == "test" and i.state.value == "terminated" for i in everything
+    )
     launch = _statement(policy, "LaunchResources")["Resource"]
     assert "arn:aws:ec2:us-east-1::image/ami-12345678" in launch
 
 
 def _config(**node: Any) -> dict[str, Any]:
-    return {"cluster_name": "prod", "provider": {"type": "aws", "region": "eu-west-1",
-                                                 "subnets": ["subnet-0a", "subnet-0b"]},
-            "available_node_types": {"cpu": {
+    return {
+        "cluster_name": "prod",
+        "provider": {"type": "aws", "region": "eu-west-1", "subnets": ["subnet-0a", "subnet-0b"]},
+        "available_node_types": {
+            "cpu": {
                 "node_config": {"InstanceType": "m5.large", "ImageId": "ami-0abc", **node},
-                "resources": {"CPU": 2}, "market": "spot"}}}
+                "resources": {"CPU": 2},
+                "market": "spot",
+            }
+        },
+    }
 
 
 def test_launch_resources_are_scoped_to_the_configured_ones() -> None:
@@ -122,12 +147,12 @@ def test_pass_role_is_scoped_to_the_profiles_account() -> None:
     policy = build_policy(parse_config(_config(IamInstanceProfile={"Arn": arn})))
     statement = _statement(policy, "PassInstanceProfileRole")
     assert statement["Resource"] == ["arn:aws:iam::123456789012:role/*"]
-    assert statement["Condition"] == {"StringEquals": {
-        "iam:PassedToService": "ec2.amazonaws.com"}}
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
 
 
-def test_iam_policy_command_prints_the_policy(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_iam_policy_command_prints_the_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(_config()))
     assert main(["iam-policy", str(path)]) == 0

@@ -32,8 +32,13 @@ from tests.cluster import Cluster, make_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "status.schema.json").read_text())
-NODE_TYPES = {"cpu": {"node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
-                      "resources": {"CPU": 2}, "max_workers": 10}}
+NODE_TYPES = {
+    "cpu": {
+        "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+        "resources": {"CPU": 2},
+        "max_workers": 10,
+    }
+}
 
 
 @pytest.fixture
@@ -42,23 +47,37 @@ def live(tmp_path: Path) -> Iterator[tuple[Cluster, Path]]:
     would: two of four nodes refused for capacity, the others launched, not yet visible;
     and a config file pointing at the same ledger, for the CLI."""
     ledger = tmp_path / "ledger.db"
-    cluster = make_cluster("realistic", ledger_path=str(ledger), available_node_types=NODE_TYPES,
-                           emulator={"capacity": {"pools": {"m5.large/*": 2}},
-                                     "visibility": {"median": 60, "p99": 90, "max": 120}})
+    cluster = make_cluster(
+        "realistic",
+        ledger_path=str(ledger),
+        available_node_types=NODE_TYPES,
+        emulator={
+            "capacity": {"pools": {"m5.large/*": 2}},
+            "visibility": {"median": 60, "p99": 90, "max": 120},
+        },
+    )
     cluster.ledger.acquire_writer()
     cluster.demand(4)
     cluster.tick()
     config = tmp_path / "cluster.yaml"
-    config.write_text(yaml.safe_dump({
-        "cluster_name": "test", "ledger": str(ledger), "provider": {"type": "emulator"},
-        "available_node_types": NODE_TYPES}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "cluster_name": "test",
+                "ledger": str(ledger),
+                "provider": {"type": "emulator"},
+                "available_node_types": NODE_TYPES,
+            }
+        )
+    )
     yield cluster, config
     cluster.ledger.close()
     cluster.emulator.stop()
 
 
 def test_status_shows_counts_demand_failures_and_the_oldest_invisible_node(
-        live: tuple[Cluster, Path]) -> None:
+    live: tuple[Cluster, Path],
+) -> None:
     cluster, _ = live
     cluster.clock.advance(7)
     report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
@@ -73,10 +92,17 @@ def test_status_shows_counts_demand_failures_and_the_oldest_invisible_node(
     assert failure.status == "launch_failed" and failure.node_type == "cpu"
     assert report.progress is not None and not report.progress.capacity_met
     text = render_status(report)
-    for shown in ("cluster test", "cpu", "m5.large", "launched", "demand: 4 x {CPU: 2}",
-                  "demand not met yet",
-                  f"oldest {report.oldest_not_visible.instance_id} (cpu), 12s since launch",
-                  "recent failures", failure.reason[:20]):
+    for shown in (
+        "cluster test",
+        "cpu",
+        "m5.large",
+        "launched",
+        "demand: 4 x {CPU: 2}",
+        "demand not met yet",
+        f"oldest {report.oldest_not_visible.instance_id} (cpu), 12s since launch",
+        "recent failures",
+        failure.reason[:20],
+    ):
         assert shown in text, shown
 
 
@@ -97,7 +123,8 @@ def test_status_says_when_the_daemon_has_met_the_demand(live: tuple[Cluster, Pat
 
 
 def test_status_json_of_a_live_cluster_validates_against_the_published_schema(
-        live: tuple[Cluster, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    live: tuple[Cluster, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     cluster, config = live
     assert main(["status", str(config), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -110,8 +137,7 @@ def test_status_json_of_a_live_cluster_validates_against_the_published_schema(
         jsonschema.validate(printed, SCHEMA)
 
 
-def test_status_reads_beside_a_daemon_in_the_middle_of_a_write(
-        live: tuple[Cluster, Path]) -> None:
+def test_status_reads_beside_a_daemon_in_the_middle_of_a_write(live: tuple[Cluster, Path]) -> None:
     cluster, _ = live
     [node, *_] = cluster.ledger.nodes()
     node.idle_since = cluster.clock.now()
@@ -133,9 +159,13 @@ def test_watch_redraws_every_interval_until_stopped(live: tuple[Cluster, Path]) 
         return read_status(cluster.config, Path(cluster.ledger.path))
 
     out = io.StringIO()
-    frames = watch_status(read, interval=2.5, clock=clock,
-                          console=Console(file=out, width=120, force_terminal=True),
-                          keep_going=lambda: len(clock.sleeps) < 2)
+    frames = watch_status(
+        read,
+        interval=2.5,
+        clock=clock,
+        console=Console(file=out, width=120, force_terminal=True),
+        keep_going=lambda: len(clock.sleeps) < 2,
+    )
     assert frames == 3 and clock.sleeps == [2.5, 2.5]
     for count in (3, 5, 7):
         assert f"demand: {count} x" in out.getvalue()
@@ -145,18 +175,25 @@ def test_watch_on_a_pipe_prints_one_frame_after_another(live: tuple[Cluster, Pat
     cluster, _ = live
     clock = FakeClock()
     out = io.StringIO()
-    frames = watch_status(lambda: read_status(cluster.config, Path(cluster.ledger.path)),
-                          interval=1, clock=clock, console=Console(file=out, width=200),
-                          keep_going=lambda: len(clock.sleeps) < 2)
+    frames = watch_status(
+        lambda: read_status(cluster.config, Path(cluster.ledger.path)),
+        interval=1,
+        clock=clock,
+        console=Console(file=out, width=200),
+        keep_going=lambda: len(clock.sleeps) < 2,
+    )
     assert frames == 3 and out.getvalue().count("cluster test") == 3
 
 
 def test_status_watch_in_a_terminal_redraws_until_ctrl_c(live: tuple[Cluster, Path]) -> None:
     _, config = live
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "steadyscale", "status", str(config),
-                                "--watch", "0.05"], stdin=subprocess.DEVNULL,
-                               stdout=follower, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "steadyscale", "status", str(config), "--watch", "0.05"],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
     os.close(follower)
     seen = b""
     deadline = time.monotonic() + 60
@@ -187,44 +224,58 @@ def test_status_watch_in_a_terminal_redraws_until_ctrl_c(live: tuple[Cluster, Pa
     assert process.stderr is not None and process.stderr.read() == b""  # no traceback
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--watch", "0"], "--watch takes a number of seconds > 0, got 0"),
-    (["--watch", "nan"], "--watch takes a number of seconds > 0"),
-    (["--watch", "--json"], "--json prints once"),
-])
-def test_bad_status_arguments_are_one_line(live: tuple[Cluster, Path], args: list[str],
-                                           expected: str,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--watch", "0"], "--watch takes a number of seconds > 0, got 0"),
+        (["--watch", "nan"], "--watch takes a number of seconds > 0"),
+        (["--watch", "--json"], "--json prints once"),
+    ],
+)
+def test_bad_status_arguments_are_one_line(
+    live: tuple[Cluster, Path], args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, config = live
     assert main(["status", str(config), *args]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1
 
 
-def test_a_ledger_of_another_version_is_one_line(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_ledger_of_another_version_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "ledger.db"
     ledger = Ledger(path)
     ledger.set_meta("schema_version", "99")
     ledger.close()
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"cluster_name": "test", "ledger": str(path),
-                                      "provider": {"type": "emulator"},
-                                      "available_node_types": NODE_TYPES}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "cluster_name": "test",
+                "ledger": str(path),
+                "provider": {"type": "emulator"},
+                "available_node_types": NODE_TYPES,
+            }
+        )
+    )
     assert main(["status", str(config)]) == 2
     err = capsys.readouterr().err
     assert "schema version 99" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize(("args", "interval"), [
-    (["--watch", "{config}"], 2.0),
-    (["{config}", "--watch"], 2.0),
-    (["--watch", "0.5", "{config}"], 0.5),
-    (["{config}", "--watch", "3"], 3.0),
-])
+@pytest.mark.parametrize(
+    ("args", "interval"),
+    [
+        (["--watch", "{config}"], 2.0),
+        (["{config}", "--watch"], 2.0),
+        (["--watch", "0.5", "{config}"], 0.5),
+        (["{config}", "--watch", "3"], 3.0),
+    ],
+)
 def test_status_watch_takes_config_and_seconds_in_either_order(
-        live: tuple[Cluster, Path], monkeypatch: pytest.MonkeyPatch, args: list[str],
-        interval: float) -> None:
+    live: tuple[Cluster, Path], monkeypatch: pytest.MonkeyPatch, args: list[str], interval: float
+) -> None:
     _, config = live
     seen: list[float] = []
 
@@ -237,13 +288,17 @@ def test_status_watch_takes_config_and_seconds_in_either_order(
     assert seen == [interval]
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--watch"], "status needs CONFIG"),
-    ([], "status needs CONFIG"),
-    (["--watch", "x.yaml", "c.yaml"], "--watch takes a number of seconds > 0, got 'x.yaml'"),
-])
-def test_status_without_a_config_is_one_line(args: list[str], expected: str,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--watch"], "status needs CONFIG"),
+        ([], "status needs CONFIG"),
+        (["--watch", "x.yaml", "c.yaml"], "--watch takes a number of seconds > 0, got 'x.yaml'"),
+    ],
+)
+def test_status_without_a_config_is_one_line(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["status", *args]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1

@@ -29,17 +29,34 @@ CONFIG = {"InstanceType": "m5.large", "ImageId": "ami-12345678"}
 @pytest.fixture
 def world() -> Iterator[tuple[Emulator, FakeClock, EC2Provider]]:
     clock = FakeClock(100.0)
-    settings = build_settings(profile="realistic", overrides={
-        "errors": QUIET_ERRORS, "visibility": {"median": 20, "p99": 30, "max": 40}})
+    settings = build_settings(
+        profile="realistic",
+        overrides={"errors": QUIET_ERRORS, "visibility": {"median": 20, "p99": 30, "max": 40}},
+    )
     with Emulator(settings, clock=clock) as emu:
-        yield emu, clock, EC2Provider(cluster_name="c", region="us-east-1", clock=clock,
-                                      endpoint_url=emu.endpoint_url, credentials=CREDS,
-                                      max_attempts=1, seed=1)
+        yield (
+            emu,
+            clock,
+            EC2Provider(
+                cluster_name="c",
+                region="us-east-1",
+                clock=clock,
+                endpoint_url=emu.endpoint_url,
+                credentials=CREDS,
+                max_attempts=1,
+                seed=1,
+            ),
+        )
 
 
 def _spec(count: int = 3, token: str = "ss-r-1") -> LaunchSpec:
-    return LaunchSpec(request_id=token.removeprefix("ss-"), client_token=token,
-                      node_type="cpu", count=count, node_config=CONFIG)
+    return LaunchSpec(
+        request_id=token.removeprefix("ss-"),
+        client_token=token,
+        node_type="cpu",
+        count=count,
+        node_config=CONFIG,
+    )
 
 
 def _old_and_fresh(provider: EC2Provider, clock: FakeClock) -> tuple[str, str]:
@@ -50,8 +67,9 @@ def _old_and_fresh(provider: EC2Provider, clock: FakeClock) -> tuple[str, str]:
     return old, fresh
 
 
-def test_launch_builds_the_record_from_the_answer_with_no_lookup(world: tuple[
-        Emulator, FakeClock, EC2Provider]) -> None:
+def test_launch_builds_the_record_from_the_answer_with_no_lookup(
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     result = provider.launch(_spec())
     assert len(result.instances) == 3
@@ -63,7 +81,8 @@ def test_launch_builds_the_record_from_the_answer_with_no_lookup(world: tuple[
 
 
 def test_launch_with_the_same_client_token_returns_the_same_instances(
-        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     first = provider.launch(_spec())
     again = provider.launch(_spec())
@@ -72,7 +91,8 @@ def test_launch_with_the_same_client_token_returns_the_same_instances(
 
 
 def test_lookup_returns_not_visible_when_deadline_passes(
-        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     [inst] = provider.launch(_spec(1)).instances
     found = provider.lookup(inst.instance_id)
@@ -82,7 +102,8 @@ def test_lookup_returns_not_visible_when_deadline_passes(
 
 
 def test_lookup_finds_an_instance_that_becomes_visible_while_retrying(
-        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     [inst] = provider.launch(_spec(1)).instances
     [truth] = emu.truth()
@@ -93,14 +114,16 @@ def test_lookup_finds_an_instance_that_becomes_visible_while_retrying(
 
 
 def test_describe_omits_ids_ec2_does_not_show_instead_of_failing(
-        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     old, fresh = _old_and_fresh(provider, clock)
     assert [i.instance_id for i in provider.describe([old, fresh])] == [old]
 
 
 def test_terminate_reports_fresh_ids_as_not_found_then_accepts_them(
-        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     old, fresh = _old_and_fresh(provider, clock)
     result = provider.terminate([old, fresh])
@@ -110,8 +133,9 @@ def test_terminate_reports_fresh_ids_as_not_found_then_accepts_them(
     assert provider.terminate([fresh]).states == {fresh: "shutting-down"}
 
 
-def test_list_cluster_reads_every_page(world: tuple[Emulator, FakeClock, EC2Provider],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_cluster_reads_every_page(
+    world: tuple[Emulator, FakeClock, EC2Provider], monkeypatch: pytest.MonkeyPatch
+) -> None:
     emu, clock, provider = world
     monkeypatch.setattr(aws, "PAGE_SIZE", 5)
     provider.launch(_spec(12))
@@ -136,11 +160,18 @@ def test_throttling_and_capacity_errors(world: tuple[Emulator, FakeClock, EC2Pro
         for n in range(10):
             provider.launch(_spec(1, f"ss-r-{n}"))
     clock.advance(100)
-    limited = Emulator(build_settings(profile="none", overrides={
-        "capacity": {"pools": {"m5.large/*": 0}}}), clock=clock).start()
+    limited = Emulator(
+        build_settings(profile="none", overrides={"capacity": {"pools": {"m5.large/*": 0}}}),
+        clock=clock,
+    ).start()
     try:
-        other = EC2Provider(cluster_name="c", region="us-east-1", clock=clock,
-                            endpoint_url=limited.endpoint_url, credentials=CREDS)
+        other = EC2Provider(
+            cluster_name="c",
+            region="us-east-1",
+            clock=clock,
+            endpoint_url=limited.endpoint_url,
+            credentials=CREDS,
+        )
         with pytest.raises(CapacityUnavailable) as caught:
             other.launch(_spec(1))
         assert caught.value.code == "InsufficientInstanceCapacity"
@@ -149,29 +180,35 @@ def test_throttling_and_capacity_errors(world: tuple[Emulator, FakeClock, EC2Pro
 
 
 def test_preflight_names_an_unreachable_endpoint() -> None:
-    provider = EC2Provider(cluster_name="c", region="us-east-1", clock=FakeClock(),
-                           endpoint_url="http://127.0.0.1:9", credentials=CREDS,
-                           max_attempts=1, connect_timeout=1)
+    provider = EC2Provider(
+        cluster_name="c",
+        region="us-east-1",
+        clock=FakeClock(),
+        endpoint_url="http://127.0.0.1:9",
+        credentials=CREDS,
+        max_attempts=1,
+        connect_timeout=1,
+    )
     with pytest.raises(ProviderSetupError, match=r"cannot reach http://127\.0\.0\.1:9"):
         provider.preflight()
 
 
-def test_missing_credentials_is_a_setup_error(monkeypatch: pytest.MonkeyPatch,
-                                              tmp_path: object) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_PROFILE"):
+def test_missing_credentials_is_a_setup_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    provider = EC2Provider(cluster_name="c", region="us-east-1", clock=FakeClock(),
-                           max_attempts=1)
+    provider = EC2Provider(cluster_name="c", region="us-east-1", clock=FakeClock(), max_attempts=1)
     with pytest.raises(ProviderSetupError, match="no AWS credentials found"):
         provider.preflight()
 
 
 def test_describe_by_id_drops_the_ids_ec2_does_not_know_and_asks_again(
-        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     old, fresh = _old_and_fresh(provider, clock)
     before = provider.calls_by_action().get("DescribeInstances", 0)
@@ -181,10 +218,16 @@ def test_describe_by_id_drops_the_ids_ec2_does_not_know_and_asks_again(
 
 
 def test_parameters_botocore_refuses_are_a_final_launch_error(
-        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
-    spec = LaunchSpec(request_id="r-x", client_token="ss-r-x", node_type="cpu", count=1,
-                      node_config={**CONFIG, "EbsOptimized": "yes"})
+    spec = LaunchSpec(
+        request_id="r-x",
+        client_token="ss-r-x",
+        node_type="cpu",
+        count=1,
+        node_config={**CONFIG, "EbsOptimized": "yes"},
+    )
     with pytest.raises(LaunchRejected) as caught:
         provider.launch(spec)
     assert caught.value.code == "InvalidParameter"
@@ -192,25 +235,46 @@ def test_parameters_botocore_refuses_are_a_final_launch_error(
 
 
 def test_a_protected_instance_does_not_block_the_others(
-        world: tuple[Emulator, FakeClock, EC2Provider]) -> None:
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     free = [i.instance_id for i in provider.launch(_spec(2, "ss-r-a")).instances]
-    protected = provider.launch(LaunchSpec(
-        request_id="r-b", client_token="ss-r-b", node_type="cpu", count=1,
-        node_config={**CONFIG, "DisableApiTermination": True})).instances[0].instance_id
+    protected = (
+        provider.launch(
+            LaunchSpec(
+                request_id="r-b",
+                client_token="ss-r-b",
+                node_type="cpu",
+                count=1,
+                node_config={**CONFIG, "DisableApiTermination": True},
+            )
+        )
+        .instances[0]
+        .instance_id
+    )
     clock.advance(60)
     result = provider.terminate([*free, protected])
     assert set(result.states) == set(free)
     assert result.refused[protected].startswith("OperationNotPermitted")
 
 
-def test_volumes_carry_the_cluster_tags_next_to_the_users_own(world: tuple[
-        Emulator, FakeClock, EC2Provider]) -> None:
+def test_volumes_carry_the_cluster_tags_next_to_the_users_own(
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
-    mine = {"ResourceType": "volume", "Tags": [{"Key": "team", "Value": "data"},
-                                               {"Key": TAG_CLUSTER, "Value": "not-c"}]}
-    provider.launch(LaunchSpec(request_id="r-1", client_token="ss-r-1", node_type="cpu",
-                               count=2, node_config={**CONFIG, "TagSpecifications": [mine]}))
+    mine = {
+        "ResourceType": "volume",
+        "Tags": [{"Key": "team", "Value": "data"}, {"Key": TAG_CLUSTER, "Value": "not-c"}],
+    }
+    provider.launch(
+        LaunchSpec(
+            request_id="r-1",
+            client_token="ss-r-1",
+            node_type="cpu",
+            count=2,
+            node_config={**CONFIG, "TagSpecifications": [mine]},
+        )
+    )
     volumes = list(ec2_backends[emu.app.account_id]["us-east-1"].volumes.values())
     assert len(volumes) == 2
     for volume in volumes:
@@ -219,8 +283,9 @@ def test_volumes_carry_the_cluster_tags_next_to_the_users_own(world: tuple[
         assert tags[TAG_CLUSTER] == "c" and tags[TAG_REQUEST] == "r-1"  # ours win
 
 
-def test_create_tags_returns_the_fresh_ids_ec2_does_not_know_yet(world: tuple[
-        Emulator, FakeClock, EC2Provider]) -> None:
+def test_create_tags_returns_the_fresh_ids_ec2_does_not_know_yet(
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     old, fresh = _old_and_fresh(provider, clock)
 
@@ -231,8 +296,9 @@ def test_create_tags_returns_the_fresh_ids_ec2_does_not_know_yet(world: tuple[
     assert tags[old]["role"] == "worker" and "role" not in tags[fresh]
 
 
-def test_stop_and_start_report_states_and_unknown_ids(world: tuple[
-        Emulator, FakeClock, EC2Provider]) -> None:
+def test_stop_and_start_report_states_and_unknown_ids(
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
     old, fresh = _old_and_fresh(provider, clock)
 
@@ -246,13 +312,24 @@ def test_stop_and_start_report_states_and_unknown_ids(world: tuple[
         provider.change_state("TerminateInstances", [old])
 
 
-def test_list_tagged_filters_by_any_tag_and_state_and_a_callers_name_is_kept(world: tuple[
-        Emulator, FakeClock, EC2Provider]) -> None:
+def test_list_tagged_filters_by_any_tag_and_state_and_a_callers_name_is_kept(
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
     emu, clock, provider = world
-    named = {**CONFIG, "TagSpecifications": [{"ResourceType": "instance", "Tags": [
-        {"Key": "team", "Value": "a"}, {"Key": "Name", "Value": "mine"}]}]}
-    launched = provider.launch(LaunchSpec(request_id="r-9", client_token="ss-r-9",
-                                          node_type="cpu", count=2, node_config=named))
+    named = {
+        **CONFIG,
+        "TagSpecifications": [
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": "team", "Value": "a"}, {"Key": "Name", "Value": "mine"}],
+            }
+        ],
+    }
+    launched = provider.launch(
+        LaunchSpec(
+            request_id="r-9", client_token="ss-r-9", node_type="cpu", count=2, node_config=named
+        )
+    )
     clock.advance(120)
 
     shown = provider.list_tagged("team", "a", states=("pending", "running"))

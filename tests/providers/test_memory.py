@@ -25,21 +25,34 @@ from steadyscale.retries.clock import FakeClock
 from tests.cluster import make_memory_cluster
 
 NODE = {"InstanceType": "m5.large", "ImageId": "ami-12345678"}
-QUIET = {"errors": {"server_error_probability": 0, "lost_response_probability": 0,
-                    "timeout_probability": 0}, "spot": {"interruption_rate_per_hour": 0}}
+QUIET = {
+    "errors": {
+        "server_error_probability": 0,
+        "lost_response_probability": 0,
+        "timeout_probability": 0,
+    },
+    "spot": {"interruption_rate_per_hour": 0},
+}
 
 
-def _provider(profile: str = "realistic", *, max_attempts: int = 3,
-              **overrides: Any) -> tuple[MemoryProvider, FakeClock]:
+def _provider(
+    profile: str = "realistic", *, max_attempts: int = 3, **overrides: Any
+) -> tuple[MemoryProvider, FakeClock]:
     clock = FakeClock(1_000.0)
     settings = build_settings(profile=profile, overrides={**QUIET, **overrides})
-    return MemoryProvider(cluster_name="c1", clock=clock, settings=settings,
-                          max_attempts=max_attempts), clock
+    return MemoryProvider(
+        cluster_name="c1", clock=clock, settings=settings, max_attempts=max_attempts
+    ), clock
 
 
 def _spec(count: int = 3, request: str = "r-1", **node: Any) -> LaunchSpec:
-    return LaunchSpec(request_id=request, client_token=f"ss-{request}", node_type="cpu",
-                      count=count, node_config={**NODE, **node})
+    return LaunchSpec(
+        request_id=request,
+        client_token=f"ss-{request}",
+        node_type="cpu",
+        count=count,
+        node_config={**NODE, **node},
+    )
 
 
 def test_launch_answers_ids_that_listings_show_only_after_their_lag() -> None:
@@ -73,8 +86,9 @@ def test_a_lost_launch_answer_is_retried_with_the_same_token_and_launches_once()
 
 
 def test_terminating_a_fresh_id_reports_not_found_and_the_instance_lives_on() -> None:
-    provider, clock = _provider(visibility_by_operation={
-        "terminate": {"median": 30, "p99": 40, "max": 50}})
+    provider, clock = _provider(
+        visibility_by_operation={"terminate": {"median": 30, "p99": 40, "max": 50}}
+    )
     ids = [i.instance_id for i in provider.launch(_spec(2)).instances]
     result = provider.terminate(ids)
     assert sorted(result.not_found) == sorted(ids) and result.states == {}
@@ -103,17 +117,23 @@ def test_server_errors_beyond_the_retries_are_cloud_unavailable() -> None:
     assert provider.calls.count("DescribeInstances") == 3
 
 
-@pytest.mark.parametrize("code, status, kind", [
-    ("RequestLimitExceeded", 503, Throttled),
-    ("InsufficientInstanceCapacity", 500, CapacityUnavailable),
-    ("InternalError", 500, CloudUnavailable),
-    ("InvalidInstanceID.NotFound", 400, LaunchRejected),
-    ("AuthFailure", 401, ProviderSetupError),
-])
+@pytest.mark.parametrize(
+    "code, status, kind",
+    [
+        ("RequestLimitExceeded", 503, Throttled),
+        ("InsufficientInstanceCapacity", 500, CapacityUnavailable),
+        ("InternalError", 500, CloudUnavailable),
+        ("InvalidInstanceID.NotFound", 400, LaunchRejected),
+        ("AuthFailure", 401, ProviderSetupError),
+    ],
+)
 def test_both_backends_map_an_error_code_to_the_same_error(
-        code: str, status: int, kind: type[Exception]) -> None:
-    answer: Any = {"Error": {"Code": code, "Message": "m"},
-                   "ResponseMetadata": {"HTTPStatusCode": status}}
+    code: str, status: int, kind: type[Exception]
+) -> None:
+    answer: Any = {
+        "Error": {"Code": code, "Message": "m"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
     boto = ClientError(answer, "RunInstances")
     assert type(translate(boto)) is type(cloud_error(code, "m", status)) is kind
 
@@ -138,11 +158,13 @@ def test_the_model_lists_by_tag_exactly_as_its_per_instance_checks_say() -> None
         clock.advance(7)
     for _ in range(8):
         now = clock.now()
-        expected = [i.instance_id for i in model.instances.values()
-                    if model.is_visible(i.instance_id, Operation.LISTING, now)
-                    and model.tags_indexed(i.instance_id, [TAG_CLUSTER], now)]
-        listed = [i.instance_id for i in model.listed(now, tag_key=TAG_CLUSTER,
-                                                      tag_value="c1")]
+        expected = [
+            i.instance_id
+            for i in model.instances.values()
+            if model.is_visible(i.instance_id, Operation.LISTING, now)
+            and model.tags_indexed(i.instance_id, [TAG_CLUSTER], now)
+        ]
+        listed = [i.instance_id for i in model.listed(now, tag_key=TAG_CLUSTER, tag_value="c1")]
         assert listed == expected
         clock.advance(10)
     assert listed and len(listed) == 30
@@ -159,16 +181,21 @@ def test_instance_ids_and_addresses_come_from_the_seed() -> None:
 
 
 def test_memory_backend_reports_calls_and_retries_to_the_metrics() -> None:
-    cluster = make_memory_cluster("none", emulator={"errors": {
-        "server_error_probability": 0.3}}, quiet_errors=False)
+    cluster = make_memory_cluster(
+        "none", emulator={"errors": {"server_error_probability": 0.3}}, quiet_errors=False
+    )
     cluster.demand(3)
     cluster.run(lambda r: r.capacity_met, max_ticks=40)
     registry = cluster.autoscaler.metrics.registry
-    launches = registry.get_sample_value("steadyscale_api_calls_total",
-                                         {"action": "RunInstances"})
+    launches = registry.get_sample_value("steadyscale_api_calls_total", {"action": "RunInstances"})
     assert launches is not None and launches >= 1
-    retried = sum(s.value for m in registry.collect() if m.name == "steadyscale_api_retries"
-                  for s in m.samples if s.name.endswith("_total"))
+    retried = sum(
+        s.value
+        for m in registry.collect()
+        if m.name == "steadyscale_api_retries"
+        for s in m.samples
+        if s.name.endswith("_total")
+    )
     assert retried >= 1  # 5xx answers, retried as the SDK would
 
 
@@ -183,8 +210,14 @@ def test_ids_no_message_names_are_dropped_instead_of_retried_for_ever() -> None:
 
 def test_a_name_the_caller_chose_is_kept_as_the_boto3_provider_keeps_it() -> None:
     provider, _ = _provider("none")
-    named = provider.launch(_spec(1, TagSpecifications=[{"ResourceType": "instance", "Tags": [
-        {"Key": "Name", "Value": "ray-worker-7"}]}]))
+    named = provider.launch(
+        _spec(
+            1,
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "ray-worker-7"}]}
+            ],
+        )
+    )
     plain = provider.launch(_spec(1, request="r-2"))
     assert [i.tags["Name"] for i in named.instances] == ["ray-worker-7"]
     assert [i.tags["Name"] for i in plain.instances] == ["c1-cpu"]

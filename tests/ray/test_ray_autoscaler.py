@@ -52,8 +52,7 @@ def test_ray_scales_to_100_and_back_under_the_realistic_profile(scenario: Any) -
 
 
 def test_ray_scales_to_100_and_back_while_the_listing_flickers(scenario: Any) -> None:
-    outcome = scenario(stale_reads={"probability": 0.3,
-                                    "listing_flicker_probability": 0.3})
+    outcome = scenario(stale_reads={"probability": 0.3, "listing_flicker_probability": 0.3})
 
     assert_clean(outcome)
 
@@ -68,7 +67,8 @@ def test_ray_scales_to_100_and_back_under_tight_throttling(scenario: Any) -> Non
 
 
 def test_a_restart_of_ray_while_its_launches_are_invisible_launches_nothing_twice(
-        scenario: Any) -> None:
+    scenario: Any,
+) -> None:
     lag = {"median": 100, "p99": 100, "max": 100}  # 5 real seconds at this time scale
 
     outcome = scenario(workers=20, restart=True, visibility=lag)

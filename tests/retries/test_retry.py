@@ -28,16 +28,26 @@ def test_full_jitter_is_a_pure_function() -> None:
 def test_retry_returns_as_soon_as_something_is_found() -> None:
     clock = FakeClock()
     answers = iter([None, None, "found"])
-    result, attempts = retry_until(lambda: next(answers), clock=clock, deadline_seconds=5,
-                                   backoff=Backoff(), rng=random.Random(1))
+    result, attempts = retry_until(
+        lambda: next(answers),
+        clock=clock,
+        deadline_seconds=5,
+        backoff=Backoff(),
+        rng=random.Random(1),
+    )
     assert (result, attempts) == ("found", 3)
     assert len(clock.sleeps) == 2
 
 
 def test_retry_gives_up_at_the_deadline_without_sleeping_past_it() -> None:
     clock = FakeClock()
-    result, attempts = retry_until(lambda: None, clock=clock, deadline_seconds=5,
-                                   backoff=Backoff(base=0.2, cap=2.0), rng=random.Random(2))
+    result, attempts = retry_until(
+        lambda: None,
+        clock=clock,
+        deadline_seconds=5,
+        backoff=Backoff(base=0.2, cap=2.0),
+        rng=random.Random(2),
+    )
     assert result is None
     assert attempts > 3
     assert sum(clock.sleeps) == pytest.approx(5.0)

@@ -23,9 +23,16 @@ def test_nodes_and_history_survive_a_reopen(tmp_path: Path) -> None:
     record.request_id = "r-1"
     with ledger.transaction():
         ledger.save_nodes([record], entries)
-        ledger.save_request(LaunchRequest(request_id="r-1", node_type="cpu", count=1,
-                                          client_token="ss-r-1", status="open",
-                                          created_at=2.0))
+        ledger.save_request(
+            LaunchRequest(
+                request_id="r-1",
+                node_type="cpu",
+                count=1,
+                client_token="ss-r-1",
+                status="open",
+                created_at=2.0,
+            )
+        )
     ledger.close()
 
     again = Ledger(path)
@@ -51,8 +58,9 @@ def test_terminal_nodes_are_kept_but_not_loaded_by_default(tmp_path: Path) -> No
 def test_demand_is_replaced_whole(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.db")
     ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=3)], 5.0)
-    ledger.set_demand([DemandItem(bundle={"GPU": 1}, count=1),
-                       DemandItem(bundle={"CPU": 1}, count=0)], 6.0)
+    ledger.set_demand(
+        [DemandItem(bundle={"GPU": 1}, count=1), DemandItem(bundle={"CPU": 1}, count=0)], 6.0
+    )
     assert ledger.demand() == [DemandItem(bundle={"GPU": 1}, count=1)]
     assert ledger.demand_updated_at() == 6.0
 
@@ -91,8 +99,10 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_data(tmp_path: Path) -> No
     db = sqlite3.connect(path)
     db.executescript(ledger_module._SCHEMA)  # version 1: requests without a spec column
     db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-    db.execute("INSERT INTO requests (request_id, node_type, count, client_token, status, "
-               "created_at) VALUES ('r-1', 'cpu', 2, 'ss-r-1', 'open', 1.0)")
+    db.execute(
+        "INSERT INTO requests (request_id, node_type, count, client_token, status, "
+        "created_at) VALUES ('r-1', 'cpu', 2, 'ss-r-1', 'open', 1.0)"
+    )
     db.commit()
     db.close()
     ledger = Ledger(path)

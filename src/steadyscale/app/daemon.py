@@ -18,8 +18,14 @@ from steadyscale.loop.autoscaler import Autoscaler, Event, TickReport
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.testing.audit import audit
 
-_SHOWN = (Status.REQUESTED, Status.LAUNCHED, Status.PENDING, Status.RUNNING, Status.READY,
-          Status.TERMINATING)
+_SHOWN = (
+    Status.REQUESTED,
+    Status.LAUNCHED,
+    Status.PENDING,
+    Status.RUNNING,
+    Status.READY,
+    Status.TERMINATING,
+)
 
 
 @dataclass
@@ -44,8 +50,9 @@ class RunSummary:
             "ticks": self.ticks,
             "nodes_launched": self.nodes_launched,
             "peak_running": self.peak_running,
-            "time_to_capacity_seconds": (None if self.capacity_seconds is None
-                                         else round(self.capacity_seconds, 3)),
+            "time_to_capacity_seconds": (
+                None if self.capacity_seconds is None else round(self.capacity_seconds, 3)
+            ),
             "api_calls": self.api_calls,
             "api_calls_total": self.api_calls_total,
             "duplicates": self.duplicates,
@@ -75,8 +82,7 @@ class Printer:
         self._last_counts = counts
         parts = " ".join(f"{s.value} {n}" for s, n in zip(_SHOWN, counts, strict=True))
         at = report.started_at + report.duration
-        self.out.write(f"{at - self.start:8.1f}s  {'nodes':<13} "
-                       f"demand {demand} | {parts}\n")
+        self.out.write(f"{at - self.start:8.1f}s  {'nodes':<13} demand {demand} | {parts}\n")
         self.out.flush()
 
 
@@ -94,8 +100,9 @@ def ground_truth_checks(runtime: Runtime) -> tuple[int | None, int | None]:
     else:
         return None, None
     truth = [i for i in everything if i.tags.get(TAG_CLUSTER) == runtime.config.cluster_name]
-    over, unrecorded = audit(runtime.ledger,
-                             [(i.instance_id, i.tags.get(TAG_REQUEST, "")) for i in truth])
+    over, unrecorded = audit(
+        runtime.ledger, [(i.instance_id, i.tags.get(TAG_REQUEST, "")) for i in truth]
+    )
     leaks = sum(1 for i in truth if i.state.value != "terminated")
     return over + len(unrecorded), leaks
 
@@ -113,14 +120,27 @@ def run_daemon(
     clock = runtime.clock
     start = clock.now()
     printer = Printer(out, start)
-    autoscaler = Autoscaler(config, runtime.provider, runtime.ledger, clock,
-                            on_event=None if quiet else printer.event,
-                            metrics=runtime.metrics, health=runtime.health)
+    autoscaler = Autoscaler(
+        config,
+        runtime.provider,
+        runtime.ledger,
+        clock,
+        on_event=None if quiet else printer.event,
+        metrics=runtime.metrics,
+        health=runtime.health,
+    )
     stop = stop or threading.Event()  # the CLI sets it from SIGTERM and Ctrl-C
 
     steps = list(config.scenario)
-    state: dict[str, Any] = {"next": 0, "demand_at": None, "capacity_at": None,
-                             "peak": 0, "errors": 0, "max_tick": 0.0, "last": None}
+    state: dict[str, Any] = {
+        "next": 0,
+        "demand_at": None,
+        "capacity_at": None,
+        "peak": 0,
+        "errors": 0,
+        "max_tick": 0.0,
+        "last": None,
+    }
 
     def before_tick() -> None:
         elapsed = clock.now() - start
@@ -131,8 +151,10 @@ def run_daemon(
             total = sum(item.count for item in step.demand)
             if total and state["demand_at"] is None:
                 state["demand_at"] = clock.now()  # time to capacity counts from here
-            described = ", ".join(f"{item.count} x {format_bundle(item.bundle)}"
-                                  for item in step.demand) or "nothing"
+            described = (
+                ", ".join(f"{item.count} x {format_bundle(item.bundle)}" for item in step.demand)
+                or "nothing"
+            )
             if not quiet:
                 printer.event(Event(clock.now(), "demand", f"demand is now {described}"))
         if max_seconds is not None and clock.now() - start >= max_seconds:
@@ -142,14 +164,22 @@ def run_daemon(
         state["errors"] += len(report.errors)
         state["max_tick"] = max(state["max_tick"], report.duration)
         state["peak"] = max(state["peak"], sum(report.counts.get(s.value, 0) for s in UP))
-        if report.capacity_met and state["demand_at"] is not None and (
-                state["capacity_at"] is None):
+        if (
+            report.capacity_met
+            and state["demand_at"] is not None
+            and (state["capacity_at"] is None)
+        ):
             state["capacity_at"] = clock.now()
             if not quiet:
-                printer.event(Event(clock.now(), "capacity",
-                                    f"all demand placed on ready nodes, "
-                                    f"{clock.now() - state['demand_at']:.1f}s after it "
-                                    "arrived"))
+                printer.event(
+                    Event(
+                        clock.now(),
+                        "capacity",
+                        f"all demand placed on ready nodes, "
+                        f"{clock.now() - state['demand_at']:.1f}s after it "
+                        "arrived",
+                    )
+                )
         if not quiet:
             printer.tick(report, report.demanded_bundles)
         if on_tick is not None:
@@ -170,14 +200,16 @@ def run_daemon(
         nodes_launched=launched,
         peak_running=state["peak"],
         demand_at=demand_at,
-        capacity_seconds=(capacity_at - demand_at
-                          if capacity_at is not None and demand_at is not None else None),
+        capacity_seconds=(
+            capacity_at - demand_at if capacity_at is not None and demand_at is not None else None
+        ),
         api_calls=dict(sorted(calls.items())),
         api_calls_total=sum(calls.values()),
         duplicates=duplicates,
         leaks=leaks,
-        scenario_completed=bool(steps) and state["next"] >= len(steps) and bool(
-            last and last.settled),
+        scenario_completed=bool(steps)
+        and state["next"] >= len(steps)
+        and bool(last and last.settled),
         errors=state["errors"],
         max_tick_seconds=state["max_tick"],
     )
@@ -186,16 +218,25 @@ def run_daemon(
 def format_summary(summary: RunSummary, *, time_scale: float = 1.0) -> str:
     lines = ["", "summary"]
     real = f" ({summary.elapsed_seconds * time_scale:.1f}s real)" if time_scale != 1 else ""
-    lines.append(f"  elapsed            {summary.elapsed_seconds:.1f}s{real}, "
-                 f"{summary.ticks} ticks, slowest tick {summary.max_tick_seconds:.2f}s")
-    lines.append(f"  nodes launched     {summary.nodes_launched} (peak running "
-                 f"{summary.peak_running})")
-    capacity = ("not reached" if summary.capacity_seconds is None
-                else f"{summary.capacity_seconds:.1f}s after the demand arrived")
+    lines.append(
+        f"  elapsed            {summary.elapsed_seconds:.1f}s{real}, "
+        f"{summary.ticks} ticks, slowest tick {summary.max_tick_seconds:.2f}s"
+    )
+    lines.append(
+        f"  nodes launched     {summary.nodes_launched} (peak running {summary.peak_running})"
+    )
+    capacity = (
+        "not reached"
+        if summary.capacity_seconds is None
+        else f"{summary.capacity_seconds:.1f}s after the demand arrived"
+    )
     lines.append(f"  time to capacity   {capacity}")
     calls = ", ".join(f"{a} {n}" for a, n in summary.api_calls.items())
-    per_node = (f", {summary.api_calls_total / summary.nodes_launched:.3f} per node"
-                if summary.nodes_launched else "")
+    per_node = (
+        f", {summary.api_calls_total / summary.nodes_launched:.3f} per node"
+        if summary.nodes_launched
+        else ""
+    )
     lines.append(f"  API calls          {summary.api_calls_total}{per_node} ({calls})")
     lines.append(f"  duplicates         {_maybe(summary.duplicates)}")
     lines.append(f"  leaks              {_maybe(summary.leaks)}")

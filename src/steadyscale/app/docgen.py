@@ -74,8 +74,7 @@ _DESCRIPTIONS = {
     "overriding `visibility`.",
     "EmulatorSettings.boot": "Delay from pending to running.",
     "EmulatorSettings.shutdown": "Delay from shutting-down to terminated.",
-    "EmulatorSettings.terminated_retention_seconds": "How long terminated instances stay "
-    "listed.",
+    "EmulatorSettings.terminated_retention_seconds": "How long terminated instances stay listed.",
     "EmulatorSettings.stale_reads": "Reads that show an older state.",
     "EmulatorSettings.throttling": "EC2's request and resource token buckets.",
     "EmulatorSettings.capacity": "Capacity per (instance type, AZ, market) pool and "
@@ -89,8 +88,7 @@ _DESCRIPTIONS = {
     "StaleReads.window": "How long after a change a read may be stale.",
     "Throttling.enabled": "Answer RequestLimitExceeded when a bucket is empty.",
     "Throttling.scale": "Multiplies every bucket's capacity and refill rate.",
-    "Throttling.request_buckets": "Calls per action (or per class: mutating, "
-    "non-mutating).",
+    "Throttling.request_buckets": "Calls per action (or per class: mutating, non-mutating).",
     "Throttling.resource_buckets": "Instances launched or terminated.",
     "Bucket.capacity": "Bucket size (burst).",
     "Bucket.refill_per_second": "Tokens added per second.",
@@ -100,8 +98,7 @@ _DESCRIPTIONS = {
     "Capacity.vcpu_limit": "Account vCPU limit (VcpuLimitExceeded); null: none.",
     "Capacity.instance_limit": "Account instance limit (InstanceLimitExceeded); null: none.",
     "Capacity.shortage_duration": "How long a shortage spell lasts.",
-    "Errors.timeout_seconds": "How long a timed-out call is held before the connection "
-    "drops.",
+    "Errors.timeout_seconds": "How long a timed-out call is held before the connection drops.",
     "Spot.interruption_rate_per_hour": "Interruptions per spot instance per hour.",
 }
 
@@ -170,8 +167,10 @@ def _default(field: FieldInfo) -> str:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     elif isinstance(value, dict):
-        value = {str(k): v.model_dump(mode="json") if isinstance(v, BaseModel) else v
-                 for k, v in value.items()}
+        value = {
+            str(k): v.model_dump(mode="json") if isinstance(v, BaseModel) else v
+            for k, v in value.items()
+        }
     elif isinstance(value, Enum):
         value = value.value
     text = json.dumps(value, separators=(", ", ": "))
@@ -243,10 +242,14 @@ def config_reference() -> str:
             bounds = _bounds(field)
             if bounds:
                 kind += f", {bounds}"
-            description = (field.description or comments.get(name)
-                           or _DESCRIPTIONS.get(f"{model.__name__}.{name}", ""))
-            lines.append(f"| `{name}` | {_cell(kind)} | {_cell(_default(field))} | "
-                         f"{_cell(description)} |")
+            description = (
+                field.description
+                or comments.get(name)
+                or _DESCRIPTIONS.get(f"{model.__name__}.{name}", "")
+            )
+            lines.append(
+                f"| `{name}` | {_cell(kind)} | {_cell(_default(field))} | {_cell(description)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -260,11 +263,14 @@ GENERATED = {"config-reference.md": config_reference, "status.schema.json": stat
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m steadyscale.app.docgen",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a generated file is stale")
+    parser = argparse.ArgumentParser(
+        prog="python -m steadyscale.app.docgen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a generated file is stale"
+    )
     parser.add_argument("--docs", default="docs", help="the docs directory (default docs)")
     args = parser.parse_args(argv)
     docs = Path(args.docs)
@@ -282,8 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path}")
     if stale:
-        print(f"stale: {', '.join(stale)}; regenerate with: python -m steadyscale.app.docgen",
-              file=sys.stderr)
+        print(
+            f"stale: {', '.join(stale)}; regenerate with: python -m steadyscale.app.docgen",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

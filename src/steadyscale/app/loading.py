@@ -14,8 +14,9 @@ from steadyscale.errors import ConfigError
 EMULATED = ("emulator", "memory")
 
 
-def model_settings(config: ClusterConfig, *, source: str = "",
-                   overrides: dict[str, Any] | None = None) -> EmulatorSettings:
+def model_settings(
+    config: ClusterConfig, *, source: str = "", overrides: dict[str, Any] | None = None
+) -> EmulatorSettings:
     """The EC2 model's settings from ``provider.emulator`` (and ``overrides`` on top)."""
     try:
         return build_settings(overrides={**config.provider.emulator, **(overrides or {})})

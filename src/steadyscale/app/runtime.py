@@ -50,8 +50,12 @@ class Runtime:
             self.emulator.stop()
 
 
-def build_provider(config: ClusterConfig, clock: Clock, endpoint_url: str | None = None,
-                   observer: ApiObserver | None = None) -> EC2Provider:
+def build_provider(
+    config: ClusterConfig,
+    clock: Clock,
+    endpoint_url: str | None = None,
+    observer: ApiObserver | None = None,
+) -> EC2Provider:
     provider = config.provider
     credentials = EMULATOR_CREDENTIALS if provider.type == "emulator" else None
     return EC2Provider(
@@ -64,16 +68,21 @@ def build_provider(config: ClusterConfig, clock: Clock, endpoint_url: str | None
         read_timeout=provider.read_timeout_seconds,
         lookup_deadline=config.lookup_deadline_seconds,
         credentials=credentials,
-        rate_limits={name: (limit.capacity, limit.refill_per_second)
-                     for name, limit in provider.rate_limits.items()},
+        rate_limits={
+            name: (limit.capacity, limit.refill_per_second)
+            for name, limit in provider.rate_limits.items()
+        },
         rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
         observer=observer,
     )
 
 
-def build_memory_provider(config: ClusterConfig, clock: Clock,
-                          settings: EmulatorSettings | None = None,
-                          observer: ApiObserver | None = None) -> MemoryProvider:
+def build_memory_provider(
+    config: ClusterConfig,
+    clock: Clock,
+    settings: EmulatorSettings | None = None,
+    observer: ApiObserver | None = None,
+) -> MemoryProvider:
     """The in-memory backend with the config's model settings (or ``settings``)."""
     provider = config.provider
     return MemoryProvider(
@@ -83,15 +92,18 @@ def build_memory_provider(config: ClusterConfig, clock: Clock,
         region=provider.region,
         max_attempts=provider.max_attempts,
         lookup_deadline=config.lookup_deadline_seconds,
-        rate_limits={name: (limit.capacity, limit.refill_per_second)
-                     for name, limit in provider.rate_limits.items()},
+        rate_limits={
+            name: (limit.capacity, limit.refill_per_second)
+            for name, limit in provider.rate_limits.items()
+        },
         rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
         observer=observer,
     )
 
 
-def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
-                 fresh_emulator_ledger: bool = True) -> Runtime:
+def open_runtime(
+    config: ClusterConfig, config_path: str | Path | None, *, fresh_emulator_ledger: bool = True
+) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
 
     The runtime is the ledger's one writer: a second daemon on the same ledger fails here.
@@ -115,8 +127,12 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
             from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
 
             emulator = Emulator(settings, clock=clock).start()
-        ec2 = build_provider(config, clock, observer=metrics.api_call,
-                             endpoint_url=emulator.endpoint_url if emulator else None)
+        ec2 = build_provider(
+            config,
+            clock,
+            observer=metrics.api_call,
+            endpoint_url=emulator.endpoint_url if emulator else None,
+        )
         provider = ec2
         prober = prober_for(config, ec2.endpoint_url)
     health = HealthChecker(prober, clock)
@@ -133,8 +149,7 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
             Ledger(path).close()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            log.warning("started a fresh ledger at %s: the embedded emulator starts empty",
-                        path)
+            log.warning("started a fresh ledger at %s: the embedded emulator starts empty", path)
         try:
             ledger = Ledger(path)
         except BaseException:
@@ -145,5 +160,13 @@ def open_runtime(config: ClusterConfig, config_path: str | Path | None, *,
         if emulator is not None:
             emulator.stop()
         raise
-    return Runtime(config=config, clock=clock, provider=provider, ledger=ledger,
-                   ledger_path=path, emulator=emulator, metrics=metrics, health=health)
+    return Runtime(
+        config=config,
+        clock=clock,
+        provider=provider,
+        ledger=ledger,
+        ledger_path=path,
+        emulator=emulator,
+        metrics=metrics,
+        health=health,
+    )

@@ -39,19 +39,26 @@ class HealthCheck(_Strict):
     path: str | None = Field(
         default=None,
         description="HTTP path to GET (a 2xx or 3xx answer passes); without it, a TCP "
-                    "connection to the port passes.")
-    interval_seconds: float = Field(default=10.0, gt=0, description="Time between probes "
-                                    "of one node.")
-    timeout_seconds: float = Field(default=2.0, gt=0, description="A probe that takes "
-                                   "longer fails.")
+        "connection to the port passes.",
+    )
+    interval_seconds: float = Field(
+        default=10.0, gt=0, description="Time between probes of one node."
+    )
+    timeout_seconds: float = Field(
+        default=2.0, gt=0, description="A probe that takes longer fails."
+    )
     failure_threshold: int = Field(
-        default=3, ge=1,
+        default=3,
+        ge=1,
         description="Consecutive failed probes (after the grace period) that get a node "
-                    "terminated and replaced.")
+        "terminated and replaced.",
+    )
     grace_seconds: float = Field(
-        default=120.0, ge=0,
+        default=120.0,
+        ge=0,
         description="After EC2 shows the node running, failures do not count this long "
-                    "(boot time); a passing probe makes it ready at any time.")
+        "(boot time); a passing probe makes it ready at any time.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -63,8 +70,10 @@ class HealthCheck(_Strict):
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> HealthCheck:
         if self.timeout_seconds > self.interval_seconds:
-            raise ValueError(f"timeout_seconds ({self.timeout_seconds:g}) must not exceed "
-                             f"interval_seconds ({self.interval_seconds:g})")
+            raise ValueError(
+                f"timeout_seconds ({self.timeout_seconds:g}) must not exceed "
+                f"interval_seconds ({self.interval_seconds:g})"
+            )
         return self
 
 
@@ -84,7 +93,8 @@ class NodeType(_Strict):
     health_check: HealthCheck | None = Field(
         default=None,
         description="Probe that makes a running node ready. Without one, a node is ready "
-                    "as soon as EC2 shows it running.")
+        "as soon as EC2 shows it running.",
+    )
 
     @field_validator("node_config")
     @classmethod
@@ -97,8 +107,9 @@ class NodeType(_Strict):
             if reserved in value:
                 raise ValueError(f"{reserved} is set by steadyscale; remove it")
         if "InstanceMarketOptions" in value:
-            raise ValueError("set the node type's market (spot or on-demand) instead of "
-                             "InstanceMarketOptions")
+            raise ValueError(
+                "set the node type's market (spot or on-demand) instead of InstanceMarketOptions"
+            )
         return value
 
     @field_validator("resources")
@@ -135,10 +146,16 @@ class RateLimit(_Strict):
 # the calls it makes, and "instances:RunInstances" for the instances it launches.
 _PACED = ("RunInstances", "TerminateInstances", "CreateTags", "DescribeInstances")
 DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
-    **{name: RateLimit(capacity=EC2_REQUEST_BUCKETS[name][0],
-                       refill_per_second=EC2_REQUEST_BUCKETS[name][1]) for name in _PACED},
-    "instances:RunInstances": RateLimit(capacity=EC2_RESOURCE_BUCKETS["RunInstances"][0],
-                                        refill_per_second=EC2_RESOURCE_BUCKETS["RunInstances"][1]),
+    **{
+        name: RateLimit(
+            capacity=EC2_REQUEST_BUCKETS[name][0], refill_per_second=EC2_REQUEST_BUCKETS[name][1]
+        )
+        for name in _PACED
+    },
+    "instances:RunInstances": RateLimit(
+        capacity=EC2_RESOURCE_BUCKETS["RunInstances"][0],
+        refill_per_second=EC2_RESOURCE_BUCKETS["RunInstances"][1],
+    ),
 }
 
 
@@ -164,22 +181,27 @@ class Provider(_Strict):
     health_probes: Literal["direct", "endpoint"] | None = Field(
         default=None,
         description="Where node health probes go: 'direct' to each node's private IP, or "
-                    "'endpoint' to the EC2 endpoint's emulator control API (on 127.0.0.1; "
-                    "emulated instances' addresses are never contacted). Default: endpoint "
-                    "when endpoint_url is set (such as a shared steadyscale emulator), else "
-                    "direct with type aws; with emulator or memory, always the emulator or "
-                    "model. Set direct explicitly for an EC2-compatible endpoint whose "
-                    "nodes are real.")
+        "'endpoint' to the EC2 endpoint's emulator control API (on 127.0.0.1; "
+        "emulated instances' addresses are never contacted). Default: endpoint "
+        "when endpoint_url is set (such as a shared steadyscale emulator), else "
+        "direct with type aws; with emulator or memory, always the emulator or "
+        "model. Set direct explicitly for an EC2-compatible endpoint whose "
+        "nodes are real.",
+    )
 
     @model_validator(mode="after")
     def _probes_need_an_endpoint(self) -> Provider:
         if self.health_probes == "endpoint" and self.type == "aws" and not self.endpoint_url:
-            raise ValueError("health_probes: endpoint needs endpoint_url (the emulator's "
-                             "address); use direct for real EC2")
+            raise ValueError(
+                "health_probes: endpoint needs endpoint_url (the emulator's "
+                "address); use direct for real EC2"
+            )
         if self.health_probes == "direct" and self.type != "aws":
-            raise ValueError(f"health_probes: direct is not allowed with type {self.type}: "
-                             "emulated instances have made-up addresses that are never "
-                             "contacted; leave health_probes out")
+            raise ValueError(
+                f"health_probes: direct is not allowed with type {self.type}: "
+                "emulated instances have made-up addresses that are never "
+                "contacted; leave health_probes out"
+            )
         return self
 
     @property
@@ -212,24 +234,30 @@ class MetricsConfig(_Strict):
     host: str = Field(
         default="127.0.0.1",
         description="Address the metrics endpoint listens on. Keep it on loopback unless a "
-                    "firewall guards the machine: the metrics name your cluster's nodes.")
+        "firewall guards the machine: the metrics name your cluster's nodes.",
+    )
     port: int | Literal["off"] = Field(
         default=0,
         description="Port of /metrics and /healthz: 0 picks a free port (printed at start), "
-                    "'off' serves nothing.")
+        "'off' serves nothing.",
+    )
     stale_after_intervals: float = Field(
-        default=3.0, ge=1,
+        default=3.0,
+        ge=1,
         description="/healthz answers 503 when no tick completed for this many "
-                    "loop_interval_seconds (plus max_tick_seconds, the longest a tick may "
-                    "legitimately take).")
+        "loop_interval_seconds (plus max_tick_seconds, the longest a tick may "
+        "legitimately take).",
+    )
 
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
         # An empty host binds every interface: make that a deliberate 0.0.0.0 or ::.
         if not value.strip():
-            raise ValueError("give an address, e.g. 127.0.0.1 (an empty host would listen "
-                             "on every interface; write 0.0.0.0 if that is meant)")
+            raise ValueError(
+                "give an address, e.g. 127.0.0.1 (an empty host would listen "
+                "on every interface; write 0.0.0.0 if that is meant)"
+            )
         return value.strip()
 
     @field_validator("port", mode="before")
@@ -242,13 +270,13 @@ class MetricsConfig(_Strict):
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-            raise ValueError(f"give a port between 0 and 65535 (0 picks a free one) or off, "
-                             f"got {value!r}")
+            raise ValueError(
+                f"give a port between 0 and 65535 (0 picks a free one) or off, got {value!r}"
+            )
         return value
 
     def stale_after_seconds(self, config: ClusterConfig) -> float:
-        return self.stale_after_intervals * config.loop_interval_seconds + (
-            config.max_tick_seconds)
+        return self.stale_after_intervals * config.loop_interval_seconds + (config.max_tick_seconds)
 
 
 class ClusterConfig(_Strict):
@@ -273,8 +301,9 @@ class ClusterConfig(_Strict):
     # No tick may take longer than this; slower calls are left for the next tick.
     max_tick_seconds: float = Field(default=60.0, gt=0)
     ledger: str | None = None
-    metrics: MetricsConfig = Field(default_factory=MetricsConfig,
-                                   description="Prometheus metrics and /healthz.")
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="Prometheus metrics and /healthz."
+    )
     provider: Provider
     available_node_types: dict[str, NodeType]
     # Optional scripted demand (the quick start uses it); ends the run when done.
@@ -321,14 +350,16 @@ class ClusterConfig(_Strict):
         if self.listing_interval_seconds >= self.visibility_timeout_seconds:
             raise ValueError(
                 f"listing_interval_seconds ({self.listing_interval_seconds:g}) must be below "
-                f"visibility_timeout_seconds ({self.visibility_timeout_seconds:g})")
+                f"visibility_timeout_seconds ({self.visibility_timeout_seconds:g})"
+            )
         times = [step.at_seconds for step in self.scenario]
         if times != sorted(times):
             raise ValueError("scenario steps must be in time order")
         for index, step in enumerate(self.scenario):
             for item in step.demand:
-                if not any(fits(item.bundle, t.resources)
-                           for t in self.available_node_types.values()):
+                if not any(
+                    fits(item.bundle, t.resources) for t in self.available_node_types.values()
+                ):
                     raise ValueError(
                         f"scenario[{index}]: no node type can fit bundle "
                         f"{format_bundle(item.bundle)}"

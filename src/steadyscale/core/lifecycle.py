@@ -32,48 +32,64 @@ class Status(StrEnum):
 S = Status
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # Decided; the intent is durable, nothing sent yet.
-    S.QUEUED: frozenset({
-        S.REQUESTED,  # RunInstances about to be sent; its ClientToken is now fixed
-        S.CANCELLED,  # demand went away before we sent anything
-    }),
-    S.REQUESTED: frozenset({
-        S.LAUNCHED,  # RunInstances answered with this node's instance id
-        S.LAUNCH_FAILED,  # EC2 refused (capacity, limits) or launched fewer than asked
-    }),
+    S.QUEUED: frozenset(
+        {
+            S.REQUESTED,  # RunInstances about to be sent; its ClientToken is now fixed
+            S.CANCELLED,  # demand went away before we sent anything
+        }
+    ),
+    S.REQUESTED: frozenset(
+        {
+            S.LAUNCHED,  # RunInstances answered with this node's instance id
+            S.LAUNCH_FAILED,  # EC2 refused (capacity, limits) or launched fewer than asked
+        }
+    ),
     # Id known from the RunInstances answer; EC2 may not show it yet.
-    S.LAUNCHED: frozenset({
-        S.PENDING,  # seen pending
-        S.RUNNING,  # seen running (its pending phase was missed)
-        S.TERMINATING,  # not needed any more; terminated by id even while invisible
-        S.INTERRUPTED,  # seen shutting down / terminated without our asking
-        S.LOST,  # never seen for longer than the visibility timeout
-    }),
+    S.LAUNCHED: frozenset(
+        {
+            S.PENDING,  # seen pending
+            S.RUNNING,  # seen running (its pending phase was missed)
+            S.TERMINATING,  # not needed any more; terminated by id even while invisible
+            S.INTERRUPTED,  # seen shutting down / terminated without our asking
+            S.LOST,  # never seen for longer than the visibility timeout
+        }
+    ),
     S.PENDING: frozenset({S.RUNNING, S.TERMINATING, S.INTERRUPTED, S.LOST}),
     # Running in EC2; not usable until it passes its node type's health check.
-    S.RUNNING: frozenset({
-        S.READY,  # passed its health check, or its node type has none (at once)
-        S.TERMINATING,  # not needed any more, or failed its health check too often
-        S.INTERRUPTED,
-        S.LOST,
-    }),
+    S.RUNNING: frozenset(
+        {
+            S.READY,  # passed its health check, or its node type has none (at once)
+            S.TERMINATING,  # not needed any more, or failed its health check too often
+            S.INTERRUPTED,
+            S.LOST,
+        }
+    ),
     # Usable: demand is placed on it first.
-    S.READY: frozenset({
-        S.TERMINATING,  # idle past the idle timeout, or failing its health check
-        S.INTERRUPTED,  # EC2 shows it going away without our asking
-        S.LOST,  # missing from every listing and lookup past the visibility timeout
-    }),
-    S.TERMINATING: frozenset({
-        S.TERMINATED,  # EC2 shows it terminated, or no longer knows the id
-    }),
-    S.INTERRUPTED: frozenset({
-        S.TERMINATED,  # EC2 finished what it started
-        S.TERMINATING,  # we terminate it ourselves (it stopped instead, say)
-    }),
-    S.LOST: frozenset({
-        S.TERMINATING,  # terminated by id, idempotently, until EC2 confirms
-        S.PENDING,  # it was only late: visible after all
-        S.RUNNING,  # (and must pass its health check again to be ready)
-    }),
+    S.READY: frozenset(
+        {
+            S.TERMINATING,  # idle past the idle timeout, or failing its health check
+            S.INTERRUPTED,  # EC2 shows it going away without our asking
+            S.LOST,  # missing from every listing and lookup past the visibility timeout
+        }
+    ),
+    S.TERMINATING: frozenset(
+        {
+            S.TERMINATED,  # EC2 shows it terminated, or no longer knows the id
+        }
+    ),
+    S.INTERRUPTED: frozenset(
+        {
+            S.TERMINATED,  # EC2 finished what it started
+            S.TERMINATING,  # we terminate it ourselves (it stopped instead, say)
+        }
+    ),
+    S.LOST: frozenset(
+        {
+            S.TERMINATING,  # terminated by id, idempotently, until EC2 confirms
+            S.PENDING,  # it was only late: visible after all
+            S.RUNNING,  # (and must pass its health check again to be ready)
+        }
+    ),
     S.TERMINATED: frozenset(),
     S.LAUNCH_FAILED: frozenset(),
     S.CANCELLED: frozenset(),
@@ -87,8 +103,9 @@ STARTING = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING})
 # Running in EC2 (ready or not).
 UP = frozenset({S.RUNNING, S.READY})
 # Has an instance id that EC2 may still be running.
-HAS_INSTANCE = frozenset({S.LAUNCHED, S.PENDING, S.RUNNING, S.READY, S.TERMINATING,
-                          S.INTERRUPTED, S.LOST})
+HAS_INSTANCE = frozenset(
+    {S.LAUNCHED, S.PENDING, S.RUNNING, S.READY, S.TERMINATING, S.INTERRUPTED, S.LOST}
+)
 
 
 class IllegalTransitionError(Exception):
@@ -141,11 +158,22 @@ class NodeRecord:
         self.status = new
         # The one place a status changes, so the one place it is logged.
         if log.isEnabledFor(logging.INFO):
-            log.info("%s (%s): %s -> %s: %s", self.node_id,
-                     self.instance_id or "no instance yet", old.value, new.value, reason,
-                     extra={"node_id": self.node_id, "instance_id": self.instance_id,
-                            "node_type": self.node_type, "from_status": old.value,
-                            "to_status": new.value, "reason": reason})
+            log.info(
+                "%s (%s): %s -> %s: %s",
+                self.node_id,
+                self.instance_id or "no instance yet",
+                old.value,
+                new.value,
+                reason,
+                extra={
+                    "node_id": self.node_id,
+                    "instance_id": self.instance_id,
+                    "node_type": self.node_type,
+                    "from_status": old.value,
+                    "to_status": new.value,
+                    "reason": reason,
+                },
+            )
         entry = HistoryEntry(new, at, reason)
         self.history.append(entry)
         return entry

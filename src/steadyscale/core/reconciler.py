@@ -58,21 +58,36 @@ class Actions:
 def _unchanged(record: NodeRecord, seen: CloudInstance) -> bool:
     """Shown running as recorded, nothing new: the sighting is all there is to note (the
     common case at scale, kept free of a Move per node)."""
-    return (record.status in UP and seen.state == "running"
-            and record.missing_since is None and record.first_seen_at is not None
-            and bool(record.private_ip or not seen.private_ip)
-            and bool(record.availability_zone or not seen.availability_zone))
+    return (
+        record.status in UP
+        and seen.state == "running"
+        and record.missing_since is None
+        and record.first_seen_at is not None
+        and bool(record.private_ip or not seen.private_ip)
+        and bool(record.availability_zone or not seen.availability_zone)
+    )
 
 
-def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
-             config: ClusterConfig, listing_complete: bool) -> Move | None:
+def _observe(
+    record: NodeRecord,
+    seen: CloudInstance | None,
+    now: float,
+    config: ClusterConfig,
+    listing_complete: bool,
+) -> Move | None:
     status = record.status
     timeout = config.visibility_timeout_seconds
     if seen is None:
-        if status is Status.LAUNCHED and record.launched_at is not None and (
-                now - record.launched_at > timeout):
-            return Move(record.node_id, Status.LOST,
-                        f"not shown by EC2 for {now - record.launched_at:.0f}s after launch")
+        if (
+            status is Status.LAUNCHED
+            and record.launched_at is not None
+            and (now - record.launched_at > timeout)
+        ):
+            return Move(
+                record.node_id,
+                Status.LOST,
+                f"not shown by EC2 for {now - record.launched_at:.0f}s after launch",
+            )
         if status in (Status.PENDING, *UP) and listing_complete:
             # Missing from a complete listing (and from the lookups the loop made for it):
             # count from the first such tick, never from the last sighting, so a gap in
@@ -80,9 +95,11 @@ def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
             if record.missing_since is None:
                 return Move(record.node_id, None, "", {"missing_since": now})
             if now - record.missing_since > timeout:
-                return Move(record.node_id, Status.LOST,
-                            f"missing from every listing and lookup for "
-                            f"{now - record.missing_since:.0f}s")
+                return Move(
+                    record.node_id,
+                    Status.LOST,
+                    f"missing from every listing and lookup for {now - record.missing_since:.0f}s",
+                )
         return None
 
     updates: dict[str, Any] = {"last_seen_at": now}
@@ -103,21 +120,31 @@ def _observe(record: NodeRecord, seen: CloudInstance | None, now: float,
     if state == "terminated" and status in (Status.TERMINATING, Status.INTERRUPTED):
         return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
     if (state in _GONE_STATES or state in _STOPPED_STATES) and status in (
-            Status.LAUNCHED, Status.PENDING, *UP):
-        return Move(record.node_id, Status.INTERRUPTED, f"EC2 shows it {state} without our "
-                    f"request ({seen.state_reason or state})", updates)
+        Status.LAUNCHED,
+        Status.PENDING,
+        *UP,
+    ):
+        return Move(
+            record.node_id,
+            Status.INTERRUPTED,
+            f"EC2 shows it {state} without our request ({seen.state_reason or state})",
+            updates,
+        )
     # Anything else (a stale read showing an older state, say) changes nothing but the
     # time it was last seen.
     return Move(record.node_id, None, "", updates)
 
 
-def _owed(record: NodeRecord, status: Status, observation: Observation | None,
-          now: float) -> bool:
+def _owed(record: NodeRecord, status: Status, observation: Observation | None, now: float) -> bool:
     """Whether a terminate is still owed: LOST nodes, and terminates EC2 has not accepted
     (or done)."""
-    if status is Status.LOST or (status is Status.TERMINATING and (
+    if status is Status.LOST or (
+        status is Status.TERMINATING
+        and (
             record.terminate_accepted_at is None
-            or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS)):
+            or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS
+        )
+    ):
         return True
     if status is Status.INTERRUPTED and record.instance_id and observation is not None:
         shown = observation.instances.get(record.instance_id)
@@ -175,8 +202,9 @@ def reconcile(
         check = checks.get(record.node_type)
         if check is None:
             if status is Status.RUNNING:
-                moves.append(Move(record.node_id, Status.READY,
-                                  "running; its node type has no health check"))
+                moves.append(
+                    Move(record.node_id, Status.READY, "running; its node type has no health check")
+                )
                 status_after[record.node_id] = Status.READY
             continue
         verdict = verdicts.get(record.node_id)
@@ -185,21 +213,31 @@ def reconcile(
         if verdict.failing:
             unhealthy[record.node_id] = (
                 f"failed {verdict.failures} health checks in a row "
-                f"({_describe_check(check.port, check.path)}); replacing it")
+                f"({_describe_check(check.port, check.path)}); replacing it"
+            )
             status_after[record.node_id] = Status.TERMINATING
         elif status is Status.RUNNING and verdict.passed:
-            moves.append(Move(record.node_id, Status.READY, "passed its health check "
-                              f"({_describe_check(check.port, check.path)})"))
+            moves.append(
+                Move(
+                    record.node_id,
+                    Status.READY,
+                    f"passed its health check ({_describe_check(check.port, check.path)})",
+                )
+            )
             status_after[record.node_id] = Status.READY
 
     adopt: list[CloudInstance] = []
     strangers: list[CloudInstance] = []
     # Usually every shown id is ours: a set difference (in C) says so without a loop.
     if observation is not None and (
-            observation.instances.keys() - by_instance.keys() - known_instance_ids):
+        observation.instances.keys() - by_instance.keys() - known_instance_ids
+    ):
         for instance_id, seen in observation.instances.items():
-            if (instance_id in by_instance or instance_id in known_instance_ids
-                    or seen.tags.get(TAG_CLUSTER) != config.cluster_name):
+            if (
+                instance_id in by_instance
+                or instance_id in known_instance_ids
+                or seen.tags.get(TAG_CLUSTER) != config.cluster_name
+            ):
                 continue
             if seen.state == "terminated":
                 continue
@@ -211,18 +249,21 @@ def reconcile(
     # Active: what the demand needs.
     views = [
         NodeView(r.node_id, r.node_type, status_after[r.node_id], r.created_at, r.idle_since)
-        for r in records if status_after[r.node_id] in ACTIVE
+        for r in records
+        if status_after[r.node_id] in ACTIVE
     ]
-    decision = schedule(SchedulingInput(
-        node_types=config.available_node_types,
-        max_workers=config.max_workers,
-        upscaling_speed=config.upscaling_speed,
-        idle_timeout_seconds=config.idle_timeout_seconds,
-        now=now,
-        demand=demand,
-        nodes=views,
-        unavailable_types=unavailable_types,
-    ))
+    decision = schedule(
+        SchedulingInput(
+            node_types=config.available_node_types,
+            max_workers=config.max_workers,
+            upscaling_speed=config.upscaling_speed,
+            idle_timeout_seconds=config.idle_timeout_seconds,
+            now=now,
+            demand=demand,
+            nodes=views,
+            unavailable_types=unavailable_types,
+        )
+    )
     dropped = set(decision.drop)
     chosen = [v for v in views if v.node_id in dropped] if dropped else []
     cancel = tuple(v.node_id for v in chosen if v.status is Status.QUEUED)
@@ -240,10 +281,17 @@ def reconcile(
 
     terminate.extend(owed)
 
-    return Actions(moves=tuple(moves), launch=dict(decision.launch),
-                   terminate=tuple(dict.fromkeys(terminate)), cancel=cancel,
-                   adopt=tuple(adopt), strangers=tuple(strangers),
-                   seen=tuple(seen_as_before), decision=decision, unhealthy=unhealthy)
+    return Actions(
+        moves=tuple(moves),
+        launch=dict(decision.launch),
+        terminate=tuple(dict.fromkeys(terminate)),
+        cancel=cancel,
+        adopt=tuple(adopt),
+        strangers=tuple(strangers),
+        seen=tuple(seen_as_before),
+        decision=decision,
+        unhealthy=unhealthy,
+    )
 
 
 def _describe_check(port: int, path: str | None) -> str:

@@ -26,8 +26,9 @@ def amounts_or_error(value: dict[str, float], empty: str) -> dict[str, float]:
         raise ValueError(empty)
     for name, amount in value.items():
         if amount < 0 or 0 < amount < MIN_AMOUNT:
-            raise ValueError(f"{name} must be 0 or between {MIN_AMOUNT:g} and any finite "
-                             f"amount, got {amount}")
+            raise ValueError(
+                f"{name} must be 0 or between {MIN_AMOUNT:g} and any finite amount, got {amount}"
+            )
     return value
 
 

@@ -22,11 +22,22 @@ from steadyscale.core.lifecycle import STARTING, Status
 from steadyscale.core.resources import DemandItem, fits
 
 # Preference when placing demand on existing nodes: usable ones first.
-_PLACEMENT_ORDER = {Status.READY: 0, Status.RUNNING: 1, Status.PENDING: 2, Status.LAUNCHED: 3,
-                    Status.REQUESTED: 4, Status.QUEUED: 5}
+_PLACEMENT_ORDER = {
+    Status.READY: 0,
+    Status.RUNNING: 1,
+    Status.PENDING: 2,
+    Status.LAUNCHED: 3,
+    Status.REQUESTED: 4,
+    Status.QUEUED: 5,
+}
 # Preference when dropping idle nodes: ones that never became useful first.
-_DROP_ORDER = {Status.QUEUED: 0, Status.LAUNCHED: 1, Status.PENDING: 2, Status.RUNNING: 3,
-               Status.READY: 4}
+_DROP_ORDER = {
+    Status.QUEUED: 0,
+    Status.LAUNCHED: 1,
+    Status.PENDING: 2,
+    Status.RUNNING: 3,
+    Status.READY: 4,
+}
 MIN_PENDING_CAP = 5
 _AGE_AND_ID = operator.itemgetter(3, 0)  # NodeView's created_at, node_id
 _NODE_TYPE = operator.itemgetter(1)
@@ -86,8 +97,9 @@ class _Bin:
         self.used = True
 
 
-def _after(remaining: Mapping[str, float], bundle: Mapping[str, float],
-           count: int) -> Mapping[str, float]:
+def _after(
+    remaining: Mapping[str, float], bundle: Mapping[str, float], count: int
+) -> Mapping[str, float]:
     """What is left of ``remaining`` once ``count`` bundles are placed (a new mapping)."""
     left = dict(remaining)
     for name, amount in bundle.items():
@@ -146,8 +158,9 @@ def schedule(inp: SchedulingInput) -> Decision:
         by_rank.setdefault(_PLACEMENT_ORDER.get(n.status, 9), []).append(n)
     nodes = [n for rank in sorted(by_rank) for n in by_rank[rank]]
     offers = {name: t.resources for name, t in types.items()}
-    bins = [_Bin(n.node_id, n.node_type, offers[n.node_type])
-            for n in nodes if n.node_type in offers]
+    bins = [
+        _Bin(n.node_id, n.node_type, offers[n.node_type]) for n in nodes if n.node_type in offers
+    ]
 
     shapes: dict[tuple[tuple[str, float], ...], int] = {}
     for item in inp.demand:
@@ -183,13 +196,17 @@ def schedule(inp: SchedulingInput) -> Decision:
         while count > 0:
             # Least waste first, then higher priority, then name for determinism.
             ranked = sorted(
-                (-_utilization(types[name], bundle,
-                               min(count, _Bin(None, name, types[name].resources)
-                                   .capacity_for(bundle))),
-                 -types[name].priority, name)
+                (
+                    -_utilization(
+                        types[name],
+                        bundle,
+                        min(count, _Bin(None, name, types[name].resources).capacity_for(bundle)),
+                    ),
+                    -types[name].priority,
+                    name,
+                )
                 for name in candidates
-                if name not in inp.unavailable_types
-                and per_type[name] < types[name].max_workers
+                if name not in inp.unavailable_types and per_type[name] < types[name].max_workers
             )
             if not ranked or total >= inp.max_workers:
                 unmet += count
@@ -234,9 +251,13 @@ def schedule(inp: SchedulingInput) -> Decision:
     drop: list[str] = []
     count_by_type = {name: existing[name] for name in types}
     idle = [n for n in nodes if n.node_id not in busy and n.status is not Status.REQUESTED]
-    idle.sort(key=lambda n: (_DROP_ORDER.get(n.status, 9),
-                             n.idle_since if n.idle_since is not None else inp.now,
-                             n.node_id))
+    idle.sort(
+        key=lambda n: (
+            _DROP_ORDER.get(n.status, 9),
+            n.idle_since if n.idle_since is not None else inp.now,
+            n.node_id,
+        )
+    )
     for n in idle:
         if n.node_type not in types:
             drop.append(n.node_id)  # its type was removed from the config
@@ -249,5 +270,6 @@ def schedule(inp: SchedulingInput) -> Decision:
             drop.append(n.node_id)
             count_by_type[n.node_type] -= 1
 
-    return Decision(launch=launch, drop=tuple(drop), busy=busy,
-                    infeasible=tuple(infeasible), unmet=unmet)
+    return Decision(
+        launch=launch, drop=tuple(drop), busy=busy, infeasible=tuple(infeasible), unmet=unmet
+    )

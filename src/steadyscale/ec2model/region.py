@@ -41,9 +41,7 @@ STATE_CODES: dict[InstanceState, int] = {
 }
 
 # States that still occupy capacity (and would be billed).
-ACTIVE_STATES = frozenset(
-    {InstanceState.PENDING, InstanceState.RUNNING, InstanceState.STOPPING}
-)
+ACTIVE_STATES = frozenset({InstanceState.PENDING, InstanceState.RUNNING, InstanceState.STOPPING})
 
 
 class Fault(StrEnum):
@@ -222,8 +220,9 @@ class RegionModel:
             if inst.state is not InstanceState.SHUTTING_DOWN:
                 return None
             inst.terminated_at = at
-            self._schedule(at + self.settings.terminated_retention_seconds, instance_id,
-                           EventKind.EXPIRE)
+            self._schedule(
+                at + self.settings.terminated_retention_seconds, instance_id, EventKind.EXPIRE
+            )
             return self._set_state(inst, InstanceState.TERMINATED, at, "shutdown finished")
         # EXPIRE: EC2 stops listing a terminated instance after about an hour.
         if inst.state is not InstanceState.TERMINATED:
@@ -265,8 +264,9 @@ class RegionModel:
     def _begin_shutdown(self, inst: TrackedInstance, at: float, reason: str) -> StateChange:
         inst.terminate_requested_at = at
         change = self._set_state(inst, InstanceState.SHUTTING_DOWN, at, reason)
-        self._schedule(at + self.settings.shutdown.sample(inst.rng), inst.instance_id,
-                       EventKind.SHUTDOWN_DONE)
+        self._schedule(
+            at + self.settings.shutdown.sample(inst.rng), inst.instance_id, EventKind.SHUTDOWN_DONE
+        )
         return change
 
     # ---------------------------------------------------------------- launches
@@ -318,8 +318,9 @@ class RegionModel:
             boot = settings.boot.sample(rng)
             self._schedule(now + boot, instance_id, EventKind.BOOTED)
             if market == "spot" and spot_rate > 0:
-                self._schedule(now + rng.expovariate(spot_rate / 3600.0), instance_id,
-                               EventKind.INTERRUPT)
+                self._schedule(
+                    now + rng.expovariate(spot_rate / 3600.0), instance_id, EventKind.INTERRUPT
+                )
 
     def _pool_limit(self, pool: tuple[str, str, str]) -> int | None:
         itype, zone, market = pool
@@ -429,8 +430,11 @@ class RegionModel:
         draw = self._stale_rng.random
         shown = []
         for inst in self.instances.values():
-            if (inst.tags.get(tag_key) != tag_value or now < inst.visible_at[listing]
-                    or now < inst.tag_ready_at.get(tag_key, float("-inf"))):
+            if (
+                inst.tags.get(tag_key) != tag_value
+                or now < inst.visible_at[listing]
+                or now < inst.tag_ready_at.get(tag_key, float("-inf"))
+            ):
                 continue
             if flicker > 0 and draw() < flicker:
                 continue
@@ -440,8 +444,7 @@ class RegionModel:
     def flickers(self, instance_id: str) -> bool:
         """Whether this listing drops an instance it could show (a flickering listing)."""
         chance = self.settings.stale_reads.listing_flicker_probability
-        return chance > 0 and instance_id in self.instances and (
-            self._stale_rng.random() < chance)
+        return chance > 0 and instance_id in self.instances and (self._stale_rng.random() < chance)
 
     # ---------------------------------------------------------------- mutations
 
@@ -481,8 +484,7 @@ class RegionModel:
         inst.interrupted = True
         return self._begin_shutdown(inst, now, "Server.SpotInstanceTermination")
 
-    def record_state(self, instance_id: str, state: InstanceState, now: float,
-                     reason: str) -> None:
+    def record_state(self, instance_id: str, state: InstanceState, now: float, reason: str) -> None:
         """Mirror a state change the backend made itself (stop, start)."""
         inst = self.instances.get(instance_id)
         if inst is not None and inst.state is not state:

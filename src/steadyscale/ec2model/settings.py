@@ -117,9 +117,7 @@ class Throttling(_Strict):
     enabled: bool = False
     scale: float = Field(default=1.0, gt=0)
     request_buckets: dict[str, Bucket] = Field(default_factory=lambda: dict(EC2_REQUEST_BUCKETS))
-    resource_buckets: dict[str, Bucket] = Field(
-        default_factory=lambda: dict(EC2_RESOURCE_BUCKETS)
-    )
+    resource_buckets: dict[str, Bucket] = Field(default_factory=lambda: dict(EC2_RESOURCE_BUCKETS))
 
 
 class Capacity(_Strict):
@@ -205,8 +203,11 @@ def profile_values(name: str) -> dict[str, Any]:
             "visibility": {"median": 2, "p99": 30, "max": 120},
             "boot": {"median": 15, "p99": 45, "max": 120},
             "shutdown": {"median": 5, "p99": 20, "max": 60},
-            "stale_reads": {"probability": 0.1, "window": {"median": 2, "p99": 10, "max": 30},
-                            "listing_flicker_probability": 0.01},
+            "stale_reads": {
+                "probability": 0.1,
+                "window": {"median": 2, "p99": 10, "max": 30},
+                "listing_flicker_probability": 0.01,
+            },
             "throttling": {"enabled": True},
             "errors": {
                 "server_error_probability": 0.005,
@@ -222,8 +223,11 @@ def profile_values(name: str) -> dict[str, Any]:
             "visibility": {"median": 5, "p99": 60, "max": 180},
             "boot": {"median": 30, "p99": 90, "max": 240},
             "shutdown": {"median": 10, "p99": 45, "max": 120},
-            "stale_reads": {"probability": 0.3, "window": {"median": 5, "p99": 30, "max": 90},
-                            "listing_flicker_probability": 0.05},
+            "stale_reads": {
+                "probability": 0.3,
+                "window": {"median": 5, "p99": 30, "max": 90},
+                "listing_flicker_probability": 0.05,
+            },
             "throttling": {"enabled": True, "scale": 0.5},
             "capacity": {"shortage_probability": 0.05},
             "errors": {

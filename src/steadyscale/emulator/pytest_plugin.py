@@ -22,8 +22,13 @@ EmulatorFactory = Callable[..., Emulator]
 def ec2_emulator_factory() -> Iterator[EmulatorFactory]:
     started: list[Emulator] = []
 
-    def make(profile: str = "none", *, clock: Clock | None = None,
-             assignments: list[str] | None = None, **overrides: Any) -> Emulator:
+    def make(
+        profile: str = "none",
+        *,
+        clock: Clock | None = None,
+        assignments: list[str] | None = None,
+        **overrides: Any,
+    ) -> Emulator:
         settings = build_settings(profile=profile, overrides=overrides, assignments=assignments)
         emulator = Emulator(settings, clock=clock).start()
         started.append(emulator)

@@ -102,9 +102,7 @@ class _RegionState:
     model: RegionModel
     instances: dict[str, Any] = field(default_factory=dict)  # id -> moto Instance
     reservation_of: dict[str, str] = field(default_factory=dict)  # id -> reservation id
-    client_tokens: dict[str, tuple[str, Any]] = field(
-        default_factory=dict
-    )
+    client_tokens: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
 
 def _vcpus(instance_type: str) -> int:
@@ -117,7 +115,7 @@ def _tag_filter_keys(filters: dict[str, Any]) -> list[str] | bool | None:
     keys: list[str] = []
     for name, values in filters.items():
         if name.startswith(_TAG_FILTER_PREFIX):
-            keys.append(name[len(_TAG_FILTER_PREFIX):])
+            keys.append(name[len(_TAG_FILTER_PREFIX) :])
         elif name == "tag-key":
             keys.extend(values if isinstance(values, list) else [values])
         elif name == "tag-value":
@@ -227,19 +225,28 @@ class EmulatorApp:
             self._drop_connection(environ)
             start_response("500 Internal Server Error", [("Content-Length", "0")])
             return []
-        self._record(region, action, outcome, started, status=outcome.status,
-                     response=response)
+        self._record(region, action, outcome, started, status=outcome.status, response=response)
         return self._send(start_response, outcome)
 
     def _record(
-        self, region: str, action: str, outcome: _Outcome, started: float, *, status: int,
+        self,
+        region: str,
+        action: str,
+        outcome: _Outcome,
+        started: float,
+        *,
+        status: int,
         response: EC2Response,
     ) -> None:
         query: dict[str, Any] = getattr(response, "querystring", None) or {}
         names = sorted({key.split(".", 1)[0] for key in query} - {"Action", "Version"})
-        tagged = sorted({str(values[0]) for key, values in query.items()
-                         if key.startswith("TagSpecification.") and
-                         key.endswith(".ResourceType") and values})
+        tagged = sorted(
+            {
+                str(values[0])
+                for key, values in query.items()
+                if key.startswith("TagSpecification.") and key.endswith(".ResourceType") and values
+            }
+        )
         self.calls.add(
             CallRecord(
                 at=self.clock.now(),
@@ -268,8 +275,12 @@ class EmulatorApp:
         headers = {k: v for k, v in outcome.headers.items() if k.lower() != "status"}
         headers.setdefault("Content-Type", "text/xml")
         headers["Content-Length"] = str(len(body))
-        phrase = {200: "OK", 400: "Bad Request", 500: "Internal Server Error",
-                  503: "Service Unavailable"}.get(outcome.status, "Status")
+        phrase = {
+            200: "OK",
+            400: "Bad Request",
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+        }.get(outcome.status, "Status")
         start_response(f"{outcome.status} {phrase}", list(headers.items()))
         return [body]
 
@@ -284,11 +295,13 @@ class EmulatorApp:
         fault = model.draw_fault(action)
         if fault is Fault.SERVER_ERROR:
             if self._error_rng.random() < 0.5:
-                outcome = _ec2_error(500, "InternalError",
-                                     "An internal error has occurred. Try again.")
+                outcome = _ec2_error(
+                    500, "InternalError", "An internal error has occurred. Try again."
+                )
             else:
-                outcome = _ec2_error(503, "Unavailable",
-                                     "The server is overloaded and can't handle the request.")
+                outcome = _ec2_error(
+                    503, "Unavailable", "The server is overloaded and can't handle the request."
+                )
             outcome.fault = fault
             return outcome
         try:
@@ -305,8 +318,9 @@ class EmulatorApp:
         except _ThrottledError:
             outcome = _ec2_error(503, "RequestLimitExceeded", "Request limit exceeded.")
         except NotImplementedError:
-            outcome = _ec2_error(400, "InvalidAction",
-                                 f"The action {action} is not valid for this web service.")
+            outcome = _ec2_error(
+                400, "InvalidAction", f"The action {action} is not valid for this web service."
+            )
         except Exception:
             log.exception("emulator failed on %s", action)
             outcome = _ec2_error(500, "InternalError", "An internal error has occurred.")
@@ -369,8 +383,9 @@ class EmulatorApp:
             min_count = int(response._get_param("MinCount", 1))
             max_count = int(response._get_param("MaxCount", min_count))
         except (TypeError, ValueError):
-            raise _ClientError("InvalidParameterValue",
-                               "MinCount and MaxCount must be integers") from None
+            raise _ClientError(
+                "InvalidParameterValue", "MinCount and MaxCount must be integers"
+            ) from None
         if min_count < 1 or max_count < min_count:
             raise _ClientError(
                 "InvalidParameterValue",
@@ -379,7 +394,8 @@ class EmulatorApp:
         token = response._get_param("ClientToken")
         fingerprint = json.dumps(
             {k: v for k, v in response.params.items() if k != "ClientToken"},
-            sort_keys=True, default=str,
+            sort_keys=True,
+            default=str,
         )
         if token:
             previous = state.client_tokens.get(token)
@@ -458,7 +474,8 @@ class EmulatorApp:
     @staticmethod
     def _launch_zone(response: EC2Response, backend: Any) -> str:
         subnet_id = response._get_param("SubnetId") or response._get_param(
-            "NetworkInterface.1.SubnetId")
+            "NetworkInterface.1.SubnetId"
+        )
         if not subnet_id:
             nics = response._get_param("NetworkInterfaces", []) or []
             if nics and isinstance(nics[0], dict):
@@ -503,7 +520,8 @@ class EmulatorApp:
         if instance_ids:
             self._require_visible(region, state, instance_ids, Operation.DESCRIBE_BY_ID, now)
             reservations = backend.get_reservations_by_instance_ids(
-                instance_ids, filters=filters or None)
+                instance_ids, filters=filters or None
+            )
             operation = Operation.DESCRIBE_BY_ID
         else:
             reservations = backend.all_reservations(filters or None)
@@ -519,7 +537,8 @@ class EmulatorApp:
                 if not model.is_visible(iid, operation, now):
                     continue
                 if tag_keys is not False and not model.tags_indexed(
-                        iid, tag_keys if isinstance(tag_keys, list) else None, now):
+                    iid, tag_keys if isinstance(tag_keys, list) else None, now
+                ):
                     continue
                 if operation is Operation.LISTING and model.flickers(iid):
                     continue
@@ -602,8 +621,9 @@ class EmulatorApp:
         region = response.region
         instance_ids: list[str] = response._get_param("InstanceIds", []) or []
         if not instance_ids:
-            raise _ClientError("MissingParameter",
-                               "The request must contain the parameter InstanceId")
+            raise _ClientError(
+                "MissingParameter", "The request must contain the parameter InstanceId"
+            )
         instances = self._require_visible(region, state, instance_ids, Operation.TERMINATE, now)
         response.error_on_dryrun()
         for inst in instances:
@@ -621,11 +641,13 @@ class EmulatorApp:
                 if previous is not InstanceState.TERMINATED:
                     inst.terminate()
                 current = InstanceState.TERMINATED
-            items.append({
-                "InstanceId": iid,
-                "CurrentState": {"Code": STATE_CODES[current], "Name": current.value},
-                "PreviousState": {"Code": STATE_CODES[previous], "Name": previous.value},
-            })
+            items.append(
+                {
+                    "InstanceId": iid,
+                    "CurrentState": {"Code": STATE_CODES[current], "Name": current.value},
+                    "PreviousState": {"Code": STATE_CODES[previous], "Name": previous.value},
+                }
+            )
         self._mirror(region, state, changes)
         self._mirror(region, state, state.model.advance(now))
         outcome = self._ok(response, ActionResult({"TerminatingInstances": items}))
@@ -637,9 +659,11 @@ class EmulatorApp:
         action = response._get_action()
         instance_ids: list[str] = response._get_param("InstanceIds", []) or []
         self._require_visible(region, state, instance_ids, Operation.TERMINATE, now)
-        method = {"StopInstances": response.stop_instances,
-                  "StartInstances": response.start_instances,
-                  "RebootInstances": response.reboot_instances}[action]
+        method = {
+            "StopInstances": response.stop_instances,
+            "StartInstances": response.start_instances,
+            "RebootInstances": response.reboot_instances,
+        }[action]
         result = method()
         for iid in instance_ids:
             inst = state.instances.get(iid)
@@ -652,8 +676,9 @@ class EmulatorApp:
     def truth(self, region: str, *, include_gone: bool = False) -> list[TrackedInstance]:
         with self._lock:
             self.advance(region)
-            return [copy.copy(i) for i in self.region(region).model.truth(
-                include_gone=include_gone)]
+            return [
+                copy.copy(i) for i in self.region(region).model.truth(include_gone=include_gone)
+            ]
 
     def interrupt(self, region: str, instance_ids: list[str]) -> list[str]:
         with self._lock:
@@ -674,14 +699,13 @@ class EmulatorApp:
             self.advance(region)
             return self.region(region).model.probe(instance_id)
 
-    def set_node_health(self, region: str, instance_ids: list[str],
-                        healthy: bool | None) -> None:
+    def set_node_health(self, region: str, instance_ids: list[str], healthy: bool | None) -> None:
         with self._lock:
             self.region(region).model.set_node_health(instance_ids, healthy)
 
     def _control(self, environ: dict[str, Any], start_response: WsgiStartResponse) -> Any:
         request = _Request(environ)
-        path = request.path[len(CONTROL_PREFIX):].strip("/")
+        path = request.path[len(CONTROL_PREFIX) :].strip("/")
         region = request.args.get("region", "us-east-1")
         try:
             payload: Any
@@ -692,8 +716,9 @@ class EmulatorApp:
                 payload = {
                     "region": region,
                     "now": self.clock.now(),
-                    "instances": [i.to_json() for i in self.truth(
-                        region, include_gone=include_gone)],
+                    "instances": [
+                        i.to_json() for i in self.truth(region, include_gone=include_gone)
+                    ],
                 }
             elif path == "calls" and request.method == "GET":
                 payload = self.calls.to_json(limit=int(request.args.get("limit", "1000")))
@@ -705,8 +730,10 @@ class EmulatorApp:
                 payload = {"interrupted": self.interrupt(body.get("region", region), ids)}
             elif path == "node-health" and request.method == "GET":
                 instance_id = request.args["instance_id"]
-                payload = {"instance_id": instance_id,
-                           "healthy": self.node_health(region, instance_id)}
+                payload = {
+                    "instance_id": instance_id,
+                    "healthy": self.node_health(region, instance_id),
+                }
             elif path == "node-health" and request.method == "POST":
                 body = json.loads(request.get_data(as_text=True) or "{}")
                 healthy = body["healthy"]
@@ -717,8 +744,12 @@ class EmulatorApp:
                 payload = {"instance_ids": ids, "healthy": healthy}
             elif path == "faults" and request.method == "POST":
                 body = json.loads(request.get_data(as_text=True) or "{}")
-                self.inject(body.get("region", region), Fault(body["fault"]),
-                            body.get("action", "*"), int(body.get("count", 1)))
+                self.inject(
+                    body.get("region", region),
+                    Fault(body["fault"]),
+                    body.get("action", "*"),
+                    int(body.get("count", 1)),
+                )
                 payload = {"injected": body}
             else:
                 return _json(start_response, 404, {"error": f"no control path {path!r}"})
@@ -730,15 +761,17 @@ class EmulatorApp:
 def _json(start_response: WsgiStartResponse, status: int, payload: Any) -> list[bytes]:
     body = json.dumps(payload).encode("utf-8")
     phrase = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
-    start_response(f"{status} {phrase}", [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(body)))])
+    start_response(
+        f"{status} {phrase}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
     return [body]
 
 
 def _error_code(body: str) -> str:
     start = body.find("<Code>")
     end = body.find("</Code>", start)
-    return body[start + 6:end] if start >= 0 and end > start else "Error"
+    return body[start + 6 : end] if start >= 0 and end > start else "Error"
 
 
 def _state_view(inst: Any, seen: InstanceState) -> Any:
@@ -835,14 +868,20 @@ class Emulator:
             ) from None
         self._listener = listener
         self._server = make_server(
-            self.host, listener.getsockname()[1], self.app, threaded=True,
-            request_handler=_QuietHandler, fd=listener.fileno(),
+            self.host,
+            listener.getsockname()[1],
+            self.app,
+            threaded=True,
+            request_handler=_QuietHandler,
+            fd=listener.fileno(),
         )
         if isinstance(self._server, ThreadingMixIn):
             self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="steadyscale-emulator", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="steadyscale-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -893,8 +932,9 @@ class Emulator:
     def now(self) -> float:
         return self.clock.now()
 
-    def truth(self, region: str = "us-east-1", *,
-              include_gone: bool = False) -> list[TrackedInstance]:
+    def truth(
+        self, region: str = "us-east-1", *, include_gone: bool = False
+    ) -> list[TrackedInstance]:
         """Ground truth: every instance as it really is, untouched by any fault."""
         return self.app.truth(region, include_gone=include_gone)
 
@@ -906,13 +946,15 @@ class Emulator:
         """Interrupt instances now, as EC2 reclaims spot capacity."""
         return self.app.interrupt(region, instance_ids)
 
-    def inject(self, fault: Fault | str, action: str = "*", count: int = 1,
-               region: str = "us-east-1") -> None:
+    def inject(
+        self, fault: Fault | str, action: str = "*", count: int = 1, region: str = "us-east-1"
+    ) -> None:
         """Make the next ``count`` calls of ``action`` hit ``fault``."""
         self.app.inject(region, Fault(fault), action, count)
 
-    def set_node_health(self, instance_ids: list[str], healthy: bool | None,
-                        region: str = "us-east-1") -> None:
+    def set_node_health(
+        self, instance_ids: list[str], healthy: bool | None, region: str = "us-east-1"
+    ) -> None:
         """What node health probes of these instances answer from now on (None: healthy
         exactly while the instance runs, the default)."""
         self.app.set_node_health(region, instance_ids, healthy)

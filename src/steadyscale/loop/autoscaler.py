@@ -88,8 +88,9 @@ class TickReport:
 def _market_of(spec: str | None) -> str:
     """The market a launch request used, from the parameters it was sent with."""
     options = json.loads(spec).get("InstanceMarketOptions") if spec else None
-    return "spot" if isinstance(options, dict) and options.get("MarketType") == "spot" \
-        else "on-demand"
+    return (
+        "spot" if isinstance(options, dict) and options.get("MarketType") == "spot" else "on-demand"
+    )
 
 
 def new_id(prefix: str) -> str:
@@ -116,20 +117,28 @@ class Autoscaler:
         self.clock = clock
         self.on_event = on_event
         self.metrics = metrics or Metrics(
-            clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+            clock, stale_after_seconds=config.metrics.stale_after_seconds(config)
+        )
         # Instance ids a lookup did not find yet, to count those found later.
         self._not_visible: set[str] = set()
         # Probes of node types with a health check: to the nodes' private IPs, or with the
         # emulator to its endpoint, or with the memory backend to its model (never to an
         # emulated instance's made-up address).
         self.health = health or HealthChecker(
-            prober_for(config, getattr(provider, "endpoint_url", None),
-                       in_process=getattr(provider, "probe_node", None)), clock)
+            prober_for(
+                config,
+                getattr(provider, "endpoint_url", None),
+                in_process=getattr(provider, "probe_node", None),
+            ),
+            clock,
+        )
         if self.health.on_result is None:
             self.health.on_result = lambda node_type, passed: self.metrics.health_checks.labels(
-                node_type, "pass" if passed else "fail").inc()
-        self._checked = any(t.health_check is not None
-                            for t in config.available_node_types.values())
+                node_type, "pass" if passed else "fail"
+            ).inc()
+        self._checked = any(
+            t.health_check is not None for t in config.available_node_types.values()
+        )
         self.records: dict[str, NodeRecord] = {r.node_id: r for r in ledger.nodes()}
         # Every instance id the ledger ever recorded, terminal nodes included: an id in
         # here is never given to a second node.
@@ -138,7 +147,8 @@ class Autoscaler:
         self._unavailable: dict[tuple[str, str | None, str], float] = {}
         # Where each launch request went, to know which pool an interruption hit.
         self._request_pools: dict[str, tuple[str | None, str]] = {
-            r.request_id: (r.subnet_id, _market_of(r.spec)) for r in ledger.requests()}
+            r.request_id: (r.subnet_id, _market_of(r.spec)) for r in ledger.requests()
+        }
         self.interruptions = 0
         self._stranger_first_seen: dict[str, float] = {}
         self._last_listing: float | None = None
@@ -155,13 +165,19 @@ class Autoscaler:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _save(self, records: Sequence[NodeRecord],
-              entries: Sequence[tuple[str, HistoryEntry]] = ()) -> None:
+    def _save(
+        self, records: Sequence[NodeRecord], entries: Sequence[tuple[str, HistoryEntry]] = ()
+    ) -> None:
         with self.ledger.transaction():
             self.ledger.save_nodes(records, entries)
 
-    def _move(self, record: NodeRecord, status: Status, reason: str,
-              entries: list[tuple[str, HistoryEntry]]) -> None:
+    def _move(
+        self,
+        record: NodeRecord,
+        status: Status,
+        reason: str,
+        entries: list[tuple[str, HistoryEntry]],
+    ) -> None:
         entries.append((record.node_id, record.move(status, self.clock.now(), reason)))
 
     def active_records(self) -> list[NodeRecord]:
@@ -188,9 +204,14 @@ class Autoscaler:
         if not report.counts:  # the tick ended before it summed up
             report.counts = self.counts()
         self.metrics.nodes(self.records.values(), self.config.available_node_types)
-        self.metrics.tick(duration=report.duration, errors=len(report.errors),
-                          demanded=report.demanded_bundles, unmet=report.unmet,
-                          infeasible=report.infeasible, crashed=crashed)
+        self.metrics.tick(
+            duration=report.duration,
+            errors=len(report.errors),
+            demanded=report.demanded_bundles,
+            unmet=report.unmet,
+            infeasible=report.infeasible,
+            crashed=crashed,
+        )
         return report
 
     def _tick(self, report: TickReport) -> None:
@@ -211,10 +232,15 @@ class Autoscaler:
         if self._checked:
             verdicts = self.health.poll(
                 (r for r in self.records.values() if r.status in UP),
-                self.config.available_node_types)
+                self.config.available_node_types,
+            )
         actions = reconcile(
-            now=now, config=self.config, records=self.active_records(), demand=demand,
-            observation=observation, open_request_ids=open_ids,
+            now=now,
+            config=self.config,
+            records=self.active_records(),
+            demand=demand,
+            observation=observation,
+            open_request_ids=open_ids,
             unavailable_types=self._unavailable_types(),
             known_instance_ids=frozenset(self.known_ids),
             health=verdicts,
@@ -247,16 +273,22 @@ class Autoscaler:
         """Drop from memory the nodes finished more than KEEP_FINISHED_SECONDS ago (once
         per full listing, so the walk is rare)."""
         cutoff = now - KEEP_FINISHED_SECONDS
-        done = [node_id for node_id, r in self.records.items()
-                if r.status in TERMINAL and r.history and r.history[-1].at < cutoff]
+        done = [
+            node_id
+            for node_id, r in self.records.items()
+            if r.status in TERMINAL and r.history and r.history[-1].at < cutoff
+        ]
         for node_id in done:
             del self.records[node_id]
 
     def _publish_progress(self, report: TickReport) -> None:
         """Leave where demand stands in the ledger for ``steadyscale status`` (another
         process): written only when it changes, so a steady cluster writes nothing."""
-        progress = {"unmet": report.unmet, "infeasible": report.infeasible,
-                    "capacity_met": report.capacity_met}
+        progress = {
+            "unmet": report.unmet,
+            "infeasible": report.infeasible,
+            "capacity_met": report.capacity_met,
+        }
         if progress != self._published:
             with self.ledger.transaction():
                 self.ledger.save_progress({**progress, "since": report.started_at})
@@ -273,11 +305,16 @@ class Autoscaler:
         also asked for by id, EC2's fastest view of a new instance.
         """
         now = self.clock.now()
-        moving = [r for r in self.records.values()
-                  if r.instance_id and r.status in HAS_INSTANCE and r.status not in UP]
-        full = (self._last_listing is None
-                or now - self._last_listing >= self.config.listing_interval_seconds
-                or len(moving) > LOOKUP_BATCH)
+        moving = [
+            r
+            for r in self.records.values()
+            if r.instance_id and r.status in HAS_INSTANCE and r.status not in UP
+        ]
+        full = (
+            self._last_listing is None
+            or now - self._last_listing >= self.config.listing_interval_seconds
+            or len(moving) > LOOKUP_BATCH
+        )
         instances: dict[str, CloudInstance] = {}
         complete = False
         failed = False
@@ -292,11 +329,16 @@ class Autoscaler:
                 report.errors.append(f"listing: {exc}")
         # Nodes in motion, and running ones a complete listing left out (a flicker, or
         # worse): look each up before anything is concluded from its absence.
-        absent = [r for r in self.records.values()
-                  if complete and r.status in UP and r.instance_id
-                  and r.instance_id not in instances]
-        wanted = [r.instance_id for r in [*moving, *absent]
-                  if r.instance_id is not None and r.instance_id not in instances]
+        absent = [
+            r
+            for r in self.records.values()
+            if complete and r.status in UP and r.instance_id and r.instance_id not in instances
+        ]
+        wanted = [
+            r.instance_id
+            for r in [*moving, *absent]
+            if r.instance_id is not None and r.instance_id not in instances
+        ]
         if wanted:
             try:
                 for inst in self.provider.describe(wanted):
@@ -305,10 +347,15 @@ class Autoscaler:
                 failed = True
                 report.errors.append(f"lookup: {exc}")
         straggle = 2 * self.config.loop_interval_seconds
-        stragglers = [r.instance_id for r in [*moving, *absent]
-                      if r.instance_id is not None and r.instance_id not in instances
-                      and r.status in (Status.LAUNCHED, Status.PENDING, *UP)
-                      and r.launched_at is not None and now - r.launched_at >= straggle]
+        stragglers = [
+            r.instance_id
+            for r in [*moving, *absent]
+            if r.instance_id is not None
+            and r.instance_id not in instances
+            and r.status in (Status.LAUNCHED, Status.PENDING, *UP)
+            and r.launched_at is not None
+            and now - r.launched_at >= straggle
+        ]
         if stragglers and not failed:
             try:
                 for inst in self.provider.describe_by_id(stragglers):
@@ -344,21 +391,32 @@ class Autoscaler:
                 self.metrics.moved(record, move.status, self.clock.now())
                 tally[move.status] = tally.get(move.status, 0) + 1
                 if move.status in (Status.LOST, Status.INTERRUPTED):
-                    self._emit(report, move.status.value,
-                               f"{record.node_id} ({record.instance_id}): {move.reason}", 1)
+                    self._emit(
+                        report,
+                        move.status.value,
+                        f"{record.node_id} ({record.instance_id}): {move.reason}",
+                        1,
+                    )
                 if move.status is Status.INTERRUPTED:
                     self.interruptions += 1
                     pool = self._request_pools.get(record.request_id or "")
-                    if pool is not None and pool[1] == "spot" and record.node_type in (
-                            self.config.available_node_types):
+                    if (
+                        pool is not None
+                        and pool[1] == "spot"
+                        and record.node_type in (self.config.available_node_types)
+                    ):
                         self._set_aside(record.node_type, pool, "interrupted", report)
             elif move.status is None and move.updates.keys() <= _MEMORY_ONLY:
                 continue  # only the time it was last seen: not worth a write
             changed.append(record)
         if changed:
             self._save(changed, entries)
-        for status, label in ((Status.PENDING, "visible"), (Status.RUNNING, "running"),
-                              (Status.READY, "ready"), (Status.TERMINATED, "terminated")):
+        for status, label in (
+            (Status.PENDING, "visible"),
+            (Status.RUNNING, "running"),
+            (Status.READY, "ready"),
+            (Status.TERMINATED, "terminated"),
+        ):
             if tally.get(status):
                 self._emit(report, label, f"{tally[status]} node(s) {label}", tally[status])
 
@@ -366,17 +424,24 @@ class Autoscaler:
         """Instances of our open requests that we never got ids for (a lost answer)."""
         for inst in found:
             request_id = inst.tags.get(TAG_REQUEST)
-            waiting = [r for r in self.records.values()
-                       if r.request_id == request_id and r.status is Status.REQUESTED]
+            waiting = [
+                r
+                for r in self.records.values()
+                if r.request_id == request_id and r.status is Status.REQUESTED
+            ]
             if not waiting:
                 continue
             self._record_launch(waiting[0], inst, "adopted: found by its request-id tag")
             self.metrics.launched.labels(waiting[0].node_type).inc()
-            self._emit(report, "adopt", f"{inst.instance_id} adopted into "
-                       f"{waiting[0].node_id} (its launch answer was lost)", 1)
+            self._emit(
+                report,
+                "adopt",
+                f"{inst.instance_id} adopted into "
+                f"{waiting[0].node_id} (its launch answer was lost)",
+                1,
+            )
 
-    def _strangers(self, found: Sequence[CloudInstance], report: TickReport,
-                   now: float) -> None:
+    def _strangers(self, found: Sequence[CloudInstance], report: TickReport, now: float) -> None:
         """Cluster instances no record or request explains: terminated once they are older
         than the grace period (from EC2's launch time, else from when we first saw them)."""
         seen_now = {inst.instance_id for inst in found}
@@ -390,18 +455,32 @@ class Autoscaler:
                 doomed.append(inst.instance_id)
         if not doomed:
             return
-        log.warning("terminating %d instance(s) tagged for cluster %s that the ledger does "
-                    "not know: %s", len(doomed), self.config.cluster_name, ", ".join(doomed))
+        log.warning(
+            "terminating %d instance(s) tagged for cluster %s that the ledger does not know: %s",
+            len(doomed),
+            self.config.cluster_name,
+            ", ".join(doomed),
+        )
         try:
             self.provider.terminate(doomed)
         except CloudError as exc:
             report.errors.append(f"gc terminate: {exc}")
             return
-        self._emit(report, "gc", f"terminated {len(doomed)} cluster instance(s) the ledger "
-                   f"does not know: {', '.join(doomed[:5])}", len(doomed))
+        self._emit(
+            report,
+            "gc",
+            f"terminated {len(doomed)} cluster instance(s) the ledger "
+            f"does not know: {', '.join(doomed[:5])}",
+            len(doomed),
+        )
 
-    def _assign(self, record: NodeRecord, inst: CloudInstance, reason: str,
-                entries: list[tuple[str, HistoryEntry]]) -> None:
+    def _assign(
+        self,
+        record: NodeRecord,
+        inst: CloudInstance,
+        reason: str,
+        entries: list[tuple[str, HistoryEntry]],
+    ) -> None:
         """Give a REQUESTED node its instance, from what EC2 said about it."""
         self.known_ids.add(inst.instance_id)
         record.instance_id = inst.instance_id
@@ -424,11 +503,13 @@ class Autoscaler:
         for record in records:
             self._move(record, Status.CANCELLED, "no longer needed before launch", entries)
         self._save(records, entries)
-        self._emit(report, "cancel", f"{len(records)} queued node(s) no longer needed",
-                   len(records))
+        self._emit(
+            report, "cancel", f"{len(records)} queued node(s) no longer needed", len(records)
+        )
 
-    def _terminate(self, node_ids: Sequence[str], report: TickReport,
-                   reasons: Mapping[str, str] | None = None) -> None:
+    def _terminate(
+        self, node_ids: Sequence[str], report: TickReport, reasons: Mapping[str, str] | None = None
+    ) -> None:
         now = self.clock.now()
         node_ids = [n for n in node_ids if self._refused_until.get(n, 0.0) <= now]
         if not node_ids:
@@ -438,13 +519,15 @@ class Autoscaler:
         fresh = 0
         for record in records:
             if record.status is not Status.TERMINATING:
-                reason = ((reasons or {}).get(record.node_id) or (
-                          "lost: terminating by id until EC2 confirms"
-                          if record.status is Status.LOST else
-                          "interrupted: terminating by id until EC2 confirms"
-                          if record.status is Status.INTERRUPTED else
-                          "idle past the idle timeout" if record.status in UP
-                          else "not needed any more"))
+                reason = (reasons or {}).get(record.node_id) or (
+                    "lost: terminating by id until EC2 confirms"
+                    if record.status is Status.LOST
+                    else "interrupted: terminating by id until EC2 confirms"
+                    if record.status is Status.INTERRUPTED
+                    else "idle past the idle timeout"
+                    if record.status in UP
+                    else "not needed any more"
+                )
                 self._move(record, Status.TERMINATING, reason, entries)
                 record.terminate_requested_at = now
                 fresh += 1
@@ -477,33 +560,53 @@ class Autoscaler:
                 continue
             refused.last_error = f"TerminateInstances refused: {why}"
             self._refused_until[refused.node_id] = now + TERMINATE_REFUSED_RETRY_SECONDS
-            self._emit(report, "refused", f"{refused.node_id} ({instance_id}) cannot be "
-                       f"terminated: {why}; retrying every "
-                       f"{TERMINATE_REFUSED_RETRY_SECONDS:.0f}s", 1)
+            self._emit(
+                report,
+                "refused",
+                f"{refused.node_id} ({instance_id}) cannot be "
+                f"terminated: {why}; retrying every "
+                f"{TERMINATE_REFUSED_RETRY_SECONDS:.0f}s",
+                1,
+            )
         for instance_id in result.not_found:
             missing = by_instance.get(instance_id)
             if missing is None:
                 continue
             missing.last_error = "TerminateInstances: not found yet"
             if missing.launched_at is not None and (
-                    now - missing.launched_at > FORGET_UNKNOWN_AFTER_SECONDS):
-                self._move(missing, Status.TERMINATED,
-                           "EC2 no longer knows the id, long after launch", entries)
+                now - missing.launched_at > FORGET_UNKNOWN_AFTER_SECONDS
+            ):
+                self._move(
+                    missing,
+                    Status.TERMINATED,
+                    "EC2 no longer knows the id, long after launch",
+                    entries,
+                )
                 done += 1
         self._save(list(by_instance.values()), entries)
         if done:
             self._emit(report, "terminated", f"{done} node(s) terminated", done)
 
-    def _resend(self, requests: dict[str, LaunchRequest],
-                waiting_by_request: dict[str, list[NodeRecord]], report: TickReport,
-                deadline: float) -> None:
+    def _resend(
+        self,
+        requests: dict[str, LaunchRequest],
+        waiting_by_request: dict[str, list[NodeRecord]],
+        report: TickReport,
+        deadline: float,
+    ) -> None:
         """Requests sent before without a definitive answer: same ClientToken again."""
         for request in requests.values():
             if self.clock.now() >= deadline:
                 return
             # Adoption earlier in this tick may have given some of them their instance.
-            waiting = sorted((r for r in waiting_by_request.get(request.request_id, [])
-                              if r.status is Status.REQUESTED), key=lambda r: r.node_id)
+            waiting = sorted(
+                (
+                    r
+                    for r in waiting_by_request.get(request.request_id, [])
+                    if r.status is Status.REQUESTED
+                ),
+                key=lambda r: r.node_id,
+            )
             if not waiting:
                 request.status = "done"
                 with self.ledger.transaction():
@@ -526,12 +629,25 @@ class Autoscaler:
                 node_config["InstanceMarketOptions"] = {"MarketType": "spot"}
             request_id = self._new_id("r")
             request = LaunchRequest(
-                request_id=request_id, node_type=node_type, count=count,
-                client_token=f"ss-{request_id}", status="open", created_at=now,
-                subnet_id=subnet_id, spec=json.dumps(node_config, sort_keys=True))
+                request_id=request_id,
+                node_type=node_type,
+                count=count,
+                client_token=f"ss-{request_id}",
+                status="open",
+                created_at=now,
+                subnet_id=subnet_id,
+                spec=json.dumps(node_config, sort_keys=True),
+            )
             self._request_pools[request_id] = (subnet_id, market)
-            records = [NodeRecord(node_id=self._new_id("n"), node_type=node_type,
-                                  status=Status.QUEUED, created_at=now) for _ in range(count)]
+            records = [
+                NodeRecord(
+                    node_id=self._new_id("n"),
+                    node_type=node_type,
+                    status=Status.QUEUED,
+                    created_at=now,
+                )
+                for _ in range(count)
+            ]
             entries: list[tuple[str, HistoryEntry]] = []
             for record in records:
                 record.history.append(HistoryEntry(Status.QUEUED, now, "demand needs it"))
@@ -553,8 +669,10 @@ class Autoscaler:
         spec = self.config.available_node_types[node_type]
         config = spec.node_config
         subnets: list[str | None] = (
-            [None] if config.get("SubnetId") or config.get("NetworkInterfaces")
-            else list(self.config.provider.subnets) or [None])
+            [None]
+            if config.get("SubnetId") or config.get("NetworkInterfaces")
+            else list(self.config.provider.subnets) or [None]
+        )
         markets = [spec.market]
         if spec.market == "spot" and spec.spot_fallback_to_on_demand:
             markets.append("on-demand")
@@ -571,22 +689,28 @@ class Autoscaler:
     def _unavailable_types(self) -> frozenset[str]:
         """Node types whose every pool is set aside: the scheduler falls back to others."""
         return frozenset(
-            name for name in self.config.available_node_types
-            if all((name, subnet, market) in self._unavailable
-                   for subnet, market in self._pools(name)))
+            name
+            for name in self.config.available_node_types
+            if all(
+                (name, subnet, market) in self._unavailable for subnet, market in self._pools(name)
+            )
+        )
 
-    def _set_aside(self, node_type: str, pool: tuple[str | None, str], why: str,
-                   report: TickReport) -> None:
+    def _set_aside(
+        self, node_type: str, pool: tuple[str | None, str], why: str, report: TickReport
+    ) -> None:
         ttl = self.config.unavailable_offering_ttl_seconds
         key = (node_type, pool[0], pool[1])
         if key not in self._unavailable:
             where = pool[0] or "EC2's choice of subnet"
-            self._emit(report, "unavailable", f"{node_type} {pool[1]} in {where} set aside "
-                       f"for {ttl:.0f}s: {why}")
+            self._emit(
+                report,
+                "unavailable",
+                f"{node_type} {pool[1]} in {where} set aside for {ttl:.0f}s: {why}",
+            )
         self._unavailable[key] = self.clock.now() + ttl
 
-    def _send(self, request: LaunchRequest, waiting: list[NodeRecord],
-              report: TickReport) -> None:
+    def _send(self, request: LaunchRequest, waiting: list[NodeRecord], report: TickReport) -> None:
         # A resend uses the parameters of the first attempt, whatever the config says now:
         # EC2 refuses the same ClientToken with other parameters.
         if request.spec is not None:
@@ -595,9 +719,14 @@ class Autoscaler:
             node_config = dict(self.config.available_node_types[request.node_type].node_config)
         request.attempts += 1
         request.sent_at = self.clock.now()
-        spec = LaunchSpec(request_id=request.request_id, client_token=request.client_token,
-                          node_type=request.node_type, count=request.count,
-                          node_config=node_config, subnet_id=request.subnet_id)
+        spec = LaunchSpec(
+            request_id=request.request_id,
+            client_token=request.client_token,
+            node_type=request.node_type,
+            count=request.count,
+            node_config=node_config,
+            subnet_id=request.subnet_id,
+        )
         try:
             result = self.provider.launch(spec)
         except CloudError as exc:
@@ -607,19 +736,27 @@ class Autoscaler:
             if final:
                 request.status = "done"
                 if request.node_type in self.config.available_node_types:
-                    self._set_aside(request.node_type, (request.subnet_id,
-                                                        _market_of(request.spec)),
-                                    exc.code, report)
+                    self._set_aside(
+                        request.node_type,
+                        (request.subnet_id, _market_of(request.spec)),
+                        exc.code,
+                        report,
+                    )
                 for record in waiting:
                     record.last_error = f"{exc.code}: {exc.message}"
-                    self._move(record, Status.LAUNCH_FAILED, f"RunInstances: {exc.code}",
-                               entries)
-                self._emit(report, "launch_failed",
-                           f"{request.node_type} x{len(waiting)}: {exc.code} (will fall back "
-                           "or retry later)", len(waiting))
+                    self._move(record, Status.LAUNCH_FAILED, f"RunInstances: {exc.code}", entries)
+                self._emit(
+                    report,
+                    "launch_failed",
+                    f"{request.node_type} x{len(waiting)}: {exc.code} (will fall back "
+                    "or retry later)",
+                    len(waiting),
+                )
             else:
-                report.errors.append(f"launch {request.request_id}: {exc.code} (will resend "
-                                     "with the same ClientToken)")
+                report.errors.append(
+                    f"launch {request.request_id}: {exc.code} (will resend "
+                    "with the same ClientToken)"
+                )
             with self.ledger.transaction():
                 self.ledger.save_request(request)
                 self.ledger.save_nodes(waiting, entries)
@@ -628,20 +765,32 @@ class Autoscaler:
         self._fulfil(request, waiting, result.instances, report)
         crashpoint("launch_recorded")
 
-    def _fulfil(self, request: LaunchRequest, waiting: list[NodeRecord],
-                instances: Sequence[CloudInstance], report: TickReport) -> None:
+    def _fulfil(
+        self,
+        request: LaunchRequest,
+        waiting: list[NodeRecord],
+        instances: Sequence[CloudInstance],
+        report: TickReport,
+    ) -> None:
         new = [inst for inst in instances if inst.instance_id not in self.known_ids]
         entries: list[tuple[str, HistoryEntry]] = []
         for record, inst in zip(waiting, new, strict=False):
             self._assign(record, inst, f"RunInstances {request.request_id} answered", entries)
-        short = waiting[len(new):]
+        short = waiting[len(new) :]
         if short and request.node_type in self.config.available_node_types:
-            self._set_aside(request.node_type, (request.subnet_id, _market_of(request.spec)),
-                            f"launched {len(instances)} of {request.count}", report)
+            self._set_aside(
+                request.node_type,
+                (request.subnet_id, _market_of(request.spec)),
+                f"launched {len(instances)} of {request.count}",
+                report,
+            )
         for record in short:
-            self._move(record, Status.LAUNCH_FAILED,
-                       f"EC2 launched {len(instances)} of {request.count}; shortfall requeued",
-                       entries)
+            self._move(
+                record,
+                Status.LAUNCH_FAILED,
+                f"EC2 launched {len(instances)} of {request.count}; shortfall requeued",
+                entries,
+            )
         request.status = "done"
         request.launched = len(instances)
         request.error = None
@@ -651,15 +800,24 @@ class Autoscaler:
         launched = min(len(new), len(waiting))
         if launched:
             self.metrics.launched.labels(request.node_type).inc(launched)
-            self._emit(report, "launch",
-                       f"{launched} x {request.node_type} launched by one RunInstances "
-                       "(ids known, not visible yet)", launched)
+            self._emit(
+                report,
+                "launch",
+                f"{launched} x {request.node_type} launched by one RunInstances "
+                "(ids known, not visible yet)",
+                launched,
+            )
         if short:
-            self._emit(report, "shortfall", f"{len(short)} x {request.node_type} not "
-                       "launched (partial fulfilment); requeued", len(short))
+            self._emit(
+                report,
+                "shortfall",
+                f"{len(short)} x {request.node_type} not launched (partial fulfilment); requeued",
+                len(short),
+            )
 
-    def _summarize(self, actions: Actions, report: TickReport,
-                   demand: Sequence[DemandItem]) -> None:
+    def _summarize(
+        self, actions: Actions, report: TickReport, demand: Sequence[DemandItem]
+    ) -> None:
         busy = actions.decision.busy
         # One pass over the records (there may be ten thousand), in C; it also gives the
         # tick's counts by status.
@@ -673,16 +831,28 @@ class Autoscaler:
         report.counts = counts
         starting = any(status in STARTING for status, _ in tally)
         transitional = starting or any(status in _TRANSITIONAL for status, _ in tally)
-        busy_of_type = Counter(r.node_type for r in map(self.records.__getitem__, busy)
-                               if r.status in ACTIVE)
-        report.capacity_met = (report.demanded_bundles > 0 and actions.decision.unmet == 0
-                               and not starting and not actions.launch)
+        busy_of_type = Counter(
+            r.node_type for r in map(self.records.__getitem__, busy) if r.status in ACTIVE
+        )
+        report.capacity_met = (
+            report.demanded_bundles > 0
+            and actions.decision.unmet == 0
+            and not starting
+            and not actions.launch
+        )
         idle_beyond_min = any(
             of_type[name] > max(node_type.min_workers, busy_of_type[name])
-            for name, node_type in self.config.available_node_types.items())
-        report.settled = (not transitional and not actions.launch and not actions.terminate
-                          and not actions.cancel and actions.decision.unmet == 0
-                          and not idle_beyond_min and not report.errors)
+            for name, node_type in self.config.available_node_types.items()
+        )
+        report.settled = (
+            not transitional
+            and not actions.launch
+            and not actions.terminate
+            and not actions.cancel
+            and actions.decision.unmet == 0
+            and not idle_beyond_min
+            and not report.errors
+        )
 
     # ------------------------------------------------------------------ run
 

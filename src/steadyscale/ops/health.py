@@ -52,16 +52,19 @@ class Prober(Protocol):
     def __call__(self, target: ProbeTarget, /) -> bool: ...
 
 
-def http_probe(host: str, port: int, path: str, timeout: float, *,
-               now: Callable[[], float] = time.monotonic) -> bool:
+def http_probe(
+    host: str, port: int, path: str, timeout: float, *, now: Callable[[], float] = time.monotonic
+) -> bool:
     """GET ``path``: True when the status line says 2xx or 3xx. The whole probe, connect
     included, ends within ``timeout``: a socket timeout bounds each wait only (a server
     sending a byte a second would hold urllib for ever), so each wait gets the time left,
     and only the status line is read."""
     deadline = now() + timeout
     host_header = f"[{host}]" if ":" in host else host
-    request = (f"GET {path} HTTP/1.0\r\nHost: {host_header}:{port}\r\n"
-               "User-Agent: steadyscale-probe\r\nConnection: close\r\n\r\n")
+    request = (
+        f"GET {path} HTTP/1.0\r\nHost: {host_header}:{port}\r\n"
+        "User-Agent: steadyscale-probe\r\nConnection: close\r\n\r\n"
+    )
     answer = b""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
@@ -78,8 +81,12 @@ def http_probe(host: str, port: int, path: str, timeout: float, *,
     except (OSError, UnicodeError):
         return False
     parts = answer.split(b"\n", 1)[0].split()
-    return (len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit()
-            and 200 <= int(parts[1]) < 400)
+    return (
+        len(parts) >= 2
+        and parts[0].startswith(b"HTTP/")
+        and parts[1].isdigit()
+        and 200 <= int(parts[1]) < 400
+    )
 
 
 def direct_probe(target: ProbeTarget) -> bool:
@@ -90,8 +97,9 @@ def direct_probe(target: ProbeTarget) -> bool:
     if check.path is not None:
         return http_probe(target.private_ip, check.port, check.path, check.timeout_seconds)
     try:
-        with socket.create_connection((target.private_ip, check.port),
-                                      timeout=check.timeout_seconds):
+        with socket.create_connection(
+            (target.private_ip, check.port), timeout=check.timeout_seconds
+        ):
             return True
     except OSError:
         return False
@@ -105,12 +113,18 @@ class EndpointProber:
         self.region = region
 
     def __call__(self, target: ProbeTarget) -> bool:
-        query = urllib.parse.urlencode({"instance_id": target.instance_id,
-                                        "region": self.region, "port": target.check.port,
-                                        "path": target.check.path or ""})
+        query = urllib.parse.urlencode(
+            {
+                "instance_id": target.instance_id,
+                "region": self.region,
+                "port": target.check.port,
+                "path": target.check.path or "",
+            }
+        )
         try:
-            with _OPENER.open(f"{self.base}?{query}",
-                              timeout=target.check.timeout_seconds) as answer:
+            with _OPENER.open(
+                f"{self.base}?{query}", timeout=target.check.timeout_seconds
+            ) as answer:
                 return bool(json.loads(answer.read()).get("healthy"))
         except (OSError, ValueError):
             return False
@@ -120,8 +134,12 @@ def _no_endpoint(target: ProbeTarget) -> bool:
     return False  # probes must go through an endpoint and there is none: never the node
 
 
-def prober_for(config: ClusterConfig, endpoint_url: str | None, *,
-               in_process: Callable[[str], bool] | None = None) -> Prober:
+def prober_for(
+    config: ClusterConfig,
+    endpoint_url: str | None,
+    *,
+    in_process: Callable[[str], bool] | None = None,
+) -> Prober:
     """Probes go to the nodes, or (with the emulator) to the EC2 endpoint's control API,
     or (with the memory backend) to its model, ``in_process``: instance id -> healthy."""
     if not config.provider.probes_via_endpoint:
@@ -147,9 +165,14 @@ class _NodeState:
 class HealthChecker:
     """Per-node probe state across ticks. ``poll`` never waits for a probe."""
 
-    def __init__(self, prober: Prober, clock: Clock, *,
-                 max_concurrency: int = MAX_CONCURRENT_PROBES,
-                 on_result: Callable[[str, bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        prober: Prober,
+        clock: Clock,
+        *,
+        max_concurrency: int = MAX_CONCURRENT_PROBES,
+        on_result: Callable[[str, bool], None] | None = None,
+    ) -> None:
         self.prober = prober
         self.clock = clock
         self.max_concurrency = max_concurrency
@@ -158,8 +181,9 @@ class HealthChecker:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def poll(self, records: Iterable[NodeRecord],
-             node_types: Mapping[str, NodeType]) -> dict[str, HealthVerdict]:
+    def poll(
+        self, records: Iterable[NodeRecord], node_types: Mapping[str, NodeType]
+    ) -> dict[str, HealthVerdict]:
         """Collect finished probes, start due ones, and say where each probed node stands."""
         now = self.clock.now()
         verdicts: dict[str, HealthVerdict] = {}
@@ -173,16 +197,25 @@ class HealthChecker:
             live.add(record.node_id)
             state = self._nodes.setdefault(record.node_id, _NodeState())
             future = state.in_flight
-            overdue = future is not None and not future.done() and (
-                state.last_probe_at is not None
-                and now - state.last_probe_at > state.timeout + PROBE_OVERDUE_SECONDS)
+            overdue = (
+                future is not None
+                and not future.done()
+                and (
+                    state.last_probe_at is not None
+                    and now - state.last_probe_at > state.timeout + PROBE_OVERDUE_SECONDS
+                )
+            )
             if future is not None and (future.done() or overdue):
                 state.in_flight = None
                 in_flight -= 1
                 if overdue:
                     future.cancel()  # only if it never started; else its answer is dropped
-                    log.info("health probe of %s (%s) did not finish within %gs: failed",
-                             record.node_id, record.instance_id, state.timeout)
+                    log.info(
+                        "health probe of %s (%s) did not finish within %gs: failed",
+                        record.node_id,
+                        record.instance_id,
+                        state.timeout,
+                    )
                 passed = False if overdue else _result(future)
                 state.probes += 1
                 if passed:
@@ -194,19 +227,32 @@ class HealthChecker:
                 if self.on_result is not None:
                     self.on_result(record.node_type, passed)
             booted = record.running_at if record.running_at is not None else now
-            if state.in_flight is None and in_flight < self.max_concurrency and (
+            if (
+                state.in_flight is None
+                and in_flight < self.max_concurrency
+                and (
                     state.last_probe_at is None
-                    or now - state.last_probe_at >= check.interval_seconds):
+                    or now - state.last_probe_at >= check.interval_seconds
+                )
+            ):
                 state.last_probe_at = now
                 state.timeout = check.timeout_seconds
                 state.counts = now - booted >= check.grace_seconds
-                state.in_flight = self._submit(ProbeTarget(
-                    node_id=record.node_id, instance_id=record.instance_id,
-                    private_ip=record.private_ip, check=check))
+                state.in_flight = self._submit(
+                    ProbeTarget(
+                        node_id=record.node_id,
+                        instance_id=record.instance_id,
+                        private_ip=record.private_ip,
+                        check=check,
+                    )
+                )
                 in_flight += 1
             verdicts[record.node_id] = HealthVerdict(
-                passed=state.passed, failures=state.failures,
-                failing=state.failures >= check.failure_threshold, probes=state.probes)
+                passed=state.passed,
+                failures=state.failures,
+                failing=state.failures >= check.failure_threshold,
+                probes=state.probes,
+            )
         for gone in set(self._nodes) - live:
             del self._nodes[gone]
         return verdicts
@@ -214,8 +260,9 @@ class HealthChecker:
     def _submit(self, target: ProbeTarget) -> Future[bool]:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.max_concurrency,
-                                                thread_name_prefix="steadyscale-probe")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_concurrency, thread_name_prefix="steadyscale-probe"
+                )
             return self._pool.submit(self.prober, target)
 
     def drain(self, timeout: float | None = None) -> bool:
@@ -239,5 +286,11 @@ def _result(future: Future[bool]) -> bool:
         return False
 
 
-__all__ = ["EndpointProber", "HealthChecker", "HealthVerdict", "ProbeTarget", "Prober",
-           "direct_probe"]
+__all__ = [
+    "EndpointProber",
+    "HealthChecker",
+    "HealthVerdict",
+    "ProbeTarget",
+    "Prober",
+    "direct_probe",
+]

@@ -43,7 +43,8 @@ def _launch_resources(config: ClusterConfig) -> list[str]:
                 subnets.add(str(interface["SubnetId"]))
     # Without subnets, EC2 picks the default VPC's: any subnet then.
     resources += [_ec2_arn(region, f"subnet/{s}") for s in sorted(subnets)] or [
-        _ec2_arn(region, "subnet/*")]
+        _ec2_arn(region, "subnet/*")
+    ]
     resources.append(_ec2_arn(region, "network-interface/*"))
     groups: set[str] = set()
     any_group = False
@@ -54,12 +55,20 @@ def _launch_resources(config: ClusterConfig) -> list[str]:
         groups.update(str(g) for g in ids)
         # Groups by name, or none (the VPC's default group): not known by id here.
         any_group = any_group or not ids or bool(node.get("SecurityGroups"))
-    resources += ([_ec2_arn(region, "security-group/*")] if any_group else
-                  [_ec2_arn(region, f"security-group/{g}") for g in sorted(groups)])
+    resources += (
+        [_ec2_arn(region, "security-group/*")]
+        if any_group
+        else [_ec2_arn(region, f"security-group/{g}") for g in sorted(groups)]
+    )
     keys = sorted({str(n["KeyName"]) for n in nodes if n.get("KeyName")})
     resources += [_ec2_arn(region, f"key-pair/{k}") for k in keys]
-    templates = sorted({str((n.get("LaunchTemplate") or {}).get("LaunchTemplateId", "*"))
-                        for n in nodes if n.get("LaunchTemplate")})
+    templates = sorted(
+        {
+            str((n.get("LaunchTemplate") or {}).get("LaunchTemplateId", "*"))
+            for n in nodes
+            if n.get("LaunchTemplate")
+        }
+    )
     resources += [_ec2_arn(region, f"launch-template/{t}") for t in templates]
     if any(t.market == "spot" for t in config.available_node_types.values()):
         resources.append(_ec2_arn(region, "spot-instances-request/*"))
@@ -82,12 +91,17 @@ def _pass_role(config: ClusterConfig) -> dict[str, Any] | None:
     EC2 names the instance profile, not its role, so the role is scoped by account (when
     the profile is given by ARN) and by the service it is passed to.
     """
-    profiles = [n["IamInstanceProfile"] for n in _node_configs(config)
-                if n.get("IamInstanceProfile")]
+    profiles = [
+        n["IamInstanceProfile"] for n in _node_configs(config) if n.get("IamInstanceProfile")
+    ]
     if not profiles:
         return None
-    accounts = sorted({str(p["Arn"]).split(":")[4] if str(p.get("Arn", "")).count(":") >= 5
-                       else "*" for p in profiles})
+    accounts = sorted(
+        {
+            str(p["Arn"]).split(":")[4] if str(p.get("Arn", "")).count(":") >= 5 else "*"
+            for p in profiles
+        }
+    )
     if "*" in accounts:
         accounts = ["*"]
     return {
@@ -139,8 +153,7 @@ def build_policy(config: ClusterConfig) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": "ec2:TerminateInstances",
             "Resource": _ec2_arn(region, "instance/*"),
-            "Condition": {"StringEquals": {
-                f"ec2:ResourceTag/{TAG_CLUSTER}": config.cluster_name}},
+            "Condition": {"StringEquals": {f"ec2:ResourceTag/{TAG_CLUSTER}": config.cluster_name}},
         },
     ]
     pass_role = _pass_role(config)

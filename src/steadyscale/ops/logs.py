@@ -19,22 +19,37 @@ from typing import Any, Literal, TextIO
 LogFormat = Literal["human", "json"]
 REDACTED = "[redacted]"
 # Environment variables whose values are secrets wherever they turn up.
-SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-              "AWS_ACCESS_KEY_ID", "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+SECRET_ENV = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+)
 _PATTERNS = (
     # Access key ids (long-term AKIA, temporary ASIA).
     re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
     # Header or key/value forms of secrets, tokens, signatures and user data: keep the
     # name, drop the value.
-    re.compile(r"(?i)(['\"]?(?:x-amz-security-token|authorization|aws_secret_access_key|"
-               r"aws_session_token|secretaccesskey|sessiontoken|secret_key|token|userdata|"
-               r"user_data|password)['\"]?\s*[:=]\s*)(b?'[^']*'|\"[^\"]*\"|[^\s,&}]+)"),
+    re.compile(
+        r"(?i)(['\"]?(?:x-amz-security-token|authorization|aws_secret_access_key|"
+        r"aws_session_token|secretaccesskey|sessiontoken|secret_key|token|userdata|"
+        r"user_data|password)['\"]?\s*[:=]\s*)(b?'[^']*'|\"[^\"]*\"|[^\s,&}]+)"
+    ),
     re.compile(r"(Signature=)[0-9a-f]{16,}"),
     re.compile(r"(Credential=)[^,\s]+"),
 )
 # Fields of a record that JSON output carries beyond the message, when a caller sets them.
-EXTRA_FIELDS = ("node_id", "instance_id", "node_type", "from_status", "to_status", "reason",
-                "event", "count")
+EXTRA_FIELDS = (
+    "node_id",
+    "instance_id",
+    "node_type",
+    "from_status",
+    "to_status",
+    "reason",
+    "event",
+    "count",
+)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -55,7 +70,9 @@ def secrets_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...
 
 # What every LogRecord carries; anything else on a record came from a caller's ``extra``.
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime"}
+    "message",
+    "asctime",
+}
 
 
 class RedactingFilter(logging.Filter):
@@ -76,8 +93,9 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, self.secrets)
         if record.exc_info:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info),
-                                     self.secrets)
+            record.exc_text = redact(
+                logging.Formatter().formatException(record.exc_info), self.secrets
+            )
             record.exc_info = None
         return True
 
@@ -87,8 +105,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -107,17 +124,24 @@ class JsonFormatter(logging.Formatter):
 NODE_CHANGES_LOGGER = "steadyscale.lifecycle"
 
 
-def configure_logging(*, level: str, log_format: LogFormat = "human",
-                      stream: TextIO | None = None,
-                      environ: Mapping[str, str] | None = None,
-                      node_changes: bool = False) -> logging.Handler:
+def configure_logging(
+    *,
+    level: str,
+    log_format: LogFormat = "human",
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    node_changes: bool = False,
+) -> logging.Handler:
     """Set up the root logger once for the process (the CLI's job). With ``node_changes``,
     every node's state change is logged (at info) even when ``level`` is quieter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name("steadyscale")
     handler.addFilter(RedactingFilter(secrets_from_env(environ)))
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == "steadyscale":  # ours from an earlier call; others stay
@@ -125,7 +149,8 @@ def configure_logging(*, level: str, log_format: LogFormat = "human",
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
     logging.getLogger(NODE_CHANGES_LOGGER).setLevel(
-        logging.INFO if node_changes else logging.NOTSET)
+        logging.INFO if node_changes else logging.NOTSET
+    )
     return handler
 
 

@@ -44,8 +44,13 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class Metrics:
     """Every series steadyscale exports, on a registry of its own."""
 
-    def __init__(self, clock: Clock, *, stale_after_seconds: float = 15.0,
-                 registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        stale_after_seconds: float = 15.0,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.clock = clock
         self.registry = registry or CollectorRegistry(auto_describe=True)
         # /healthz turns unhealthy when no tick completed for this long.
@@ -53,57 +58,108 @@ class Metrics:
         self.started_at = clock.now()
         self.last_tick_at: float | None = None
         r = self.registry
-        self.instances = Gauge("steadyscale_instances", "Nodes by lifecycle status and node "
-                               "type (terminal statuses excluded).", ["node_type", "status"],
-                               registry=r)
-        self.api_calls = Counter("steadyscale_api_calls", "EC2 API calls by action.",
-                                 ["action"], registry=r)
-        self.api_errors = Counter("steadyscale_api_errors", "EC2 API calls that failed "
-                                  "after botocore's retries, by action and error code.",
-                                  ["action", "code"], registry=r)
-        self.api_retries = Counter("steadyscale_api_retries", "Attempts botocore retried, "
-                                   "by action and the error code that caused the retry.",
-                                   ["action", "code"], registry=r)
+        self.instances = Gauge(
+            "steadyscale_instances",
+            "Nodes by lifecycle status and node type (terminal statuses excluded).",
+            ["node_type", "status"],
+            registry=r,
+        )
+        self.api_calls = Counter(
+            "steadyscale_api_calls", "EC2 API calls by action.", ["action"], registry=r
+        )
+        self.api_errors = Counter(
+            "steadyscale_api_errors",
+            "EC2 API calls that failed after botocore's retries, by action and error code.",
+            ["action", "code"],
+            registry=r,
+        )
+        self.api_retries = Counter(
+            "steadyscale_api_retries",
+            "Attempts botocore retried, by action and the error code that caused the retry.",
+            ["action", "code"],
+            registry=r,
+        )
         self.lookups_not_visible = Counter(
-            "steadyscale_lookups_not_visible", "Lookups of a launched instance that found "
-            "nothing yet (EC2's eventual consistency).", registry=r)
+            "steadyscale_lookups_not_visible",
+            "Lookups of a launched instance that found nothing yet (EC2's eventual consistency).",
+            registry=r,
+        )
         self.lookups_found_late = Counter(
-            "steadyscale_lookups_found_late", "Instances a lookup did not find at first and "
-            "a later one found.", registry=r)
+            "steadyscale_lookups_found_late",
+            "Instances a lookup did not find at first and a later one found.",
+            registry=r,
+        )
         self.launch_to_visible = Histogram(
-            "steadyscale_launch_to_visible_seconds", "From the RunInstances answer to the "
-            "first time EC2 showed the instance.", ["node_type"], buckets=LAG_BUCKETS,
-            registry=r)
+            "steadyscale_launch_to_visible_seconds",
+            "From the RunInstances answer to the first time EC2 showed the instance.",
+            ["node_type"],
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
         self.launch_to_running = Histogram(
-            "steadyscale_launch_to_running_seconds", "From the RunInstances answer to EC2 "
-            "showing the instance running.", ["node_type"], buckets=LAG_BUCKETS, registry=r)
+            "steadyscale_launch_to_running_seconds",
+            "From the RunInstances answer to EC2 showing the instance running.",
+            ["node_type"],
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
         self.running_to_ready = Histogram(
-            "steadyscale_running_to_ready_seconds", "From running to passing the node "
-            "type's health check.", ["node_type"], buckets=LAG_BUCKETS, registry=r)
-        self.tick_duration = Histogram("steadyscale_tick_duration_seconds", "Duration of "
-                                       "one observe-decide-act tick.", buckets=TICK_BUCKETS,
-                                       registry=r)
+            "steadyscale_running_to_ready_seconds",
+            "From running to passing the node type's health check.",
+            ["node_type"],
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.tick_duration = Histogram(
+            "steadyscale_tick_duration_seconds",
+            "Duration of one observe-decide-act tick.",
+            buckets=TICK_BUCKETS,
+            registry=r,
+        )
         self.ticks = Counter("steadyscale_ticks", "Ticks completed.", registry=r)
-        self.tick_errors = Counter("steadyscale_tick_errors", "Errors met by ticks (each "
-                                   "retried on the next tick).", registry=r)
-        self.last_tick = Gauge("steadyscale_last_tick_timestamp_seconds", "When the last "
-                               "tick completed (clock seconds).", registry=r)
+        self.tick_errors = Counter(
+            "steadyscale_tick_errors",
+            "Errors met by ticks (each retried on the next tick).",
+            registry=r,
+        )
+        self.last_tick = Gauge(
+            "steadyscale_last_tick_timestamp_seconds",
+            "When the last tick completed (clock seconds).",
+            registry=r,
+        )
         self.last_successful_tick = Gauge(
-            "steadyscale_last_successful_tick_timestamp_seconds", "When the last tick "
-            "without any error completed (clock seconds).", registry=r)
-        self.demand = Gauge("steadyscale_demand_bundles", "Resource bundles demanded.",
-                            registry=r)
-        self.demand_unmet = Gauge("steadyscale_demand_unmet", "Bundles without a node "
-                                  "because of limits, capacity or pacing.", registry=r)
-        self.demand_infeasible = Gauge("steadyscale_demand_infeasible", "Bundles no node "
-                                       "type can ever fit.", registry=r)
-        self.launched = Counter("steadyscale_nodes_launched", "Nodes EC2 launched for us "
-                                "(ids known).", ["node_type"], registry=r)
-        self.health_checks = Counter("steadyscale_health_checks", "Node health probes by "
-                                     "result.", ["node_type", "result"], registry=r)
+            "steadyscale_last_successful_tick_timestamp_seconds",
+            "When the last tick without any error completed (clock seconds).",
+            registry=r,
+        )
+        self.demand = Gauge("steadyscale_demand_bundles", "Resource bundles demanded.", registry=r)
+        self.demand_unmet = Gauge(
+            "steadyscale_demand_unmet",
+            "Bundles without a node because of limits, capacity or pacing.",
+            registry=r,
+        )
+        self.demand_infeasible = Gauge(
+            "steadyscale_demand_infeasible", "Bundles no node type can ever fit.", registry=r
+        )
+        self.launched = Counter(
+            "steadyscale_nodes_launched",
+            "Nodes EC2 launched for us (ids known).",
+            ["node_type"],
+            registry=r,
+        )
+        self.health_checks = Counter(
+            "steadyscale_health_checks",
+            "Node health probes by result.",
+            ["node_type", "result"],
+            registry=r,
+        )
         self.unhealthy_replaced = Counter(
-            "steadyscale_nodes_unhealthy", "Nodes terminated for failing their health "
-            "check (and replaced when demand needs them).", ["node_type"], registry=r)
+            "steadyscale_nodes_unhealthy",
+            "Nodes terminated for failing their health "
+            "check (and replaced when demand needs them).",
+            ["node_type"],
+            registry=r,
+        )
 
     # ------------------------------------------------------------------ reporting
 
@@ -118,7 +174,8 @@ class Metrics:
     def nodes(self, records: Iterable[NodeRecord], node_types: Iterable[str]) -> None:
         """Set the instances gauge from the records: one pass, zeros kept for known types."""
         counts: dict[tuple[str, Status], int] = {
-            (name, status): 0 for name in node_types for status in _GAUGED}
+            (name, status): 0 for name in node_types for status in _GAUGED
+        }
         for record in records:
             if record.status not in TERMINAL:
                 key = (record.node_type, record.status)
@@ -126,8 +183,16 @@ class Metrics:
         for (node_type, status), count in counts.items():
             self.instances.labels(node_type, status.value).set(count)
 
-    def tick(self, *, duration: float, errors: int, demanded: int, unmet: int,
-             infeasible: int, crashed: bool = False) -> None:
+    def tick(
+        self,
+        *,
+        duration: float,
+        errors: int,
+        demanded: int,
+        unmet: int,
+        infeasible: int,
+        crashed: bool = False,
+    ) -> None:
         """A tick ended. A crashed one (cut short by an unexpected exception) counts its
         error but is no completed tick: /healthz goes stale if every tick crashes."""
         now = self.clock.now()
@@ -188,19 +253,23 @@ class Metrics:
                 return metrics_app(environ, start_response)  # type: ignore[no-any-return]
             if path == "/healthz":
                 healthy, details = self.health()
-                return _json(start_response, "200 OK" if healthy else
-                             "503 Service Unavailable", details)
-            return _json(start_response, "404 Not Found",
-                         {"error": "not found; try /metrics or /healthz"})
+                return _json(
+                    start_response, "200 OK" if healthy else "503 Service Unavailable", details
+                )
+            return _json(
+                start_response, "404 Not Found", {"error": "not found; try /metrics or /healthz"}
+            )
 
         return app
 
 
-def _json(start_response: Callable[..., Any], status: str,
-          payload: Mapping[str, Any]) -> list[bytes]:
+def _json(
+    start_response: Callable[..., Any], status: str, payload: Mapping[str, Any]
+) -> list[bytes]:
     body = json.dumps(payload).encode("utf-8")
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(body)))])
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]
 
 
@@ -244,16 +313,25 @@ class MetricsServer:
             return self
         server_class = _Server6 if ":" in self.host else _Server
         try:
-            self._server = make_server(self.host, self._requested_port, self.metrics.wsgi_app(),
-                                       server_class=server_class, handler_class=_QuietHandler)
+            self._server = make_server(
+                self.host,
+                self._requested_port,
+                self.metrics.wsgi_app(),
+                server_class=server_class,
+                handler_class=_QuietHandler,
+            )
         except OSError as exc:
             raise SteadyscaleError(
                 f"metrics: cannot listen on {self.host}:{self._requested_port} "
                 f"({exc.strerror or exc}); set metrics.port (0 picks a free port) or "
-                "--metrics off") from None
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.2},
-                                        name="steadyscale-metrics", daemon=True)
+                "--metrics off"
+            ) from None
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="steadyscale-metrics",
+            daemon=True,
+        )
         self._thread.start()
         return self
 

@@ -39,7 +39,8 @@ class NodeTypeStatus(_Out):
     min_workers: int = Field(ge=0)
     max_workers: int = Field(ge=0)
     counts: dict[str, int] = Field(
-        description="nodes by lifecycle status; a key for every status in `statuses`")
+        description="nodes by lifecycle status; a key for every status in `statuses`"
+    )
     total: int = Field(ge=0, description="nodes of this type not yet finished")
 
 
@@ -69,8 +70,10 @@ class Progress(_Out):
     unmet: int = Field(ge=0, description="bundles left without a node by limits or pacing")
     infeasible: int = Field(ge=0, description="bundles no node type can hold")
     capacity_met: bool = Field(description="all demand that fits a node type sits on ready nodes")
-    since: float = Field(description="the tick since which it stands so (seconds since the "
-                                     "epoch): the daemon writes it only when it changes")
+    since: float = Field(
+        description="the tick since which it stands so (seconds since the "
+        "epoch): the daemon writes it only when it changes"
+    )
 
 
 class StatusReport(_Out):
@@ -88,15 +91,16 @@ class StatusReport(_Out):
     pending_demand: int = Field(ge=0, description="bundles demanded, all entries together")
     demand_updated_at: float | None
     progress: Progress | None = Field(
-        description="where demand stood at the daemon's last tick; null before its first")
+        description="where demand stood at the daemon's last tick; null before its first"
+    )
     recent_failures: list[FailureEntry] = Field(description="newest first")
     not_visible: int = Field(
-        ge=0, description="launched nodes EC2 has not shown yet (eventual consistency)")
+        ge=0, description="launched nodes EC2 has not shown yet (eventual consistency)"
+    )
     oldest_not_visible: NotVisibleEntry | None
 
 
-def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = None
-                   ) -> StatusReport:
+def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = None) -> StatusReport:
     counts = ledger.counts_by_status()
     invisible = [r for r in ledger.nodes() if r.status is Status.LAUNCHED]
     failures = ledger.recent_failures(FAILURES_SHOWN)
@@ -104,15 +108,16 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
     progress = ledger.progress()
     # The daemon's clock may run ahead of the wall (the embedded emulator's time scale):
     # never report a negative age.
-    moment = max([time.time() if now is None else now,
-                  *(r.launched_at or 0.0 for r in invisible)])
+    moment = max([time.time() if now is None else now, *(r.launched_at or 0.0 for r in invisible)])
     oldest = min(invisible, key=lambda r: r.launched_at or moment, default=None)
     node_types = {
         name: NodeTypeStatus(
-            instance_type=t.instance_type, min_workers=t.min_workers,
+            instance_type=t.instance_type,
+            min_workers=t.min_workers,
             max_workers=t.max_workers,
             counts={c: counts.get(name, {}).get(c, 0) for c in COLUMNS},
-            total=sum(counts.get(name, {}).get(c, 0) for c in COLUMNS))
+            total=sum(counts.get(name, {}).get(c, 0) for c in COLUMNS),
+        )
         for name, t in config.available_node_types.items()
     }
     return StatusReport(
@@ -126,14 +131,27 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         pending_demand=sum(i.count for i in demand),
         demand_updated_at=ledger.demand_updated_at(),
         progress=None if progress is None else Progress.model_validate(progress),
-        recent_failures=[FailureEntry(node_id=f.node_id, node_type=f.node_type,
-                                      instance_id=f.instance_id, status=f.status.value,
-                                      at=f.at, reason=f.reason) for f in failures],
+        recent_failures=[
+            FailureEntry(
+                node_id=f.node_id,
+                node_type=f.node_type,
+                instance_id=f.instance_id,
+                status=f.status.value,
+                at=f.at,
+                reason=f.reason,
+            )
+            for f in failures
+        ],
         not_visible=len(invisible),
-        oldest_not_visible=None if oldest is None else NotVisibleEntry(
-            node_id=oldest.node_id, node_type=oldest.node_type,
-            instance_id=oldest.instance_id, launched_at=oldest.launched_at,
-            seconds_since_launch=round(moment - (oldest.launched_at or moment), 1)),
+        oldest_not_visible=None
+        if oldest is None
+        else NotVisibleEntry(
+            node_id=oldest.node_id,
+            node_type=oldest.node_type,
+            instance_id=oldest.instance_id,
+            launched_at=oldest.launched_at,
+            seconds_since_launch=round(moment - (oldest.launched_at or moment), 1),
+        ),
     )
 
 
@@ -160,8 +178,13 @@ def status_view(report: StatusReport) -> RenderableType:
         return Text(str(n), style="dim" if n == 0 else "")
 
     for name, info in report.node_types.items():
-        table.add_row(name, info.instance_type, f"{info.min_workers}-{info.max_workers}",
-                      *(cell(info.counts[c]) for c in COLUMNS), str(info.total))
+        table.add_row(
+            name,
+            info.instance_type,
+            f"{info.min_workers}-{info.max_workers}",
+            *(cell(info.counts[c]) for c in COLUMNS),
+            str(info.total),
+        )
     parts: list[RenderableType] = [table]
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
@@ -170,16 +193,23 @@ def status_view(report: StatusReport) -> RenderableType:
         if progress.capacity_met:
             parts.append(Text("demand met: on ready nodes", style="green"))
         else:
-            parts.append(Text(
-                f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
-                f"pacing, {progress.infeasible} that no node type can hold; the rest wait "
-                "for starting nodes", style="yellow"))
+            parts.append(
+                Text(
+                    f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
+                    f"pacing, {progress.infeasible} that no node type can hold; the rest wait "
+                    "for starting nodes",
+                    style="yellow",
+                )
+            )
     oldest = report.oldest_not_visible
     if oldest is not None:
-        parts.append(Text(
-            f"not yet visible: {report.not_visible}; oldest {oldest.instance_id} "
-            f"({oldest.node_type}), {oldest.seconds_since_launch:g}s since launch",
-            style="yellow" if oldest.seconds_since_launch > 60 else ""))
+        parts.append(
+            Text(
+                f"not yet visible: {report.not_visible}; oldest {oldest.instance_id} "
+                f"({oldest.node_type}), {oldest.seconds_since_launch:g}s since launch",
+                style="yellow" if oldest.seconds_since_launch > 60 else "",
+            )
+        )
     else:
         parts.append(Text("not yet visible: 0"))
     if report.recent_failures:
@@ -187,8 +217,9 @@ def status_view(report: StatusReport) -> RenderableType:
         for column in ("node", "type", "instance", "status", "reason"):
             failures.add_column(column)
         for f in report.recent_failures:
-            failures.add_row(f.node_id, f.node_type or "-", f.instance_id or "-", f.status,
-                             f.reason, style="red")
+            failures.add_row(
+                f.node_id, f.node_type or "-", f.instance_id or "-", f.status, f.reason, style="red"
+            )
         parts.append(failures)
     else:
         parts.append(Text("recent failures: none"))
@@ -200,12 +231,19 @@ def render_status(report: StatusReport, *, width: int = 250) -> str:
     as the table needs (up to ``width``), with no trailing blanks."""
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, force_terminal=False).print(
-        status_view(report))
+        status_view(report)
+    )
     return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 
-def watch_status(read: Callable[[], StatusReport], *, interval: float, clock: Clock,
-                 console: Console, keep_going: Callable[[], bool] = lambda: True) -> int:
+def watch_status(
+    read: Callable[[], StatusReport],
+    *,
+    interval: float,
+    clock: Clock,
+    console: Console,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> int:
     """Show the status and refresh it every ``interval`` seconds until Ctrl-C (or until
     ``keep_going`` says stop). Returns how many times it was drawn."""
     frames = 1

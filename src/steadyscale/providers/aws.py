@@ -61,7 +61,6 @@ TERMINATE_CHUNK = 1000
 PAGE_SIZE = 1000
 
 
-
 def _instance(raw: dict[str, Any]) -> CloudInstance:
     tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags", []) or []}
     reason = raw.get("StateReason") or {}
@@ -94,7 +93,8 @@ def translate(exc: Exception) -> Exception:
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return ProviderSetupError(
             "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY, or run on a machine with an instance role")
+            "AWS_SECRET_ACCESS_KEY, or run on a machine with an instance role"
+        )
     if isinstance(exc, NoRegionError):
         return ProviderSetupError("no AWS region; set provider.region in the config")
     if isinstance(exc, EndpointConnectionError):
@@ -142,8 +142,12 @@ class EC2Provider:
         try:
             client_factory: Any = boto3.client
             self._ec2: Any = client_factory(
-                "ec2", region_name=region, endpoint_url=endpoint_url, config=config,
-                **(credentials or {}))
+                "ec2",
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=config,
+                **(credentials or {}),
+            )
         except (BotoCoreError, ValueError) as exc:
             raise ProviderSetupError(f"cannot create an EC2 client: {exc}") from None
         self.observer = observer
@@ -157,8 +161,9 @@ class EC2Provider:
     def launch_budget(self) -> int:
         return self._pacer.launch_budget()
 
-    def _on_attempt(self, response: Any = None, caught_exception: Exception | None = None,
-                    **_: Any) -> None:
+    def _on_attempt(
+        self, response: Any = None, caught_exception: Exception | None = None, **_: Any
+    ) -> None:
         """botocore's needs-retry hook: note the error code of a failed attempt."""
         code: str | None = None
         if caught_exception is not None:
@@ -180,9 +185,13 @@ class EC2Provider:
             codes: list[str] = self._attempts.codes
             translated = translate(exc)
             if self.observer is not None:
-                error = (str(exc.response.get("Error", {}).get("Code", "Unknown"))
-                         if isinstance(exc, ClientError) else translated.code
-                         if isinstance(translated, CloudError) else type(exc).__name__)
+                error = (
+                    str(exc.response.get("Error", {}).get("Code", "Unknown"))
+                    if isinstance(exc, ClientError)
+                    else translated.code
+                    if isinstance(translated, CloudError)
+                    else type(exc).__name__
+                )
                 # The last failed attempt is the error itself; the ones before were retried.
                 self.observer(ApiCall(action, error, tuple(codes[:-1])))
             if translated is exc:
@@ -214,8 +223,11 @@ class EC2Provider:
 
     def preflight(self) -> None:
         try:
-            self._call("DescribeInstances", MaxResults=5, Filters=[
-                {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.cluster_name]}])
+            self._call(
+                "DescribeInstances",
+                MaxResults=5,
+                Filters=[{"Name": f"tag:{TAG_CLUSTER}", "Values": [self.cluster_name]}],
+            )
         except CloudUnavailable as exc:
             where = self.endpoint_url or f"EC2 in {self.region}"
             raise ProviderSetupError(f"cannot reach {where}: {exc.message}") from None
@@ -224,7 +236,8 @@ class EC2Provider:
         except LaunchRejected as exc:
             raise ProviderSetupError(
                 f"EC2 refuses DescribeInstances ({exc.code}): {exc.message}; the daemon "
-                "needs the permissions `steadyscale iam-policy` lists") from None
+                "needs the permissions `steadyscale iam-policy` lists"
+            ) from None
 
     def launch(self, spec: LaunchSpec) -> LaunchResult:
         config = dict(spec.node_config)
@@ -250,8 +263,13 @@ class EC2Provider:
         if spec.subnet_id and "NetworkInterfaces" not in config:
             config["SubnetId"] = spec.subnet_id
         answer = self._call(
-            "RunInstances", MinCount=1, MaxCount=spec.count, ClientToken=spec.client_token,
-            TagSpecifications=specs, **config)
+            "RunInstances",
+            MinCount=1,
+            MaxCount=spec.count,
+            ClientToken=spec.client_token,
+            TagSpecifications=specs,
+            **config,
+        )
         self._pacer.charge_launch(len(answer.get("Instances", [])))
         instances = tuple(_instance(raw) for raw in answer.get("Instances", []))
         return LaunchResult(instances=instances)
@@ -259,8 +277,9 @@ class EC2Provider:
     def list_cluster(self) -> list[CloudInstance]:
         return self.list_tagged(TAG_CLUSTER, self.cluster_name)
 
-    def list_tagged(self, key: str, value: str,
-                    states: Sequence[str] | None = None) -> list[CloudInstance]:
+    def list_tagged(
+        self, key: str, value: str, states: Sequence[str] | None = None
+    ) -> list[CloudInstance]:
         """Every instance whose tag ``key`` is ``value`` (in ``states`` if given), all pages."""
         filters: list[dict[str, Any]] = [{"Name": f"tag:{key}", "Values": [value]}]
         if states:
@@ -273,12 +292,14 @@ class EC2Provider:
             found.extend(self._describe_pages([{"Name": "instance-id", "Values": chunk}]))
         return found
 
-    def _known_only(self, action: str, ids: list[str], param: str = "InstanceIds",
-                    **extra: Any) -> tuple[Any, list[str]]:
+    def _known_only(
+        self, action: str, ids: list[str], param: str = "InstanceIds", **extra: Any
+    ) -> tuple[Any, list[str]]:
         """Call ``action`` on ``ids``; while EC2 names ids it does not know (which fails the
         whole call), drop those and call again. Returns (answer or None, dropped ids)."""
         return call_dropping_unknown(
-            lambda chosen: self._call(action, **{param: chosen}, **extra), ids)
+            lambda chosen: self._call(action, **{param: chosen}, **extra), ids
+        )
 
     def describe_by_id(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         """Instances among ``instance_ids`` EC2 shows by id (its fastest view of a new one).
@@ -294,8 +315,13 @@ class EC2Provider:
         return found
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
-        return lookup_until_visible(self.describe, instance_id, clock=self._clock,
-                                    deadline_seconds=self._lookup_deadline, rng=self._rng)
+        return lookup_until_visible(
+            self.describe,
+            instance_id,
+            clock=self._clock,
+            deadline_seconds=self._lookup_deadline,
+            rng=self._rng,
+        )
 
     def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
         states: dict[str, str] = {}
@@ -317,7 +343,8 @@ class EC2Provider:
                 not_found.extend(dropped)
                 for item in (answer or {}).get("TerminatingInstances", []):
                     states[item["InstanceId"]] = item.get("CurrentState", {}).get(
-                        "Name", "shutting-down")
+                        "Name", "shutting-down"
+                    )
         return TerminateResult(states=states, not_found=tuple(not_found), refused=refused)
 
     def create_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> list[str]:

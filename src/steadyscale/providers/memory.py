@@ -61,7 +61,6 @@ _SPOT_REASON = "Server.SpotInstanceTermination"
 _SDK_BACKOFF = Backoff(base=1.0, cap=20.0)
 
 
-
 class MemoryProvider:
     """``CloudProvider`` on an in-process ``RegionModel``. Not thread-safe: one caller."""
 
@@ -101,11 +100,21 @@ class MemoryProvider:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _record(self, action: str, outcome: str, status: int, fault: Fault | None = None,
-                instances: int = 0) -> None:
-        self.calls.add(CallRecord(at=self._clock.now(), region=self.region, action=action,
-                                  outcome=outcome, status=status, latency_ms=0.0,
-                                  fault=fault.value if fault else None, instances=instances))
+    def _record(
+        self, action: str, outcome: str, status: int, fault: Fault | None = None, instances: int = 0
+    ) -> None:
+        self.calls.add(
+            CallRecord(
+                at=self._clock.now(),
+                region=self.region,
+                action=action,
+                outcome=outcome,
+                status=status,
+                latency_ms=0.0,
+                fault=fault.value if fault else None,
+                instances=instances,
+            )
+        )
 
     def _call(self, action: str, work: Callable[[float], T], *, resources: int = 0) -> T:
         """One API call as the SDK makes it: paced, then attempted up to ``max_attempts``
@@ -130,8 +139,7 @@ class MemoryProvider:
             retried.append(error.code)
             self._clock.sleep(_SDK_BACKOFF.delay(attempt - 1, self._rng))
 
-    def _attempt(self, action: str, work: Callable[[float], T],
-                 resources: int) -> T | CloudError:
+    def _attempt(self, action: str, work: Callable[[float], T], resources: int) -> T | CloudError:
         now = self._clock.now()
         model = self.model
         model.advance(now)
@@ -140,8 +148,9 @@ class MemoryProvider:
             return Throttled("RequestLimitExceeded", "Request limit exceeded.")
         fault = model.draw_fault(action)
         if fault is Fault.SERVER_ERROR:
-            code, status = (("InternalError", 500) if self._error_rng.random() < 0.5
-                            else ("Unavailable", 503))
+            code, status = (
+                ("InternalError", 500) if self._error_rng.random() < 0.5 else ("Unavailable", 503)
+            )
             self._record(action, code, status, fault)
             return CloudUnavailable(code, "An internal error has occurred. Try again.")
         refused: CloudError | None = None
@@ -202,15 +211,20 @@ class MemoryProvider:
         if cached is not None and cached[0] == state.value:
             return cached[1]
         reason = None
-        if inst.interrupted and state in (InstanceState.SHUTTING_DOWN,
-                                          InstanceState.TERMINATED):
+        if inst.interrupted and state in (InstanceState.SHUTTING_DOWN, InstanceState.TERMINATED):
             reason = _SPOT_REASON
         elif state in (InstanceState.SHUTTING_DOWN, InstanceState.TERMINATED):
             reason = "Client.UserInitiatedShutdown"
         view = CloudInstance(
-            instance_id=inst.instance_id, state=state.value, instance_type=inst.instance_type,
-            availability_zone=inst.availability_zone, private_ip=inst.private_ip,
-            tags=dict(inst.tags), state_reason=reason, launch_time=inst.launched_at)
+            instance_id=inst.instance_id,
+            state=state.value,
+            instance_type=inst.instance_type,
+            availability_zone=inst.availability_zone,
+            private_ip=inst.private_ip,
+            tags=dict(inst.tags),
+            state_reason=reason,
+            launch_time=inst.launched_at,
+        )
         self._views[inst.instance_id] = (state.value, view)
         return view
 
@@ -218,19 +232,28 @@ class MemoryProvider:
         listed = ", ".join(missing)
         return cloud_error(NOT_FOUND, f"The instance IDs '{listed}' do not exist")
 
-    def _known_only(self, action: str, ids: list[str],
-                    work: Callable[[list[str], float], T], operation: Operation,
-                    resources: bool = False) -> tuple[T | None, list[str]]:
+    def _known_only(
+        self,
+        action: str,
+        ids: list[str],
+        work: Callable[[list[str], float], T],
+        operation: Operation,
+        resources: bool = False,
+    ) -> tuple[T | None, list[str]]:
         """A by-id call: one unknown id fails it, naming the ids; drop those and call again,
         exactly as the boto3 provider does."""
+
         def call(chosen: list[str]) -> T:
             def attempt(now: float) -> T:
-                missing = [i for i in chosen
-                           if not self.model.tracks(i)
-                           or not self.model.is_visible(i, operation, now)]
+                missing = [
+                    i
+                    for i in chosen
+                    if not self.model.tracks(i) or not self.model.is_visible(i, operation, now)
+                ]
                 if missing:
                     raise self._not_found(missing)
                 return work(chosen, now)
+
             return self._call(action, attempt, resources=len(chosen) if resources else 0)
 
         return call_dropping_unknown(call, ids)
@@ -253,21 +276,36 @@ class MemoryProvider:
 
     def launch(self, spec: LaunchSpec) -> LaunchResult:
         config = dict(spec.node_config)
-        fingerprint = json.dumps({"node_type": spec.node_type, "count": spec.count,
-                                  "config": config, "subnet": spec.subnet_id},
-                                 sort_keys=True, default=str)
+        fingerprint = json.dumps(
+            {
+                "node_type": spec.node_type,
+                "count": spec.count,
+                "config": config,
+                "subnet": spec.subnet_id,
+            },
+            sort_keys=True,
+            default=str,
+        )
         instance_type = str(config.get("InstanceType") or "m1.small")
         options = config.get("InstanceMarketOptions")
-        market = ("spot" if isinstance(options, dict) and options.get("MarketType") == "spot"
-                  else "on-demand")
+        market = (
+            "spot"
+            if isinstance(options, dict) and options.get("MarketType") == "spot"
+            else "on-demand"
+        )
         tags: dict[str, str] = {}
         for tag_spec in config.get("TagSpecifications", []) or []:
             if tag_spec.get("ResourceType") == "instance":
                 tags.update({t["Key"]: t.get("Value", "") for t in tag_spec.get("Tags", [])})
         # As the boto3 provider: a Name the caller chose is kept; ours is only a default.
         tags.setdefault("Name", f"{self.cluster_name}-{spec.node_type}")
-        tags.update({TAG_CLUSTER: self.cluster_name, TAG_NODE_TYPE: spec.node_type,
-                     TAG_REQUEST: spec.request_id})
+        tags.update(
+            {
+                TAG_CLUSTER: self.cluster_name,
+                TAG_NODE_TYPE: spec.node_type,
+                TAG_REQUEST: spec.request_id,
+            }
+        )
         zone = self._zone(spec, config)
         protect = bool(config.get("DisableApiTermination"))
 
@@ -279,11 +317,15 @@ class MemoryProvider:
                     raise cloud_error(
                         "IdempotentParameterMismatch",
                         "The client token you have provided is associated with a resource "
-                        "that is already deleted or has different parameters.")
+                        "that is already deleted or has different parameters.",
+                    )
                 # EC2 answers a repeated token with the original response.
-                return LaunchResult(instances=tuple(
-                    self._launched_view(model.instances.get(i) or model.gone[i])
-                    for i in previous[1]))
+                return LaunchResult(
+                    instances=tuple(
+                        self._launched_view(model.instances.get(i) or model.gone[i])
+                        for i in previous[1]
+                    )
+                )
             max_count = spec.count
             budget = model.resource_budget("RunInstances", now)
             if budget is not None:
@@ -292,23 +334,35 @@ class MemoryProvider:
                 max_count = min(max_count, budget)
             try:
                 count = model.admit_launch(
-                    instance_type=instance_type, availability_zone=zone, market=market,
-                    vcpus=instance_vcpus(instance_type), min_count=1, max_count=max_count,
-                    now=now)
+                    instance_type=instance_type,
+                    availability_zone=zone,
+                    market=market,
+                    vcpus=instance_vcpus(instance_type),
+                    min_count=1,
+                    max_count=max_count,
+                    now=now,
+                )
             except LaunchRefusedError as refused:
                 raise cloud_error(refused.code, refused.message) from None
             ids = [model.new_instance_id() for _ in range(count)]
             model.register_launch(
-                instance_ids=ids, instance_type=instance_type, availability_zone=zone,
-                market=market, vcpus=instance_vcpus(instance_type),
-                client_token=spec.client_token, tags=tags, now=now)
+                instance_ids=ids,
+                instance_type=instance_type,
+                availability_zone=zone,
+                market=market,
+                vcpus=instance_vcpus(instance_type),
+                client_token=spec.client_token,
+                tags=tags,
+                now=now,
+            )
             model.consume_resources("RunInstances", len(ids), now)
             if protect:
                 self._protected.update(ids)
             self._tokens[spec.client_token] = (fingerprint, tuple(ids))
             model.advance(now)
-            return LaunchResult(instances=tuple(
-                self._launched_view(model.instances[i]) for i in ids))
+            return LaunchResult(
+                instances=tuple(self._launched_view(model.instances[i]) for i in ids)
+            )
 
         result = self._call("RunInstances", run)
         self._pacer.charge_launch(len(result.instances))
@@ -318,9 +372,14 @@ class MemoryProvider:
     def _launched_view(inst: TrackedInstance) -> CloudInstance:
         """What a RunInstances answer says of an instance: pending, with its tags."""
         return CloudInstance(
-            instance_id=inst.instance_id, state=InstanceState.PENDING.value,
-            instance_type=inst.instance_type, availability_zone=inst.availability_zone,
-            private_ip=inst.private_ip, tags=dict(inst.tags), launch_time=inst.launched_at)
+            instance_id=inst.instance_id,
+            state=InstanceState.PENDING.value,
+            instance_type=inst.instance_type,
+            availability_zone=inst.availability_zone,
+            private_ip=inst.private_ip,
+            tags=dict(inst.tags),
+            launch_time=inst.launched_at,
+        )
 
     def _pages(self, shown: list[CloudInstance]) -> list[CloudInstance]:
         """Charge one DescribeInstances per further page of 1000 (the first is charged)."""
@@ -332,8 +391,10 @@ class MemoryProvider:
         model = self.model
 
         def listing(now: float) -> list[CloudInstance]:
-            return [self._view(inst, now) for inst in model.listed(
-                now, tag_key=TAG_CLUSTER, tag_value=self.cluster_name)]
+            return [
+                self._view(inst, now)
+                for inst in model.listed(now, tag_key=TAG_CLUSTER, tag_value=self.cluster_name)
+            ]
 
         return self._pages(self._call("DescribeInstances", listing))
 
@@ -341,16 +402,20 @@ class MemoryProvider:
         model = self.model
         found: list[CloudInstance] = []
         for chunk in chunks(instance_ids, LOOKUP_BATCH):
+
             def by_filter(now: float, chosen: list[str] = chunk) -> list[CloudInstance]:
                 shown = []
                 for instance_id in chosen:
                     inst = model.instances.get(instance_id)
-                    if (inst is None
-                            or not model.is_visible(instance_id, Operation.LISTING, now)
-                            or model.flickers(instance_id)):
+                    if (
+                        inst is None
+                        or not model.is_visible(instance_id, Operation.LISTING, now)
+                        or model.flickers(instance_id)
+                    ):
                         continue
                     shown.append(self._view(inst, now))
                 return shown
+
             found.extend(self._call("DescribeInstances", by_filter))
         return found
 
@@ -362,14 +427,20 @@ class MemoryProvider:
             return [self._view(model.instances[i], now) for i in chosen]
 
         for chunk in chunks(instance_ids, LOOKUP_BATCH):
-            answer, _ = self._known_only("DescribeInstances", chunk, by_id,
-                                         Operation.DESCRIBE_BY_ID)
+            answer, _ = self._known_only(
+                "DescribeInstances", chunk, by_id, Operation.DESCRIBE_BY_ID
+            )
             found.extend(answer or [])
         return found
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
-        return lookup_until_visible(self.describe, instance_id, clock=self._clock,
-                                    deadline_seconds=self._lookup_deadline, rng=self._rng)
+        return lookup_until_visible(
+            self.describe,
+            instance_id,
+            clock=self._clock,
+            deadline_seconds=self._lookup_deadline,
+            rng=self._rng,
+        )
 
     def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
         model = self.model
@@ -383,7 +454,8 @@ class MemoryProvider:
                 raise cloud_error(
                     "OperationNotPermitted",
                     f"The instance '{protected[0]}' may not be terminated. Modify its "
-                    "'disableApiTermination' instance attribute and try again.")
+                    "'disableApiTermination' instance attribute and try again.",
+                )
             answer = {}
             for instance_id in chosen:
                 _, current, _ = model.request_terminate(instance_id, now)
@@ -393,19 +465,27 @@ class MemoryProvider:
 
         for chunk in chunks(instance_ids, TERMINATE_CHUNK):
             try:
-                answers = [self._known_only("TerminateInstances", chunk, terminate,
-                                            Operation.TERMINATE, resources=True)]
+                answers = [
+                    self._known_only(
+                        "TerminateInstances", chunk, terminate, Operation.TERMINATE, resources=True
+                    )
+                ]
             except LaunchRejected:
                 answers = []
                 for instance_id in chunk:
                     try:
-                        answers.append(self._known_only(
-                            "TerminateInstances", [instance_id], terminate,
-                            Operation.TERMINATE, resources=True))
+                        answers.append(
+                            self._known_only(
+                                "TerminateInstances",
+                                [instance_id],
+                                terminate,
+                                Operation.TERMINATE,
+                                resources=True,
+                            )
+                        )
                     except LaunchRejected as exc:
                         refused[instance_id] = f"{exc.code}: {exc.message}"
             for answer, dropped in answers:
                 not_found.extend(dropped)
                 states.update(answer or {})
         return TerminateResult(states=states, not_found=tuple(not_found), refused=refused)
-

@@ -132,12 +132,17 @@ def chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
     """The distinct ids, in their order, ``size`` at a time (one API call each)."""
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), size):
-        yield unique[start:start + size]
+        yield unique[start : start + size]
 
 
-def lookup_until_visible(describe: Callable[[Sequence[str]], list[CloudInstance]],
-                         instance_id: str, *, clock: Clock, deadline_seconds: float,
-                         rng: random.Random) -> CloudInstance | NotVisibleYet:
+def lookup_until_visible(
+    describe: Callable[[Sequence[str]], list[CloudInstance]],
+    instance_id: str,
+    *,
+    clock: Clock,
+    deadline_seconds: float,
+    rng: random.Random,
+) -> CloudInstance | NotVisibleYet:
     """``CloudProvider.lookup`` for any backend: ``describe`` one id with full-jitter
     backoff until it shows or the deadline passes. Throttling and 5xx answers count as
     "nothing yet"; the answer is ``NotVisibleYet``, never an exception about absence."""
@@ -151,16 +156,18 @@ def lookup_until_visible(describe: Callable[[Sequence[str]], list[CloudInstance]
             return None
         return shown[0] if shown else None
 
-    found, attempts = retry_until(fetch, clock=clock, deadline_seconds=deadline_seconds,
-                                  backoff=LOOKUP_BACKOFF, rng=rng)
+    found, attempts = retry_until(
+        fetch, clock=clock, deadline_seconds=deadline_seconds, backoff=LOOKUP_BACKOFF, rng=rng
+    )
     if found is not None:
         return found
     reason = f"not visible yet ({last_error[0]})" if last_error else "not visible yet"
     return NotVisibleYet(instance_id=instance_id, attempts=attempts, reason=reason)
 
 
-def call_dropping_unknown(call: Callable[[list[str]], T],
-                          ids: list[str]) -> tuple[T | None, list[str]]:
+def call_dropping_unknown(
+    call: Callable[[list[str]], T], ids: list[str]
+) -> tuple[T | None, list[str]]:
     """A by-id call (DescribeInstances by id, TerminateInstances, ...) fails as a whole on
     an id EC2 does not know yet, naming it: drop the named ids (all of them when the
     message names none, as for a malformed id) and call again for the rest.

@@ -96,31 +96,52 @@ class ProviderState:
             self._db.executemany(
                 "INSERT OR REPLACE INTO launches"
                 " (instance_id, tags, private_ip, launched_at, lifecycle) VALUES (?, ?, ?, ?, ?)",
-                [(p.instance_id, json.dumps(p.tags, sort_keys=True), p.private_ip,
-                  p.launched_at, p.lifecycle) for p in launches])
+                [
+                    (
+                        p.instance_id,
+                        json.dumps(p.tags, sort_keys=True),
+                        p.private_ip,
+                        p.launched_at,
+                        p.lifecycle,
+                    )
+                    for p in launches
+                ],
+            )
 
     def forget_launches(self, instance_ids: list[str]) -> None:
         with self._lock:
-            self._db.executemany("DELETE FROM launches WHERE instance_id = ?",
-                                 [(i,) for i in instance_ids])
+            self._db.executemany(
+                "DELETE FROM launches WHERE instance_id = ?", [(i,) for i in instance_ids]
+            )
 
     def launches(self) -> list[PendingLaunch]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT instance_id, tags, private_ip, launched_at, lifecycle FROM launches"
             ).fetchall()
-        return [PendingLaunch(instance_id=r[0], tags=dict(json.loads(r[1])), private_ip=r[2],
-                              launched_at=float(r[3]), lifecycle=r[4]) for r in rows]
+        return [
+            PendingLaunch(
+                instance_id=r[0],
+                tags=dict(json.loads(r[1])),
+                private_ip=r[2],
+                launched_at=float(r[3]),
+                lifecycle=r[4],
+            )
+            for r in rows
+        ]
 
     def add_intent(self, intent: LaunchIntent) -> None:
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO intents VALUES (?, ?)",
-                             (intent.request_id, json.dumps(asdict(intent), sort_keys=True)))
+            self._db.execute(
+                "INSERT OR IGNORE INTO intents VALUES (?, ?)",
+                (intent.request_id, json.dumps(asdict(intent), sort_keys=True)),
+            )
 
     def forget_intents(self, request_ids: list[str]) -> None:
         with self._lock:
-            self._db.executemany("DELETE FROM intents WHERE request_id = ?",
-                                 [(i,) for i in request_ids])
+            self._db.executemany(
+                "DELETE FROM intents WHERE request_id = ?", [(i,) for i in request_ids]
+            )
 
     def intents(self) -> list[LaunchIntent]:
         with self._lock:
@@ -132,16 +153,18 @@ class ProviderState:
             # A retried termination keeps the time it was first asked for.
             self._db.executemany(
                 "INSERT OR IGNORE INTO terminations VALUES (?, ?, ?)",
-                [(p.instance_id, p.action, p.since) for p in pending])
+                [(p.instance_id, p.action, p.since) for p in pending],
+            )
 
     def forget_terminations(self, instance_ids: list[str]) -> None:
         with self._lock:
-            self._db.executemany("DELETE FROM terminations WHERE instance_id = ?",
-                                 [(i,) for i in instance_ids])
+            self._db.executemany(
+                "DELETE FROM terminations WHERE instance_id = ?", [(i,) for i in instance_ids]
+            )
 
     def terminations(self) -> list[PendingTermination]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT instance_id, action, since FROM terminations").fetchall()
-        return [PendingTermination(instance_id=r[0], action=r[1], since=float(r[2]))
-                for r in rows]
+                "SELECT instance_id, action, since FROM terminations"
+            ).fetchall()
+        return [PendingTermination(instance_id=r[0], action=r[1], since=float(r[2])) for r in rows]

@@ -106,15 +106,23 @@ def from_aws_tags(tags: Mapping[str, str]) -> dict[str, str]:
 
 
 def _spec_of(intent: LaunchIntent) -> LaunchSpec:
-    return LaunchSpec(request_id=intent.request_id, client_token=intent.client_token,
-                      node_type=intent.node_type, count=intent.count,
-                      node_config=intent.node_config, subnet_id=intent.subnet_id)
+    return LaunchSpec(
+        request_id=intent.request_id,
+        client_token=intent.client_token,
+        node_type=intent.node_type,
+        count=intent.count,
+        node_config=intent.node_config,
+        subnet_id=intent.subnet_id,
+    )
 
 
 def _kind_of(tags: Mapping[str, str]) -> dict[str, str]:
     """The tags that say which nodes are interchangeable: kind, node type, launch config."""
-    return {k: tags[k] for k in (TAG_RAY_NODE_KIND, TAG_RAY_LAUNCH_CONFIG,
-                                 TAG_RAY_USER_NODE_TYPE) if k in tags}
+    return {
+        k: tags[k]
+        for k in (TAG_RAY_NODE_KIND, TAG_RAY_LAUNCH_CONFIG, TAG_RAY_USER_NODE_TYPE)
+        if k in tags
+    }
 
 
 def lifecycle_of(instance: CloudInstance) -> str:
@@ -187,24 +195,39 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
 
     max_terminate_nodes = 1000
 
-    def __init__(self, provider_config: dict[str, Any], cluster_name: str, *,
-                 clock: Clock | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        provider_config: dict[str, Any],
+        cluster_name: str,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         """Ray passes the two arguments; ``clock`` and ``rng`` (backoff jitter) are for
         tests on a fake clock."""
         super().__init__(provider_config, cluster_name)
         self.settings = parse_settings(provider_config)
         self.cache_stopped_nodes = self.settings.cache_stopped_nodes
         if clock is None:
-            clock = (WallClock() if self.settings.time_scale == 1.0
-                     else ScaledClock(self.settings.time_scale, origin=time.time()))
+            clock = (
+                WallClock()
+                if self.settings.time_scale == 1.0
+                else ScaledClock(self.settings.time_scale, origin=time.time())
+            )
         self.clock = clock
         self.ec2 = EC2Provider(
-            cluster_name=cluster_name, region=self.settings.region, clock=self.clock,
-            endpoint_url=self.settings.endpoint_url, max_attempts=self.settings.max_attempts,
+            cluster_name=cluster_name,
+            region=self.settings.region,
+            clock=self.clock,
+            endpoint_url=self.settings.endpoint_url,
+            max_attempts=self.settings.max_attempts,
             lookup_deadline=self.settings.lookup_deadline_seconds,
             credentials=self.settings.aws_credentials,
-            rate_limits={name: (limit.capacity, limit.refill_per_second)
-                         for name, limit in DEFAULT_RATE_LIMITS.items()})
+            rate_limits={
+                name: (limit.capacity, limit.refill_per_second)
+                for name, limit in DEFAULT_RATE_LIMITS.items()
+            },
+        )
         path = self.settings.state_path or default_state_path(cluster_name, self.settings.region)
         self.state = ProviderState(path)
         self._lock = threading.RLock()
@@ -217,9 +240,13 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         self._launching: set[str] = set()
         for launch in self.state.launches():
             self._book.nodes[launch.instance_id] = _Node(
-                instance_id=launch.instance_id, state="pending", private_ip=launch.private_ip,
-                tags=dict(launch.tags), known_since=launch.launched_at,
-                lifecycle=launch.lifecycle)
+                instance_id=launch.instance_id,
+                state="pending",
+                private_ip=launch.private_ip,
+                tags=dict(launch.tags),
+                known_since=launch.launched_at,
+                lifecycle=launch.lifecycle,
+            )
         self._book.gone.update(t.instance_id for t in self.state.terminations())
 
     # ------------------------------------------------------------------ listing
@@ -227,18 +254,21 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
     def non_terminated_nodes(self, tag_filters: dict[str, str]) -> list[str]:
         self._retry_pending_work()
         try:
-            listed = self.ec2.list_tagged(TAG_RAY_CLUSTER_NAME, self.cluster_name,
-                                          states=LIVE_STATES)
+            listed = self.ec2.list_tagged(
+                TAG_RAY_CLUSTER_NAME, self.cluster_name, states=LIVE_STATES
+            )
         except UNANSWERED as exc:
             # Answer from what we know; the next update lists again.
-            log.warning("listing failed (%s); answering from the last listing",
-                        self._reason(exc))
+            log.warning("listing failed (%s); answering from the last listing", self._reason(exc))
             listed = None
         if listed is not None:
             self._absorb_listing(listed)
         with self._lock:
-            return [node_id for node_id, node in self._book.nodes.items()
-                    if all(node.tags.get(k) == v for k, v in tag_filters.items())]
+            return [
+                node_id
+                for node_id, node in self._book.nodes.items()
+                if all(node.tags.get(k) == v for k, v in tag_filters.items())
+            ]
 
     def _absorb_listing(self, listed: list[CloudInstance]) -> None:
         now = self.clock.now()
@@ -257,8 +287,13 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         tags = from_aws_tags(instance.tags)
         tags.update(self._book.tags_set.get(instance.instance_id, {}))
         if node is None:
-            node = _Node(instance_id=instance.instance_id, state=instance.state,
-                         private_ip=instance.private_ip, tags=tags, known_since=now)
+            node = _Node(
+                instance_id=instance.instance_id,
+                state=instance.state,
+                private_ip=instance.private_ip,
+                tags=tags,
+                known_since=now,
+            )
             self._book.nodes[instance.instance_id] = node
         else:
             node.tags = {**node.tags, **tags}
@@ -271,8 +306,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         try:
             shown = {i.instance_id: i for i in self.ec2.describe_by_id(missing)}
         except UNANSWERED as exc:
-            log.warning("lookup of %d unlisted nodes failed (%s)", len(missing),
-                        self._reason(exc))
+            log.warning("lookup of %d unlisted nodes failed (%s)", len(missing), self._reason(exc))
             return
         dropped: list[str] = []
         with self._lock:
@@ -288,8 +322,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                     continue
                 last = node.seen_at if node.seen_at is not None else node.known_since
                 if now - last > self.settings.visibility_timeout_seconds:
-                    log.warning("%s: not shown by EC2 for %.0f s; dropping it", instance_id,
-                                now - last)
+                    log.warning(
+                        "%s: not shown by EC2 for %.0f s; dropping it", instance_id, now - last
+                    )
                     dropped.append(instance_id)
             for instance_id in dropped:
                 del self._book.nodes[instance_id]
@@ -311,11 +346,13 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             return None
         with self._lock:
             if shown[0].tags.get(TAG_RAY_CLUSTER_NAME) == self.cluster_name and (
-                    shown[0].state in LIVE_STATES and node_id not in self._book.gone):
+                shown[0].state in LIVE_STATES and node_id not in self._book.gone
+            ):
                 return self._remember(shown[0], self.clock.now())
             tags = from_aws_tags(shown[0].tags)
-            node = _Node(instance_id=node_id, state=shown[0].state,
-                         private_ip=shown[0].private_ip, tags=tags)
+            node = _Node(
+                instance_id=node_id, state=shown[0].state, private_ip=shown[0].private_ip, tags=tags
+            )
             node.absorb(shown[0], self.clock.now())
             return node
 
@@ -376,8 +413,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             try:
                 retry.extend(self.ec2.create_tags(node_ids, to_aws_tags(dict(pairs))))
             except UNANSWERED as exc:
-                log.info("CreateTags on %d nodes deferred (%s)", len(node_ids),
-                         self._reason(exc))
+                log.info("CreateTags on %d nodes deferred (%s)", len(node_ids), self._reason(exc))
                 retry.extend(node_ids)
         if retry:
             with self._lock:
@@ -389,8 +425,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
 
     # ------------------------------------------------------------------ launch
 
-    def create_node(self, node_config: dict[str, Any], tags: dict[str, str],
-                    count: int) -> dict[str, Any]:
+    def create_node(
+        self, node_config: dict[str, Any], tags: dict[str, str], count: int
+    ) -> dict[str, Any]:
         created: dict[str, Any] = {}
         wanted = to_aws_tags(_kind_of(tags))
         for intent, launched in self._resend_intents():
@@ -409,8 +446,12 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         return created
 
     def create_node_with_resources_and_labels(
-        self, node_config: dict[str, Any], tags: dict[str, str], count: int,
-        resources: dict[str, float], labels: dict[str, str],
+        self,
+        node_config: dict[str, Any],
+        tags: dict[str, str],
+        count: int,
+        resources: dict[str, float],
+        labels: dict[str, str],
     ) -> dict[str, Any]:
         return self.create_node(node_config, tags, count)
 
@@ -419,20 +460,21 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         Nodes still stopping are left for a later launch rather than waited for."""
         wanted = _kind_of(tags)
         try:
-            stopped = self.ec2.list_tagged(TAG_RAY_CLUSTER_NAME, self.cluster_name,
-                                           states=("stopped",))
+            stopped = self.ec2.list_tagged(
+                TAG_RAY_CLUSTER_NAME, self.cluster_name, states=("stopped",)
+            )
         except UNANSWERED as exc:
             log.info("no stopped nodes to reuse (%s)", self._reason(exc))
             return {}
-        candidates = [i for i in stopped
-                      if all(i.tags.get(k) == v for k, v in wanted.items())][:count]
+        candidates = [i for i in stopped if all(i.tags.get(k) == v for k, v in wanted.items())][
+            :count
+        ]
         if not candidates:
             return {}
         try:
             answer = self.ec2.change_state("StartInstances", [i.instance_id for i in candidates])
         except UNANSWERED as exc:
-            log.info("starting stopped nodes failed (%s); launching new ones",
-                     self._reason(exc))
+            log.info("starting stopped nodes failed (%s); launching new ones", self._reason(exc))
             return {}
         now = self.clock.now()
         started: dict[str, Any] = {}
@@ -444,15 +486,18 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                 node = self._remember(instance, now)
                 node.state = "pending"
             self.state.forget_terminations([instance.instance_id])
-            started[instance.instance_id] = {"InstanceId": instance.instance_id,
-                                             "PrivateIpAddress": instance.private_ip}
+            started[instance.instance_id] = {
+                "InstanceId": instance.instance_id,
+                "PrivateIpAddress": instance.private_ip,
+            }
         log.info("reusing stopped nodes %s", sorted(started))
         for node_id in started:
             self.set_node_tags(node_id, dict(tags))
         return started
 
-    def _launch(self, node_config: dict[str, Any], tags: dict[str, str],
-                count: int) -> dict[str, Any]:
+    def _launch(
+        self, node_config: dict[str, Any], tags: dict[str, str], count: int
+    ) -> dict[str, Any]:
         config = dict(node_config)
         subnets = list(config.pop("SubnetIds", None) or [None])
         aws_tags = {**to_aws_tags(tags), TAG_RAY_CLUSTER_NAME: self.cluster_name}
@@ -464,7 +509,8 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         else:  # the user's instance tags win over ours, as with Ray's provider
             theirs = {t["Key"] for t in instance_spec.get("Tags", [])}
             instance_spec["Tags"] = [t for t in ours if t["Key"] not in theirs] + list(
-                instance_spec.get("Tags", []))
+                instance_spec.get("Tags", [])
+            )
         config["TagSpecifications"] = specs
         node_type = tags.get(TAG_RAY_USER_NODE_TYPE) or tags.get(TAG_RAY_NODE_KIND, "node")
         deadline = self.clock.now() + self.settings.launch_deadline_seconds
@@ -477,9 +523,15 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             while True:
                 subnet = subnets[subnet_index % len(subnets)]
                 intent = LaunchIntent(
-                    request_id=request_id, client_token=f"ray-{request_id}", node_type=node_type,
-                    count=count, node_config=config, subnet_id=subnet, tags=aws_tags,
-                    created_at=self.clock.now())
+                    request_id=request_id,
+                    client_token=f"ray-{request_id}",
+                    node_type=node_type,
+                    count=count,
+                    node_config=config,
+                    subnet_id=subnet,
+                    tags=aws_tags,
+                    created_at=self.clock.now(),
+                )
                 # Marked as this thread's before it is written, so no other thread resends
                 # it; written before sending, so later updates resend it if no answer comes.
                 with self._lock:
@@ -507,9 +559,13 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                     self._fail(exc)
                 if self.clock.now() >= deadline:
                     # Maybe launched: the intent stays, and later updates resend it.
-                    log.warning("no answer to a launch of %d %s nodes within %.0f s; resending "
-                                "it with the same token at the next update", count, node_type,
-                                self.settings.launch_deadline_seconds)
+                    log.warning(
+                        "no answer to a launch of %d %s nodes within %.0f s; resending "
+                        "it with the same token at the next update",
+                        count,
+                        node_type,
+                        self.settings.launch_deadline_seconds,
+                    )
                     self._fail(failure)
                 self.clock.sleep(self._backoff.delay(attempt, self._rng))
                 attempt += 1
@@ -519,8 +575,12 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             with self._lock:
                 self._launching.difference_update(tried)
         if len(launched) < count:
-            log.info("EC2 launched %d of %d %s nodes; Ray will ask again", len(launched),
-                     count, node_type)
+            log.info(
+                "EC2 launched %d of %d %s nodes; Ray will ask again",
+                len(launched),
+                count,
+                node_type,
+            )
         return launched
 
     def _resend_intents(self) -> list[tuple[LaunchIntent, dict[str, Any] | None]]:
@@ -536,21 +596,20 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                 continue
             if self.clock.now() - intent.created_at > self.settings.visibility_timeout_seconds:
                 # Its instances, if any, carry the cluster tag: the listing has them.
-                log.warning("launch %s never answered; leaving it to the listing",
-                            intent.request_id)
+                log.warning(
+                    "launch %s never answered; leaving it to the listing", intent.request_id
+                )
                 self.state.forget_intents([intent.request_id])
                 continue
             try:
                 result = self.ec2.launch(_spec_of(intent))
             except (CapacityUnavailable, LaunchRejected) as exc:
-                log.warning("launch %s failed when sent again (%s)", intent.request_id,
-                            exc.code)
+                log.warning("launch %s failed when sent again (%s)", intent.request_id, exc.code)
                 self.state.forget_intents([intent.request_id])
                 out.append((intent, {}))
                 continue
             except UNANSWERED as exc:
-                log.info("launch %s still unanswered (%s)", intent.request_id,
-                         self._reason(exc))
+                log.info("launch %s still unanswered (%s)", intent.request_id, self._reason(exc))
                 out.append((intent, None))
                 continue
             launched = self._record_launch(result.instances, intent.tags)
@@ -559,8 +618,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             out.append((intent, launched))
         return out
 
-    def _record_launch(self, instances: tuple[CloudInstance, ...],
-                       aws_tags: Mapping[str, str]) -> dict[str, Any]:
+    def _record_launch(
+        self, instances: tuple[CloudInstance, ...], aws_tags: Mapping[str, str]
+    ) -> dict[str, Any]:
         """Nodes from a RunInstances answer, in the book and the state file."""
         now = self.clock.now()
         launched: dict[str, Any] = {}
@@ -570,19 +630,34 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                 if instance.instance_id in self._book.gone:
                     continue  # an answer repeated after Ray terminated the node
                 if instance.instance_id in self._book.nodes:  # a listing showed it first
-                    launched[instance.instance_id] = {"InstanceId": instance.instance_id,
-                                                      "PrivateIpAddress": instance.private_ip}
+                    launched[instance.instance_id] = {
+                        "InstanceId": instance.instance_id,
+                        "PrivateIpAddress": instance.private_ip,
+                    }
                     continue
                 node_tags = from_aws_tags({**instance.tags, **aws_tags})
-                node = _Node(instance_id=instance.instance_id, state="pending",
-                             private_ip=instance.private_ip, tags=node_tags, known_since=now,
-                             lifecycle=lifecycle_of(instance))
+                node = _Node(
+                    instance_id=instance.instance_id,
+                    state="pending",
+                    private_ip=instance.private_ip,
+                    tags=node_tags,
+                    known_since=now,
+                    lifecycle=lifecycle_of(instance),
+                )
                 self._book.nodes[instance.instance_id] = node
-                pending.append(PendingLaunch(instance_id=instance.instance_id, tags=node_tags,
-                                             private_ip=instance.private_ip, launched_at=now,
-                                             lifecycle=node.lifecycle))
-                launched[instance.instance_id] = {"InstanceId": instance.instance_id,
-                                                  "PrivateIpAddress": instance.private_ip}
+                pending.append(
+                    PendingLaunch(
+                        instance_id=instance.instance_id,
+                        tags=node_tags,
+                        private_ip=instance.private_ip,
+                        launched_at=now,
+                        lifecycle=node.lifecycle,
+                    )
+                )
+                launched[instance.instance_id] = {
+                    "InstanceId": instance.instance_id,
+                    "PrivateIpAddress": instance.private_ip,
+                }
         self.state.add_launches(pending)
         return launched
 
@@ -604,8 +679,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         else:
             code = exc.code if exc is not None else "LaunchDeadline"
             message = exc.message if exc is not None else "no launch within the deadline"
-        raise NodeLaunchException(category=code, description=message,
-                                  src_exc_info=sys.exc_info())
+        raise NodeLaunchException(category=code, description=message, src_exc_info=sys.exc_info())
 
     # ------------------------------------------------------------------ terminate
 
@@ -624,19 +698,26 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                 if node is not None:
                     taken[node_id] = node
                 # Stop only what is known to be on-demand: stopping a spot instance fails.
-                stop = (self.cache_stopped_nodes and node is not None
-                        and node.lifecycle == "on-demand")
+                stop = (
+                    self.cache_stopped_nodes and node is not None and node.lifecycle == "on-demand"
+                )
                 actions[STOP if stop else TERMINATE].append(node_id)
                 self._book.gone.add(node_id)
                 self._book.unsent_tags.pop(node_id, None)
         everything = [i for ids in actions.values() for i in ids]
         self.state.forget_launches(everything)
-        self.state.add_terminations([PendingTermination(instance_id=i, action=a, since=now)
-                                     for a, ids in actions.items() for i in ids])
+        self.state.add_terminations(
+            [
+                PendingTermination(instance_id=i, action=a, since=now)
+                for a, ids in actions.items()
+                for i in ids
+            ]
+        )
         self._send_terminations(actions, taken)
 
-    def _send_terminations(self, actions: Mapping[str, list[str]],
-                           taken: Mapping[str, _Node] | None = None) -> None:
+    def _send_terminations(
+        self, actions: Mapping[str, list[str]], taken: Mapping[str, _Node] | None = None
+    ) -> None:
         """Send each action; ids EC2 accepted leave the retry list, the rest stay on it
         (a NotFound on a fresh id means the instance will still run). An id EC2 refused
         (termination protection) still runs: it is no longer "gone", so Ray keeps seeing
@@ -655,8 +736,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                     continue
                 # EC2 will not stop them (a spot instance, an instance-store root):
                 # terminate them instead, as Ray's provider does for spot nodes.
-                log.warning("StopInstances refused (%s); terminating %s instead", exc.code,
-                            sorted(ids))
+                log.warning(
+                    "StopInstances refused (%s); terminating %s instead", exc.code, sorted(ids)
+                )
                 self._send_terminations({TERMINATE: ids}, taken)
                 continue
             except UNANSWERED as exc:
@@ -679,10 +761,15 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
                 if node is not None:
                     self._book.nodes.setdefault(node_id, node)
                     if node.seen_at is None:  # not listed yet: the file keeps it too
-                        restored.append(PendingLaunch(
-                            instance_id=node_id, tags=dict(node.tags),
-                            private_ip=node.private_ip, launched_at=node.known_since,
-                            lifecycle=node.lifecycle))
+                        restored.append(
+                            PendingLaunch(
+                                instance_id=node_id,
+                                tags=dict(node.tags),
+                                private_ip=node.private_ip,
+                                launched_at=node.known_since,
+                                lifecycle=node.lifecycle,
+                            )
+                        )
         self.state.forget_terminations(node_ids)
         self.state.add_launches(restored)
 
@@ -693,8 +780,9 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         expired: list[str] = []
         for pending in self.state.terminations():
             if now - pending.since > self.settings.visibility_timeout_seconds:
-                log.warning("%s: EC2 never accepted %s; giving up", pending.instance_id,
-                            pending.action)
+                log.warning(
+                    "%s: EC2 never accepted %s; giving up", pending.instance_id, pending.action
+                )
                 expired.append(pending.instance_id)
             else:
                 actions.setdefault(pending.action, []).append(pending.instance_id)
@@ -720,8 +808,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         return result
 
     @staticmethod
-    def fillout_available_node_types_resources(
-            cluster_config: dict[str, Any]) -> dict[str, Any]:
+    def fillout_available_node_types_resources(cluster_config: dict[str, Any]) -> dict[str, Any]:
         """Resources from the instance types, as Ray's AWS provider does, when not given.
         Ray calls this before ``bootstrap_config``, so Ray's AWS defaults are filled here too."""
         cluster_config = with_ray_aws_defaults(cluster_config)
@@ -731,14 +818,15 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             return cluster_config
         if cluster_config.get("provider", {}).get("endpoint_url"):
             # Ray's lookup of instance types would go to AWS itself, not to the endpoint.
-            raise ConfigError("required with provider.endpoint_url; set the node type's "
-                              "resources, e.g. {CPU: 2}",
-                              path=f"available_node_types.{missing[0]}.resources")
+            raise ConfigError(
+                "required with provider.endpoint_url; set the node type's resources, e.g. {CPU: 2}",
+                path=f"available_node_types.{missing[0]}.resources",
+            )
         from ray.autoscaler._private.aws.node_provider import (  # noqa: PLC0415
             AWSNodeProvider,
         )
 
         result: dict[str, Any] = AWSNodeProvider.fillout_available_node_types_resources(
-            cluster_config)
+            cluster_config
+        )
         return result
-

@@ -19,11 +19,14 @@ UNLIMITED_BUDGET = 1_000_000
 
 
 class ClientPacer:
-    def __init__(self, clock: Clock, rate_limits: Mapping[str, tuple[float, float]] | None,
-                 max_wait: float) -> None:
+    def __init__(
+        self, clock: Clock, rate_limits: Mapping[str, tuple[float, float]] | None, max_wait: float
+    ) -> None:
         self._clock = clock
-        self._buckets = {name: TokenBucket(capacity, refill)
-                         for name, (capacity, refill) in (rate_limits or {}).items()}
+        self._buckets = {
+            name: TokenBucket(capacity, refill)
+            for name, (capacity, refill) in (rate_limits or {}).items()
+        }
         self._max_wait = max_wait
         self._lock = threading.Lock()
 
@@ -35,8 +38,9 @@ class ClientPacer:
         with self._lock:
             wait = bucket.seconds_until(self._clock.now())
         if wait > self._max_wait:
-            raise Throttled("ClientThrottled", f"{action}: client-side rate limit, "
-                            f"next token in {wait:.1f}s")
+            raise Throttled(
+                "ClientThrottled", f"{action}: client-side rate limit, next token in {wait:.1f}s"
+            )
         if wait > 0:
             self._clock.sleep(wait)
         with self._lock:

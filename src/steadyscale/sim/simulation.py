@@ -42,8 +42,14 @@ BUILTIN_TRACES = ("burst", "diurnal", "spiky")
 # The virtual clock starts here, an arbitrary moment far from zero like an epoch reading.
 START = 1_000_000.0
 # Statuses drawn on the plot, bottom to top.
-PLOTTED = (Status.READY, Status.RUNNING, Status.PENDING, Status.LAUNCHED,
-           Status.REQUESTED, Status.TERMINATING)
+PLOTTED = (
+    Status.READY,
+    Status.RUNNING,
+    Status.PENDING,
+    Status.LAUNCHED,
+    Status.REQUESTED,
+    Status.TERMINATING,
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,9 @@ def _step(at: float, bundle: Mapping[str, float], count: int) -> TraceStep:
     return TraceStep(at=at, demand=items)
 
 
-def builtin_trace(name: str, *, peak: int, duration: float, bundle: Mapping[str, float],
-                  seed: int) -> Trace:
+def builtin_trace(
+    name: str, *, peak: int, duration: float, bundle: Mapping[str, float], seed: int
+) -> Trace:
     """``burst``: 0 -> peak at once, back to 0 at half time. ``diurnal``: a day's curve
     squeezed into the duration (night low, midday peak), in 24 steps. ``spiky``: a tenth
     of the peak with seeded spikes to the peak lasting a few minutes."""
@@ -100,8 +107,10 @@ def builtin_trace(name: str, *, peak: int, duration: float, bundle: Mapping[str,
             steps.append(_step(at + length, bundle, base))
             at += length + rng.uniform(300, 900)
     else:
-        raise ConfigError(f"unknown trace {name!r}; use {', '.join(BUILTIN_TRACES)} or a "
-                          "CSV/YAML file of time, bundle, count")
+        raise ConfigError(
+            f"unknown trace {name!r}; use {', '.join(BUILTIN_TRACES)} or a "
+            "CSV/YAML file of time, bundle, count"
+        )
     return Trace(name=name, steps=tuple(steps))
 
 
@@ -109,8 +118,9 @@ def _bundle_text(text: str, where: str) -> dict[str, float]:
     try:
         return parse_amounts(text, separators=";,")
     except ValueError as exc:
-        raise ConfigError(f"{where}: bundle {text!r}: write NAME=AMOUNT pairs, e.g. "
-                          f"CPU=4;GPU=1 (not {exc})") from None
+        raise ConfigError(
+            f"{where}: bundle {text!r}: write NAME=AMOUNT pairs, e.g. CPU=4;GPU=1 (not {exc})"
+        ) from None
 
 
 def load_trace(path: str | Path) -> Trace:
@@ -123,21 +133,20 @@ def load_trace(path: str | Path) -> Trace:
     except OSError as exc:
         raise ConfigError(f"cannot read trace {source}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"trace {source} is not UTF-8 text; give a CSV or YAML file "
-                          "of time, bundle, count") from None
+        raise ConfigError(
+            f"trace {source} is not UTF-8 text; give a CSV or YAML file of time, bundle, count"
+        ) from None
     rows: list[tuple[float, dict[str, float], int, str]] = []
     if source.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
-        if reader.fieldnames is None or not {"time", "bundle", "count"} <= set(
-                reader.fieldnames):
+        if reader.fieldnames is None or not {"time", "bundle", "count"} <= set(reader.fieldnames):
             raise ConfigError(f"{source}: the CSV header must be time,bundle,count")
         for line, row in enumerate(reader, start=2):
             where = f"{source}:{line}"
             try:
                 at, count = float(row["time"]), int(row["count"])
             except (TypeError, ValueError):
-                raise ConfigError(f"{where}: time must be a number and count an integer")\
-                    from None
+                raise ConfigError(f"{where}: time must be a number and count an integer") from None
             rows.append((at, _bundle_text(row["bundle"] or "", where), count, where))
     else:
         try:
@@ -145,8 +154,9 @@ def load_trace(path: str | Path) -> Trace:
         except yaml.YAMLError:
             raise ConfigError(f"{source}: malformed YAML") from None
         if not isinstance(raw, list):
-            raise ConfigError(f"{source}: expected a list of {{time, bundle, count}} "
-                              "(or a .csv file)")
+            raise ConfigError(
+                f"{source}: expected a list of {{time, bundle, count}} (or a .csv file)"
+            )
         for index, entry in enumerate(raw):
             where = f"{source}: [{index}]"
             if not isinstance(entry, dict) or set(entry) != {"time", "bundle", "count"}:
@@ -155,8 +165,9 @@ def load_trace(path: str | Path) -> Trace:
                 item = DemandItem(bundle=entry["bundle"], count=entry["count"])
                 at = float(entry["time"])
             except (ValidationError, TypeError, ValueError):
-                raise ConfigError(f"{where}: bundle must map resources to amounts and count "
-                                  "be an integer >= 0") from None
+                raise ConfigError(
+                    f"{where}: bundle must map resources to amounts and count be an integer >= 0"
+                ) from None
             rows.append((at, dict(item.bundle), item.count, where))
     by_time: dict[float, list[DemandItem]] = {}
     for at, bundle, count, where in rows:
@@ -171,25 +182,36 @@ def load_trace(path: str | Path) -> Trace:
     return Trace(name=source.name, steps=steps)
 
 
-def resolve_trace(spec: str, config: ClusterConfig, *, peak: int | None, duration: float,
-                  seed: int) -> Trace:
+def resolve_trace(
+    spec: str, config: ClusterConfig, *, peak: int | None, duration: float, seed: int
+) -> Trace:
     """A built-in trace by name (sized by ``peak``, default max_workers, in bundles of the
     first node type's resources), or a trace file; every bundle must fit some node type."""
     if spec in BUILTIN_TRACES:
         first = next(iter(config.available_node_types.values()))
-        trace = builtin_trace(spec, peak=peak if peak is not None else config.max_workers,
-                              duration=duration, bundle=first.resources, seed=seed)
+        trace = builtin_trace(
+            spec,
+            peak=peak if peak is not None else config.max_workers,
+            duration=duration,
+            bundle=first.resources,
+            seed=seed,
+        )
     elif Path(spec).suffix.lower() in (".csv", ".yaml", ".yml"):
         trace = load_trace(spec)
     else:
-        raise ConfigError(f"--trace {spec!r}: use one of {', '.join(BUILTIN_TRACES)} or a "
-                          ".csv/.yaml file of time, bundle, count")
+        raise ConfigError(
+            f"--trace {spec!r}: use one of {', '.join(BUILTIN_TRACES)} or a "
+            ".csv/.yaml file of time, bundle, count"
+        )
     for step in trace.steps:
         for item in step.demand:
-            if not any(fits(item.bundle, t.resources)
-                       for t in config.available_node_types.values()):
-                raise ConfigError(f"trace {trace.name} at {step.at:g}s: no node type can fit "
-                                  f"bundle {format_bundle(item.bundle)}")
+            if not any(
+                fits(item.bundle, t.resources) for t in config.available_node_types.values()
+            ):
+                raise ConfigError(
+                    f"trace {trace.name} at {step.at:g}s: no node type can fit "
+                    f"bundle {format_bundle(item.bundle)}"
+                )
     return trace
 
 
@@ -239,9 +261,17 @@ def _seeded_ids(seed: int) -> Callable[[str], str]:
 class Simulation:
     """One run: a config, a trace, a seed and a duration."""
 
-    def __init__(self, config: ClusterConfig, trace: Trace, *, seed: int, duration: float,
-                 ledger_path: Path | None = None, prices: Mapping[str, float] | None = None,
-                 profile: str | None = None) -> None:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        trace: Trace,
+        *,
+        seed: int,
+        duration: float,
+        ledger_path: Path | None = None,
+        prices: Mapping[str, float] | None = None,
+        profile: str | None = None,
+    ) -> None:
         self.config = config
         self.trace = trace
         self.seed = seed
@@ -254,8 +284,7 @@ class Simulation:
             overrides["profile"] = profile
         self.settings = build_settings(overrides=overrides)
         self.clock = FakeClock(START)
-        self.provider: MemoryProvider = build_memory_provider(config, self.clock,
-                                                              self.settings)
+        self.provider: MemoryProvider = build_memory_provider(config, self.clock, self.settings)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if ledger_path is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="steadyscale-sim-")
@@ -264,8 +293,9 @@ class Simulation:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{ledger_path}{suffix}").unlink(missing_ok=True)
         self.ledger = Ledger(ledger_path)
-        self.autoscaler = Autoscaler(config, self.provider, self.ledger, self.clock,
-                                     new_ids=_seeded_ids(seed))
+        self.autoscaler = Autoscaler(
+            config, self.provider, self.ledger, self.clock, new_ids=_seeded_ids(seed)
+        )
 
     def close(self) -> None:
         self.ledger.close()
@@ -301,13 +331,15 @@ class Simulation:
             if wait > 0:
                 clock.advance(wait)
         calls = [(r.at - START, r.action) for r in self.provider.calls.records()]
-        return SimulationResult(report=self._report(samples, reports), samples=samples,
-                                calls=calls, ticks=len(reports))
+        return SimulationResult(
+            report=self._report(samples, reports), samples=samples, calls=calls, ticks=len(reports)
+        )
 
     # ------------------------------------------------------------------ report
 
-    def _capacity_times(self, samples: Sequence[Sample],
-                        reports: Sequence[TickReport]) -> list[dict[str, Any]]:
+    def _capacity_times(
+        self, samples: Sequence[Sample], reports: Sequence[TickReport]
+    ) -> list[dict[str, Any]]:
         """For each rise in demand: how long until the demand was all on ready nodes, at
         the end of the tick that saw it. A rise overtaken by a higher one is met when that
         one is; one the demand fell back from first was never met (None)."""
@@ -317,8 +349,11 @@ class Simulation:
         for sample, report in zip(samples, reports, strict=True):
             waiting = [r for r in waiting if r["demand"] <= sample.demand]
             if sample.demand > previous:
-                rise: dict[str, Any] = {"at_seconds": round(sample.at, 3), "demand": sample.demand,
-                        "seconds": None}
+                rise: dict[str, Any] = {
+                    "at_seconds": round(sample.at, 3),
+                    "demand": sample.demand,
+                    "seconds": None,
+                }
                 rises.append(rise)
                 waiting.append(rise)
             previous = sample.demand
@@ -329,44 +364,64 @@ class Simulation:
                 waiting = []
         return rises
 
-    def _report(self, samples: Sequence[Sample],
-                reports: Sequence[TickReport]) -> dict[str, Any]:
+    def _report(self, samples: Sequence[Sample], reports: Sequence[TickReport]) -> dict[str, Any]:
         end = self.clock.now()
-        truth = [i for i in self.provider.truth(include_gone=True)
-                 if i.tags.get(TAG_CLUSTER) == self.config.cluster_name]
+        truth = [
+            i
+            for i in self.provider.truth(include_gone=True)
+            if i.tags.get(TAG_CLUSTER) == self.config.cluster_name
+        ]
         hours: dict[str, float] = {}
         for inst in truth:
             # EC2 bills from running until shutting-down, not the boot before it.
             if inst.running_at is None:
                 continue
-            stop = inst.terminate_requested_at if inst.terminate_requested_at is not None \
-                else end
-            hours[inst.instance_type] = hours.get(inst.instance_type, 0.0) + max(
-                0.0, stop - inst.running_at) / 3600.0
+            stop = inst.terminate_requested_at if inst.terminate_requested_at is not None else end
+            hours[inst.instance_type] = (
+                hours.get(inst.instance_type, 0.0) + max(0.0, stop - inst.running_at) / 3600.0
+            )
         cost: dict[str, Any]
         priced = {t: h for t, h in hours.items() if t in self.prices}
         if self.prices:
             by_type = {t: round(h * self.prices[t], 4) for t, h in sorted(priced.items())}
-            cost = {"by_instance_type": by_type, "total": round(sum(by_type.values()), 4),
-                    "unpriced_instance_types": sorted(set(hours) - set(priced))}
+            cost = {
+                "by_instance_type": by_type,
+                "total": round(sum(by_type.values()), 4),
+                "unpriced_instance_types": sorted(set(hours) - set(priced)),
+            }
         else:
-            cost = {"note": "no prices given (add a prices map to the config or --price "
-                    "TYPE=DOLLARS_PER_HOUR); cost not computed"}
-        over, unrecorded = audit(self.ledger, [(i.instance_id, i.tags.get(TAG_REQUEST, ""))
-                                               for i in truth])
+            cost = {
+                "note": "no prices given (add a prices map to the config or --price "
+                "TYPE=DOLLARS_PER_HOUR); cost not computed"
+            }
+        over, unrecorded = audit(
+            self.ledger, [(i.instance_id, i.tags.get(TAG_REQUEST, "")) for i in truth]
+        )
         # An instance whose launch answer was lost belongs to a request still open: the
         # next tick resends it (same ClientToken) or adopts the instance. Not a duplicate
         # nor a leak yet, but shown apart.
         open_requests = {r.request_id for r in self.ledger.requests(open_only=True)}
         awaited = {i.instance_id for i in truth if i.tags.get(TAG_REQUEST) in open_requests}
-        tracked = {r.instance_id for r in self.autoscaler.records.values()
-                   if r.instance_id and r.status in HAS_INSTANCE}
+        tracked = {
+            r.instance_id
+            for r in self.autoscaler.records.values()
+            if r.instance_id and r.status in HAS_INSTANCE
+        }
         alive = [i for i in truth if i.state.value != "terminated"]
-        leaks = sum(1 for i in alive if i.instance_id not in tracked
-                    and i.instance_id not in awaited and i.state.value != "shutting-down")
+        leaks = sum(
+            1
+            for i in alive
+            if i.instance_id not in tracked
+            and i.instance_id not in awaited
+            and i.state.value != "shutting-down"
+        )
         by_action = self.provider.calls.by_action()
-        throttles = sum(n for outcomes in by_action.values()
-                        for code, n in outcomes.items() if code == "RequestLimitExceeded")
+        throttles = sum(
+            n
+            for outcomes in by_action.values()
+            for code, n in outcomes.items()
+            if code == "RequestLimitExceeded"
+        )
         stuck = sum(1 for r in reports if r.duration > self.config.max_tick_seconds)
         rises = self._capacity_times(samples, reports)
         final = reports[-1].counts if reports else {}
@@ -379,8 +434,9 @@ class Simulation:
             "time_to_capacity_seconds": rises[0]["seconds"] if rises else None,
             "capacity_after_each_rise": rises,
             "peak_demand": max((s.demand for s in samples), default=0),
-            "peak_running": max((sum(s.counts.get(u.value, 0) for u in UP) for s in samples),
-                                default=0),
+            "peak_running": max(
+                (sum(s.counts.get(u.value, 0) for u in UP) for s in samples), default=0
+            ),
             "instances_launched": len(truth),
             "node_hours_by_instance_type": {t: round(h, 4) for t, h in sorted(hours.items())},
             "node_hours_total": round(sum(hours.values()), 4),
@@ -395,8 +451,7 @@ class Simulation:
             "alive_at_end": len(alive),
             "stuck_ticks": stuck,
             "tick_errors": sum(len(r.errors) for r in reports),
-            "final_nodes": {k: v for k, v in sorted(final.items())
-                            if Status(k) not in TERMINAL},
+            "final_nodes": {k: v for k, v in sorted(final.items()) if Status(k) not in TERMINAL},
         }
 
 
@@ -404,8 +459,9 @@ def write_report(result: SimulationResult, directory: Path) -> tuple[Path, Path]
     """report.json and report.png (demand vs nodes by status; API calls per minute)."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "report.json"
-    json_path.write_text(json.dumps(result.report, indent=2, sort_keys=True) + "\n",
-                         encoding="utf-8")
+    json_path.write_text(
+        json.dumps(result.report, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     png_path = directory / "report.png"
     plot(result, png_path)
     return json_path, png_path
@@ -418,15 +474,24 @@ def plot(result: SimulationResult, path: Path) -> None:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     minutes = [s.at / 60.0 for s in result.samples]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
     layers = [[s.counts.get(status.value, 0) for s in result.samples] for status in PLOTTED]
     top.stackplot(minutes, layers, labels=[s.value for s in PLOTTED], alpha=0.8, step="post")
-    top.step(minutes, [s.demand for s in result.samples], where="post", color="black",
-             linewidth=1.5, label="demand (bundles)")
+    top.step(
+        minutes,
+        [s.demand for s in result.samples],
+        where="post",
+        color="black",
+        linewidth=1.5,
+        label="demand (bundles)",
+    )
     top.set_ylabel("nodes")
-    top.set_title(f"steadyscale simulate: trace {result.report['trace']}, seed "
-                  f"{result.report['seed']}, profile {result.report['model_profile']}")
+    top.set_title(
+        f"steadyscale simulate: trace {result.report['trace']}, seed "
+        f"{result.report['seed']}, profile {result.report['model_profile']}"
+    )
     top.legend(loc="upper right", fontsize="small")
     span = max(1, math.ceil(result.report["duration_seconds"] / 60.0))
     per_minute: dict[str, list[int]] = {}
@@ -435,8 +500,7 @@ def plot(result: SimulationResult, path: Path) -> None:
         per_minute.setdefault(action, [0] * span)[index] += 1
     bottoms = [0] * span
     for action, counts in sorted(per_minute.items()):
-        bottom.bar(range(span), counts, bottom=bottoms, width=1.0, align="edge",
-                   label=action)
+        bottom.bar(range(span), counts, bottom=bottoms, width=1.0, align="edge", label=action)
         bottoms = [a + b for a, b in zip(bottoms, counts, strict=True)]
     bottom.set_ylabel("API calls / min")
     bottom.set_xlabel("minutes")

@@ -80,8 +80,10 @@ MIGRATIONS: dict[int, list[str]] = {
     # the first attempt sent even if the config changed (else EC2 answers
     # IdempotentParameterMismatch for the same ClientToken).
     # And when a node EC2 showed before went missing, so LOST is measured from then.
-    2: ["ALTER TABLE requests ADD COLUMN spec TEXT",
-        "ALTER TABLE nodes ADD COLUMN missing_since REAL"],
+    2: [
+        "ALTER TABLE requests ADD COLUMN spec TEXT",
+        "ALTER TABLE nodes ADD COLUMN missing_since REAL",
+    ],
 }
 
 _NODE_FIELDS = [f.name for f in fields(NodeRecord) if f.name != "history"]
@@ -131,7 +133,8 @@ class WriterLock:
             handle.close()
             raise LedgerError(
                 f"another steadyscale daemon (pid {holder}) is running on ledger "
-                f"{self.ledger_path}; stop it first, or give this one another ledger") from None
+                f"{self.ledger_path}; stop it first, or give this one another ledger"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -169,33 +172,39 @@ class Ledger:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(
+                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
             self._db.row_factory = sqlite3.Row
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            fresh = self._db.execute(
-                "SELECT name FROM sqlite_master WHERE name='meta'").fetchone() is None
+            fresh = (
+                self._db.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone()
+                is None
+            )
             self._db.executescript(_SCHEMA)
             if fresh:
                 for statements in MIGRATIONS.values():
                     for statement in statements:
                         self._db.execute(statement)
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
-                                 (str(SCHEMA_VERSION),))
+                self._db.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
             else:
                 self._migrate()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(
                 f"ledger {self.path} is unreadable ({exc}); move it aside only if you are "
-                "sure no instance it tracks is still running") from None
+                "sure no instance it tracks is still running"
+            ) from None
 
     def _open_readonly(self) -> sqlite3.Connection:
         uri = Path(self.path).resolve().as_uri() + "?mode=ro"
         try:
-            db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None,
-                                 check_same_thread=False)
+            db = sqlite3.connect(
+                uri, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -205,26 +214,31 @@ class Ledger:
             raise LedgerError(
                 f"ledger {self.path} has schema version {version}, this steadyscale reads "
                 f"version {SCHEMA_VERSION}; run the daemon of this version once to migrate "
-                "it, or upgrade steadyscale")
+                "it, or upgrade steadyscale"
+            )
         return db
 
     def _migrate(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
-            raise LedgerError(f"ledger {self.path} has no schema version; it was not written "
-                              "by steadyscale, or is damaged")
+            raise LedgerError(
+                f"ledger {self.path} has no schema version; it was not written "
+                "by steadyscale, or is damaged"
+            )
         version = int(row["value"])
         if version > SCHEMA_VERSION:
             raise LedgerError(
                 f"ledger {self.path} has schema version {version}, newer than this "
-                f"steadyscale understands ({SCHEMA_VERSION}); upgrade steadyscale")
+                f"steadyscale understands ({SCHEMA_VERSION}); upgrade steadyscale"
+            )
         while version < SCHEMA_VERSION:
             version += 1
             with self.transaction():
                 for statement in MIGRATIONS[version]:
                     self._db.execute(statement)
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                                 (str(version),))
+                self._db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),)
+                )
 
     def acquire_writer(self) -> None:
         """Become the one daemon writing this ledger, or raise LedgerError."""
@@ -258,17 +272,18 @@ class Ledger:
                 if item.count > 0:
                     self._db.execute(
                         "INSERT INTO demand VALUES (?, ?, ?, ?)",
-                        (position, json.dumps(item.bundle, sort_keys=True), item.count, at))
+                        (position, json.dumps(item.bundle, sort_keys=True), item.count, at),
+                    )
             self._db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('demand_updated_at', ?)", (str(at),))
+                "INSERT OR REPLACE INTO meta VALUES ('demand_updated_at', ?)", (str(at),)
+            )
 
     def demand(self) -> list[DemandItem]:
         rows = self._db.execute("SELECT bundle, count FROM demand ORDER BY position")
         return [DemandItem(bundle=json.loads(r["bundle"]), count=r["count"]) for r in rows]
 
     def demand_updated_at(self) -> float | None:
-        row = self._db.execute(
-            "SELECT value FROM meta WHERE key='demand_updated_at'").fetchone()
+        row = self._db.execute("SELECT value FROM meta WHERE key='demand_updated_at'").fetchone()
         return float(row["value"]) if row else None
 
     # ------------------------------------------------------------------ requests
@@ -278,9 +293,21 @@ class Ledger:
             "INSERT OR REPLACE INTO requests (request_id, node_type, count, client_token, "
             "subnet_id, status, attempts, created_at, sent_at, launched, error, spec) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (request.request_id, request.node_type, request.count, request.client_token,
-             request.subnet_id, request.status, request.attempts, request.created_at,
-             request.sent_at, request.launched, request.error, request.spec))
+            (
+                request.request_id,
+                request.node_type,
+                request.count,
+                request.client_token,
+                request.subnet_id,
+                request.status,
+                request.attempts,
+                request.created_at,
+                request.sent_at,
+                request.launched,
+                request.error,
+                request.spec,
+            ),
+        )
 
     def requests(self, *, open_only: bool = False) -> list[LaunchRequest]:
         query = "SELECT * FROM requests"
@@ -291,23 +318,29 @@ class Ledger:
 
     # ------------------------------------------------------------------ nodes
 
-    def save_nodes(self, records: Iterable[NodeRecord],
-                   entries: Iterable[tuple[str, HistoryEntry]] = ()) -> None:
+    def save_nodes(
+        self, records: Iterable[NodeRecord], entries: Iterable[tuple[str, HistoryEntry]] = ()
+    ) -> None:
         """Write records (all their fields) and new history entries; call in a transaction."""
         placeholders = ", ".join("?" for _ in _NODE_FIELDS)
         updates = ", ".join(f"{name} = excluded.{name}" for name in _NODE_FIELDS[1:])
         # An upsert, not INSERT OR REPLACE: a clash on instance_id must fail loudly rather
         # than silently delete the other node's row (and with it our memory of an instance).
-        sql = (f"INSERT INTO nodes ({', '.join(_NODE_FIELDS)}) VALUES ({placeholders}) "
-               f"ON CONFLICT(node_id) DO UPDATE SET {updates}")
-        self._db.executemany(sql, [
-            tuple(_column(getattr(r, name)) for name in _NODE_FIELDS) for r in records])
+        sql = (
+            f"INSERT INTO nodes ({', '.join(_NODE_FIELDS)}) VALUES ({placeholders}) "
+            f"ON CONFLICT(node_id) DO UPDATE SET {updates}"
+        )
+        self._db.executemany(
+            sql, [tuple(_column(getattr(r, name)) for name in _NODE_FIELDS) for r in records]
+        )
         self._db.executemany(
             "INSERT INTO transitions (node_id, status, at, reason) VALUES (?, ?, ?, ?)",
-            [(node_id, e.status.value, e.at, e.reason) for node_id, e in entries])
+            [(node_id, e.status.value, e.at, e.reason) for node_id, e in entries],
+        )
 
-    def nodes(self, *, include_terminal: bool = False,
-              with_history: bool = False) -> list[NodeRecord]:
+    def nodes(
+        self, *, include_terminal: bool = False, with_history: bool = False
+    ) -> list[NodeRecord]:
         query = "SELECT * FROM nodes"
         params: list[Any] = []
         if not include_terminal:
@@ -320,12 +353,14 @@ class Ledger:
             records.append(NodeRecord(**values))
         if with_history:
             by_id = {r.node_id: r for r in records}
-            for row in self._db.execute("SELECT node_id, status, at, reason FROM transitions "
-                                        "ORDER BY id"):
+            for row in self._db.execute(
+                "SELECT node_id, status, at, reason FROM transitions ORDER BY id"
+            ):
                 record = by_id.get(row["node_id"])
                 if record is not None:
                     record.history.append(
-                        HistoryEntry(Status(row["status"]), row["at"], row["reason"]))
+                        HistoryEntry(Status(row["status"]), row["at"], row["reason"])
+                    )
         return records
 
     def known_instance_ids(self) -> set[str]:
@@ -335,7 +370,8 @@ class Ledger:
     def counts_by_status(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         for row in self._db.execute(
-                "SELECT node_type, status, COUNT(*) AS n FROM nodes GROUP BY node_type, status"):
+            "SELECT node_type, status, COUNT(*) AS n FROM nodes GROUP BY node_type, status"
+        ):
             result.setdefault(row["node_type"], {})[row["status"]] = row["n"]
         return result
 
@@ -345,10 +381,19 @@ class Ledger:
             "SELECT t.node_id, n.node_type, n.instance_id, t.status, t.at, t.reason "
             "FROM transitions t LEFT JOIN nodes n ON n.node_id = t.node_id "
             "WHERE t.status IN (?, ?, ?) ORDER BY t.id DESC LIMIT ?",
-            (Status.LAUNCH_FAILED.value, Status.INTERRUPTED.value, Status.LOST.value, limit))
-        return [Failure(node_id=r["node_id"], node_type=r["node_type"],
-                        instance_id=r["instance_id"], status=Status(r["status"]), at=r["at"],
-                        reason=r["reason"]) for r in rows]
+            (Status.LAUNCH_FAILED.value, Status.INTERRUPTED.value, Status.LOST.value, limit),
+        )
+        return [
+            Failure(
+                node_id=r["node_id"],
+                node_type=r["node_type"],
+                instance_id=r["instance_id"],
+                status=Status(r["status"]),
+                at=r["at"],
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
 
     def save_progress(self, progress: Mapping[str, Any]) -> None:
         """Where demand stood at the daemon's last tick (unmet, infeasible, ...)."""

@@ -57,10 +57,23 @@ def _wait_for(condition: Any, timeout: float, what: str) -> Any:
 class ExternalEmulator:
     """``steadyscale emulator`` in its own process, on a free loopback port."""
 
-    def __init__(self, *, profile: str, seed: int, time_scale: float,
-                 assignments: list[str] | None = None) -> None:
-        args = [sys.executable, "-m", "steadyscale", "emulator", "--profile", profile,
-                "--seed", str(seed), "--time-scale", str(time_scale), "--port", "0"]
+    def __init__(
+        self, *, profile: str, seed: int, time_scale: float, assignments: list[str] | None = None
+    ) -> None:
+        args = [
+            sys.executable,
+            "-m",
+            "steadyscale",
+            "emulator",
+            "--profile",
+            profile,
+            "--seed",
+            str(seed),
+            "--time-scale",
+            str(time_scale),
+            "--port",
+            "0",
+        ]
         for assignment in assignments or []:
             args += ["--set", assignment]
         # Its log goes to a file: a pipe nobody reads would fill and stall it.
@@ -110,11 +123,19 @@ def write_config(directory: Path, endpoint: str, **overrides: Any) -> Path:
         "listing_interval_seconds": 2,
         "visibility_timeout_seconds": 120,
         "gc_grace_seconds": 60,
-        "provider": {"type": "aws", "region": "us-east-1", "endpoint_url": endpoint,
-                     "max_attempts": 3, "read_timeout_seconds": 10},
+        "provider": {
+            "type": "aws",
+            "region": "us-east-1",
+            "endpoint_url": endpoint,
+            "max_attempts": 3,
+            "read_timeout_seconds": 10,
+        },
         "available_node_types": {
-            "worker": {"node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
-                       "resources": {"CPU": 2}, "max_workers": 2000},
+            "worker": {
+                "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                "resources": {"CPU": 2},
+                "max_workers": 2000,
+            },
         },
     }
     data.update(overrides)
@@ -134,8 +155,11 @@ def set_demand(ledger_path: Path, count: int) -> None:
 
 def daemon_env(crash_at: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_EC2_METADATA_DISABLED="true")
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     if crash_at:
         env[CRASH_ENV] = crash_at
     return env
@@ -152,7 +176,11 @@ def start_daemon(config: Path, crash_at: str | None = None) -> subprocess.Popen[
     with daemon_log(config).open("a") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "steadyscale", "run", str(config), "--quiet", "--json"],
-            stdout=subprocess.PIPE, stderr=log, text=True, env=daemon_env(crash_at))
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=daemon_env(crash_at),
+        )
 
 
 def _log_tail(config: Path) -> str:
@@ -172,15 +200,18 @@ def verdict(emulator: ExternalEmulator, ledger_path: Path, demanded: int) -> Ver
     truth = emulator.truth()
     ledger = Ledger(ledger_path)
     try:
-        over, unrecorded = audit(ledger, [(i["instance_id"], i["tags"].get(TAG_REQUEST, ""))
-                                          for i in truth])
+        over, unrecorded = audit(
+            ledger, [(i["instance_id"], i["tags"].get(TAG_REQUEST, "")) for i in truth]
+        )
     finally:
         ledger.close()
     return Verdict(
-        launched=len(truth), demanded=demanded,
+        launched=len(truth),
+        demanded=demanded,
         duplicates=over + max(0, len(truth) - demanded),
         leaks=sum(1 for i in truth if i["state"] != "terminated"),
-        unrecorded=unrecorded)
+        unrecorded=unrecorded,
+    )
 
 
 @dataclass
@@ -193,15 +224,19 @@ class ChaosRun:
     settle_seconds: float = 0.0  # the undisturbed daemons' time to finish each phase
 
 
-def _settle(config: Path, emulator: ExternalEmulator, done: Any, timeout: float,
-            what: str) -> dict[str, Any]:
+def _settle(
+    config: Path, emulator: ExternalEmulator, done: Any, timeout: float, what: str
+) -> dict[str, Any]:
     """Run one daemon, undisturbed, until ``done(truth)``; stop it cleanly."""
     before = emulator.call_count()
     daemon = start_daemon(config)
     try:
         # At least one tick of its own (and its signal handlers in place) before judging.
-        _wait_for(lambda: daemon.poll() is not None or emulator.call_count() - before >= 2,
-                  60, "the daemon's first tick")
+        _wait_for(
+            lambda: daemon.poll() is not None or emulator.call_count() - before >= 2,
+            60,
+            "the daemon's first tick",
+        )
         _wait_for(lambda: done(emulator.truth()), timeout, what)
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -213,20 +248,34 @@ def _settle(config: Path, emulator: ExternalEmulator, done: Any, timeout: float,
     return summary
 
 
-def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str = "realistic",
-              time_scale: float = 0.05, emulator_seed: int = 1,
-              quiet_errors: bool = False, timeout: float = 600.0,
-              forced_point: str | None = None, per_kill_timeout: float = 10.0) -> ChaosRun:
+def run_chaos(
+    workdir: Path,
+    *,
+    nodes: int,
+    kills: int,
+    seed: int,
+    profile: str = "realistic",
+    time_scale: float = 0.05,
+    emulator_seed: int = 1,
+    quiet_errors: bool = False,
+    timeout: float = 600.0,
+    forced_point: str | None = None,
+    per_kill_timeout: float = 10.0,
+) -> ChaosRun:
     """Scale 0 -> ``nodes`` -> 0, SIGKILLing the daemon ``kills`` times: half while it
     scales up, half while it scales down. Each phase then finishes with one undisturbed
     daemon, so ``kills=0`` is the same run without kills."""
     rng = random.Random(seed)
     assignments = ["spot.interruption_rate_per_hour=0"]
     if quiet_errors:
-        assignments += ["errors.server_error_probability=0",
-                        "errors.lost_response_probability=0", "errors.timeout_probability=0"]
-    emulator = ExternalEmulator(profile=profile, seed=emulator_seed, time_scale=time_scale,
-                                assignments=assignments)
+        assignments += [
+            "errors.server_error_probability=0",
+            "errors.lost_response_probability=0",
+            "errors.timeout_probability=0",
+        ]
+    emulator = ExternalEmulator(
+        profile=profile, seed=emulator_seed, time_scale=time_scale, assignments=assignments
+    )
     started = time.monotonic()
     points: dict[str, int] = {}
 
@@ -235,25 +284,33 @@ def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str 
             # Demand moves in steps, so every daemon has launches (or terminations) to make
             # and dies in the middle of them.
             share = (step + 1) / count
-            set_demand(ledger_path, round(nodes * share) if scaling_up
-                       else round(nodes * (1 - share)))
+            set_demand(
+                ledger_path, round(nodes * share) if scaling_up else round(nodes * (1 - share))
+            )
             crash_at = None
             if forced_point is not None:
                 crash_at = f"{forced_point}:1"
             elif rng.random() < 0.5:
                 # A boundary this phase can reach: launches going up, terminates going down.
-                phase = [p for p in POINTS
-                         if p.startswith("launch" if scaling_up else "term")
-                         or (p == "intent_written" and scaling_up)]
+                phase = [
+                    p
+                    for p in POINTS
+                    if p.startswith("launch" if scaling_up else "term")
+                    or (p == "intent_written" and scaling_up)
+                ]
                 crash_at = f"{rng.choice(phase)}:{rng.randint(1, 2)}"
             before = emulator.call_count()
             daemon = start_daemon(config, crash_at)
             budget = rng.randint(1, 8)
             # A quiet daemon makes few calls: past the limit it is killed where it is.
             with contextlib.suppress(ChaosError):
-                _wait_for(lambda d=daemon, b=before, n=budget: d.poll() is not None
-                          or emulator.call_count() - b >= n, per_kill_timeout,
-                          "the daemon's API calls")
+                _wait_for(
+                    lambda d=daemon, b=before, n=budget: (
+                        d.poll() is not None or emulator.call_count() - b >= n
+                    ),
+                    per_kill_timeout,
+                    "the daemon's API calls",
+                )
             if daemon.poll() is None:
                 daemon.send_signal(signal.SIGKILL)
                 points["random"] = points.get("random", 0) + 1
@@ -262,8 +319,9 @@ def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str 
                 points[point_hit] = points.get(point_hit, 0) + 1
             daemon.communicate(timeout=30)
             if daemon.returncode != -signal.SIGKILL:
-                raise ChaosError(f"a daemon ended by itself ({daemon.returncode}): "
-                                 f"{_log_tail(config)}")
+                raise ChaosError(
+                    f"a daemon ended by itself ({daemon.returncode}): {_log_tail(config)}"
+                )
 
     try:
         config = write_config(workdir, emulator.url)
@@ -272,20 +330,33 @@ def run_chaos(workdir: Path, *, nodes: int, kills: int, seed: int, profile: str 
         cycle(kills // 2, scaling_up=True)
         set_demand(ledger_path, nodes)
         settle_started = time.monotonic()
-        _settle(config, emulator,
-                lambda truth: sum(i["state"] == "running" for i in truth) >= nodes,
-                timeout, f"{nodes} running instances")
+        _settle(
+            config,
+            emulator,
+            lambda truth: sum(i["state"] == "running" for i in truth) >= nodes,
+            timeout,
+            f"{nodes} running instances",
+        )
         settling = time.monotonic() - settle_started
         cycle(kills - kills // 2, scaling_up=False)
         set_demand(ledger_path, 0)
         settle_started = time.monotonic()
-        summary = _settle(config, emulator,
-                          lambda truth: not any(i["state"] != "terminated" for i in truth),
-                          timeout, "every cluster instance to terminate")
+        summary = _settle(
+            config,
+            emulator,
+            lambda truth: not any(i["state"] != "terminated" for i in truth),
+            timeout,
+            "every cluster instance to terminate",
+        )
         settling += time.monotonic() - settle_started
         result = verdict(emulator, ledger_path, nodes)
-        return ChaosRun(kills=kills, crash_points_hit=points,
-                        seconds=time.monotonic() - started, verdict=result,
-                        final_summary=summary, settle_seconds=settling)
+        return ChaosRun(
+            kills=kills,
+            crash_points_hit=points,
+            seconds=time.monotonic() - started,
+            verdict=result,
+            final_summary=summary,
+            settle_seconds=settling,
+        )
     finally:
         emulator.stop()

@@ -12,8 +12,7 @@ import os
 import signal
 
 ENV = "STEADYSCALE_CRASH_AT"
-POINTS = ("intent_written", "launch_sent", "launch_recorded", "terminate_written",
-          "terminate_sent")
+POINTS = ("intent_written", "launch_sent", "launch_recorded", "terminate_written", "terminate_sent")
 _hits: dict[str, int] = {}
 
 

@@ -41,8 +41,14 @@ PROVIDERS = ("ray", "steadyscale")
 RAY_UPDATE_INTERVAL = 5.0
 _ENDPOINT_ENV = ("AWS_ENDPOINT_URL_EC2", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 # EC2's instance actions: the calls the comparison reports.
-INSTANCE_ACTIONS = ("RunInstances", "DescribeInstances", "CreateTags", "TerminateInstances",
-                    "StopInstances", "StartInstances")
+INSTANCE_ACTIONS = (
+    "RunInstances",
+    "DescribeInstances",
+    "CreateTags",
+    "TerminateInstances",
+    "StopInstances",
+    "StartInstances",
+)
 
 
 class ErrorCounter(logging.Handler):
@@ -59,10 +65,16 @@ class ErrorCounter(logging.Handler):
         with self._lock_counter:
             self.count += 1
             if len(self.samples) < 5:
-                kind = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] \
+                kind = (
+                    record.exc_info[0].__name__
+                    if record.exc_info and record.exc_info[0]
                     else "error"
-                detail = str(record.exc_info[1]).splitlines()[0][:160] if record.exc_info \
+                )
+                detail = (
+                    str(record.exc_info[1]).splitlines()[0][:160]
+                    if record.exc_info
                     else record.getMessage()[:160]
+                )
                 self.samples.append(f"{kind}: {detail}")
 
 
@@ -95,8 +107,13 @@ def aws_endpoint(endpoint_url: str) -> Iterator[None]:
     from ray.autoscaler._private.aws import utils  # noqa: PLC0415
 
     saved = {name: os.environ.get(name) for name in _ENDPOINT_ENV}
-    os.environ.update({"AWS_ENDPOINT_URL_EC2": endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"})
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL_EC2": endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+    )
     utils.resource_cache.cache_clear()  # Ray keeps one boto3 resource per region
     utils.client_cache.cache_clear()
     try:
@@ -111,25 +128,34 @@ def aws_endpoint(endpoint_url: str) -> Iterator[None]:
         utils.client_cache.cache_clear()
 
 
-def provider_config(kind: str, *, emulator: Emulator, state_dir: Path,
-                    region: str = "us-east-1") -> dict[str, Any]:
+def provider_config(
+    kind: str, *, emulator: Emulator, state_dir: Path, region: str = "us-east-1"
+) -> dict[str, Any]:
     """The ``provider`` section: Ray's ``type: aws``, or ours, with the same AWS keys."""
-    common = {"region": region, "cache_stopped_nodes": False, "disable_node_updaters": True,
-              "worker_liveness_check": False}
+    common = {
+        "region": region,
+        "cache_stopped_nodes": False,
+        "disable_node_updaters": True,
+        "worker_liveness_check": False,
+    }
     if kind == "ray":
         return {"type": "aws", **common}
     if kind == "steadyscale":
-        return {"type": "external", "module": "steadyscale.ray.EC2NodeProvider", **common,
-                "endpoint_url": emulator.endpoint_url,
-                "aws_credentials": {"aws_access_key_id": "testing",
-                                    "aws_secret_access_key": "testing"},
-                "time_scale": emulator.settings.time_scale,
-                "state_path": str(state_dir / f"ray-{emulator.port}.sqlite")}
+        return {
+            "type": "external",
+            "module": "steadyscale.ray.EC2NodeProvider",
+            **common,
+            "endpoint_url": emulator.endpoint_url,
+            "aws_credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+            "time_scale": emulator.settings.time_scale,
+            "state_path": str(state_dir / f"ray-{emulator.port}.sqlite"),
+        }
     raise ValueError(f"provider must be one of {PROVIDERS}, not {kind!r}")
 
 
-def cluster_config(name: str, provider: dict[str, Any], *, workers: int,
-                   subnet_ids: list[str]) -> dict[str, Any]:
+def cluster_config(
+    name: str, provider: dict[str, Any], *, workers: int, subnet_ids: list[str]
+) -> dict[str, Any]:
     """A Ray cluster config (what ``ray up`` would have filled in) with one worker type."""
     return {
         "cluster_name": name,
@@ -140,18 +166,38 @@ def cluster_config(name: str, provider: dict[str, Any], *, workers: int,
         "auth": {"ssh_user": "ubuntu"},
         "head_node_type": "head",
         "available_node_types": {
-            "head": {"node_config": {"InstanceType": "m5.large", "ImageId": AMI,
-                                     "SubnetIds": subnet_ids},
-                     "resources": {"CPU": 0}, "min_workers": 0, "max_workers": 0},
-            "worker": {"node_config": {"InstanceType": "m5.large", "ImageId": AMI,
-                                       "SubnetIds": subnet_ids},
-                       "resources": {"CPU": 2}, "min_workers": workers,
-                       "max_workers": workers},
+            "head": {
+                "node_config": {
+                    "InstanceType": "m5.large",
+                    "ImageId": AMI,
+                    "SubnetIds": subnet_ids,
+                },
+                "resources": {"CPU": 0},
+                "min_workers": 0,
+                "max_workers": 0,
+            },
+            "worker": {
+                "node_config": {
+                    "InstanceType": "m5.large",
+                    "ImageId": AMI,
+                    "SubnetIds": subnet_ids,
+                },
+                "resources": {"CPU": 2},
+                "min_workers": workers,
+                "max_workers": workers,
+            },
         },
-        "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
-        "rsync_exclude": [], "rsync_filter": [], "initialization_commands": [],
-        "setup_commands": [], "head_setup_commands": [], "worker_setup_commands": [],
-        "head_start_ray_commands": [], "worker_start_ray_commands": [],
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
     }
 
 
@@ -175,19 +221,28 @@ class Outcome:
 class RayScenario:
     """One emulator, one ``StandardAutoscaler`` with ``kind``'s provider; see module doc."""
 
-    def __init__(self, kind: str, *, emulator: Emulator, state_dir: Path, name: str = "bench",
-                 update_interval: float = RAY_UPDATE_INTERVAL) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        emulator: Emulator,
+        state_dir: Path,
+        name: str = "bench",
+        update_interval: float = RAY_UPDATE_INTERVAL,
+    ) -> None:
         self.kind = kind
         self.emulator = emulator
         self.name = f"{name}-{emulator.port}"
         self.update_interval = update_interval
         ec2 = emulator.client()
         subnets = ec2.describe_subnets()["Subnets"]
-        self.subnet_ids = [s["SubnetId"] for s in sorted(
-            subnets, key=lambda s: s["AvailabilityZone"])][:2]
+        self.subnet_ids = [
+            s["SubnetId"] for s in sorted(subnets, key=lambda s: s["AvailabilityZone"])
+        ][:2]
         self.provider = provider_config(kind, emulator=emulator, state_dir=state_dir)
-        self.config = cluster_config(self.name, self.provider, workers=0,
-                                     subnet_ids=self.subnet_ids)
+        self.config = cluster_config(
+            self.name, self.provider, workers=0, subnet_ids=self.subnet_ids
+        )
         self.outcome = Outcome(provider=kind, target=0)
         self._autoscaler: StandardAutoscaler | None = None
 
@@ -201,24 +256,41 @@ class RayScenario:
 
     def _cluster(self, *, include_gone: bool) -> list[Any]:
         """The cluster's workers, by the emulator's ground truth."""
-        return [i for i in self.emulator.truth(include_gone=include_gone)
-                if i.tags.get(TAG_RAY_CLUSTER_NAME) == self.name
-                and i.tags.get(TAG_RAY_NODE_KIND) == NODE_KIND_WORKER]
+        return [
+            i
+            for i in self.emulator.truth(include_gone=include_gone)
+            if i.tags.get(TAG_RAY_CLUSTER_NAME) == self.name
+            and i.tags.get(TAG_RAY_NODE_KIND) == NODE_KIND_WORKER
+        ]
 
     def start_head(self, max_seconds: float = 600.0) -> str:
         """The head node, as ``ray up`` leaves it: running and listed by its tags."""
         ec2 = self.emulator.client(retries={"mode": "standard", "total_max_attempts": 20})
-        tags = {TAG_RAY_CLUSTER_NAME: self.name, TAG_RAY_NODE_KIND: NODE_KIND_HEAD,
-                TAG_RAY_USER_NODE_TYPE: "head", "Name": f"ray-{self.name}-head"}
+        tags = {
+            TAG_RAY_CLUSTER_NAME: self.name,
+            TAG_RAY_NODE_KIND: NODE_KIND_HEAD,
+            TAG_RAY_USER_NODE_TYPE: "head",
+            "Name": f"ray-{self.name}-head",
+        }
         answer = ec2.run_instances(
-            ImageId=AMI, InstanceType="m5.large", MinCount=1, MaxCount=1,
+            ImageId=AMI,
+            InstanceType="m5.large",
+            MinCount=1,
+            MaxCount=1,
             ClientToken=f"{self.name}-head",
-            TagSpecifications=[{"ResourceType": "instance",
-                                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ],
+        )
         head_id = str(answer["Instances"][0]["InstanceId"])
-        filters = [{"Name": f"tag:{TAG_RAY_NODE_KIND}", "Values": [NODE_KIND_HEAD]},
-                   {"Name": f"tag:{TAG_RAY_CLUSTER_NAME}", "Values": [self.name]},
-                   {"Name": "instance-state-name", "Values": ["running"]}]
+        filters = [
+            {"Name": f"tag:{TAG_RAY_NODE_KIND}", "Values": [NODE_KIND_HEAD]},
+            {"Name": f"tag:{TAG_RAY_CLUSTER_NAME}", "Values": [self.name]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
         start = self.emulator.now()
         while self.emulator.now() - start < max_seconds:
             listed = ec2.describe_instances(Filters=filters)["Reservations"]
@@ -228,12 +300,12 @@ class RayScenario:
         raise TimeoutError(f"head node {head_id} not listed within {max_seconds} s")
 
     def alive(self) -> int:
-        return sum(1 for i in self._cluster(include_gone=False)
-                   if i.state is not InstanceState.TERMINATED)
+        return sum(
+            1 for i in self._cluster(include_gone=False) if i.state is not InstanceState.TERMINATED
+        )
 
     def running(self) -> int:
-        return sum(1 for i in self._cluster(include_gone=False)
-                   if i.state is InstanceState.RUNNING)
+        return sum(1 for i in self._cluster(include_gone=False) if i.state is InstanceState.RUNNING)
 
     def _update(self) -> None:
         assert self._autoscaler is not None
@@ -247,8 +319,13 @@ class RayScenario:
         """A new StandardAutoscaler with a new provider, as when Ray's monitor restarts."""
         _clear_provider_cache()
         self._autoscaler = StandardAutoscaler(
-            self._read_config, LoadMetrics(), gcs_client=None, max_failures=10**9,
-            update_interval_s=0, session_name=self.name)
+            self._read_config,
+            LoadMetrics(),
+            gcs_client=None,
+            max_failures=10**9,
+            update_interval_s=0,
+            session_name=self.name,
+        )
 
     def _restart_once_launched(self, workers: int, max_seconds: float) -> None:
         """Wait until every launch has returned, then restart the autoscaler; record how
@@ -259,25 +336,31 @@ class RayScenario:
                 raise TimeoutError(f"fewer than {workers} launched in {max_seconds} s")
             time.sleep(0.01)
         listed: set[str] = set()
-        pages = self.emulator.client().get_paginator("describe_instances").paginate(
-            Filters=[{"Name": f"tag:{TAG_RAY_CLUSTER_NAME}", "Values": [self.name]}])
+        pages = (
+            self.emulator.client()
+            .get_paginator("describe_instances")
+            .paginate(Filters=[{"Name": f"tag:{TAG_RAY_CLUSTER_NAME}", "Values": [self.name]}])
+        )
         for page in pages:
             for reservation in page["Reservations"]:
                 listed.update(i["InstanceId"] for i in reservation["Instances"])
         self.outcome.invisible_at_restart = sum(
-            1 for i in self._cluster(include_gone=True) if i.instance_id not in listed)
+            1 for i in self._cluster(include_gone=True) if i.instance_id not in listed
+        )
         self._new_autoscaler()
 
-    def run(self, workers: int, *, max_seconds: float = 1200.0,
-            restart: bool = False) -> Outcome:
+    def run(self, workers: int, *, max_seconds: float = 1200.0, restart: bool = False) -> Outcome:
         """Scale 0 -> ``workers`` -> 0; ``max_seconds`` (emulated) bounds each phase. With
         ``restart``, the autoscaler restarts right after its launches returned."""
         self.outcome = Outcome(provider=self.kind, target=workers)
         self.start_head()
         baseline = self._calls()
         throttled = self.emulator.calls.count(outcome="RequestLimitExceeded")
-        env = aws_endpoint(self.emulator.endpoint_url) if self.kind == "ray" \
+        env = (
+            aws_endpoint(self.emulator.endpoint_url)
+            if self.kind == "ray"
             else contextlib.nullcontext()
+        )
         with counting_ray_errors() as errors, env, contextlib.redirect_stdout(sys.stderr):
             self._new_autoscaler()
             self.set_workers(workers)
@@ -303,32 +386,55 @@ class RayScenario:
         self.outcome.duplicates = max(0, launched - workers)
         self.outcome.leaks = self.alive()
         after = self._calls()
-        self.outcome.throttled = (self.emulator.calls.count(outcome="RequestLimitExceeded")
-                                  - throttled)
-        self.outcome.api_calls = {a: after.get(a, 0) - baseline.get(a, 0)
-                                  for a in INSTANCE_ACTIONS if after.get(a, 0) > baseline.get(a, 0)}
+        self.outcome.throttled = (
+            self.emulator.calls.count(outcome="RequestLimitExceeded") - throttled
+        )
+        self.outcome.api_calls = {
+            a: after.get(a, 0) - baseline.get(a, 0)
+            for a in INSTANCE_ACTIONS
+            if after.get(a, 0) > baseline.get(a, 0)
+        }
         return self.outcome
 
     def _calls(self) -> Counter[str]:
-        return Counter({action: sum(outcomes.values())
-                        for action, outcomes in self.emulator.calls.by_action().items()})
+        return Counter(
+            {
+                action: sum(outcomes.values())
+                for action, outcomes in self.emulator.calls.by_action().items()
+            }
+        )
 
 
-def start_emulator(profile: str = "realistic", *, time_scale: float, seed: int = 0,
-                   **overrides: Any) -> Emulator:
+def start_emulator(
+    profile: str = "realistic", *, time_scale: float, seed: int = 0, **overrides: Any
+) -> Emulator:
     """An emulator on its own scaled clock (Ray reads wall time, so a fake clock won't do)."""
-    settings = build_settings(profile=profile, overrides={
-        "seed": seed, "time_scale": time_scale, "spot": {"interruption_rate_per_hour": 0},
-        **overrides})
+    settings = build_settings(
+        profile=profile,
+        overrides={
+            "seed": seed,
+            "time_scale": time_scale,
+            "spot": {"interruption_rate_per_hour": 0},
+            **overrides,
+        },
+    )
     return Emulator(settings).start()
 
 
-PROBED = ("non_terminated_nodes", "node_tags", "internal_ip", "is_running", "is_terminated",
-          "set_node_tags", "set_node_tags again")
+PROBED = (
+    "non_terminated_nodes",
+    "node_tags",
+    "internal_ip",
+    "is_running",
+    "is_terminated",
+    "set_node_tags",
+    "set_node_tags again",
+)
 
 
-def probe_fresh_node(kind: str, *, emulator: Emulator, state_dir: Path,
-                     hang_after: float = 5.0) -> dict[str, str]:
+def probe_fresh_node(
+    kind: str, *, emulator: Emulator, state_dir: Path, hang_after: float = 5.0
+) -> dict[str, str]:
     """Create one worker, then at once ask the provider what Ray's autoscaler asks about it.
 
     Each answer is ``ok``, what is wrong with the answer, the exception's type and first
@@ -342,26 +448,36 @@ def probe_fresh_node(kind: str, *, emulator: Emulator, state_dir: Path,
     ec2 = emulator.client()
     subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
     config = provider_config(kind, emulator=emulator, state_dir=state_dir)
-    tags = {TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: "worker",
-            "ray-launch-config": "probe", "ray-node-name": f"ray-{name}-worker"}
+    tags = {
+        TAG_RAY_NODE_KIND: NODE_KIND_WORKER,
+        TAG_RAY_USER_NODE_TYPE: "worker",
+        "ray-launch-config": "probe",
+        "ray-node-name": f"ray-{name}-worker",
+    }
     answers: dict[str, str] = {}
     env = aws_endpoint(emulator.endpoint_url) if kind == "ray" else contextlib.nullcontext()
     with counting_ray_errors(), env, contextlib.redirect_stdout(sys.stderr):
         provider = _get_node_provider(config, name, use_cache=False)
-        provider.create_node({"InstanceType": "m5.large", "ImageId": AMI,
-                              "SubnetIds": [subnet]}, tags, 1)
-        (node_id,) = [i.instance_id for i in emulator.truth()
-                      if i.tags.get(TAG_RAY_CLUSTER_NAME) == name]
+        provider.create_node(
+            {"InstanceType": "m5.large", "ImageId": AMI, "SubnetIds": [subnet]}, tags, 1
+        )
+        (node_id,) = [
+            i.instance_id for i in emulator.truth() if i.tags.get(TAG_RAY_CLUSTER_NAME) == name
+        ]
         calls: dict[str, Any] = {
-            "non_terminated_nodes": lambda: None if node_id in provider.non_terminated_nodes(
-                {}) else _Finding("omits the new node"),
+            "non_terminated_nodes": lambda: (
+                None
+                if node_id in provider.non_terminated_nodes({})
+                else _Finding("omits the new node")
+            ),
             "node_tags": lambda: provider.node_tags(node_id),
             "internal_ip": lambda: provider.internal_ip(node_id),
             "is_running": lambda: provider.is_running(node_id),
             "is_terminated": lambda: provider.is_terminated(node_id),
             "set_node_tags": lambda: provider.set_node_tags(node_id, {"ray-node-status": "a"}),
             "set_node_tags again": lambda: provider.set_node_tags(
-                node_id, {"ray-node-status": "b"}),
+                node_id, {"ray-node-status": "b"}
+            ),
         }
         for label, call in calls.items():
             answers[label] = _answer(call, hang_after)
