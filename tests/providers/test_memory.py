@@ -221,3 +221,43 @@ def test_a_name_the_caller_chose_is_kept_as_the_boto3_provider_keeps_it() -> Non
     plain = provider.launch(_spec(1, request="r-2"))
     assert [i.tags["Name"] for i in named.instances] == ["ray-worker-7"]
     assert [i.tags["Name"] for i in plain.instances] == ["c1-cpu"]
+
+
+def test_tags_set_later_are_refused_while_the_id_is_fresh_then_listed_once_indexed() -> None:
+    provider, clock = _provider(
+        "none",
+        visibility_by_operation={
+            "create_tags": {"median": 20, "p99": 20, "max": 20},
+            "tag_index": {"median": 10, "p99": 10, "max": 10},
+        },
+    )
+    ids = [i.instance_id for i in provider.launch(_spec(2)).instances]
+    assert sorted(provider.create_tags(ids, {"role": "worker"})) == sorted(ids)
+    clock.advance(21)
+    assert provider.create_tags(ids, {"role": "worker"}) == []
+    assert provider.list_tagged("role", "worker") == []  # the tag index lags
+    clock.advance(11)
+    shown = provider.list_tagged("role", "worker")
+    assert sorted(i.instance_id for i in shown) == sorted(ids)
+    assert all(i.tags["role"] == "worker" and i.tags[TAG_CLUSTER] == "c1" for i in shown)
+
+
+def test_stopped_instances_are_listed_by_state_and_started_again() -> None:
+    provider, clock = _provider("none")
+    ids = [i.instance_id for i in provider.launch(_spec(2)).instances]
+    clock.advance(1)
+    stopped = provider.change_state("StopInstances", ids[:1])
+    assert stopped.states == {ids[0]: "stopped"} and stopped.not_found == ()
+    listed = provider.list_tagged(TAG_CLUSTER, "c1", states=("stopped",))
+    assert [i.instance_id for i in listed] == ids[:1]
+    assert provider.change_state("StartInstances", ids[:1]).states == {ids[0]: "running"}
+    assert provider.list_tagged(TAG_CLUSTER, "c1", states=("stopped",)) == []
+    with pytest.raises(ValueError, match="RebootInstances"):
+        provider.change_state("RebootInstances", ids)
+
+
+def test_a_spot_launch_is_shown_with_the_spot_lifecycle() -> None:
+    provider, _ = _provider("none")
+    spot = provider.launch(_spec(1, InstanceMarketOptions={"MarketType": "spot"}))
+    assert spot.instances[0].lifecycle == "spot"
+    assert provider.launch(_spec(1, request="r-2")).instances[0].lifecycle is None

@@ -40,6 +40,7 @@ from steadyscale.errors import (
 from steadyscale.ops.health import HealthChecker, prober_for
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.protocol import LOOKUP_BATCH, CloudProvider, LaunchSpec
+from steadyscale.providers.wire import market_of
 from steadyscale.retries.clock import Clock
 from steadyscale.store.ledger import LaunchRequest, Ledger
 from steadyscale.testing.crashpoints import crashpoint
@@ -87,10 +88,7 @@ class TickReport:
 
 def _market_of(spec: str | None) -> str:
     """The market a launch request used, from the parameters it was sent with."""
-    options = json.loads(spec).get("InstanceMarketOptions") if spec else None
-    return (
-        "spot" if isinstance(options, dict) and options.get("MarketType") == "spot" else "on-demand"
-    )
+    return market_of(json.loads(spec) if spec else None)
 
 
 def new_id(prefix: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from steadyscale.config import ClusterConfig
 from steadyscale.core.instances import TAG_CLUSTER
-from steadyscale.providers.aws import TAGGED_AT_LAUNCH
+from steadyscale.providers.wire import TAGGED_AT_LAUNCH
 
 POLICY_VERSION = "2012-10-17"
 

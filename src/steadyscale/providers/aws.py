@@ -31,7 +31,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE, TAG_REQUEST, CloudInstance
+from steadyscale.core.instances import TAG_CLUSTER, CloudInstance
 from steadyscale.errors import (
     CloudError,
     CloudUnavailable,
@@ -52,11 +52,10 @@ from steadyscale.providers.protocol import (
     chunks,
     lookup_until_visible,
 )
+from steadyscale.providers.wire import run_instances_params
 from steadyscale.retries.clock import Clock
 from steadyscale.retries.pacing import ClientPacer
 
-# Resource types RunInstances tags with the cluster's tags (TagSpecifications).
-TAGGED_AT_LAUNCH = ("instance", "volume")
 TERMINATE_CHUNK = 1000
 PAGE_SIZE = 1000
 
@@ -240,36 +239,7 @@ class EC2Provider:
             ) from None
 
     def launch(self, spec: LaunchSpec) -> LaunchResult:
-        config = dict(spec.node_config)
-        ours = [
-            {"Key": TAG_CLUSTER, "Value": self.cluster_name},
-            {"Key": TAG_NODE_TYPE, "Value": spec.node_type},
-            {"Key": TAG_REQUEST, "Value": spec.request_id},
-        ]
-        specs = [dict(s) for s in config.pop("TagSpecifications", []) or []]
-        # Volumes carry the cluster tag too, so an IAM policy can require it on both
-        # (aws:RequestTag) and a leaked volume is still recognisably ours. A Name the
-        # caller chose (Ray names its nodes) is kept; ours is only a default.
-        mine = {t["Key"] for t in ours}
-        default_name = {"Key": "Name", "Value": f"{self.cluster_name}-{spec.node_type}"}
-        for resource_type in TAGGED_AT_LAUNCH:
-            spec_of = next((s for s in specs if s.get("ResourceType") == resource_type), None)
-            if spec_of is None:
-                specs.append({"ResourceType": resource_type, "Tags": [*ours, default_name]})
-                continue
-            theirs = [t for t in spec_of.get("Tags", []) if t["Key"] not in mine]
-            named = any(t["Key"] == "Name" for t in theirs)
-            spec_of["Tags"] = theirs + ours + ([] if named else [default_name])
-        if spec.subnet_id and "NetworkInterfaces" not in config:
-            config["SubnetId"] = spec.subnet_id
-        answer = self._call(
-            "RunInstances",
-            MinCount=1,
-            MaxCount=spec.count,
-            ClientToken=spec.client_token,
-            TagSpecifications=specs,
-            **config,
-        )
+        answer = self._call("RunInstances", **run_instances_params(spec, self.cluster_name))
         self._pacer.charge_launch(len(answer.get("Instances", [])))
         instances = tuple(_instance(raw) for raw in answer.get("Instances", []))
         return LaunchResult(instances=instances)

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE, TAG_REQUEST, CloudInstance
+from steadyscale.core.instances import TAG_CLUSTER, CloudInstance
 from steadyscale.ec2model.calllog import CallLog, CallRecord
 from steadyscale.ec2model.catalogue import instance_vcpus
 from steadyscale.ec2model.region import (
@@ -48,6 +48,7 @@ from steadyscale.providers.protocol import (
     chunks,
     lookup_until_visible,
 )
+from steadyscale.providers.wire import instance_tags, market_of, run_instances_params
 from steadyscale.retries.backoff import Backoff
 from steadyscale.retries.clock import Clock
 from steadyscale.retries.pacing import ClientPacer
@@ -224,6 +225,7 @@ class MemoryProvider:
             tags=dict(inst.tags),
             state_reason=reason,
             launch_time=inst.launched_at,
+            lifecycle="spot" if inst.market == "spot" else None,
         )
         self._views[inst.instance_id] = (state.value, view)
         return view
@@ -286,26 +288,10 @@ class MemoryProvider:
             sort_keys=True,
             default=str,
         )
-        instance_type = str(config.get("InstanceType") or "m1.small")
-        options = config.get("InstanceMarketOptions")
-        market = (
-            "spot"
-            if isinstance(options, dict) and options.get("MarketType") == "spot"
-            else "on-demand"
-        )
-        tags: dict[str, str] = {}
-        for tag_spec in config.get("TagSpecifications", []) or []:
-            if tag_spec.get("ResourceType") == "instance":
-                tags.update({t["Key"]: t.get("Value", "") for t in tag_spec.get("Tags", [])})
-        # As the boto3 provider: a Name the caller chose is kept; ours is only a default.
-        tags.setdefault("Name", f"{self.cluster_name}-{spec.node_type}")
-        tags.update(
-            {
-                TAG_CLUSTER: self.cluster_name,
-                TAG_NODE_TYPE: spec.node_type,
-                TAG_REQUEST: spec.request_id,
-            }
-        )
+        params = run_instances_params(spec, self.cluster_name)
+        instance_type = str(params.get("InstanceType") or "m1.small")
+        market = market_of(params)
+        tags = instance_tags(params)
         zone = self._zone(spec, config)
         protect = bool(config.get("DisableApiTermination"))
 
@@ -379,6 +365,7 @@ class MemoryProvider:
             private_ip=inst.private_ip,
             tags=dict(inst.tags),
             launch_time=inst.launched_at,
+            lifecycle="spot" if inst.market == "spot" else None,
         )
 
     def _pages(self, shown: list[CloudInstance]) -> list[CloudInstance]:
@@ -388,15 +375,59 @@ class MemoryProvider:
         return shown
 
     def list_cluster(self) -> list[CloudInstance]:
+        return self.list_tagged(TAG_CLUSTER, self.cluster_name)
+
+    def list_tagged(
+        self, key: str, value: str, states: Sequence[str] | None = None
+    ) -> list[CloudInstance]:
         model = self.model
+        wanted = None if not states else frozenset(states)
 
         def listing(now: float) -> list[CloudInstance]:
+            # EC2 filters on the true state; a stale read may still show an older one.
             return [
                 self._view(inst, now)
-                for inst in model.listed(now, tag_key=TAG_CLUSTER, tag_value=self.cluster_name)
+                for inst in model.listed(now, tag_key=key, tag_value=value)
+                if wanted is None or inst.state.value in wanted
             ]
 
         return self._pages(self._call("DescribeInstances", listing))
+
+    def create_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> list[str]:
+        model = self.model
+        not_found: list[str] = []
+
+        def tag(chosen: list[str], now: float) -> None:
+            for instance_id in chosen:
+                model.record_tags(instance_id, dict(tags), now)
+                self._views.pop(instance_id, None)  # its tags changed
+
+        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
+            _, dropped = self._known_only("CreateTags", chunk, tag, Operation.CREATE_TAGS)
+            not_found.extend(dropped)
+        return not_found
+
+    def change_state(self, action: str, instance_ids: Sequence[str]) -> TerminateResult:
+        """Stop or start at once (as the emulator does), for instances EC2 shows."""
+        targets = {"StopInstances": InstanceState.STOPPED, "StartInstances": InstanceState.RUNNING}
+        if action not in targets:
+            raise ValueError(f"change_state does not do {action}")
+        model = self.model
+        states: dict[str, str] = {}
+        not_found: list[str] = []
+
+        def change(chosen: list[str], now: float) -> dict[str, str]:
+            answer = {}
+            for instance_id in chosen:
+                model.record_state(instance_id, targets[action], now, action)
+                answer[instance_id] = model.instances[instance_id].state.value
+            return answer
+
+        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
+            answer, dropped = self._known_only(action, chunk, change, Operation.TERMINATE)
+            not_found.extend(dropped)
+            states.update(answer or {})
+        return TerminateResult(states=states, not_found=tuple(not_found))
 
     def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         model = self.model

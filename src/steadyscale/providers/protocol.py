@@ -123,6 +123,22 @@ class CloudProvider(Protocol):
         """Terminate, idempotently. Ids EC2 does not know yet come back in ``not_found``."""
         ...
 
+    def list_tagged(
+        self, key: str, value: str, states: Sequence[str] | None = None
+    ) -> list[CloudInstance]:
+        """Every instance whose tag ``key`` is ``value`` (in ``states`` if given), all pages.
+        A fresh instance, or a tag just set, may be missing for a while."""
+        ...
+
+    def create_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> list[str]:
+        """Set ``tags`` on instances; returns the ids EC2 does not know yet (tag them later)."""
+        ...
+
+    def change_state(self, action: str, instance_ids: Sequence[str]) -> TerminateResult:
+        """StopInstances or StartInstances; ids EC2 does not know yet come back in
+        ``not_found``, and the answer's states are what EC2 reported after the call."""
+        ...
+
     def calls_by_action(self) -> dict[str, int]:
         """API calls made so far, by EC2 action."""
         ...

@@ -45,6 +45,7 @@ from steadyscale.errors import (
 )
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.protocol import LaunchSpec
+from steadyscale.providers.wire import merge_tags
 from steadyscale.ray.journal import LaunchIntent, PendingLaunch, PendingTermination, ProviderState
 from steadyscale.retries.backoff import Backoff
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
@@ -501,17 +502,14 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         config = dict(node_config)
         subnets = list(config.pop("SubnetIds", None) or [None])
         aws_tags = {**to_aws_tags(tags), TAG_RAY_CLUSTER_NAME: self.cluster_name}
-        ours = [{"Key": k, "Value": v} for k, v in aws_tags.items()]
-        specs = [dict(s) for s in config.pop("TagSpecifications", None) or []]
-        instance_spec = next((s for s in specs if s.get("ResourceType") == "instance"), None)
-        if instance_spec is None:
-            specs.insert(0, {"ResourceType": "instance", "Tags": ours})
-        else:  # the user's instance tags win over ours, as with Ray's provider
-            theirs = {t["Key"] for t in instance_spec.get("Tags", [])}
-            instance_spec["Tags"] = [t for t in ours if t["Key"] not in theirs] + list(
-                instance_spec.get("Tags", [])
-            )
-        config["TagSpecifications"] = specs
+        # The user's instance tags win over Ray's, as with Ray's own AWS provider.
+        config["TagSpecifications"] = merge_tags(
+            config.pop("TagSpecifications", None),
+            aws_tags,
+            resource_types=("instance",),
+            precedence="theirs",
+            new_specs_first=True,
+        )
         node_type = tags.get(TAG_RAY_USER_NODE_TYPE) or tags.get(TAG_RAY_NODE_KIND, "node")
         deadline = self.clock.now() + self.settings.launch_deadline_seconds
         request_id = uuid.uuid4().hex

@@ -1,0 +1,106 @@
+"""EC2's wire shape, written once: the RunInstances parameters of a launch (tags at
+creation, subnet, counts, ClientToken) and the market a launch asks for. Every backend and
+the Ray provider build their requests here, so a rule cannot drift between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE, TAG_REQUEST
+from steadyscale.providers.protocol import LaunchSpec
+
+# Resource types RunInstances tags with the cluster's tags (TagSpecifications). Volumes
+# carry the cluster tag too, so an IAM policy can require it on both (aws:RequestTag) and
+# a leaked volume is still recognisably ours.
+TAGGED_AT_LAUNCH = ("instance", "volume")
+
+Market = Literal["spot", "on-demand"]
+
+
+def market_of(params: Mapping[str, Any] | None) -> Market:
+    """The market RunInstances parameters ask for: spot with ``InstanceMarketOptions``
+    of MarketType spot, else on-demand."""
+    options = params.get("InstanceMarketOptions") if params else None
+    spot = isinstance(options, Mapping) and options.get("MarketType") == "spot"
+    return "spot" if spot else "on-demand"
+
+
+def _pairs(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def merge_tags(
+    specs: Sequence[Mapping[str, Any]] | None,
+    tags: Mapping[str, str],
+    *,
+    resource_types: Sequence[str],
+    precedence: Literal["ours", "theirs"],
+    default_name: str | None = None,
+    new_specs_first: bool = False,
+) -> list[dict[str, Any]]:
+    """TagSpecifications that carry ``tags`` on each of ``resource_types``, merged into the
+    caller's own ``specs`` (which are not modified).
+
+    ``precedence`` says whose value wins when a key is in both: ``ours`` for tags that say
+    whose an instance is (steadyscale's own, never overridden), ``theirs`` where the user
+    may override (Ray's provider lets a node config's tags win over Ray's). A
+    ``default_name`` is added as ``Name`` unless the caller named the resource. A resource
+    type the caller gave no spec for gets one, appended (or first, ``new_specs_first``).
+    """
+    merged = [dict(spec) for spec in specs or []]
+    ours = _pairs(tags)
+    default = [] if default_name is None else [{"Key": "Name", "Value": default_name}]
+    for resource_type in resource_types:
+        found = next((s for s in merged if s.get("ResourceType") == resource_type), None)
+        if found is None:
+            new = {"ResourceType": resource_type, "Tags": [*ours, *default]}
+            merged.insert(0 if new_specs_first else len(merged), new)
+            continue
+        given = list(found.get("Tags", []))
+        if precedence == "ours":
+            theirs = [t for t in given if t["Key"] not in tags]
+            named = any(t["Key"] == "Name" for t in theirs)
+            found["Tags"] = theirs + ours + ([] if named else default)
+        else:
+            keys = {t["Key"] for t in given}
+            found["Tags"] = [t for t in ours if t["Key"] not in keys] + given
+    return merged
+
+
+def run_instances_params(spec: LaunchSpec, cluster_name: str) -> dict[str, Any]:
+    """The RunInstances parameters of a launch: its node config with the cluster's tags at
+    creation (a Name the caller chose is kept; ours is only a default), its subnet, and
+    MinCount=1, MaxCount=count under its ClientToken, so EC2 launches it once."""
+    config = dict(spec.node_config)
+    ownership = {
+        TAG_CLUSTER: cluster_name,
+        TAG_NODE_TYPE: spec.node_type,
+        TAG_REQUEST: spec.request_id,
+    }
+    specs = merge_tags(
+        config.pop("TagSpecifications", None),
+        ownership,
+        resource_types=TAGGED_AT_LAUNCH,
+        precedence="ours",
+        default_name=f"{cluster_name}-{spec.node_type}",
+    )
+    if spec.subnet_id and "NetworkInterfaces" not in config:
+        config["SubnetId"] = spec.subnet_id
+    return {
+        "MinCount": 1,
+        "MaxCount": spec.count,
+        "ClientToken": spec.client_token,
+        "TagSpecifications": specs,
+        **config,
+    }
+
+
+def instance_tags(params: Mapping[str, Any]) -> dict[str, str]:
+    """The tags RunInstances parameters put on the instances (as EC2 reads them)."""
+    tags: dict[str, str] = {}
+    for tag_spec in params.get("TagSpecifications") or []:
+        if tag_spec.get("ResourceType") == "instance":
+            tags.update({t["Key"]: t.get("Value", "") for t in tag_spec.get("Tags", [])})
+    return tags

@@ -1,0 +1,79 @@
+"""The EC2 wire rules every backend and the Ray provider share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE, TAG_REQUEST
+from steadyscale.providers.protocol import LaunchSpec
+from steadyscale.providers.wire import instance_tags, market_of, merge_tags, run_instances_params
+
+
+def _tags(spec: dict[str, Any]) -> dict[str, str]:
+    pairs = spec["Tags"]
+    assert isinstance(pairs, list)
+    return {t["Key"]: t["Value"] for t in pairs}
+
+
+def test_our_ownership_tags_win_and_a_name_the_caller_chose_is_kept() -> None:
+    user: list[dict[str, Any]] = [
+        {
+            "ResourceType": "instance",
+            "Tags": [
+                {"Key": TAG_CLUSTER, "Value": "forged"},
+                {"Key": "Name", "Value": "mine"},
+                {"Key": "team", "Value": "a"},
+            ],
+        }
+    ]
+    params = run_instances_params(
+        LaunchSpec(
+            request_id="r-1",
+            client_token="ss-r-1",
+            node_type="cpu",
+            count=3,
+            node_config={"InstanceType": "m5.large", "TagSpecifications": user},
+            subnet_id="subnet-1",
+        ),
+        "c1",
+    )
+    assert params["MinCount"] == 1 and params["MaxCount"] == 3
+    assert params["ClientToken"] == "ss-r-1" and params["SubnetId"] == "subnet-1"
+    assert instance_tags(params) == {
+        "Name": "mine",
+        "team": "a",
+        TAG_CLUSTER: "c1",
+        TAG_NODE_TYPE: "cpu",
+        TAG_REQUEST: "r-1",
+    }
+    volume = next(s for s in params["TagSpecifications"] if s["ResourceType"] == "volume")
+    assert _tags(volume)["Name"] == "c1-cpu" and _tags(volume)[TAG_CLUSTER] == "c1"
+    assert user[0]["Tags"][0]["Value"] == "forged"  # the caller's specs are not modified
+
+
+def test_with_their_precedence_the_callers_values_win_and_a_new_spec_goes_first() -> None:
+    user: list[dict[str, Any]] = [
+        {"ResourceType": "volume", "Tags": []},
+        {"ResourceType": "instance", "Tags": [{"Key": "ray-node-type", "Value": "mine"}]},
+    ]
+    merged = merge_tags(
+        user,
+        {"ray-node-type": "worker", "ray-cluster-name": "c1"},
+        resource_types=("instance",),
+        precedence="theirs",
+    )
+    assert _tags(merged[1]) == {"ray-node-type": "mine", "ray-cluster-name": "c1"}
+    fresh = merge_tags(
+        user[:1],
+        {"k": "v"},
+        resource_types=("instance",),
+        precedence="theirs",
+        new_specs_first=True,
+    )
+    assert fresh[0] == {"ResourceType": "instance", "Tags": [{"Key": "k", "Value": "v"}]}
+
+
+def test_the_market_is_spot_only_when_asked_for() -> None:
+    assert market_of({"InstanceMarketOptions": {"MarketType": "spot"}}) == "spot"
+    assert market_of({"InstanceMarketOptions": {"MarketType": "capacity-block"}}) == "on-demand"
+    assert market_of({}) == "on-demand" and market_of(None) == "on-demand"
