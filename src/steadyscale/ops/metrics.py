@@ -57,13 +57,12 @@ class Metrics:
         self.stale_after_seconds = stale_after_seconds
         self.started_at = clock.now()
         self.last_tick_at: float | None = None
-        r = self.registry
-        self.instances = Gauge(
-            "steadyscale_instances",
-            "Nodes by lifecycle status and node type (terminal statuses excluded).",
-            ["node_type", "status"],
-            registry=r,
-        )
+        self._cloud_series(self.registry)
+        self._node_series(self.registry)
+        self._tick_series(self.registry)
+
+    def _cloud_series(self, r: CollectorRegistry) -> None:
+        """EC2 as the provider saw it: calls, errors, retries, lookups, lags."""
         self.api_calls = Counter(
             "steadyscale_api_calls", "EC2 API calls by action.", ["action"], registry=r
         )
@@ -110,6 +109,37 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=r,
         )
+
+    def _node_series(self, r: CollectorRegistry) -> None:
+        """The nodes: by status, launched, probed, replaced."""
+        self.instances = Gauge(
+            "steadyscale_instances",
+            "Nodes by lifecycle status and node type (terminal statuses excluded).",
+            ["node_type", "status"],
+            registry=r,
+        )
+        self.launched = Counter(
+            "steadyscale_nodes_launched",
+            "Nodes EC2 launched for us (ids known).",
+            ["node_type"],
+            registry=r,
+        )
+        self.health_checks = Counter(
+            "steadyscale_health_checks",
+            "Node health probes by result.",
+            ["node_type", "result"],
+            registry=r,
+        )
+        self.unhealthy_replaced = Counter(
+            "steadyscale_nodes_unhealthy",
+            "Nodes terminated for failing their health "
+            "check (and replaced when demand needs them).",
+            ["node_type"],
+            registry=r,
+        )
+
+    def _tick_series(self, r: CollectorRegistry) -> None:
+        """The loop: ticks, their errors and timing, and where demand stands."""
         self.tick_duration = Histogram(
             "steadyscale_tick_duration_seconds",
             "Duration of one observe-decide-act tick.",
@@ -140,25 +170,6 @@ class Metrics:
         )
         self.demand_infeasible = Gauge(
             "steadyscale_demand_infeasible", "Bundles no node type can ever fit.", registry=r
-        )
-        self.launched = Counter(
-            "steadyscale_nodes_launched",
-            "Nodes EC2 launched for us (ids known).",
-            ["node_type"],
-            registry=r,
-        )
-        self.health_checks = Counter(
-            "steadyscale_health_checks",
-            "Node health probes by result.",
-            ["node_type", "result"],
-            registry=r,
-        )
-        self.unhealthy_replaced = Counter(
-            "steadyscale_nodes_unhealthy",
-            "Nodes terminated for failing their health "
-            "check (and replaced when demand needs them).",
-            ["node_type"],
-            registry=r,
         )
 
     # ------------------------------------------------------------------ reporting

@@ -248,6 +248,101 @@ def _settle(
     return summary
 
 
+@dataclass
+class _Killer:
+    """Starts daemons while demand moves in steps and SIGKILLs each one: at a named crash
+    point, or after a random number of its API calls."""
+
+    emulator: ExternalEmulator
+    config: Path
+    ledger_path: Path
+    nodes: int
+    rng: random.Random
+    forced_point: str | None = None
+    per_kill_timeout: float = 10.0
+    points: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def in_workdir(
+        cls, workdir: Path, emulator: ExternalEmulator, nodes: int, rng: random.Random
+    ) -> _Killer:
+        """Daemons of a config in ``workdir`` (its ledger beside it) on ``emulator``."""
+        ledger_path = workdir / ".steadyscale" / f"{CLUSTER}.db"
+        ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(emulator, write_config(workdir, emulator.url), ledger_path, nodes, rng)
+
+    def cycle(self, count: int, *, scaling_up: bool) -> None:
+        for step in range(count):
+            # Demand moves in steps, so every daemon has launches (or terminations) to make
+            # and dies in the middle of them.
+            share = (step + 1) / count
+            wanted = round(self.nodes * share) if scaling_up else round(self.nodes * (1 - share))
+            set_demand(self.ledger_path, wanted)
+            self._kill_one(self._crash_point(scaling_up))
+
+    def settle(
+        self, demand: int, done: Any, timeout: float, what: str
+    ) -> tuple[dict[str, Any], float]:
+        """Set the demand and let one undisturbed daemon finish the phase: (its summary,
+        seconds it took)."""
+        set_demand(self.ledger_path, demand)
+        started = time.monotonic()
+        summary = _settle(self.config, self.emulator, done, timeout, what)
+        return summary, time.monotonic() - started
+
+    def _crash_point(self, scaling_up: bool) -> str | None:
+        if self.forced_point is not None:
+            return f"{self.forced_point}:1"
+        if self.rng.random() >= 0.5:
+            return None
+        # A boundary this phase can reach: launches going up, terminates going down.
+        phase = [
+            p
+            for p in POINTS
+            if p.startswith("launch" if scaling_up else "term")
+            or (p == "intent_written" and scaling_up)
+        ]
+        return f"{self.rng.choice(phase)}:{self.rng.randint(1, 2)}"
+
+    def _kill_one(self, crash_at: str | None) -> None:
+        before = self.emulator.call_count()
+        daemon = start_daemon(self.config, crash_at)
+        budget = self.rng.randint(1, 8)
+        # A quiet daemon makes few calls: past the limit it is killed where it is.
+        with contextlib.suppress(ChaosError):
+            _wait_for(
+                lambda: daemon.poll() is not None or self.emulator.call_count() - before >= budget,
+                self.per_kill_timeout,
+                "the daemon's API calls",
+            )
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGKILL)
+            hit = "random"
+        else:
+            hit = (crash_at or "").partition(":")[0] or "exit"
+        self.points[hit] = self.points.get(hit, 0) + 1
+        daemon.communicate(timeout=30)
+        if daemon.returncode != -signal.SIGKILL:
+            raise ChaosError(
+                f"a daemon ended by itself ({daemon.returncode}): {_log_tail(self.config)}"
+            )
+
+
+def _emulator_for(
+    *, profile: str, emulator_seed: int, time_scale: float, quiet_errors: bool
+) -> ExternalEmulator:
+    assignments = ["spot.interruption_rate_per_hour=0"]
+    if quiet_errors:
+        assignments += [
+            "errors.server_error_probability=0",
+            "errors.lost_response_probability=0",
+            "errors.timeout_probability=0",
+        ]
+    return ExternalEmulator(
+        profile=profile, seed=emulator_seed, time_scale=time_scale, assignments=assignments
+    )
+
+
 def run_chaos(
     workdir: Path,
     *,
@@ -265,98 +360,37 @@ def run_chaos(
     """Scale 0 -> ``nodes`` -> 0, SIGKILLing the daemon ``kills`` times: half while it
     scales up, half while it scales down. Each phase then finishes with one undisturbed
     daemon, so ``kills=0`` is the same run without kills."""
-    rng = random.Random(seed)
-    assignments = ["spot.interruption_rate_per_hour=0"]
-    if quiet_errors:
-        assignments += [
-            "errors.server_error_probability=0",
-            "errors.lost_response_probability=0",
-            "errors.timeout_probability=0",
-        ]
-    emulator = ExternalEmulator(
-        profile=profile, seed=emulator_seed, time_scale=time_scale, assignments=assignments
+    emulator = _emulator_for(
+        profile=profile,
+        emulator_seed=emulator_seed,
+        time_scale=time_scale,
+        quiet_errors=quiet_errors,
     )
     started = time.monotonic()
-    points: dict[str, int] = {}
-
-    def cycle(count: int, scaling_up: bool) -> None:
-        for step in range(count):
-            # Demand moves in steps, so every daemon has launches (or terminations) to make
-            # and dies in the middle of them.
-            share = (step + 1) / count
-            set_demand(
-                ledger_path, round(nodes * share) if scaling_up else round(nodes * (1 - share))
-            )
-            crash_at = None
-            if forced_point is not None:
-                crash_at = f"{forced_point}:1"
-            elif rng.random() < 0.5:
-                # A boundary this phase can reach: launches going up, terminates going down.
-                phase = [
-                    p
-                    for p in POINTS
-                    if p.startswith("launch" if scaling_up else "term")
-                    or (p == "intent_written" and scaling_up)
-                ]
-                crash_at = f"{rng.choice(phase)}:{rng.randint(1, 2)}"
-            before = emulator.call_count()
-            daemon = start_daemon(config, crash_at)
-            budget = rng.randint(1, 8)
-            # A quiet daemon makes few calls: past the limit it is killed where it is.
-            with contextlib.suppress(ChaosError):
-                _wait_for(
-                    lambda d=daemon, b=before, n=budget: (
-                        d.poll() is not None or emulator.call_count() - b >= n
-                    ),
-                    per_kill_timeout,
-                    "the daemon's API calls",
-                )
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGKILL)
-                points["random"] = points.get("random", 0) + 1
-            else:
-                point_hit = (crash_at or "").partition(":")[0] or "exit"
-                points[point_hit] = points.get(point_hit, 0) + 1
-            daemon.communicate(timeout=30)
-            if daemon.returncode != -signal.SIGKILL:
-                raise ChaosError(
-                    f"a daemon ended by itself ({daemon.returncode}): {_log_tail(config)}"
-                )
-
     try:
-        config = write_config(workdir, emulator.url)
-        ledger_path = workdir / ".steadyscale" / f"{CLUSTER}.db"
-        ledger_path.parent.mkdir(parents=True, exist_ok=True)
-        cycle(kills // 2, scaling_up=True)
-        set_demand(ledger_path, nodes)
-        settle_started = time.monotonic()
-        _settle(
-            config,
-            emulator,
+        killer = _Killer.in_workdir(workdir, emulator, nodes, random.Random(seed))
+        killer.forced_point, killer.per_kill_timeout = forced_point, per_kill_timeout
+        killer.cycle(kills // 2, scaling_up=True)
+        _, up = killer.settle(
+            nodes,
             lambda truth: sum(i["state"] == "running" for i in truth) >= nodes,
             timeout,
             f"{nodes} running instances",
         )
-        settling = time.monotonic() - settle_started
-        cycle(kills - kills // 2, scaling_up=False)
-        set_demand(ledger_path, 0)
-        settle_started = time.monotonic()
-        summary = _settle(
-            config,
-            emulator,
+        killer.cycle(kills - kills // 2, scaling_up=False)
+        summary, down = killer.settle(
+            0,
             lambda truth: not any(i["state"] != "terminated" for i in truth),
             timeout,
             "every cluster instance to terminate",
         )
-        settling += time.monotonic() - settle_started
-        result = verdict(emulator, ledger_path, nodes)
         return ChaosRun(
             kills=kills,
-            crash_points_hit=points,
+            crash_points_hit=killer.points,
             seconds=time.monotonic() - started,
-            verdict=result,
+            verdict=verdict(emulator, killer.ledger_path, nodes),
             final_summary=summary,
-            settle_seconds=settling,
+            settle_seconds=up + down,
         )
     finally:
         emulator.stop()
