@@ -80,16 +80,32 @@ class HealthCheck(_Strict):
 class NodeType(_Strict):
     """One kind of worker: what EC2 launches and what it offers to demand."""
 
-    node_config: dict[str, Any]
-    resources: dict[str, float]
-    min_workers: int = Field(default=0, ge=0)
-    max_workers: int = Field(default=10, ge=0)
-    # Higher is preferred when several node types fit the same demand equally well.
-    priority: int = 0
-    # Spot or on-demand; with spot_fallback_to_on_demand, on-demand is used while every
-    # spot pool of the type is out of capacity.
-    market: Literal["on-demand", "spot"] = "on-demand"
-    spot_fallback_to_on_demand: bool = False
+    node_config: dict[str, Any] = Field(
+        description="RunInstances parameters (InstanceType and ImageId required; any other "
+        "such as SubnetId, SecurityGroupIds, KeyName, IamInstanceProfile, TagSpecifications, "
+        "UserData). MinCount, MaxCount and ClientToken are set by steadyscale."
+    )
+    resources: dict[str, float] = Field(
+        description="What one node offers to demand, e.g. `{CPU: 4, GPU: 1}`."
+    )
+    min_workers: int = Field(
+        default=0, ge=0, description="Nodes of this type kept even without demand."
+    )
+    max_workers: int = Field(default=10, ge=0, description="Nodes of this type at most.")
+    priority: int = Field(
+        default=0,
+        description="Higher is preferred when several node types fit the same demand equally well.",
+    )
+    market: Literal["on-demand", "spot"] = Field(
+        default="on-demand",
+        description="Spot or on-demand; with spot_fallback_to_on_demand, on-demand is used "
+        "while every spot pool of the type is out of capacity.",
+    )
+    spot_fallback_to_on_demand: bool = Field(
+        default=False,
+        description="With `market: spot`, launch on-demand while every spot pool of the "
+        "type is out of capacity.",
+    )
     health_check: HealthCheck | None = Field(
         default=None,
         description="Probe that makes a running node ready. Without one, a node is ready "
@@ -133,13 +149,16 @@ class NodeType(_Strict):
 class ScenarioStep(_Strict):
     """At ``at_seconds`` after start, the demand becomes ``demand``."""
 
-    at_seconds: float = Field(ge=0)
-    demand: list[DemandItem] = Field(default_factory=list)
+    at_seconds: float = Field(ge=0, description="Seconds after the daemon starts.")
+    demand: list[DemandItem] = Field(
+        default_factory=list,
+        description="The whole demand from then on (replaces the previous one).",
+    )
 
 
 class RateLimit(_Strict):
-    capacity: float = Field(gt=0)
-    refill_per_second: float = Field(gt=0)
+    capacity: float = Field(gt=0, description="Bucket size (burst).")
+    refill_per_second: float = Field(gt=0, description="Tokens added per second.")
 
 
 # The provider paces itself by EC2's own buckets instead of provoking RequestLimitExceeded:
@@ -160,24 +179,46 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
 
 
 class Provider(_Strict):
-    # aws: boto3 (real EC2 or endpoint_url); emulator: an embedded EC2 endpoint; memory:
-    # the emulator's model in-process, no HTTP (the simulator's backend).
-    type: Literal["aws", "emulator", "memory"]
-    region: str = "us-east-1"
-    # Subnets to launch into, in order of preference.
-    subnets: list[str] = Field(default_factory=list)
-    # Any EC2-compatible endpoint (with type aws), e.g. a shared emulator.
-    endpoint_url: str | None = None
-    # Knobs of the embedded emulator or memory model: profile, seed, time_scale, ...
-    emulator: dict[str, Any] = Field(default_factory=dict)
-    # botocore's standard retry mode: total attempts per call, for throttling and 5xx.
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    read_timeout_seconds: float = Field(default=30.0, gt=0)
-    # Client-side token buckets per EC2 action (EC2's defaults unless set here).
-    rate_limits: dict[str, RateLimit] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
-    # How long a call may wait for its bucket before it is skipped until the next tick.
-    rate_limit_max_wait_seconds: float = Field(default=2.0, ge=0)
+    type: Literal["aws", "emulator", "memory"] = Field(
+        description="aws: boto3 (real EC2 or endpoint_url); emulator: an embedded EC2 "
+        "endpoint; memory: the emulator's model in-process, no HTTP (the simulator's backend)."
+    )
+    region: str = Field(default="us-east-1", description="AWS region.")
+    subnets: list[str] = Field(
+        default_factory=list, description="Subnets to launch into, in order of preference."
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        description="Any EC2-compatible endpoint (with type aws), e.g. a shared emulator.",
+    )
+    emulator: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Knobs of the embedded emulator or memory model: profile, seed, "
+        "time_scale, ...",
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="botocore's standard retry mode: total attempts per call, for "
+        "throttling and 5xx.",
+    )
+    connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="botocore's connect timeout per call."
+    )
+    read_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="botocore's read timeout per call."
+    )
+    rate_limits: dict[str, RateLimit] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description="Client-side token buckets per EC2 action (EC2's defaults unless set here).",
+    )
+    rate_limit_max_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a call may wait for its bucket before it is skipped until "
+        "the next tick.",
+    )
     health_probes: Literal["direct", "endpoint"] | None = Field(
         default=None,
         description="Where node health probes go: 'direct' to each node's private IP, or "
@@ -280,36 +321,84 @@ class MetricsConfig(_Strict):
 
 
 class ClusterConfig(_Strict):
-    cluster_name: str
-    max_workers: int = Field(default=100, ge=0)
-    # New nodes may be starting at once: max(5, upscaling_speed x max(1, running nodes)).
-    upscaling_speed: float = Field(default=1.0, gt=0)
-    idle_timeout_minutes: float = Field(default=5.0, ge=0)
-    loop_interval_seconds: float = Field(default=5.0, gt=0)
-    # The full cluster listing (interruptions, strangers) runs at least this often; between
-    # listings only starting and terminating nodes are looked up.
-    listing_interval_seconds: float = Field(default=30.0, gt=0)
-    # A single-instance lookup retries with backoff this long before "not visible yet".
-    lookup_deadline_seconds: float = Field(default=5.0, gt=0)
-    # An instance EC2 has never shown this long after launch is LOST (and terminated by id).
-    visibility_timeout_seconds: float = Field(default=600.0, gt=0)
-    # A (node type, subnet, market) pool that ran out of capacity is skipped this long.
-    unavailable_offering_ttl_seconds: float = Field(default=180.0, ge=0)
-    # Cluster-tagged instances the ledger does not know are terminated this long after
-    # their launch (unless their request-id tag matches a launch we are waiting on).
-    gc_grace_seconds: float = Field(default=300.0, ge=0)
-    # No tick may take longer than this; slower calls are left for the next tick.
-    max_tick_seconds: float = Field(default=60.0, gt=0)
-    ledger: str | None = None
+    cluster_name: str = Field(
+        description="The cluster's name: tagged on every instance (`steadyscale:cluster`), "
+        "so it scopes listings, termination and the IAM policy."
+    )
+    max_workers: int = Field(
+        default=100, ge=0, description="Nodes at most, all node types together."
+    )
+    upscaling_speed: float = Field(
+        default=1.0,
+        gt=0,
+        description="New nodes may be starting at once: max(5, upscaling_speed x max(1, "
+        "running nodes)).",
+    )
+    idle_timeout_minutes: float = Field(
+        default=5.0,
+        ge=0,
+        description="A node idle this long (above min_workers) is terminated.",
+    )
+    loop_interval_seconds: float = Field(
+        default=5.0, gt=0, description="Seconds between two ticks of the loop."
+    )
+    listing_interval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="The full cluster listing (interruptions, strangers) runs at least this "
+        "often; between listings only starting and terminating nodes are looked up.",
+    )
+    lookup_deadline_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description='A single-instance lookup retries with backoff this long before "not '
+        'visible yet".',
+    )
+    visibility_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="An instance EC2 has never shown this long after launch is LOST (and "
+        "terminated by id).",
+    )
+    unavailable_offering_ttl_seconds: float = Field(
+        default=180.0,
+        ge=0,
+        description="A (node type, subnet, market) pool that ran out of capacity is skipped "
+        "this long.",
+    )
+    gc_grace_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Cluster-tagged instances the ledger does not know are terminated this "
+        "long after their launch (unless their request-id tag matches a launch we are "
+        "waiting on).",
+    )
+    max_tick_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="No tick may take longer than this; slower calls are left for the next tick.",
+    )
+    ledger: str | None = Field(
+        default=None,
+        description="Path of the SQLite ledger; relative to the config file. Default: "
+        "`.steadyscale/<cluster_name>.db` beside the config.",
+    )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig, description="Prometheus metrics and /healthz."
     )
-    provider: Provider
-    available_node_types: dict[str, NodeType]
-    # Optional scripted demand (the quick start uses it); ends the run when done.
-    scenario: list[ScenarioStep] = Field(default_factory=list)
-    # Optional prices in dollars per instance-hour, by instance type (simulation reports).
-    prices: dict[str, float] = Field(default_factory=dict)
+    provider: Provider = Field(description="Where the instances run: see `provider` below.")
+    available_node_types: dict[str, NodeType] = Field(
+        description="Node types by name: see `available_node_types.<name>` below."
+    )
+    scenario: list[ScenarioStep] = Field(
+        default_factory=list,
+        description="Optional scripted demand (the quick start uses it); ends the run when done.",
+    )
+    prices: dict[str, float] = Field(
+        default_factory=dict,
+        description="Optional prices in dollars per instance-hour, by instance type "
+        "(simulation reports).",
+    )
 
     @field_validator("prices")
     @classmethod

@@ -33,8 +33,8 @@ def amounts_or_error(value: dict[str, float], empty: str) -> dict[str, float]:
 
 
 class DemandItem(_Strict):
-    bundle: dict[str, float]
-    count: int = Field(ge=0, le=MAX_BUNDLES)
+    bundle: dict[str, float] = Field(description="Resources of one bundle, e.g. `{CPU: 2}`.")
+    count: int = Field(ge=0, le=MAX_BUNDLES, description="How many such bundles.")
 
     @field_validator("bundle")
     @classmethod

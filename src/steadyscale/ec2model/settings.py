@@ -52,9 +52,9 @@ class Distribution(_Strict):
     ``median == 0`` (with p99 and max 0) means "no delay".
     """
 
-    median: float = Field(ge=0)
-    p99: float = Field(ge=0)
-    max: float = Field(ge=0)
+    median: float = Field(ge=0, description="Median delay, seconds.")
+    p99: float = Field(ge=0, description="99th percentile, seconds.")
+    max: float = Field(ge=0, description="Largest delay, seconds.")
 
     @model_validator(mode="after")
     def _check(self) -> Distribution:
@@ -88,16 +88,27 @@ class Distribution(_Strict):
 class StaleReads(_Strict):
     """After a state change, reads within ``window`` may show the previous state."""
 
-    probability: float = Field(default=0.0, ge=0, le=1)
-    window: Distribution = Distribution.zero()
-    # Chance that a listing (DescribeInstances without ids) omits an instance it showed
-    # before: a listing that flickers.
-    listing_flicker_probability: float = Field(default=0.0, ge=0, le=1)
+    probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance that a read after a state change shows the old state.",
+    )
+    window: Distribution = Field(
+        default=Distribution.zero(), description="How long after a change a read may be stale."
+    )
+    listing_flicker_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance that a listing (DescribeInstances without ids) omits an instance "
+        "it showed before: a listing that flickers.",
+    )
 
 
 class Bucket(_Strict):
-    capacity: float = Field(gt=0)
-    refill_per_second: float = Field(ge=0)
+    capacity: float = Field(gt=0, description="Bucket size (burst).")
+    refill_per_second: float = Field(ge=0, description="Tokens added per second.")
 
 
 # EC2's default buckets, as the emulator enforces them.
@@ -114,22 +125,53 @@ EC2_RESOURCE_BUCKETS: dict[str, Bucket] = {
 class Throttling(_Strict):
     """EC2's token buckets; ``scale`` multiplies every capacity and refill rate alike."""
 
-    enabled: bool = False
-    scale: float = Field(default=1.0, gt=0)
-    request_buckets: dict[str, Bucket] = Field(default_factory=lambda: dict(EC2_REQUEST_BUCKETS))
-    resource_buckets: dict[str, Bucket] = Field(default_factory=lambda: dict(EC2_RESOURCE_BUCKETS))
+    enabled: bool = Field(
+        default=False, description="Answer RequestLimitExceeded when a bucket is empty."
+    )
+    scale: float = Field(
+        default=1.0, gt=0, description="Multiplies every bucket's capacity and refill rate."
+    )
+    request_buckets: dict[str, Bucket] = Field(
+        default_factory=lambda: dict(EC2_REQUEST_BUCKETS),
+        description="Calls per action (or per class: mutating, non-mutating).",
+    )
+    resource_buckets: dict[str, Bucket] = Field(
+        default_factory=lambda: dict(EC2_RESOURCE_BUCKETS),
+        description="Instances launched or terminated.",
+    )
 
 
 class Capacity(_Strict):
     """Capacity per pool. A pool key is ``TYPE/AZ`` or ``TYPE/AZ/spot``; ``*`` matches any part."""
 
-    default_pool_size: int | None = Field(default=None, ge=0)
-    pools: dict[str, int] = Field(default_factory=dict)
-    vcpu_limit: int | None = Field(default=None, ge=0)
-    instance_limit: int | None = Field(default=None, ge=0)
-    # Chance that a launch finds its pool in a shortage spell, which then lasts a while.
-    shortage_probability: float = Field(default=0.0, ge=0, le=1)
-    shortage_duration: Distribution = Distribution(median=120, p99=600, max=900)
+    default_pool_size: int | None = Field(
+        default=None,
+        ge=0,
+        description="Instances per pool when `pools` does not name it; null: unlimited.",
+    )
+    pools: dict[str, int] = Field(
+        default_factory=dict,
+        description="Instances per pool, by `TYPE/AZ` or `TYPE/AZ/spot` (`*` matches).",
+    )
+    vcpu_limit: int | None = Field(
+        default=None, ge=0, description="Account vCPU limit (VcpuLimitExceeded); null: none."
+    )
+    instance_limit: int | None = Field(
+        default=None,
+        ge=0,
+        description="Account instance limit (InstanceLimitExceeded); null: none.",
+    )
+    shortage_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance that a launch finds its pool in a shortage spell, which then "
+        "lasts a while.",
+    )
+    shortage_duration: Distribution = Field(
+        default=Distribution(median=120, p99=600, max=900),
+        description="How long a shortage spell lasts.",
+    )
 
     @field_validator("pools")
     @classmethod
@@ -151,38 +193,88 @@ class Capacity(_Strict):
 class Errors(_Strict):
     """Injected server faults, each a probability per API call."""
 
-    # 500 InternalError / 503 Unavailable; nothing was done.
-    server_error_probability: float = Field(default=0.0, ge=0, le=1)
-    # The action was done, but the client gets a 500 InternalError.
-    lost_response_probability: float = Field(default=0.0, ge=0, le=1)
-    # The action was done, the server holds the answer ``timeout_seconds`` and then drops
-    # the connection: the client sees a timeout or a closed connection.
-    timeout_probability: float = Field(default=0.0, ge=0, le=1)
-    timeout_seconds: float = Field(default=5.0, ge=0)
+    server_error_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="500 InternalError / 503 Unavailable; nothing was done.",
+    )
+    lost_response_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="The action was done, but the client gets a 500 InternalError.",
+    )
+    timeout_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="The action was done, the server holds the answer ``timeout_seconds`` "
+        "and then drops the connection: the client sees a timeout or a closed connection.",
+    )
+    timeout_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a timed-out call is held before the connection drops.",
+    )
 
 
 class Spot(_Strict):
     """Spot interruptions: instances that go away without being asked."""
 
-    interruption_rate_per_hour: float = Field(default=0.0, ge=0)
+    interruption_rate_per_hour: float = Field(
+        default=0.0, ge=0, description="Interruptions per spot instance per hour."
+    )
 
 
 class EmulatorSettings(_Strict):
     """Every knob of the emulator. All durations are in emulated seconds."""
 
-    profile: str = "none"
-    seed: int = 0
-    time_scale: float = Field(default=1.0, gt=0)
-    visibility: Distribution = Distribution.zero()
-    visibility_by_operation: dict[Operation, Distribution] = Field(default_factory=dict)
-    boot: Distribution = Distribution.zero()
-    shutdown: Distribution = Distribution.zero()
-    terminated_retention_seconds: float = Field(default=3600.0, ge=0)
-    stale_reads: StaleReads = StaleReads()
-    throttling: Throttling = Throttling()
-    capacity: Capacity = Capacity()
-    errors: Errors = Errors()
-    spot: Spot = Spot()
+    profile: str = Field(
+        default="none",
+        description="`none` (answers as moto does), `realistic` or `harsh`: the base the "
+        "other keys override.",
+    )
+    seed: int = Field(
+        default=0, description="Seed of every drawn delay and fault: a run is reproducible."
+    )
+    time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        description="Shrinks every delay alike: 0.1 runs ten times faster than real time "
+        "(and so does the daemon's clock with the embedded emulator).",
+    )
+    visibility: Distribution = Field(
+        default=Distribution.zero(),
+        description="Delay after launch until EC2 shows an instance.",
+    )
+    visibility_by_operation: dict[Operation, Distribution] = Field(
+        default_factory=dict,
+        description="The visibility delay per operation, overriding `visibility`.",
+    )
+    boot: Distribution = Field(
+        default=Distribution.zero(), description="Delay from pending to running."
+    )
+    shutdown: Distribution = Field(
+        default=Distribution.zero(), description="Delay from shutting-down to terminated."
+    )
+    terminated_retention_seconds: float = Field(
+        default=3600.0, ge=0, description="How long terminated instances stay listed."
+    )
+    stale_reads: StaleReads = Field(
+        default=StaleReads(), description="Reads that show an older state."
+    )
+    throttling: Throttling = Field(
+        default=Throttling(), description="EC2's request and resource token buckets."
+    )
+    capacity: Capacity = Field(
+        default=Capacity(),
+        description="Capacity per (instance type, AZ, market) pool and account limits.",
+    )
+    errors: Errors = Field(
+        default=Errors(), description="Server errors, lost responses and timeouts."
+    )
+    spot: Spot = Field(default=Spot(), description="Spot interruptions.")
 
     def visibility_for(self, operation: Operation) -> Distribution:
         return self.visibility_by_operation.get(operation, self.visibility)
