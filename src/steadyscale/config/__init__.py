@@ -8,16 +8,10 @@ from steadyscale.config.loading import (
     parse_config,
     read_yaml_file,
 )
-from steadyscale.config.models import (
-    DEFAULT_RATE_LIMITS,
-    ClusterConfig,
-    HealthCheck,
-    MetricsConfig,
-    NodeType,
-    Provider,
-    RateLimit,
-    ScenarioStep,
-)
+from steadyscale.config.metrics import MetricsConfig
+from steadyscale.config.models import ClusterConfig, ScenarioStep
+from steadyscale.config.node_types import HealthCheck, NodeType
+from steadyscale.config.provider import DEFAULT_RATE_LIMITS, Provider, RateLimit
 from steadyscale.config.validation import known_instance_types, run_instances_problem
 
 __all__ = [

@@ -1,0 +1,125 @@
+"""A node type of the cluster config: what EC2 launches (RunInstances parameters, market),
+what one node offers to demand, its bounds, and the health check that makes it ready."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from steadyscale.config.base import StrictModel
+from steadyscale.core.resources import amounts_or_error
+
+
+class HealthCheck(StrictModel):
+    """How to tell that a node of a type is ready: a TCP connect, or an HTTP GET."""
+
+    port: int = Field(ge=1, le=65535, description="Port probed on the node's private IP.")
+    path: str | None = Field(
+        default=None,
+        description="HTTP path to GET (a 2xx or 3xx answer passes); without it, a TCP "
+        "connection to the port passes.",
+    )
+    interval_seconds: float = Field(
+        default=10.0, gt=0, description="Time between probes of one node."
+    )
+    timeout_seconds: float = Field(
+        default=2.0, gt=0, description="A probe that takes longer fails."
+    )
+    failure_threshold: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive failed probes (after the grace period) that get a node "
+        "terminated and replaced.",
+    )
+    grace_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="After EC2 shows the node running, failures do not count this long "
+        "(boot time); a passing probe makes it ready at any time.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r}: an HTTP path starts with '/' and has no spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> HealthCheck:
+        if self.timeout_seconds > self.interval_seconds:
+            raise ValueError(
+                f"timeout_seconds ({self.timeout_seconds:g}) must not exceed "
+                f"interval_seconds ({self.interval_seconds:g})"
+            )
+        return self
+
+
+class NodeType(StrictModel):
+    """One kind of worker: what EC2 launches and what it offers to demand."""
+
+    node_config: dict[str, Any] = Field(
+        description="RunInstances parameters (InstanceType and ImageId required; any other "
+        "such as SubnetId, SecurityGroupIds, KeyName, IamInstanceProfile, TagSpecifications, "
+        "UserData). MinCount, MaxCount and ClientToken are set by steadyscale."
+    )
+    resources: dict[str, float] = Field(
+        description="What one node offers to demand, e.g. `{CPU: 4, GPU: 1}`."
+    )
+    min_workers: int = Field(
+        default=0, ge=0, description="Nodes of this type kept even without demand."
+    )
+    max_workers: int = Field(default=10, ge=0, description="Nodes of this type at most.")
+    priority: int = Field(
+        default=0,
+        description="Higher is preferred when several node types fit the same demand equally well.",
+    )
+    market: Literal["on-demand", "spot"] = Field(
+        default="on-demand",
+        description="Spot or on-demand; with spot_fallback_to_on_demand, on-demand is used "
+        "while every spot pool of the type is out of capacity.",
+    )
+    spot_fallback_to_on_demand: bool = Field(
+        default=False,
+        description="With `market: spot`, launch on-demand while every spot pool of the "
+        "type is out of capacity.",
+    )
+    health_check: HealthCheck | None = Field(
+        default=None,
+        description="Probe that makes a running node ready. Without one, a node is ready "
+        "as soon as EC2 shows it running.",
+    )
+
+    @field_validator("node_config")
+    @classmethod
+    def _needs_instance_type(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("InstanceType"), str) or not value["InstanceType"]:
+            raise ValueError("InstanceType is required (for example m5.large)")
+        if not isinstance(value.get("ImageId"), str) or not value["ImageId"]:
+            raise ValueError("ImageId is required (an AMI id such as ami-0abc...)")
+        for reserved in ("MinCount", "MaxCount", "ClientToken"):
+            if reserved in value:
+                raise ValueError(f"{reserved} is set by steadyscale; remove it")
+        if "InstanceMarketOptions" in value:
+            raise ValueError(
+                "set the node type's market (spot or on-demand) instead of InstanceMarketOptions"
+            )
+        return value
+
+    @field_validator("resources")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        return amounts_or_error(value, "give at least one resource, for example {CPU: 2}")
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> NodeType:
+        if self.min_workers > self.max_workers:
+            raise ValueError(
+                f"min_workers ({self.min_workers}) must be <= max_workers ({self.max_workers})"
+            )
+        return self
+
+    @property
+    def instance_type(self) -> str:
+        return str(self.node_config["InstanceType"])
