@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from steadyscale.app.cli import _loopback, _metrics_address, main
+from steadyscale.app.cli import main
+from steadyscale.app.cli.common import is_loopback
+from steadyscale.app.cli.run import metrics_address
 from steadyscale.config import load_config
 from steadyscale.core.lifecycle import Status
 from steadyscale.emulator import Fault
@@ -211,11 +213,11 @@ def test_a_bad_metrics_port_in_the_config_names_the_key(
 
 
 def test_metrics_flag_accepts_port_host_port_and_off() -> None:
-    assert _metrics_address(None, "127.0.0.1", 0) == ("127.0.0.1", 0)
-    assert _metrics_address(None, "127.0.0.1", "off") is None
-    assert _metrics_address("off", "127.0.0.1", 9000) is None
-    assert _metrics_address("9464", "127.0.0.1", "off") == ("127.0.0.1", 9464)
-    assert _metrics_address("[::1]:9464", "127.0.0.1", 0) == ("::1", 9464)
+    assert metrics_address(None, "127.0.0.1", 0) == ("127.0.0.1", 0)
+    assert metrics_address(None, "127.0.0.1", "off") is None
+    assert metrics_address("off", "127.0.0.1", 9000) is None
+    assert metrics_address("9464", "127.0.0.1", "off") == ("127.0.0.1", 9464)
+    assert metrics_address("[::1]:9464", "127.0.0.1", 0) == ("::1", 9464)
 
 
 @pytest.mark.parametrize("host", ["", "  "])
@@ -265,7 +267,7 @@ def test_an_unquoted_off_port_in_yaml_serves_nothing(tmp_path: Path) -> None:
     ],
 )
 def test_one_loopback_test_for_every_listening_warning(host: str, loopback: bool) -> None:
-    assert _loopback(host) is loopback
+    assert is_loopback(host) is loopback
 
 
 def test_metrics_on_another_loopback_address_do_not_warn(

@@ -1,0 +1,66 @@
+"""What every command shares: the parser whose usage errors are one line, reading the
+cluster config (one line naming the key on any error), the loopback check behind every
+"reachable beyond this machine" warning, and finding a cluster's ledger."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
+
+from steadyscale.errors import SteadyscaleError
+
+if TYPE_CHECKING:
+    from steadyscale.config import ClusterConfig
+    from steadyscale.store.ledger import Ledger
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: what is wrong and where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# What each command module adds its parser to.
+Commands: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+def load_config(path: str) -> ClusterConfig:
+    """The cluster config at ``path``, with the settings of its emulated EC2 checked."""
+    from steadyscale.app.loading import load_cluster_config  # noqa: PLC0415
+
+    return load_cluster_config(path)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that resolves elsewhere, as far as we know
+
+
+def ledger_file(config_path: str) -> tuple[ClusterConfig, Path]:
+    """The config and the path of its ledger, which must exist (the daemon made it)."""
+    from steadyscale.config import ledger_path  # noqa: PLC0415
+
+    config = load_config(config_path)
+    path = ledger_path(config, config_path)
+    if not path.exists():
+        raise SteadyscaleError(
+            f"no ledger at {path} yet; start the cluster with: steadyscale run {config_path}"
+        )
+    return config, path
+
+
+def open_ledger(config_path: str) -> tuple[ClusterConfig, Ledger]:
+    from steadyscale.store.ledger import Ledger  # noqa: PLC0415
+
+    config, path = ledger_file(config_path)
+    return config, Ledger(path)

@@ -1,0 +1,139 @@
+"""``steadyscale run``: the autoscaler daemon for a cluster config and its metrics endpoint,
+until the scenario ends, ``--max-seconds`` pass, or Ctrl-C or SIGTERM stops it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from steadyscale.app.cli.common import Commands, is_loopback, load_config
+from steadyscale.errors import SteadyscaleError
+
+if TYPE_CHECKING:
+    from steadyscale.app.runtime import Runtime
+    from steadyscale.config import ClusterConfig
+    from steadyscale.ops.metrics import Metrics, MetricsServer
+
+
+def register(commands: Commands) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the autoscaler daemon for a cluster config",
+        description="Run the autoscaler: observe EC2, decide, act, every "
+        "loop_interval_seconds. Ctrl-C or SIGTERM stops it cleanly.",
+    )
+    run.add_argument("config", metavar="CONFIG", help="cluster config (YAML)")
+    run.add_argument(
+        "--max-seconds", type=float, dest="max_seconds", help="stop after this many (clock) seconds"
+    )
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.add_argument(
+        "--log-format",
+        choices=["human", "json"],
+        default="human",
+        help="log lines on stderr: human (default) or one JSON object per line "
+        "(then --log-level defaults to info). Every node's state change is "
+        "logged with its reason, unless stderr is a terminal that also shows "
+        "the progress lines (then: --log-level info)",
+    )
+    run.add_argument(
+        "--metrics",
+        metavar="[HOST:]PORT|off",
+        help="serve /metrics and /healthz here (default: the config's metrics "
+        "block, 127.0.0.1 and a free port); 'off' serves nothing",
+    )
+    run.set_defaults(func=execute)
+
+
+def metrics_address(text: str | None, host: str, port: int | str) -> tuple[str, int] | None:
+    """Where to serve metrics: ``--metrics`` if given, else the config's; None for off."""
+    if text is not None:
+        if text.strip().lower() == "off":
+            return None
+        where, sep, number = text.rpartition(":")
+        if not number.isdigit() or not 0 <= int(number) <= 65535 or (sep and not where):
+            raise SteadyscaleError(
+                f"--metrics {text!r}: give PORT, HOST:PORT (0 picks a "
+                "free port) or off, e.g. --metrics 127.0.0.1:9464"
+            )
+        return (where.strip("[]") if sep else host), int(number)
+    return None if port == "off" else (host, int(port))
+
+
+def execute(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from steadyscale.app.daemon import format_summary, run_daemon  # noqa: PLC0415
+    from steadyscale.app.runtime import open_runtime  # noqa: PLC0415
+
+    config = load_config(args.config)
+    if args.max_seconds is not None and args.max_seconds <= 0:
+        raise SteadyscaleError("--max-seconds must be > 0")
+    address = metrics_address(args.metrics, config.metrics.host, config.metrics.port)
+    stop = _stop_on_signals()
+    runtime = open_runtime(config, args.config)
+    server: MetricsServer | None = None
+    try:
+        if not args.quiet:
+            _print_start(config, runtime)
+        if address is not None and runtime.metrics is not None:
+            server = _serve_metrics(runtime.metrics, address, quiet=args.quiet)
+        summary = run_daemon(runtime, max_seconds=args.max_seconds, quiet=args.quiet, stop=stop)
+        scale = runtime.emulator.settings.time_scale if runtime.emulator else 1.0
+        if args.json:
+            print(json.dumps(summary.as_dict()))
+        else:
+            print(format_summary(summary, time_scale=scale), end="")
+    finally:
+        if server is not None:
+            server.stop()
+        runtime.close()
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event Ctrl-C and SIGTERM set, asking the loop to stop after its tick; installed
+    before anything starts, so that no signal is lost in between."""
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
+
+
+def _print_start(config: ClusterConfig, runtime: Runtime) -> None:
+    where = (
+        f"embedded emulator at {runtime.emulator.endpoint_url}, profile "
+        f"{runtime.emulator.settings.profile}, time scale "
+        f"{runtime.emulator.settings.time_scale}"
+        if runtime.emulator
+        else f"EC2 {config.provider.region}"
+    )
+    print(
+        f"steadyscale: cluster {config.cluster_name} on {where}; ledger {runtime.ledger_path}",
+        flush=True,
+    )
+
+
+def _serve_metrics(metrics: Metrics, address: tuple[str, int], *, quiet: bool) -> MetricsServer:
+    from steadyscale.ops.metrics import MetricsServer  # noqa: PLC0415
+
+    server = MetricsServer(metrics, host=address[0], port=address[1]).start()
+    if not is_loopback(address[0]):
+        print(
+            f"warning: metrics listen on {address[0]}, reachable beyond this machine",
+            file=sys.stderr,
+        )
+    if not quiet:
+        print(
+            f"steadyscale: metrics at {server.url}/metrics, health at {server.url}/healthz",
+            flush=True,
+        )
+    return server
