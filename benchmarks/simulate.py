@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from steadyscale.app.runtime import build_memory_provider
 from steadyscale.config import DEFAULT_RATE_LIMITS, ClusterConfig, parse_config
 from steadyscale.core.lifecycle import UP
 from steadyscale.core.reconciler import Observation, reconcile
@@ -76,14 +77,16 @@ def run_trace(
     config: ClusterConfig, name: str, nodes: int, duration: float, seed: int
 ) -> dict[str, Any]:
     trace = resolve_trace(name, config, peak=nodes, duration=duration, seed=seed)
-    sim = Simulation(config, trace, seed=seed, duration=duration)
+    sim = Simulation(
+        config, trace, seed=seed, duration=duration, provider_factory=build_memory_provider
+    )
     try:
         started = time.perf_counter()
         result = sim.run()
         wall = time.perf_counter() - started
     finally:
         sim.close()
-    report = result.report
+    report = result.report.model_dump()
     return {
         "wall_s": round(wall, 2),
         "ticks": result.ticks,
@@ -110,7 +113,9 @@ def measure_steady(config: ClusterConfig, nodes: int, seed: int, repeats: int) -
     """Bring N nodes up, then time the decide step and whole ticks with all N running."""
     steady = resolve_trace("burst", config, peak=nodes, duration=10 * 3600.0, seed=seed)
     trace = Trace(name="steady", steps=(TraceStep(at=0.0, demand=steady.steps[0].demand),))
-    sim = Simulation(config, trace, seed=seed, duration=900.0)
+    sim = Simulation(
+        config, trace, seed=seed, duration=900.0, provider_factory=build_memory_provider
+    )
     try:
         sim.run()
         with fewer_collections():  # as while simulating

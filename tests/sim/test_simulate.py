@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from steadyscale.app.cli import main
+from steadyscale.app.runtime import build_memory_provider
 from steadyscale.core.instances import TAG_REQUEST
 from steadyscale.core.lifecycle import HAS_INSTANCE, Status
 from steadyscale.errors import ConfigError
@@ -42,10 +43,11 @@ def _simulate(trace: str = "burst", seed: int = 3, **kwargs: Any) -> dict[str, A
         resolve_trace(trace, config, peak=30, duration=900, seed=seed),
         seed=seed,
         duration=900,
+        provider_factory=build_memory_provider,
         **kwargs,
     )
     try:
-        return sim.run().report
+        return sim.run().report.model_dump()
     finally:
         sim.close()
 
@@ -288,11 +290,18 @@ def _simulate_file(
     config = cluster_config(
         max_workers=60, provider={"type": "memory", "emulator": {"profile": profile}}
     )
-    sim = Simulation(config, load_trace(trace), seed=1, duration=duration, profile=profile)
+    sim = Simulation(
+        config,
+        load_trace(trace),
+        seed=1,
+        duration=duration,
+        provider_factory=build_memory_provider,
+        profile=profile,
+    )
     try:
         if before is not None:
             before(sim)
-        return sim.run().report
+        return sim.run().report.model_dump()
     finally:
         sim.close()
 
@@ -331,9 +340,11 @@ def test_node_hours_count_from_running_not_from_launch(tmp_path: Path) -> None:
     )
     trace = tmp_path / "trace.csv"
     trace.write_text("time,bundle,count\n0,CPU=2,4\n600,CPU=2,0\n")
-    sim = Simulation(config, load_trace(trace), seed=1, duration=1200)
+    sim = Simulation(
+        config, load_trace(trace), seed=1, duration=1200, provider_factory=build_memory_provider
+    )
     try:
-        report = sim.run().report
+        report = sim.run().report.model_dump()
         spans = [
             (i.launched_at, i.running_at, i.terminate_requested_at) for i in sim.provider.truth()
         ]

@@ -1,29 +1,39 @@
 """``steadyscale simulate``: the real autoscaler against the in-memory EC2 model on a
 virtual clock, driven by a demand trace, summed up in a report."""
 
-from steadyscale.sim.simulation import (
-    BUILTIN_TRACES,
+from steadyscale.sim.plot import plot
+from steadyscale.sim.report import (
+    CapacityRise,
+    PricedCost,
     Sample,
-    Simulation,
+    SimulationReport,
     SimulationResult,
+    UnpricedCost,
+    write_report,
+)
+from steadyscale.sim.simulation import ProviderFactory, Simulation, fewer_collections
+from steadyscale.sim.traces import (
+    BUILTIN_TRACES,
     Trace,
     TraceStep,
     builtin_trace,
-    fewer_collections,
     load_trace,
     parse_duration,
-    plot,
     resolve_trace,
-    write_report,
 )
 
 __all__ = [
     "BUILTIN_TRACES",
+    "CapacityRise",
+    "PricedCost",
+    "ProviderFactory",
     "Sample",
     "Simulation",
+    "SimulationReport",
     "SimulationResult",
     "Trace",
     "TraceStep",
+    "UnpricedCost",
     "builtin_trace",
     "fewer_collections",
     "load_trace",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from steadyscale.app.cli.common import Commands, load_config
 from steadyscale.errors import SteadyscaleError
@@ -61,6 +61,7 @@ def execute(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
     import time  # noqa: PLC0415
 
+    from steadyscale.app.runtime import build_memory_provider  # noqa: PLC0415
     from steadyscale.sim import (  # noqa: PLC0415
         Simulation,
         parse_duration,
@@ -79,6 +80,7 @@ def execute(args: argparse.Namespace) -> int:
         trace,
         seed=args.seed,
         duration=duration,
+        provider_factory=build_memory_provider,
         ledger_path=report_dir / "ledger.db",
         prices=prices,
         profile=args.profile,
@@ -91,7 +93,7 @@ def execute(args: argparse.Namespace) -> int:
         sim.close()
     wall = time.perf_counter() - started
     if args.json:
-        print(json.dumps(result.report, sort_keys=True))
+        print(json.dumps(result.report.model_dump(), sort_keys=True))
         return 0
     _print_summary(result, paths, seed=args.seed, wall=wall)
     return 0
@@ -156,29 +158,28 @@ def _run_with_progress(sim: Simulation, *, quiet: bool) -> SimulationResult:
 def _print_summary(
     result: SimulationResult, paths: tuple[Path, Path], *, seed: int, wall: float
 ) -> None:
-    report: dict[str, Any] = result.report
-    capacity = report["time_to_capacity_seconds"]
+    from steadyscale.sim import PricedCost  # noqa: PLC0415
+
+    report = result.report
+    capacity = report.time_to_capacity_seconds
     print(
-        f"simulated {report['duration_seconds']:.0f}s of trace {report['trace']} (seed {seed}, "
-        f"profile {report['model_profile']}) in {wall:.1f}s wall, {result.ticks} ticks"
+        f"simulated {report.duration_seconds:.0f}s of trace {report.trace} (seed {seed}, "
+        f"profile {report.model_profile}) in {wall:.1f}s wall, {result.ticks} ticks"
     )
     print(f"  time to capacity   {'not reached' if capacity is None else f'{capacity:.0f}s'}")
-    print(f"  peak running       {report['peak_running']} (peak demand {report['peak_demand']})")
-    cost = report["cost"]
-    money = f", ${cost['total']:.2f}" if "total" in cost else " (no prices given)"
-    print(f"  node-hours         {report['node_hours_total']:.1f}{money}")
-    calls = ", ".join(f"{a} {n}" for a, n in report["api_calls_by_action"].items())
+    print(f"  peak running       {report.peak_running} (peak demand {report.peak_demand})")
+    cost = report.cost
+    money = f", ${cost.total:.2f}" if isinstance(cost, PricedCost) else " (no prices given)"
+    print(f"  node-hours         {report.node_hours_total:.1f}{money}")
+    calls = ", ".join(f"{a} {n}" for a, n in report.api_calls_by_action.items())
+    print(f"  API calls          {report.api_calls_total} ({calls}); throttled {report.throttles}")
     print(
-        f"  API calls          {report['api_calls_total']} ({calls}); throttled "
-        f"{report['throttles']}"
+        f"  duplicates {report.duplicates}, leaks {report.leaks}, stuck ticks "
+        f"{report.stuck_ticks}, tick errors {report.tick_errors}"
     )
-    print(
-        f"  duplicates {report['duplicates']}, leaks {report['leaks']}, stuck ticks "
-        f"{report['stuck_ticks']}, tick errors {report['tick_errors']}"
-    )
-    if report["awaiting_adoption"]:
+    if report.awaiting_adoption:
         print(
-            f"  awaiting adoption  {report['awaiting_adoption']} instance(s) whose launch "
+            f"  awaiting adoption  {report.awaiting_adoption} instance(s) whose launch "
             "answer was lost, of requests still open (resent or adopted next)"
         )
     print(f"  report             {paths[0]}, {paths[1]}")

@@ -1,0 +1,199 @@
+"""Demand traces for the simulator: steps of (time, demand) from a built-in shape (burst,
+diurnal, spiky) or a CSV/YAML file, checked against the config's node types; and the
+``--duration`` syntax."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from steadyscale.config import ClusterConfig
+from steadyscale.core.resources import DemandItem, fits, format_bundle, parse_amounts
+from steadyscale.errors import ConfigError
+
+BUILTIN_TRACES = ("burst", "diurnal", "spiky")
+
+# One row of a trace file: (time, bundle, count, where it was written for errors).
+_Row = tuple[float, dict[str, float], int, str]
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """From ``at`` seconds after the start, the demand is ``demand`` (until the next step)."""
+
+    at: float
+    demand: tuple[DemandItem, ...]
+
+    @property
+    def bundles(self) -> int:
+        return sum(item.count for item in self.demand)
+
+
+@dataclass(frozen=True)
+class Trace:
+    name: str
+    steps: tuple[TraceStep, ...]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``3600``, ``3600s``, ``90m`` or ``1.5h``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"--duration {text!r}: give a positive time such as 3600, 90m or 1h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def _step(at: float, bundle: Mapping[str, float], count: int) -> TraceStep:
+    items = (DemandItem(bundle=dict(bundle), count=count),) if count > 0 else ()
+    return TraceStep(at=at, demand=items)
+
+
+def builtin_trace(
+    name: str, *, peak: int, duration: float, bundle: Mapping[str, float], seed: int
+) -> Trace:
+    """``burst``: 0 -> peak at once, back to 0 at half time. ``diurnal``: a day's curve
+    squeezed into the duration (night low, midday peak), in 24 steps. ``spiky``: a tenth
+    of the peak with seeded spikes to the peak lasting a few minutes."""
+    if name == "burst":
+        steps = [_step(0.0, bundle, peak), _step(duration / 2, bundle, 0)]
+    elif name == "diurnal":
+        steps = []
+        for hour in range(24):
+            level = 0.5 - 0.5 * math.cos(2 * math.pi * hour / 24)
+            steps.append(_step(duration * hour / 24, bundle, round(peak * level)))
+    elif name == "spiky":
+        rng = random.Random(f"{seed}/spiky")
+        base = max(1, peak // 10)
+        steps = [_step(0.0, bundle, base)]
+        at = rng.uniform(60, 600)
+        while at < duration:
+            length = rng.uniform(120, 300)
+            steps.append(_step(at, bundle, peak))
+            steps.append(_step(at + length, bundle, base))
+            at += length + rng.uniform(300, 900)
+    else:
+        raise ConfigError(
+            f"unknown trace {name!r}; use {', '.join(BUILTIN_TRACES)} or a "
+            "CSV/YAML file of time, bundle, count"
+        )
+    return Trace(name=name, steps=tuple(steps))
+
+
+def load_trace(path: str | Path) -> Trace:
+    """A trace file: rows of (time in seconds, bundle, count). Rows at the same time add up;
+    each time replaces the whole demand. CSV: ``time,bundle,count`` with bundles written
+    ``CPU=4;GPU=1``. YAML: a list of ``{time: 0, bundle: {CPU: 4}, count: 10}``."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read trace {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"trace {source} is not UTF-8 text; give a CSV or YAML file of time, bundle, count"
+        ) from None
+    is_csv = source.suffix.lower() == ".csv"
+    rows = _csv_rows(text, source) if is_csv else _yaml_rows(text, source)
+    return Trace(name=source.name, steps=_steps(rows, source))
+
+
+def _csv_rows(text: str, source: Path) -> list[_Row]:
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None or not {"time", "bundle", "count"} <= set(reader.fieldnames):
+        raise ConfigError(f"{source}: the CSV header must be time,bundle,count")
+    rows: list[_Row] = []
+    for line, row in enumerate(reader, start=2):
+        where = f"{source}:{line}"
+        try:
+            at, count = float(row["time"]), int(row["count"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: time must be a number and count an integer") from None
+        rows.append((at, _bundle_text(row["bundle"] or "", where), count, where))
+    return rows
+
+
+def _bundle_text(text: str, where: str) -> dict[str, float]:
+    try:
+        return parse_amounts(text, separators=";,")
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}: bundle {text!r}: write NAME=AMOUNT pairs, e.g. CPU=4;GPU=1 (not {exc})"
+        ) from None
+
+
+def _yaml_rows(text: str, source: Path) -> list[_Row]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{source}: malformed YAML") from None
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: expected a list of {{time, bundle, count}} (or a .csv file)")
+    rows: list[_Row] = []
+    for index, entry in enumerate(raw):
+        where = f"{source}: [{index}]"
+        if not isinstance(entry, dict) or set(entry) != {"time", "bundle", "count"}:
+            raise ConfigError(f"{where}: give exactly time, bundle and count")
+        try:
+            item = DemandItem(bundle=entry["bundle"], count=entry["count"])
+            at = float(entry["time"])
+        except (ValidationError, TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: bundle must map resources to amounts and count be an integer >= 0"
+            ) from None
+        rows.append((at, dict(item.bundle), item.count, where))
+    return rows
+
+
+def _steps(rows: list[_Row], source: Path) -> tuple[TraceStep, ...]:
+    """One step per distinct time, in time order; rows at the same time add up."""
+    by_time: dict[float, list[DemandItem]] = {}
+    for at, bundle, count, where in rows:
+        if at < 0 or not math.isfinite(at) or count < 0:
+            raise ConfigError(f"{where}: time and count must be >= 0")
+        items = by_time.setdefault(at, [])
+        if count > 0:
+            items.append(DemandItem(bundle=bundle, count=count))
+    if not by_time:
+        raise ConfigError(f"{source}: the trace is empty")
+    return tuple(TraceStep(at=at, demand=tuple(items)) for at, items in sorted(by_time.items()))
+
+
+def resolve_trace(
+    spec: str, config: ClusterConfig, *, peak: int | None, duration: float, seed: int
+) -> Trace:
+    """A built-in trace by name (sized by ``peak``, default max_workers, in bundles of the
+    first node type's resources), or a trace file; every bundle must fit some node type."""
+    if spec in BUILTIN_TRACES:
+        first = next(iter(config.available_node_types.values()))
+        trace = builtin_trace(
+            spec,
+            peak=peak if peak is not None else config.max_workers,
+            duration=duration,
+            bundle=first.resources,
+            seed=seed,
+        )
+    elif Path(spec).suffix.lower() in (".csv", ".yaml", ".yml"):
+        trace = load_trace(spec)
+    else:
+        raise ConfigError(
+            f"--trace {spec!r}: use one of {', '.join(BUILTIN_TRACES)} or a "
+            ".csv/.yaml file of time, bundle, count"
+        )
+    for step in trace.steps:
+        for item in step.demand:
+            if not any(
+                fits(item.bundle, t.resources) for t in config.available_node_types.values()
+            ):
+                raise ConfigError(
+                    f"trace {trace.name} at {step.at:g}s: no node type can fit "
+                    f"bundle {format_bundle(item.bundle)}"
+                )
+    return trace
