@@ -145,3 +145,22 @@ def test_the_module_runs_without_installing_the_script() -> None:
         env={**os.environ},
     )
     assert result.returncode == 0 and result.stdout.startswith("steadyscale ")
+
+
+@pytest.mark.parametrize("command", [[], ["simulate"], ["emulator"], ["run"]])
+def test_help_loads_neither_moto_nor_matplotlib(command: list[str]) -> None:
+    probe = (
+        "import sys\n"
+        "from steadyscale.app.cli import main\n"
+        "try:\n"
+        f"    main({[*command, '--help']!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted({'moto', 'matplotlib', 'boto3'} & set(sys.modules)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "[]"
+    assert "usage: steadyscale" in result.stdout

@@ -23,7 +23,7 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from steadyscale.config import ClusterConfig
+from steadyscale.config import ClusterConfig, Provider
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.ops.status import StatusReport
 
@@ -107,7 +107,9 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         for name, field in model.model_fields.items():
             key = f"{path}.{name}" if path else name
             queue += _nested(field.annotation, key)
-            if model.__name__ == "Provider" and name == "emulator":
+            # provider.emulator is a free mapping to the config model; its keys are the
+            # EC2 model's settings, checked when the config is loaded (app.loading).
+            if model is Provider and name == "emulator":
                 queue.append((key, EmulatorSettings))
     return sections
 
