@@ -11,7 +11,12 @@ from steadyscale.sim.report import (
     UnpricedCost,
     write_report,
 )
-from steadyscale.sim.simulation import ProviderFactory, Simulation, fewer_collections
+from steadyscale.sim.simulation import (
+    ModelProvider,
+    ProviderFactory,
+    Simulation,
+    fewer_collections,
+)
 from steadyscale.sim.traces import (
     BUILTIN_TRACES,
     Trace,
@@ -25,6 +30,7 @@ from steadyscale.sim.traces import (
 __all__ = [
     "BUILTIN_TRACES",
     "CapacityRise",
+    "ModelProvider",
     "PricedCost",
     "ProviderFactory",
     "Sample",

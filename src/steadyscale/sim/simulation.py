@@ -15,13 +15,16 @@ import random
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from steadyscale.config import ClusterConfig
 from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.core.lifecycle import HAS_INSTANCE, TERMINAL, UP, Status
+from steadyscale.ec2model.calllog import CallLog
+from steadyscale.ec2model.region import Fault, TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings, build_settings
 from steadyscale.loop.autoscaler import Autoscaler, TickReport
-from steadyscale.providers.memory import MemoryProvider
+from steadyscale.providers.protocol import CloudProvider
 from steadyscale.retries.clock import Clock, FakeClock
 from steadyscale.sim.report import (
     Sample,
@@ -39,10 +42,24 @@ from steadyscale.store.ledger import Ledger
 # The virtual clock starts here, an arbitrary moment far from zero like an epoch reading.
 START = 1_000_000.0
 
-# Builds the in-memory EC2 backend for a config on the simulation's clock and model
-# settings. The app's composition root passes its own (``runtime.build_memory_provider``),
-# so that the simulator and ``run`` with ``provider.type: memory`` assemble it alike.
-ProviderFactory = Callable[[ClusterConfig, Clock, EmulatorSettings], MemoryProvider]
+
+class ModelProvider(CloudProvider, Protocol):
+    """The provider a simulation runs on: EC2's API over the in-process EC2 model, whose
+    ground truth and call log the report reads, and whose faults a test may inject (the
+    memory backend is one)."""
+
+    @property
+    def calls(self) -> CallLog: ...
+
+    def truth(self, *, include_gone: bool = True) -> list[TrackedInstance]: ...
+
+    def inject(self, fault: Fault | str, action: str = "*", count: int = 1) -> None: ...
+
+
+# Builds the provider for a config on the simulation's clock and model settings. The
+# app assembles it (``runtime.build_memory_provider``), so that the simulator and ``run``
+# with ``provider.type: memory`` build the memory backend alike.
+ProviderFactory = Callable[[ClusterConfig, Clock, EmulatorSettings], ModelProvider]
 
 
 @contextlib.contextmanager
