@@ -161,6 +161,29 @@ class _NodeState:
     failures: int = 0
     probes: int = 0
 
+    def due(self, now: float, interval: float) -> bool:
+        """No probe in flight and none within the check's interval."""
+        return self.in_flight is None and (
+            self.last_probe_at is None or now - self.last_probe_at >= interval
+        )
+
+    def count(self, passed: bool) -> None:
+        self.probes += 1
+        if passed:
+            self.passed, self.failures = True, 0
+            return
+        self.passed = False
+        if self.counts:
+            self.failures += 1
+
+    def verdict(self, failure_threshold: int) -> HealthVerdict:
+        return HealthVerdict(
+            passed=self.passed,
+            failures=self.failures,
+            failing=self.failures >= failure_threshold,
+            probes=self.probes,
+        )
+
 
 class HealthChecker:
     """Per-node probe state across ticks. ``poll`` never waits for a probe."""
@@ -196,66 +219,65 @@ class HealthChecker:
                 continue
             live.add(record.node_id)
             state = self._nodes.setdefault(record.node_id, _NodeState())
-            future = state.in_flight
-            overdue = (
-                future is not None
-                and not future.done()
-                and (
-                    state.last_probe_at is not None
-                    and now - state.last_probe_at > state.timeout + PROBE_OVERDUE_SECONDS
-                )
-            )
-            if future is not None and (future.done() or overdue):
-                state.in_flight = None
+            if self._collect(record, state, now):
                 in_flight -= 1
-                if overdue:
-                    future.cancel()  # only if it never started; else its answer is dropped
-                    log.info(
-                        "health probe of %s (%s) did not finish within %gs: failed",
-                        record.node_id,
-                        record.instance_id,
-                        state.timeout,
-                    )
-                passed = False if overdue else _result(future)
-                state.probes += 1
-                if passed:
-                    state.passed, state.failures = True, 0
-                else:
-                    state.passed = False
-                    if state.counts:
-                        state.failures += 1
-                if self.on_result is not None:
-                    self.on_result(record.node_type, passed)
-            booted = record.running_at if record.running_at is not None else now
-            if (
-                state.in_flight is None
-                and in_flight < self.max_concurrency
-                and (
-                    state.last_probe_at is None
-                    or now - state.last_probe_at >= check.interval_seconds
-                )
-            ):
-                state.last_probe_at = now
-                state.timeout = check.timeout_seconds
-                state.counts = now - booted >= check.grace_seconds
-                state.in_flight = self._submit(
-                    ProbeTarget(
-                        node_id=record.node_id,
-                        instance_id=record.instance_id,
-                        private_ip=record.private_ip,
-                        check=check,
-                    )
-                )
+            if in_flight < self.max_concurrency and state.due(now, check.interval_seconds):
+                self._start(record, record.instance_id, state, check, now)
                 in_flight += 1
-            verdicts[record.node_id] = HealthVerdict(
-                passed=state.passed,
-                failures=state.failures,
-                failing=state.failures >= check.failure_threshold,
-                probes=state.probes,
-            )
+            verdicts[record.node_id] = state.verdict(check.failure_threshold)
         for gone in set(self._nodes) - live:
             del self._nodes[gone]
         return verdicts
+
+    def _collect(self, record: NodeRecord, state: _NodeState, now: float) -> bool:
+        """Take in the answer of the node's probe in flight if it came, or count it failed
+        if it overstayed its timeout; True when that freed a slot."""
+        future = state.in_flight
+        if future is None:
+            return False
+        overdue = (
+            not future.done()
+            and state.last_probe_at is not None
+            and now - state.last_probe_at > state.timeout + PROBE_OVERDUE_SECONDS
+        )
+        if not (future.done() or overdue):
+            return False
+        state.in_flight = None
+        if overdue:
+            future.cancel()  # only if it never started; else its answer is dropped
+            log.info(
+                "health probe of %s (%s) did not finish within %gs: failed",
+                record.node_id,
+                record.instance_id,
+                state.timeout,
+            )
+        passed = False if overdue else _result(future)
+        state.count(passed)
+        if self.on_result is not None:
+            self.on_result(record.node_type, passed)
+        return True
+
+    def _start(
+        self,
+        record: NodeRecord,
+        instance_id: str,
+        state: _NodeState,
+        check: HealthCheck,
+        now: float,
+    ) -> None:
+        booted = record.running_at if record.running_at is not None else now
+        state.last_probe_at = now
+        state.timeout = check.timeout_seconds
+        # Failures during the boot-time grace period do not count toward replacing it.
+        state.counts = now - booted >= check.grace_seconds
+        state.in_flight = self._submit(
+            ProbeTarget(
+                node_id=record.node_id,
+                instance_id=instance_id,
+                private_ip=record.private_ip,
+                check=check,
+            )
+        )
 
     def _submit(self, target: ProbeTarget) -> Future[bool]:
         with self._lock:
