@@ -46,7 +46,7 @@ from steadyscale.errors import (
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.protocol import LaunchSpec
 from steadyscale.providers.wire import merge_tags
-from steadyscale.ray.journal import LaunchIntent, PendingLaunch, PendingTermination, ProviderState
+from steadyscale.ray.journal import LaunchIntent, PendingLaunch, PendingTermination, StateFile
 from steadyscale.retries.backoff import Backoff
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 
@@ -230,7 +230,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             },
         )
         path = self.settings.state_path or default_state_path(cluster_name, self.settings.region)
-        self.state = ProviderState(path)
+        self.state = StateFile(path)
         self._lock = threading.RLock()
         self._book = _Book()
         self._backoff = Backoff(base=0.5, cap=5.0)
