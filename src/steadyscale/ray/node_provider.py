@@ -21,7 +21,7 @@ from ray.autoscaler.node_provider import NodeProvider
 from steadyscale.config import DEFAULT_RATE_LIMITS
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.protocol import CloudProvider
-from steadyscale.ray import config
+from steadyscale.ray import config as hooks
 from steadyscale.ray.book import LIVE_STATES, NodeBook, to_aws_tags
 from steadyscale.ray.config import RayProviderSettings, default_state_path, parse_settings
 from steadyscale.ray.journal import StateFile
@@ -78,7 +78,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         self.settings = parse_settings(provider_config)
         self.cache_stopped_nodes = self.settings.cache_stopped_nodes
         self.clock = clock if clock is not None else default_clock(self.settings)
-        self.cloud = (
+        self.cloud: CloudProvider = (
             cloud if cloud is not None else boto3_provider(self.settings, cluster_name, self.clock)
         )
         path = self.settings.state_path or default_state_path(cluster_name, self.settings.region)
@@ -86,35 +86,34 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         self._book = NodeBook()
         self._book.load(self.state.launches(), [t.instance_id for t in self.state.terminations()])
         self._reasons = Reasons()
-        book, state, clock, reasons = self._book, self.state, self.clock, self._reasons
         self._observer = Observer(
             cloud=self.cloud,
-            book=book,
-            state=state,
-            clock=clock,
+            book=self._book,
+            state=self.state,
+            clock=self.clock,
             cluster_name=cluster_name,
             visibility_timeout=self.settings.visibility_timeout_seconds,
-            reasons=reasons,
+            reasons=self._reasons,
         )
         self._launcher = Launcher(
             cloud=self.cloud,
-            book=book,
-            state=state,
-            clock=clock,
+            book=self._book,
+            state=self.state,
+            clock=self.clock,
             settings=self.settings,
             cluster_name=cluster_name,
-            reasons=reasons,
+            reasons=self._reasons,
             rng=rng if rng is not None else random.Random(),
             tag_node=self.set_node_tags,
         )
         self._terminator = Terminator(
             cloud=self.cloud,
-            book=book,
-            state=state,
-            clock=clock,
+            book=self._book,
+            state=self.state,
+            clock=self.clock,
             cache_stopped_nodes=self.cache_stopped_nodes,
             visibility_timeout=self.settings.visibility_timeout_seconds,
-            reasons=reasons,
+            reasons=self._reasons,
         )
 
     # ------------------------------------------------------------------ what Ray asks
@@ -199,8 +198,8 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
 
     @staticmethod
     def bootstrap_config(cluster_config: dict[str, Any]) -> dict[str, Any]:
-        return config.bootstrap_config(cluster_config)
+        return hooks.bootstrap_config(cluster_config)
 
     @staticmethod
     def fillout_available_node_types_resources(cluster_config: dict[str, Any]) -> dict[str, Any]:
-        return config.fillout_available_node_types_resources(cluster_config)
+        return hooks.fillout_available_node_types_resources(cluster_config)
