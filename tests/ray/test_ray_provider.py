@@ -26,6 +26,7 @@ from ray.autoscaler.v2.instance_manager.node_provider import NodeProviderAdapter
 
 from steadyscale.emulator import Emulator, InstanceState
 from steadyscale.errors import ConfigError
+from steadyscale.providers.aws import EC2Provider
 from steadyscale.ray import EC2NodeProvider
 from steadyscale.retries.clock import FakeClock
 from steadyscale.testing.ray_harness import cluster_config
@@ -390,6 +391,12 @@ def test_an_on_demand_node_is_still_stopped_with_cache_stopped_nodes(
     assert set(truth_of(emulator, ids).values()) == {InstanceState.STOPPED}
 
 
+def _boto3_client(provider: EC2NodeProvider) -> Any:
+    """The boto3 client under the provider Ray's config describes (the default)."""
+    assert isinstance(provider.cloud, EC2Provider)
+    return provider.cloud._ec2
+
+
 def _refuse_credentials(
     provider: EC2NodeProvider, monkeypatch: pytest.MonkeyPatch, *actions: str
 ) -> None:
@@ -403,7 +410,7 @@ def _refuse_credentials(
         raise ClientError(answer, "Call")
 
     for action in actions:
-        monkeypatch.setattr(provider.ec2._ec2, action, refuse)
+        monkeypatch.setattr(_boto3_client(provider), action, refuse)
 
 
 def test_refused_credentials_are_answered_from_what_the_provider_knows(
@@ -579,7 +586,7 @@ def test_a_node_ec2_will_not_stop_is_terminated_instead(
     def refuse(**_: Any) -> Any:
         raise ClientError(answer, "StopInstances")
 
-    monkeypatch.setattr(provider.ec2._ec2, "stop_instances", refuse)
+    monkeypatch.setattr(_boto3_client(provider), "stop_instances", refuse)
 
     provider.terminate_nodes([node_id])
     clock.advance(120)

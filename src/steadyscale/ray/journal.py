@@ -10,30 +10,46 @@ terminates what it was asked to. This module does not import Ray.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS launches (
-    instance_id TEXT PRIMARY KEY,
-    tags TEXT NOT NULL,
-    private_ip TEXT,
-    launched_at REAL NOT NULL,
-    lifecycle TEXT
-);
-CREATE TABLE IF NOT EXISTS intents (
-    request_id TEXT PRIMARY KEY,
-    intent TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS terminations (
-    instance_id TEXT PRIMARY KEY,
-    action TEXT NOT NULL,
-    since REAL NOT NULL
-);
-"""
+from steadyscale.store.sqlite import Schema, Store, statements
+
+SCHEMA = Schema(
+    name="state file",
+    migrations={
+        1: statements(
+            """
+            CREATE TABLE IF NOT EXISTS launches (
+                instance_id TEXT PRIMARY KEY,
+                tags TEXT NOT NULL,
+                private_ip TEXT,
+                launched_at REAL NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS terminations (
+                instance_id TEXT PRIMARY KEY,
+                action TEXT NOT NULL,
+                since REAL NOT NULL
+            );
+            """
+        ),
+        # Each launch's lifecycle, so a restarted provider stops only on-demand nodes.
+        2: ["ALTER TABLE launches ADD COLUMN lifecycle TEXT"],
+        # Launches written before RunInstances is sent, resent until EC2 answers. A file
+        # from before the schema had versions may have the table already.
+        3: [
+            "CREATE TABLE IF NOT EXISTS intents (request_id TEXT PRIMARY KEY, intent TEXT NOT NULL)"
+        ],
+    },
+    # A file from before the schema had versions (no meta table): its tables say how far
+    # it got.
+    unversioned={
+        1: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'launches'",
+        2: "SELECT 1 FROM pragma_table_info('launches') WHERE name = 'lifecycle'",
+    },
+    unreadable_hint="move it aside only if you are sure no instance it tracks is still running",
+)
 
 
 @dataclass(frozen=True)
@@ -73,52 +89,46 @@ class PendingTermination:
     since: float
 
 
-class ProviderState:
-    """The SQLite file behind ``state_path``; ``":memory:"`` keeps it in this process only."""
+class StateFile:
+    """The SQLite file behind ``state_path``; ``":memory:"`` keeps it in this process only.
+
+    Not the ledger's single writer: a provider Ray restarts in the same process opens the
+    file again while the old one may still hold it open.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(launches)")}
-        if "lifecycle" not in columns:  # a file from before lifecycles were kept
-            self._db.execute("ALTER TABLE launches ADD COLUMN lifecycle TEXT")
+        # FULL, SQLite's default and what this file always had: an intent is on disk before
+        # RunInstances is sent, even across a power cut.
+        self._db = Store(path, SCHEMA, synchronous="FULL")
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def add_launches(self, launches: list[PendingLaunch]) -> None:
-        with self._lock:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO launches"
-                " (instance_id, tags, private_ip, launched_at, lifecycle) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        p.instance_id,
-                        json.dumps(p.tags, sort_keys=True),
-                        p.private_ip,
-                        p.launched_at,
-                        p.lifecycle,
-                    )
-                    for p in launches
-                ],
-            )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO launches"
+            " (instance_id, tags, private_ip, launched_at, lifecycle) VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    p.instance_id,
+                    json.dumps(p.tags, sort_keys=True),
+                    p.private_ip,
+                    p.launched_at,
+                    p.lifecycle,
+                )
+                for p in launches
+            ],
+        )
 
     def forget_launches(self, instance_ids: list[str]) -> None:
-        with self._lock:
-            self._db.executemany(
-                "DELETE FROM launches WHERE instance_id = ?", [(i,) for i in instance_ids]
-            )
+        self._db.executemany(
+            "DELETE FROM launches WHERE instance_id = ?", [(i,) for i in instance_ids]
+        )
 
     def launches(self) -> list[PendingLaunch]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT instance_id, tags, private_ip, launched_at, lifecycle FROM launches"
-            ).fetchall()
+        rows = self._db.rows(
+            "SELECT instance_id, tags, private_ip, launched_at, lifecycle FROM launches"
+        )
         return [
             PendingLaunch(
                 instance_id=r[0],
@@ -131,40 +141,32 @@ class ProviderState:
         ]
 
     def add_intent(self, intent: LaunchIntent) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO intents VALUES (?, ?)",
-                (intent.request_id, json.dumps(asdict(intent), sort_keys=True)),
-            )
+        self._db.execute(
+            "INSERT OR IGNORE INTO intents VALUES (?, ?)",
+            (intent.request_id, json.dumps(asdict(intent), sort_keys=True)),
+        )
 
     def forget_intents(self, request_ids: list[str]) -> None:
-        with self._lock:
-            self._db.executemany(
-                "DELETE FROM intents WHERE request_id = ?", [(i,) for i in request_ids]
-            )
+        self._db.executemany(
+            "DELETE FROM intents WHERE request_id = ?", [(i,) for i in request_ids]
+        )
 
     def intents(self) -> list[LaunchIntent]:
-        with self._lock:
-            rows = self._db.execute("SELECT intent FROM intents").fetchall()
+        rows = self._db.rows("SELECT intent FROM intents")
         return [LaunchIntent(**json.loads(r[0])) for r in rows]
 
     def add_terminations(self, pending: list[PendingTermination]) -> None:
-        with self._lock:
-            # A retried termination keeps the time it was first asked for.
-            self._db.executemany(
-                "INSERT OR IGNORE INTO terminations VALUES (?, ?, ?)",
-                [(p.instance_id, p.action, p.since) for p in pending],
-            )
+        # A retried termination keeps the time it was first asked for.
+        self._db.executemany(
+            "INSERT OR IGNORE INTO terminations VALUES (?, ?, ?)",
+            [(p.instance_id, p.action, p.since) for p in pending],
+        )
 
     def forget_terminations(self, instance_ids: list[str]) -> None:
-        with self._lock:
-            self._db.executemany(
-                "DELETE FROM terminations WHERE instance_id = ?", [(i,) for i in instance_ids]
-            )
+        self._db.executemany(
+            "DELETE FROM terminations WHERE instance_id = ?", [(i,) for i in instance_ids]
+        )
 
     def terminations(self) -> list[PendingTermination]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT instance_id, action, since FROM terminations"
-            ).fetchall()
+        rows = self._db.rows("SELECT instance_id, action, since FROM terminations")
         return [PendingTermination(instance_id=r[0], action=r[1], since=float(r[2])) for r in rows]

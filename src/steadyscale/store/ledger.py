@@ -7,22 +7,19 @@ ClientToken before RunInstances is sent, the instance ids as soon as the answer 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from steadyscale.core.lifecycle import TERMINAL, HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
-from steadyscale.errors import SteadyscaleError
+from steadyscale.store import sqlite
+from steadyscale.store.sqlite import Schema, Store, StoreError, statements
 
-SCHEMA_VERSION = 2
-
+# Version 1 of the ledger; MIGRATIONS take a file of any version to SCHEMA_VERSION.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS demand (
@@ -76,6 +73,7 @@ CREATE INDEX IF NOT EXISTS transitions_by_node ON transitions (node_id);
 
 # Each entry moves a ledger from version N-1 to N, in one transaction.
 MIGRATIONS: dict[int, list[str]] = {
+    1: statements(_SCHEMA),
     # The launch parameters of a request, so a resend after a restart sends exactly what
     # the first attempt sent even if the config changed (else EC2 answers
     # IdempotentParameterMismatch for the same ClientToken).
@@ -89,8 +87,18 @@ MIGRATIONS: dict[int, list[str]] = {
 _NODE_FIELDS = [f.name for f in fields(NodeRecord) if f.name != "history"]
 
 
-class LedgerError(SteadyscaleError):
+class LedgerError(StoreError):
     """The ledger cannot be opened or read; it is never silently recreated."""
+
+
+SCHEMA = Schema(
+    name="ledger",
+    migrations=MIGRATIONS,
+    error=LedgerError,
+    unreadable_hint="move it aside only if you are sure no instance it tracks is still running",
+    migrate_hint="run the daemon of this version once to migrate it",
+)
+SCHEMA_VERSION = SCHEMA.version
 
 
 @dataclass
@@ -111,40 +119,12 @@ class LaunchRequest:
     spec: str | None = None  # JSON of the launch parameters sent with the ClientToken
 
 
-class WriterLock:
-    """One daemon per ledger: an OS file lock beside it, holding the owner's pid.
-
-    The OS releases it when the process dies, even by SIGKILL, so a crashed daemon never
-    blocks its successor.
-    """
+class WriterLock(sqlite.WriterLock):
+    """One daemon per ledger: an OS file lock beside it, holding the owner's pid, released
+    by the OS when the process dies (even by SIGKILL)."""
 
     def __init__(self, ledger_path: str | Path) -> None:
-        self.ledger_path = str(ledger_path)
-        self._handle: TextIO | None = None
-
-    def acquire(self) -> None:
-        Path(self.ledger_path).parent.mkdir(parents=True, exist_ok=True)
-        handle = open(f"{self.ledger_path}.lock", "a+", encoding="utf-8")  # noqa: SIM115
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise LedgerError(
-                f"another steadyscale daemon (pid {holder}) is running on ledger "
-                f"{self.ledger_path}; stop it first, or give this one another ledger"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        super().__init__(ledger_path, name="ledger", error=LedgerError)
 
 
 @dataclass(frozen=True)
@@ -160,85 +140,15 @@ class Failure:
 
 
 class Ledger:
+    """The ledger file, on ``store.sqlite``: safe to use from several threads."""
+
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         """Open (and create or migrate) the ledger; ``readonly`` opens an existing one for
         reading only, as ``status`` does while a daemon writes it: no lock, no schema
         change, and WAL lets it read while the daemon writes."""
         self.path = str(path)
         self.writer_lock: WriterLock | None = None
-        if readonly:
-            self._db = self._open_readonly()
-            return
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(
-                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.row_factory = sqlite3.Row
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            fresh = (
-                self._db.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone()
-                is None
-            )
-            self._db.executescript(_SCHEMA)
-            if fresh:
-                for statements in MIGRATIONS.values():
-                    for statement in statements:
-                        self._db.execute(statement)
-                self._db.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            else:
-                self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(
-                f"ledger {self.path} is unreadable ({exc}); move it aside only if you are "
-                "sure no instance it tracks is still running"
-            ) from None
-
-    def _open_readonly(self) -> sqlite3.Connection:
-        uri = Path(self.path).resolve().as_uri() + "?mode=ro"
-        try:
-            db = sqlite3.connect(
-                uri, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
-            db.row_factory = sqlite3.Row
-            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"ledger {self.path} is unreadable ({exc})") from None
-        version = int(row["value"]) if row else 0
-        if version != SCHEMA_VERSION:
-            raise LedgerError(
-                f"ledger {self.path} has schema version {version}, this steadyscale reads "
-                f"version {SCHEMA_VERSION}; run the daemon of this version once to migrate "
-                "it, or upgrade steadyscale"
-            )
-        return db
-
-    def _migrate(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            raise LedgerError(
-                f"ledger {self.path} has no schema version; it was not written "
-                "by steadyscale, or is damaged"
-            )
-        version = int(row["value"])
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"ledger {self.path} has schema version {version}, newer than this "
-                f"steadyscale understands ({SCHEMA_VERSION}); upgrade steadyscale"
-            )
-        while version < SCHEMA_VERSION:
-            version += 1
-            with self.transaction():
-                for statement in MIGRATIONS[version]:
-                    self._db.execute(statement)
-                self._db.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),)
-                )
+        self._db = Store(path, SCHEMA, readonly=readonly)
 
     def acquire_writer(self) -> None:
         """Become the one daemon writing this ledger, or raise LedgerError."""
@@ -255,13 +165,8 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # ------------------------------------------------------------------ demand
 
@@ -279,11 +184,11 @@ class Ledger:
             )
 
     def demand(self) -> list[DemandItem]:
-        rows = self._db.execute("SELECT bundle, count FROM demand ORDER BY position")
+        rows = self._db.rows("SELECT bundle, count FROM demand ORDER BY position")
         return [DemandItem(bundle=json.loads(r["bundle"]), count=r["count"]) for r in rows]
 
     def demand_updated_at(self) -> float | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key='demand_updated_at'").fetchone()
+        row = self._db.row("SELECT value FROM meta WHERE key='demand_updated_at'")
         return float(row["value"]) if row else None
 
     # ------------------------------------------------------------------ requests
@@ -313,7 +218,7 @@ class Ledger:
         query = "SELECT * FROM requests"
         if open_only:
             query += " WHERE status = 'open'"
-        rows = self._db.execute(query + " ORDER BY created_at")
+        rows = self._db.rows(query + " ORDER BY created_at")
         return [LaunchRequest(**dict(r)) for r in rows]
 
     # ------------------------------------------------------------------ nodes
@@ -347,13 +252,13 @@ class Ledger:
             query += f" WHERE status NOT IN ({', '.join('?' for _ in TERMINAL)})"
             params = [s.value for s in TERMINAL]
         records = []
-        for row in self._db.execute(query + " ORDER BY created_at, node_id", params):
+        for row in self._db.rows(query + " ORDER BY created_at, node_id", params):
             values = dict(row)
             values["status"] = Status(values["status"])
             records.append(NodeRecord(**values))
         if with_history:
             by_id = {r.node_id: r for r in records}
-            for row in self._db.execute(
+            for row in self._db.rows(
                 "SELECT node_id, status, at, reason FROM transitions ORDER BY id"
             ):
                 record = by_id.get(row["node_id"])
@@ -364,12 +269,12 @@ class Ledger:
         return records
 
     def known_instance_ids(self) -> set[str]:
-        rows = self._db.execute("SELECT instance_id FROM nodes WHERE instance_id IS NOT NULL")
+        rows = self._db.rows("SELECT instance_id FROM nodes WHERE instance_id IS NOT NULL")
         return {r["instance_id"] for r in rows}
 
     def counts_by_status(self) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
-        for row in self._db.execute(
+        for row in self._db.rows(
             "SELECT node_type, status, COUNT(*) AS n FROM nodes GROUP BY node_type, status"
         ):
             result.setdefault(row["node_type"], {})[row["status"]] = row["n"]
@@ -377,7 +282,7 @@ class Ledger:
 
     def recent_failures(self, limit: int = 5) -> list[Failure]:
         """The latest moves to a failure status, newest first, with the node they hit."""
-        rows = self._db.execute(
+        rows = self._db.rows(
             "SELECT t.node_id, n.node_type, n.instance_id, t.status, t.at, t.reason "
             "FROM transitions t LEFT JOIN nodes n ON n.node_id = t.node_id "
             "WHERE t.status IN (?, ?, ?) ORDER BY t.id DESC LIMIT ?",
@@ -407,7 +312,7 @@ class Ledger:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._db.row("SELECT value FROM meta WHERE key = ?", (key,))
         return None if row is None else str(row["value"])
 
 

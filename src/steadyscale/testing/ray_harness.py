@@ -14,9 +14,7 @@ import copy
 import logging
 import os
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,23 +57,15 @@ class ErrorCounter(logging.Handler):
         super().__init__(logging.ERROR)
         self.count = 0
         self.samples: list[str] = []
-        self._lock_counter = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
-        with self._lock_counter:
-            self.count += 1
-            if len(self.samples) < 5:
-                kind = (
-                    record.exc_info[0].__name__
-                    if record.exc_info and record.exc_info[0]
-                    else "error"
-                )
-                detail = (
-                    str(record.exc_info[1]).splitlines()[0][:160]
-                    if record.exc_info
-                    else record.getMessage()[:160]
-                )
-                self.samples.append(f"{kind}: {detail}")
+        # Called under the handler's own lock: Ray's launcher threads count one at a time.
+        self.count += 1
+        if len(self.samples) < 5:
+            error = record.exc_info[1] if record.exc_info else None
+            kind = type(error).__name__ if error is not None else "error"
+            detail = str(error) if record.exc_info else record.getMessage()
+            self.samples.append(f"{kind}: {(detail.splitlines() or [''])[0][:160]}")
 
 
 @contextlib.contextmanager
@@ -157,6 +147,16 @@ def cluster_config(
     name: str, provider: dict[str, Any], *, workers: int, subnet_ids: list[str]
 ) -> dict[str, Any]:
     """A Ray cluster config (what ``ray up`` would have filled in) with one worker type."""
+
+    def node_type(cpus: int, count: int) -> dict[str, Any]:
+        node_config = {"InstanceType": "m5.large", "ImageId": AMI, "SubnetIds": subnet_ids}
+        return {
+            "node_config": node_config,
+            "resources": {"CPU": cpus},
+            "min_workers": count,
+            "max_workers": count,
+        }
+
     return {
         "cluster_name": name,
         "max_workers": workers,
@@ -165,39 +165,24 @@ def cluster_config(
         "provider": provider,
         "auth": {"ssh_user": "ubuntu"},
         "head_node_type": "head",
-        "available_node_types": {
-            "head": {
-                "node_config": {
-                    "InstanceType": "m5.large",
-                    "ImageId": AMI,
-                    "SubnetIds": subnet_ids,
-                },
-                "resources": {"CPU": 0},
-                "min_workers": 0,
-                "max_workers": 0,
-            },
-            "worker": {
-                "node_config": {
-                    "InstanceType": "m5.large",
-                    "ImageId": AMI,
-                    "SubnetIds": subnet_ids,
-                },
-                "resources": {"CPU": 2},
-                "min_workers": workers,
-                "max_workers": workers,
-            },
-        },
+        "available_node_types": {"head": node_type(0, 0), "worker": node_type(2, workers)},
         "file_mounts": {},
         "cluster_synced_files": [],
         "file_mounts_sync_continuously": False,
         "rsync_exclude": [],
         "rsync_filter": [],
-        "initialization_commands": [],
-        "setup_commands": [],
-        "head_setup_commands": [],
-        "worker_setup_commands": [],
-        "head_start_ray_commands": [],
-        "worker_start_ray_commands": [],
+        # No command runs anywhere: node updaters are disabled.
+        **{
+            key: []
+            for key in (
+                "initialization_commands",
+                "setup_commands",
+                "head_setup_commands",
+                "worker_setup_commands",
+                "head_start_ray_commands",
+                "worker_start_ray_commands",
+            )
+        },
     }
 
 
@@ -390,19 +375,12 @@ class RayScenario:
             self.emulator.calls.count(outcome="RequestLimitExceeded") - throttled
         )
         self.outcome.api_calls = {
-            a: after.get(a, 0) - baseline.get(a, 0)
-            for a in INSTANCE_ACTIONS
-            if after.get(a, 0) > baseline.get(a, 0)
+            a: after[a] - baseline[a] for a in INSTANCE_ACTIONS if after[a] > baseline[a]
         }
         return self.outcome
 
-    def _calls(self) -> Counter[str]:
-        return Counter(
-            {
-                action: sum(outcomes.values())
-                for action, outcomes in self.emulator.calls.by_action().items()
-            }
-        )
+    def _calls(self) -> dict[str, int]:
+        return {action: self.emulator.calls.count(action) for action in INSTANCE_ACTIONS}
 
 
 def start_emulator(
@@ -419,89 +397,3 @@ def start_emulator(
         },
     )
     return Emulator(settings).start()
-
-
-PROBED = (
-    "non_terminated_nodes",
-    "node_tags",
-    "internal_ip",
-    "is_running",
-    "is_terminated",
-    "set_node_tags",
-    "set_node_tags again",
-)
-
-
-def probe_fresh_node(
-    kind: str, *, emulator: Emulator, state_dir: Path, hang_after: float = 5.0
-) -> dict[str, str]:
-    """Create one worker, then at once ask the provider what Ray's autoscaler asks about it.
-
-    Each answer is ``ok``, what is wrong with the answer, the exception's type and first
-    line, or ``hung`` when the call
-    has not returned after ``hang_after`` real seconds (it is left running in a daemon
-    thread). Meant for an emulator whose lag outlasts the probe.
-    """
-    from ray.autoscaler._private.providers import _get_node_provider  # noqa: PLC0415
-
-    name = f"probe-{emulator.port}"
-    ec2 = emulator.client()
-    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
-    config = provider_config(kind, emulator=emulator, state_dir=state_dir)
-    tags = {
-        TAG_RAY_NODE_KIND: NODE_KIND_WORKER,
-        TAG_RAY_USER_NODE_TYPE: "worker",
-        "ray-launch-config": "probe",
-        "ray-node-name": f"ray-{name}-worker",
-    }
-    answers: dict[str, str] = {}
-    env = aws_endpoint(emulator.endpoint_url) if kind == "ray" else contextlib.nullcontext()
-    with counting_ray_errors(), env, contextlib.redirect_stdout(sys.stderr):
-        provider = _get_node_provider(config, name, use_cache=False)
-        provider.create_node(
-            {"InstanceType": "m5.large", "ImageId": AMI, "SubnetIds": [subnet]}, tags, 1
-        )
-        (node_id,) = [
-            i.instance_id for i in emulator.truth() if i.tags.get(TAG_RAY_CLUSTER_NAME) == name
-        ]
-        calls: dict[str, Any] = {
-            "non_terminated_nodes": lambda: (
-                None
-                if node_id in provider.non_terminated_nodes({})
-                else _Finding("omits the new node")
-            ),
-            "node_tags": lambda: provider.node_tags(node_id),
-            "internal_ip": lambda: provider.internal_ip(node_id),
-            "is_running": lambda: provider.is_running(node_id),
-            "is_terminated": lambda: provider.is_terminated(node_id),
-            "set_node_tags": lambda: provider.set_node_tags(node_id, {"ray-node-status": "a"}),
-            "set_node_tags again": lambda: provider.set_node_tags(
-                node_id, {"ray-node-status": "b"}
-            ),
-        }
-        for label, call in calls.items():
-            answers[label] = _answer(call, hang_after)
-    return answers
-
-
-class _Finding(str):
-    """A call returned, but its answer is wrong."""
-
-    __slots__ = ()
-
-
-def _answer(call: Any, hang_after: float) -> str:
-    result: list[str] = []
-
-    def run() -> None:
-        try:
-            value = call()
-            result.append(value if isinstance(value, _Finding) else "ok")
-        except Exception as exc:  # what the provider raised is the finding
-            first = str(exc).splitlines()[0][:100] if str(exc) else ""
-            result.append(f"{type(exc).__name__}: {first}".rstrip(": "))
-
-    thread = threading.Thread(target=run, daemon=True, name="ray-probe")
-    thread.start()
-    thread.join(hang_after)
-    return result[0] if result else "hung"
