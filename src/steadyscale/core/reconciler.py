@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from steadyscale.config import ClusterConfig
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST, CloudInstance
 from steadyscale.core.lifecycle import ACTIVE, HAS_INSTANCE, UP, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.core.scheduler import Decision, NodeView, SchedulingInput, schedule
+from steadyscale.core.specs import ClusterSpec
 
 # Re-send a terminate EC2 accepted if the instance still is not terminated after this long.
 TERMINATE_RESEND_SECONDS = 300.0
@@ -72,7 +72,7 @@ def _observe(
     record: NodeRecord,
     seen: CloudInstance | None,
     now: float,
-    config: ClusterConfig,
+    config: ClusterSpec,
     listing_complete: bool,
 ) -> Move | None:
     status = record.status
@@ -157,7 +157,7 @@ def _owed(record: NodeRecord, status: Status, observation: Observation | None, n
 def reconcile(
     *,
     now: float,
-    config: ClusterConfig,
+    config: ClusterSpec,
     records: Sequence[NodeRecord],
     demand: Sequence[DemandItem],
     observation: Observation | None,

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from steadyscale.config import NodeType
 from steadyscale.core.lifecycle import STARTING, Status
 from steadyscale.core.resources import DemandItem, fits
+from steadyscale.core.specs import NodeTypeSpec
 
 # Preference when placing demand on existing nodes: usable ones first.
 _PLACEMENT_ORDER = {
@@ -56,7 +56,7 @@ class NodeView(NamedTuple):
 
 @dataclass(frozen=True)
 class SchedulingInput:
-    node_types: Mapping[str, NodeType]
+    node_types: Mapping[str, NodeTypeSpec]
     max_workers: int
     upscaling_speed: float
     idle_timeout_seconds: float
@@ -140,7 +140,7 @@ def _fill(bins: list[_Bin], bundle: Mapping[str, float], count: int) -> int:
     return count
 
 
-def _utilization(node_type: NodeType, bundle: Mapping[str, float], k: int) -> float:
+def _utilization(node_type: NodeTypeSpec, bundle: Mapping[str, float], k: int) -> float:
     shares = [
         min(1.0, bundle.get(name, 0.0) * k / cap)
         for name, cap in node_type.resources.items()
