@@ -11,11 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST, CloudInstance
-from steadyscale.core.lifecycle import ACTIVE, HAS_INSTANCE, UP, NodeRecord, Status
+from steadyscale.core.lifecycle import (
+    ACTIVE,
+    CLEAR,
+    HAS_INSTANCE,
+    NO_UPDATE,
+    UP,
+    NodeRecord,
+    NodeUpdate,
+    Status,
+)
 from steadyscale.core.resources import DemandItem
 from steadyscale.core.scheduler import Decision, NodeView, SchedulingInput, schedule
 from steadyscale.core.specs import ClusterSpec
@@ -24,6 +32,14 @@ from steadyscale.core.specs import ClusterSpec
 TERMINATE_RESEND_SECONDS = 300.0
 _GONE_STATES = frozenset({"shutting-down", "terminated"})
 _STOPPED_STATES = frozenset({"stopping", "stopped"})
+# Statuses a sighting may move on from, by what EC2 shows.
+_MAY_SHOW_PENDING = frozenset({Status.LAUNCHED, Status.LOST})
+_MAY_SHOW_RUNNING = frozenset({Status.LAUNCHED, Status.PENDING, Status.LOST})
+_ENDING = frozenset({Status.TERMINATING, Status.INTERRUPTED})
+_MAY_BE_INTERRUPTED = frozenset({Status.LAUNCHED, Status.PENDING, *UP})
+# Statuses a complete listing shows: missing from one starts the clock toward LOST.
+_LISTED = frozenset({Status.PENDING, *UP})
+_NOT_IDLE = NodeUpdate(idle_since=CLEAR)
 
 
 @dataclass(frozen=True)
@@ -37,9 +53,9 @@ class Observation:
 @dataclass(frozen=True)
 class Move:
     node_id: str
-    status: Status | None  # None: only ``updates``
+    status: Status | None  # None: only ``update``
     reason: str = ""
-    updates: Mapping[str, Any] = field(default_factory=dict)
+    update: NodeUpdate = NO_UPDATE
 
 
 @dataclass(frozen=True)
@@ -88,12 +104,12 @@ def _observe(
                 Status.LOST,
                 f"not shown by EC2 for {now - record.launched_at:.0f}s after launch",
             )
-        if status in (Status.PENDING, *UP) and listing_complete:
+        if status in _LISTED and listing_complete:
             # Missing from a complete listing (and from the lookups the loop made for it):
             # count from the first such tick, never from the last sighting, so a gap in
             # observation (a restart, a throttled spell) is not mistaken for absence.
             if record.missing_since is None:
-                return Move(record.node_id, None, "", {"missing_since": now})
+                return Move(record.node_id, None, "", NodeUpdate(missing_since=now))
             if now - record.missing_since > timeout:
                 return Move(
                     record.node_id,
@@ -102,37 +118,37 @@ def _observe(
                 )
         return None
 
-    updates: dict[str, Any] = {"last_seen_at": now}
-    if record.missing_since is not None:
-        updates["missing_since"] = None
-    if record.first_seen_at is None:
-        updates["first_seen_at"] = now
-    if seen.private_ip and not record.private_ip:
-        updates["private_ip"] = seen.private_ip
-    if seen.availability_zone and not record.availability_zone:
-        updates["availability_zone"] = seen.availability_zone
     state = seen.state
-    if state == "pending" and status in (Status.LAUNCHED, Status.LOST):
-        return Move(record.node_id, Status.PENDING, "EC2 shows it pending", updates)
-    if state == "running" and status in (Status.LAUNCHED, Status.PENDING, Status.LOST):
-        updates["running_at"] = now
-        return Move(record.node_id, Status.RUNNING, "EC2 shows it running", updates)
-    if state == "terminated" and status in (Status.TERMINATING, Status.INTERRUPTED):
-        return Move(record.node_id, Status.TERMINATED, "EC2 shows it terminated", updates)
-    if (state in _GONE_STATES or state in _STOPPED_STATES) and status in (
-        Status.LAUNCHED,
-        Status.PENDING,
-        *UP,
-    ):
-        return Move(
-            record.node_id,
-            Status.INTERRUPTED,
-            f"EC2 shows it {state} without our request ({seen.state_reason or state})",
-            updates,
-        )
-    # Anything else (a stale read showing an older state, say) changes nothing but the
-    # time it was last seen.
-    return Move(record.node_id, None, "", updates)
+    new: Status | None = None
+    reason = ""
+    if state == "pending" and status in _MAY_SHOW_PENDING:
+        new, reason = Status.PENDING, "EC2 shows it pending"
+    elif state == "running" and status in _MAY_SHOW_RUNNING:
+        new, reason = Status.RUNNING, "EC2 shows it running"
+    elif state == "terminated" and status in _ENDING:
+        new, reason = Status.TERMINATED, "EC2 shows it terminated"
+    elif (state in _GONE_STATES or state in _STOPPED_STATES) and status in _MAY_BE_INTERRUPTED:
+        new = Status.INTERRUPTED
+        reason = f"EC2 shows it {state} without our request ({seen.state_reason or state})"
+    # Anything else (a stale read showing an older state, say) changes nothing but what the
+    # sighting itself tells.
+    return Move(
+        record.node_id,
+        new,
+        reason,
+        NodeUpdate(
+            last_seen_at=now,
+            missing_since=CLEAR if record.missing_since is not None else None,
+            first_seen_at=now if record.first_seen_at is None else None,
+            private_ip=seen.private_ip if seen.private_ip and not record.private_ip else None,
+            availability_zone=(
+                seen.availability_zone
+                if seen.availability_zone and not record.availability_zone
+                else None
+            ),
+            running_at=now if new is Status.RUNNING else None,
+        ),
+    )
 
 
 def _owed(record: NodeRecord, status: Status, observation: Observation | None, now: float) -> bool:
@@ -271,13 +287,14 @@ def reconcile(
 
     # Idle bookkeeping for the next tick's scale-down.
     busy = decision.busy
+    idle_now = NodeUpdate(idle_since=now)  # frozen: one for every node idle from now
     for view in views:
         node_id = view.node_id
         if node_id in busy:
             if view.idle_since is not None and node_id not in dropped:
-                moves.append(Move(node_id, None, "", {"idle_since": None}))
+                moves.append(Move(node_id, None, "", _NOT_IDLE))
         elif view.idle_since is None and node_id not in dropped:
-            moves.append(Move(node_id, None, "", {"idle_since": now}))
+            moves.append(Move(node_id, None, "", idle_now))
 
     terminate.extend(owed)
 

@@ -23,11 +23,13 @@ from steadyscale.core.instances import TAG_REQUEST, CloudInstance
 from steadyscale.core.lifecycle import (
     ACTIVE,
     HAS_INSTANCE,
+    NO_UPDATE,
     STARTING,
     TERMINAL,
     UP,
     HistoryEntry,
     NodeRecord,
+    NodeUpdate,
     Status,
 )
 from steadyscale.core.reconciler import Actions, Move, Observation, reconcile
@@ -54,10 +56,6 @@ FORGET_UNKNOWN_AFTER_SECONDS = 3600.0 + 600.0
 # Finished nodes leave memory this long after they finished (the ledger keeps them, and
 # their ids stay in known_ids): a daemon that runs for months walks only recent records.
 KEEP_FINISHED_SECONDS = 3600.0
-# Fields kept up to date in memory and written with the record's next real change: at
-# 10,000 nodes, rewriting every row each time a listing shows it dominated the tick.
-# Nothing decides on them after a restart (LOST is timed from missing_since, which is saved).
-_MEMORY_ONLY = frozenset({"last_seen_at"})
 _TRANSITIONAL = frozenset({Status.TERMINATING, Status.LOST, Status.INTERRUPTED})
 _STATUS_AND_TYPE = operator.attrgetter("status", "node_type")
 
@@ -175,8 +173,9 @@ class Autoscaler:
         status: Status,
         reason: str,
         entries: list[tuple[str, HistoryEntry]],
+        update: NodeUpdate = NO_UPDATE,
     ) -> None:
-        entries.append((record.node_id, record.move(status, self.clock.now(), reason)))
+        entries.append((record.node_id, record.move(status, self.clock.now(), reason, update)))
 
     def active_records(self) -> list[NodeRecord]:
         return [r for r in self.records.values() if r.status not in TERMINAL]
@@ -380,12 +379,11 @@ class Autoscaler:
         tally: dict[Status, int] = {}
         for move in moves:
             record = self.records[move.node_id]
-            if record.first_seen_at is None and move.updates.get("first_seen_at") is not None:
+            update = move.update
+            if record.first_seen_at is None and update.first_seen_at is not None:
                 self.metrics.first_seen(record, self.clock.now())
-            for name, value in move.updates.items():
-                setattr(record, name, value)
             if move.status is not None and move.status is not record.status:
-                self._move(record, move.status, move.reason, entries)
+                self._move(record, move.status, move.reason, entries, update)
                 self.metrics.moved(record, move.status, self.clock.now())
                 tally[move.status] = tally.get(move.status, 0) + 1
                 if move.status in (Status.LOST, Status.INTERRUPTED):
@@ -404,8 +402,10 @@ class Autoscaler:
                         and record.node_type in (self.config.available_node_types)
                     ):
                         self._set_aside(record.node_type, pool, "interrupted", report)
-            elif move.status is None and move.updates.keys() <= _MEMORY_ONLY:
-                continue  # only the time it was last seen: not worth a write
+            else:
+                record.apply(update)
+                if move.status is None and update.memory_only:
+                    continue  # only the time it was last seen: not worth a write
             changed.append(record)
         if changed:
             self._save(changed, entries)
@@ -481,12 +481,14 @@ class Autoscaler:
     ) -> None:
         """Give a REQUESTED node its instance, from what EC2 said about it."""
         self.known_ids.add(inst.instance_id)
-        record.instance_id = inst.instance_id
-        record.instance_type = inst.instance_type
-        record.availability_zone = inst.availability_zone
-        record.private_ip = inst.private_ip
-        record.launched_at = self.clock.now()
-        self._move(record, Status.LAUNCHED, reason, entries)
+        update = NodeUpdate(
+            instance_id=inst.instance_id,
+            instance_type=inst.instance_type,
+            availability_zone=inst.availability_zone,
+            private_ip=inst.private_ip,
+            launched_at=self.clock.now(),
+        )
+        self._move(record, Status.LAUNCHED, reason, entries, update)
 
     def _record_launch(self, record: NodeRecord, inst: CloudInstance, reason: str) -> None:
         entries: list[tuple[str, HistoryEntry]] = []
@@ -526,8 +528,8 @@ class Autoscaler:
                     if record.status in UP
                     else "not needed any more"
                 )
-                self._move(record, Status.TERMINATING, reason, entries)
-                record.terminate_requested_at = now
+                update = NodeUpdate(terminate_requested_at=now)
+                self._move(record, Status.TERMINATING, reason, entries, update)
                 fresh += 1
         self._save(records, entries)  # durable before the call
         crashpoint("terminate_written")
@@ -548,7 +550,7 @@ class Autoscaler:
             accepted = by_instance.get(instance_id)
             if accepted is None:
                 continue
-            accepted.terminate_accepted_at = self.clock.now()
+            accepted.apply(NodeUpdate(terminate_accepted_at=self.clock.now()))
             if state == "terminated":
                 self._move(accepted, Status.TERMINATED, "EC2 says terminated", entries)
                 done += 1
@@ -556,7 +558,7 @@ class Autoscaler:
             refused = by_instance.get(instance_id)
             if refused is None:
                 continue
-            refused.last_error = f"TerminateInstances refused: {why}"
+            refused.apply(NodeUpdate(last_error=f"TerminateInstances refused: {why}"))
             self._refused_until[refused.node_id] = now + TERMINATE_REFUSED_RETRY_SECONDS
             self._emit(
                 report,
@@ -570,7 +572,7 @@ class Autoscaler:
             missing = by_instance.get(instance_id)
             if missing is None:
                 continue
-            missing.last_error = "TerminateInstances: not found yet"
+            missing.apply(NodeUpdate(last_error="TerminateInstances: not found yet"))
             if missing.launched_at is not None and (
                 now - missing.launched_at > FORGET_UNKNOWN_AFTER_SECONDS
             ):
@@ -650,8 +652,13 @@ class Autoscaler:
             for record in records:
                 record.history.append(HistoryEntry(Status.QUEUED, now, "demand needs it"))
                 entries.append((record.node_id, record.history[-1]))
-                self._move(record, Status.REQUESTED, f"RunInstances {request_id}", entries)
-                record.request_id = request_id
+                self._move(
+                    record,
+                    Status.REQUESTED,
+                    f"RunInstances {request_id}",
+                    entries,
+                    NodeUpdate(request_id=request_id),
+                )
                 self.records[record.node_id] = record
             # The intent, its ClientToken and its parameters are durable before
             # RunInstances is sent.
@@ -740,9 +747,11 @@ class Autoscaler:
                         exc.code,
                         report,
                     )
+                failed = NodeUpdate(last_error=f"{exc.code}: {exc.message}")
                 for record in waiting:
-                    record.last_error = f"{exc.code}: {exc.message}"
-                    self._move(record, Status.LAUNCH_FAILED, f"RunInstances: {exc.code}", entries)
+                    self._move(
+                        record, Status.LAUNCH_FAILED, f"RunInstances: {exc.code}", entries, failed
+                    )
                 self._emit(
                     report,
                     "launch_failed",
