@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from steadyscale.app.runtime import Runtime
+from steadyscale.app.runtime import Runtime, build_autoscaler
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
 from steadyscale.core.lifecycle import UP, Status
 from steadyscale.core.resources import format_bundle
@@ -120,15 +120,7 @@ def run_daemon(
     clock = runtime.clock
     start = clock.now()
     printer = Printer(out, start)
-    autoscaler = Autoscaler(
-        config,
-        runtime.provider,
-        runtime.ledger,
-        clock,
-        on_event=None if quiet else printer.event,
-        metrics=runtime.metrics,
-        health=runtime.health,
-    )
+    autoscaler = build_autoscaler(runtime, on_event=None if quiet else printer.event)
     stop = stop or threading.Event()  # the CLI sets it from SIGTERM and Ctrl-C
 
     steps = list(config.scenario)

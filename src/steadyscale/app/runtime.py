@@ -1,4 +1,6 @@
-"""Assemble a running autoscaler from a config: clock, EC2 provider, ledger, emulator.
+"""Assemble a running autoscaler from a config: clock, EC2 provider, ledger, emulator,
+metrics, health prober. The composition root: the only place that knows which concrete
+provider it built, and so which prober its nodes need.
 
 With ``provider.type: emulator`` the emulator starts in-process and the autoscaler shares
 its clock, so the emulator's time scale speeds up the whole scenario alike.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,13 +18,15 @@ from typing import TYPE_CHECKING
 from steadyscale.app.loading import model_settings
 from steadyscale.config import ClusterConfig, ledger_path
 from steadyscale.ec2model.settings import EmulatorSettings
-from steadyscale.ops.health import HealthChecker, prober_for
+from steadyscale.loop.autoscaler import Autoscaler, Event
+from steadyscale.ops.health import HealthChecker, Prober, prober_for
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import ApiObserver, CloudProvider
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 from steadyscale.store.ledger import Ledger, WriterLock
+from steadyscale.testing.crashpoints import crashpoint
 
 if TYPE_CHECKING:
     from steadyscale.emulator import Emulator
@@ -38,16 +43,57 @@ class Runtime:
     provider: CloudProvider
     ledger: Ledger
     ledger_path: Path
+    metrics: Metrics
+    health: HealthChecker
     emulator: Emulator | None = None  # only with provider.type emulator
-    metrics: Metrics | None = None
-    health: HealthChecker | None = None
 
     def close(self) -> None:
-        if self.health is not None:
-            self.health.close()
+        self.health.close()
         self.ledger.close()
         if self.emulator is not None:
             self.emulator.stop()
+
+
+def build_metrics(config: ClusterConfig, clock: Clock) -> Metrics:
+    """The metrics of one autoscaler; /healthz goes stale after the config's intervals."""
+    return Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+
+
+def memory_prober(config: ClusterConfig, memory: MemoryProvider) -> Prober:
+    """Probes of nodes on the memory backend go to its model, never to a made-up address."""
+    return prober_for(config, None, in_process=memory.probe_node)
+
+
+def endpoint_prober(config: ClusterConfig, endpoint_url: str | None) -> Prober:
+    """Probes of nodes behind an EC2 endpoint: to the emulator's control API when the
+    config says probes go through the endpoint, else to each node's private IP."""
+    return prober_for(config, endpoint_url)
+
+
+def build_health(prober: Prober, clock: Clock, metrics: Metrics) -> HealthChecker:
+    """A health checker whose every probe result is counted in ``metrics``."""
+
+    def count(node_type: str, passed: bool) -> None:
+        metrics.health_checks.labels(node_type, "pass" if passed else "fail").inc()
+
+    return HealthChecker(prober, clock, on_result=count)
+
+
+def build_autoscaler(
+    runtime: Runtime, *, on_event: Callable[[Event], None] | None = None
+) -> Autoscaler:
+    """The daemon's autoscaler on the runtime's collaborators, its crash points armed by
+    ``STEADYSCALE_CRASH_AT`` (the chaos harness kills daemons there)."""
+    return Autoscaler(
+        runtime.config,
+        runtime.provider,
+        runtime.ledger,
+        runtime.clock,
+        metrics=runtime.metrics,
+        health=runtime.health,
+        on_event=on_event,
+        crash=crashpoint,
+    )
 
 
 def build_provider(
@@ -117,11 +163,11 @@ def open_runtime(
         clock = ScaledClock(settings.time_scale, origin=time.time())
     else:
         clock = WallClock()
-    metrics = Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+    metrics = build_metrics(config, clock)
     if config.provider.type == "memory":
         memory = build_memory_provider(config, clock, settings, observer=metrics.api_call)
         provider = memory
-        prober = prober_for(config, None, in_process=memory.probe_node)
+        prober = memory_prober(config, memory)
     else:
         if config.provider.type == "emulator":
             from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
@@ -134,8 +180,8 @@ def open_runtime(
             endpoint_url=emulator.endpoint_url if emulator else None,
         )
         provider = ec2
-        prober = prober_for(config, ec2.endpoint_url)
-    health = HealthChecker(prober, clock)
+        prober = endpoint_prober(config, ec2.endpoint_url)
+    health = build_health(prober, clock, metrics)
     try:
         provider.preflight()
         path = ledger_path(config, config_path)

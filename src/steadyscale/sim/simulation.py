@@ -25,7 +25,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from steadyscale.app.runtime import build_memory_provider
+from steadyscale.app.runtime import (
+    build_health,
+    build_memory_provider,
+    build_metrics,
+    memory_prober,
+)
 from steadyscale.config import ClusterConfig
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
 from steadyscale.core.lifecycle import HAS_INSTANCE, TERMINAL, UP, Status
@@ -293,8 +298,15 @@ class Simulation:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{ledger_path}{suffix}").unlink(missing_ok=True)
         self.ledger = Ledger(ledger_path)
+        metrics = build_metrics(config, self.clock)
         self.autoscaler = Autoscaler(
-            config, self.provider, self.ledger, self.clock, new_ids=_seeded_ids(seed)
+            config,
+            self.provider,
+            self.ledger,
+            self.clock,
+            metrics=metrics,
+            health=build_health(memory_prober(config, self.provider), self.clock, metrics),
+            new_ids=_seeded_ids(seed),
         )
 
     def close(self) -> None:
