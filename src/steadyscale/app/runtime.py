@@ -185,23 +185,8 @@ def open_runtime(
     try:
         provider.preflight()
         path = ledger_path(config, config_path)
-        lock = WriterLock(path)
-        lock.acquire()  # before anything touches the ledger
         in_process = emulator is not None or config.provider.type == "memory"
-        if in_process and fresh_emulator_ledger and path.exists():
-            # The embedded emulator starts empty, so a ledger of an earlier run describes
-            # instances that no longer exist anywhere. Only a readable one is replaced: a
-            # damaged file is reported, never silently recreated.
-            Ledger(path).close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            log.warning("started a fresh ledger at %s: the embedded emulator starts empty", path)
-        try:
-            ledger = Ledger(path)
-        except BaseException:
-            lock.release()
-            raise
-        ledger.writer_lock = lock
+        ledger = _open_ledger(path, fresh=in_process and fresh_emulator_ledger)
     except BaseException:
         if emulator is not None:
             emulator.stop()
@@ -216,3 +201,25 @@ def open_runtime(
         metrics=metrics,
         health=health,
     )
+
+
+def _open_ledger(path: Path, *, fresh: bool) -> Ledger:
+    """The ledger, its writer lock taken before anything touches it. ``fresh``: an
+    earlier run's ledger is replaced (the embedded emulator starts empty)."""
+    lock = WriterLock(path)
+    lock.acquire()
+    if fresh and path.exists():
+        # The embedded emulator starts empty, so a ledger of an earlier run describes
+        # instances that no longer exist anywhere. Only a readable one is replaced: a
+        # damaged file is reported, never silently recreated.
+        Ledger(path).close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        log.warning("started a fresh ledger at %s: the embedded emulator starts empty", path)
+    try:
+        ledger = Ledger(path)
+    except BaseException:
+        lock.release()
+        raise
+    ledger.writer_lock = lock
+    return ledger

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from steadyscale.config import ClusterConfig
 from steadyscale.core.instances import TAG_REQUEST, CloudInstance
@@ -14,7 +15,7 @@ from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, NodeUpdate, Sta
 from steadyscale.errors import CapacityUnavailable, CloudError, LaunchRejected
 from steadyscale.loop.book import Entries, NodeBook
 from steadyscale.loop.hooks import CrashHook, no_crash
-from steadyscale.loop.offerings import OfferingBook, request_pool
+from steadyscale.loop.offerings import OfferingBook, Pool, request_pool
 from steadyscale.loop.report import Reporter, TickReport
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.protocol import CloudProvider, LaunchSpec
@@ -24,6 +25,31 @@ from steadyscale.store.ledger import LaunchRequest
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def _new_request(
+    request_id: str,
+    node_type: str,
+    *,
+    count: int,
+    now: float,
+    pool: Pool,
+    node_config: dict[str, Any],
+) -> LaunchRequest:
+    """A launch request into ``pool``: its ClientToken derives from its id, and its
+    parameters are kept for every resend."""
+    if pool.market == "spot":
+        node_config["InstanceMarketOptions"] = {"MarketType": "spot"}
+    return LaunchRequest(
+        request_id=request_id,
+        node_type=node_type,
+        count=count,
+        client_token=f"ss-{request_id}",
+        status="open",
+        created_at=now,
+        subnet_id=pool.subnet,
+        spec=json.dumps(node_config, sort_keys=True),
+    )
 
 
 class Launcher:
@@ -74,19 +100,10 @@ class Launcher:
         parameters are durable before RunInstances is sent."""
         pool = self.offerings.pool(node_type)
         node_config = dict(self.config.available_node_types[node_type].node_config)
-        if pool.market == "spot":
-            node_config["InstanceMarketOptions"] = {"MarketType": "spot"}
-        request_id = self._new_id("r")
-        request = LaunchRequest(
-            request_id=request_id,
-            node_type=node_type,
-            count=count,
-            client_token=f"ss-{request_id}",
-            status="open",
-            created_at=now,
-            subnet_id=pool.subnet,
-            spec=json.dumps(node_config, sort_keys=True),
+        request = _new_request(
+            self._new_id("r"), node_type, count=count, now=now, pool=pool, node_config=node_config
         )
+        request_id = request.request_id
         self.offerings.remember(request_id, pool)
         records = [
             NodeRecord(
