@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from steadyscale.core.lifecycle import (
@@ -118,3 +120,14 @@ def test_only_a_sighting_alone_is_memory_only() -> None:
     assert not NodeUpdate(last_seen_at=1.0, missing_since=CLEAR).memory_only
     assert not NodeUpdate(idle_since=CLEAR).memory_only
     assert not NodeUpdate(last_error="refused").memory_only
+
+
+def test_an_update_sets_every_field_it_names_and_names_only_record_fields() -> None:
+    record = NodeRecord(node_id="n-1", node_type="cpu", status=Status.QUEUED, created_at=0)
+    values: dict[str, object] = {}
+    for number, f in enumerate(fields(NodeUpdate), start=1):
+        values[f.name] = float(number) if "float" in str(f.type) else f"value-{number}"
+    record.apply(NodeUpdate(**values))  # type: ignore[arg-type]
+    assert {name: getattr(record, name) for name in values} == values
+    required = {name for names in REQUIRED.values() for name in names}
+    assert required <= set(values)

@@ -34,12 +34,13 @@ def _new_request(
     count: int,
     now: float,
     pool: Pool,
-    node_config: dict[str, Any],
+    node_config: Mapping[str, Any],
 ) -> LaunchRequest:
     """A launch request into ``pool``: its ClientToken derives from its id, and its
-    parameters are kept for every resend."""
+    parameters (the node type's, with the pool's market) are kept for every resend."""
+    params = dict(node_config)
     if pool.market == "spot":
-        node_config["InstanceMarketOptions"] = {"MarketType": "spot"}
+        params["InstanceMarketOptions"] = {"MarketType": "spot"}
     return LaunchRequest(
         request_id=request_id,
         node_type=node_type,
@@ -48,7 +49,7 @@ def _new_request(
         status="open",
         created_at=now,
         subnet_id=pool.subnet,
-        spec=json.dumps(node_config, sort_keys=True),
+        spec=json.dumps(params, sort_keys=True),
     )
 
 
@@ -99,7 +100,7 @@ class Launcher:
         """Write a launch request and its nodes: the intent, its ClientToken and its
         parameters are durable before RunInstances is sent."""
         pool = self.offerings.pool(node_type)
-        node_config = dict(self.config.available_node_types[node_type].node_config)
+        node_config = self.config.available_node_types[node_type].node_config
         request = _new_request(
             self._new_id("r"), node_type, count=count, now=now, pool=pool, node_config=node_config
         )
