@@ -4,8 +4,8 @@ an instance could first be confirmed given the delays the emulator drew for it."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from steadyscale.app.runtime import Runtime, build_autoscaler
 from steadyscale.core.lifecycle import Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.emulator import Operation, TrackedInstance
@@ -21,10 +21,10 @@ class Ramp:
     ticks: list[TickReport] = field(default_factory=list)
 
 
-def ramp_up(runtime: Any, nodes: int, max_seconds: float) -> Ramp:
+def ramp_up(runtime: Runtime, nodes: int, max_seconds: float) -> Ramp:
     """Demand ``nodes`` x {CPU: 2} now; tick until all are confirmed running (or give up)."""
     clock = runtime.clock
-    autoscaler = Autoscaler(runtime.config, runtime.provider, runtime.ledger, clock)
+    autoscaler = build_autoscaler(runtime)
     ticks: list[TickReport] = []
     start = clock.now()
     runtime.ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=nodes)], start)

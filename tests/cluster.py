@@ -7,7 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
-from steadyscale.app.runtime import build_memory_provider, build_provider
+from steadyscale.app.runtime import (
+    build_health,
+    build_memory_provider,
+    build_metrics,
+    build_provider,
+    endpoint_prober,
+    memory_prober,
+)
 from steadyscale.config import ClusterConfig, parse_config
 from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.core.lifecycle import Status
@@ -15,8 +22,7 @@ from steadyscale.core.resources import DemandItem
 from steadyscale.ec2model.calllog import CallLog
 from steadyscale.emulator import Emulator, EmulatorSettings, TrackedInstance, build_settings
 from steadyscale.loop.autoscaler import Autoscaler, TickReport
-from steadyscale.ops.health import HealthChecker, prober_for
-from steadyscale.ops.metrics import Metrics
+from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.retries.clock import FakeClock
 from steadyscale.store.ledger import Ledger
@@ -119,6 +125,7 @@ class Cluster(Harness):
     """On the emulator, over HTTP with the boto3 provider."""
 
     emulator: Emulator = field(kw_only=True)
+    provider: EC2Provider = field(kw_only=True)
 
     def backend(self) -> GroundTruth:
         return self.emulator
@@ -155,12 +162,13 @@ def make_cluster(
     clock = FakeClock(1_000_000.0)
     emu = Emulator(_settings(profile, emulator, quiet_errors), clock=clock).start()
     cfg = cluster_config(**config)
-    metrics = Metrics(clock, stale_after_seconds=cfg.metrics.stale_after_seconds(cfg))
+    metrics = build_metrics(cfg, clock)
     provider = build_provider(cfg, clock, endpoint_url=emu.endpoint_url, observer=metrics.api_call)
     ledger = Ledger(ledger_path)
-    health = HealthChecker(prober_for(cfg, emu.endpoint_url), clock)
+    health = build_health(endpoint_prober(cfg, emu.endpoint_url), clock, metrics)
     return Cluster(
         emulator=emu,
+        provider=provider,
         clock=clock,
         autoscaler=Autoscaler(cfg, provider, ledger, clock, metrics=metrics, health=health),
         ledger=ledger,
@@ -178,15 +186,17 @@ def make_memory_cluster(
     """Like ``make_cluster``, on the in-memory backend with the same model settings."""
     clock = FakeClock(1_000_000.0)
     cfg = cluster_config(**{"provider": {"type": "memory"}, **config})
-    metrics = Metrics(clock, stale_after_seconds=cfg.metrics.stale_after_seconds(cfg))
+    metrics = build_metrics(cfg, clock)
     memory = build_memory_provider(
         cfg, clock, _settings(profile, emulator, quiet_errors), observer=metrics.api_call
     )
     ledger = Ledger(":memory:")
+    # Probes go to the memory model, as the runtime sends them for a memory config.
+    health = build_health(memory_prober(cfg, memory), clock, metrics)
     return MemoryCluster(
         memory=memory,
         clock=clock,
-        autoscaler=Autoscaler(cfg, memory, ledger, clock, metrics=metrics),
+        autoscaler=Autoscaler(cfg, memory, ledger, clock, metrics=metrics, health=health),
         ledger=ledger,
         config=cfg,
     )

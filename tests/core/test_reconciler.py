@@ -7,7 +7,7 @@ from typing import Any
 
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST, CloudInstance
-from steadyscale.core.lifecycle import NodeRecord, Status
+from steadyscale.core.lifecycle import CLEAR, NodeRecord, NodeUpdate, Status
 from steadyscale.core.reconciler import Actions, Observation, reconcile
 from steadyscale.core.resources import DemandItem
 from tests.cluster import cluster_config
@@ -80,13 +80,13 @@ def test_shown_states_move_the_node_forward() -> None:
         "n-1": Status.PENDING
     }
     moves = _run([_record(Status.LAUNCHED)], {"i-1": "running"}).moves
-    assert moves[0].status is Status.RUNNING and moves[0].updates["running_at"] == NOW
+    assert moves[0].status is Status.RUNNING and moves[0].update.running_at == NOW
 
 
 def test_a_stale_read_never_moves_a_node_backwards() -> None:
     actions = _run([_record(Status.READY)], {"i-1": "pending"})
     assert _statuses(actions) == {}
-    assert actions.moves[0].updates["last_seen_at"] == NOW
+    assert actions.moves[0].update.last_seen_at == NOW
 
 
 def test_a_flickering_listing_changes_nothing() -> None:
@@ -134,7 +134,7 @@ def test_unknown_instances_of_our_requests_are_adopted_others_are_strangers() ->
 
 def test_idle_time_is_tracked_for_scale_down() -> None:
     actions = _run([_record(Status.READY)], {"i-1": "running"}, demand=0)
-    assert any(m.updates.get("idle_since") == NOW for m in actions.moves)
+    assert any(m.update.idle_since == NOW for m in actions.moves)
     idle = _record(Status.READY, idle_since=NOW - 61)
     assert _run([idle], {"i-1": "running"}, demand=0).terminate == ("n-1",)
 
@@ -144,13 +144,13 @@ def test_a_running_node_missing_from_a_listing_is_timed_from_the_first_miss() ->
     record = _record(Status.READY, last_seen_at=NOW - 3600, first_seen_at=NOW - 4000)
     actions = _run([record], {}, complete=True)
     assert _statuses(actions) == {}
-    assert actions.moves[0].updates == {"missing_since": NOW}
+    assert actions.moves[0].update == NodeUpdate(missing_since=NOW)
     still = _record(Status.READY, last_seen_at=NOW - 3600, missing_since=NOW - 100)
     assert _statuses(_run([still], {}, complete=True)) == {}
     gone = _record(Status.READY, last_seen_at=NOW - 3600, missing_since=NOW - 601)
     assert _statuses(_run([gone], {}, complete=True)) == {"n-1": Status.LOST}
     back = _record(Status.READY, missing_since=NOW - 500)
-    assert _run([back], {"i-1": "running"}).moves[0].updates["missing_since"] is None
+    assert _run([back], {"i-1": "running"}).moves[0].update.missing_since is CLEAR
 
 
 def test_an_interrupted_node_ec2_no_longer_shows_is_terminated_by_id() -> None:

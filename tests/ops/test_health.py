@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from steadyscale.app.runtime import endpoint_prober
 from steadyscale.config import HealthCheck, NodeType
 from steadyscale.core.lifecycle import NodeRecord, Status
 from steadyscale.emulator import Emulator
 from steadyscale.errors import ConfigError
-from steadyscale.loop.autoscaler import Autoscaler
 from steadyscale.ops.health import (
     EndpointProber,
     HealthChecker,
@@ -412,6 +412,7 @@ def test_probes_never_go_to_an_emulated_node_whoever_builds_the_autoscaler() -> 
     )
     assert prober_for(cluster_config(provider={"type": "aws"}), None) is direct_probe
     cluster = make_cluster("none")
-    default = Autoscaler(cluster.config, cluster.autoscaler.provider, cluster.ledger, cluster.clock)
-    assert isinstance(default.health.prober, EndpointProber)
-    assert default.health.prober.base.startswith(cluster.emulator.endpoint_url)
+    # The runtime's prober for an autoscaler on the emulator's EC2 endpoint.
+    default = endpoint_prober(cluster.config, cluster.provider.endpoint_url)
+    assert isinstance(default, EndpointProber)
+    assert default.base.startswith(cluster.emulator.endpoint_url)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from steadyscale.core.lifecycle import NodeRecord, Status
+from steadyscale.core.lifecycle import NodeRecord, NodeUpdate, Status
 from steadyscale.emulator import Emulator
 from steadyscale.ops.logs import REDACTED, LogFormat, configure_logging, redact
 from tests.cluster import make_cluster
@@ -67,7 +67,7 @@ def test_json_lines_carry_the_move_and_its_reason() -> None:
             created_at=0,
             instance_id="i-0abc",
         )
-        node.move(Status.RUNNING, 5.0, "EC2 shows it running")
+        node.move(Status.RUNNING, 5.0, "EC2 shows it running", NodeUpdate(running_at=5.0))
     finally:
         logging.getLogger().removeHandler(handler)
     line = json.loads(out.getvalue().strip())

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from steadyscale.app.cli import main
-from steadyscale.app.runtime import build_memory_provider
+from steadyscale.app.runtime import assemble_simulation
 from steadyscale.core.instances import TAG_REQUEST
 from steadyscale.core.lifecycle import HAS_INSTANCE, Status
 from steadyscale.errors import ConfigError
@@ -43,7 +43,7 @@ def _simulate(trace: str = "burst", seed: int = 3, **kwargs: Any) -> dict[str, A
         resolve_trace(trace, config, peak=30, duration=900, seed=seed),
         seed=seed,
         duration=900,
-        provider_factory=build_memory_provider,
+        assemble=assemble_simulation,
         **kwargs,
     )
     try:
@@ -295,7 +295,7 @@ def _simulate_file(
         load_trace(trace),
         seed=1,
         duration=duration,
-        provider_factory=build_memory_provider,
+        assemble=assemble_simulation,
         profile=profile,
     )
     try:
@@ -340,9 +340,7 @@ def test_node_hours_count_from_running_not_from_launch(tmp_path: Path) -> None:
     )
     trace = tmp_path / "trace.csv"
     trace.write_text("time,bundle,count\n0,CPU=2,4\n600,CPU=2,0\n")
-    sim = Simulation(
-        config, load_trace(trace), seed=1, duration=1200, provider_factory=build_memory_provider
-    )
+    sim = Simulation(config, load_trace(trace), seed=1, duration=1200, assemble=assemble_simulation)
     try:
         report = sim.run().report.model_dump()
         spans = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from steadyscale.core.lifecycle import NodeRecord, Status
+from steadyscale.core.lifecycle import NodeRecord, NodeUpdate, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.store.ledger import SCHEMA_VERSION, LaunchRequest, Ledger, LedgerError, WriterLock
 
@@ -19,8 +19,9 @@ def test_nodes_and_history_survive_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     ledger = Ledger(path)
     record = _node()
-    entries = [(record.node_id, record.move(Status.REQUESTED, 2.0, "sent"))]
-    record.request_id = "r-1"
+    entries = [
+        (record.node_id, record.move(Status.REQUESTED, 2.0, "sent", NodeUpdate(request_id="r-1")))
+    ]
     with ledger.transaction():
         ledger.save_nodes([record], entries)
         ledger.save_request(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from steadyscale.app.runtime import Runtime
+from steadyscale.app.runtime import Runtime, build_autoscaler
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
 from steadyscale.core.lifecycle import UP, Status
 from steadyscale.core.resources import format_bundle
@@ -107,6 +107,121 @@ def ground_truth_checks(runtime: Runtime) -> tuple[int | None, int | None]:
     return over + len(unrecorded), leaks
 
 
+@dataclass
+class RunState:
+    """What a run keeps across ticks, for its progress lines and its summary."""
+
+    next_step: int = 0  # the first scenario step not applied yet
+    demand_at: float | None = None  # time to capacity counts from here
+    capacity_at: float | None = None
+    peak: int = 0  # most nodes running (ready or not) at once
+    errors: int = 0
+    max_tick: float = 0.0
+    last: TickReport | None = None
+
+
+class _Run:
+    """One ``run``: the scenario's steps fed into the ledger before each tick, each tick's
+    report turned into progress lines and the state of the run."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        out: TextIO,
+        *,
+        stop: threading.Event,
+        max_seconds: float | None,
+        quiet: bool,
+        on_tick: Callable[[Autoscaler, TickReport], None] | None,
+    ) -> None:
+        self.runtime = runtime
+        self.clock = runtime.clock
+        self.start = self.clock.now()
+        self.printer = printer = Printer(out, self.start)
+        self.stop = stop
+        self.max_seconds = max_seconds
+        self.quiet = quiet
+        self.on_tick = on_tick
+        self.steps = list(runtime.config.scenario)
+        self.state = RunState()
+        self.autoscaler = build_autoscaler(runtime, on_event=None if quiet else printer.event)
+
+    @property
+    def scenario_done(self) -> bool:
+        return bool(self.steps) and self.state.next_step >= len(self.steps)
+
+    def before_tick(self) -> None:
+        """Apply the scenario steps that are due; stop once ``max_seconds`` have passed."""
+        clock, state = self.clock, self.state
+        elapsed = clock.now() - self.start
+        steps = self.steps
+        while state.next_step < len(steps) and steps[state.next_step].at_seconds <= elapsed:
+            step = steps[state.next_step]
+            self.runtime.ledger.set_demand(step.demand, clock.now())
+            state.next_step += 1
+            total = sum(item.count for item in step.demand)
+            if total and state.demand_at is None:
+                state.demand_at = clock.now()
+            described = (
+                ", ".join(f"{item.count} x {format_bundle(item.bundle)}" for item in step.demand)
+                or "nothing"
+            )
+            if not self.quiet:
+                self.printer.event(Event(clock.now(), "demand", f"demand is now {described}"))
+        if self.max_seconds is not None and clock.now() - self.start >= self.max_seconds:
+            self.stop.set()
+
+    def until(self, report: TickReport) -> bool:
+        """Note the tick; the run ends once the scenario is done and the cluster settled."""
+        clock, state = self.clock, self.state
+        state.errors += len(report.errors)
+        state.max_tick = max(state.max_tick, report.duration)
+        state.peak = max(state.peak, sum(report.counts.get(s.value, 0) for s in UP))
+        if report.capacity_met and state.demand_at is not None and state.capacity_at is None:
+            state.capacity_at = clock.now()
+            if not self.quiet:
+                self.printer.event(
+                    Event(
+                        clock.now(),
+                        "capacity",
+                        f"all demand placed on ready nodes, "
+                        f"{clock.now() - state.demand_at:.1f}s after it "
+                        "arrived",
+                    )
+                )
+        if not self.quiet:
+            self.printer.tick(report, report.demanded_bundles)
+        if self.on_tick is not None:
+            self.on_tick(self.autoscaler, report)
+        state.last = report
+        return self.scenario_done and report.settled
+
+    def summary(self) -> RunSummary:
+        runtime, state = self.runtime, self.state
+        duplicates, leaks = ground_truth_checks(runtime)
+        calls = runtime.provider.calls_by_action()
+        demand_at, capacity_at = state.demand_at, state.capacity_at
+        return RunSummary(
+            elapsed_seconds=self.clock.now() - self.start,
+            ticks=self.autoscaler.ticks,
+            nodes_launched=len(runtime.ledger.known_instance_ids()),
+            peak_running=state.peak,
+            demand_at=demand_at,
+            capacity_seconds=(
+                capacity_at - demand_at
+                if capacity_at is not None and demand_at is not None
+                else None
+            ),
+            api_calls=dict(sorted(calls.items())),
+            api_calls_total=sum(calls.values()),
+            duplicates=duplicates,
+            leaks=leaks,
+            scenario_completed=self.scenario_done and bool(state.last and state.last.settled),
+            errors=state.errors,
+            max_tick_seconds=state.max_tick,
+        )
+
+
 def run_daemon(
     runtime: Runtime,
     *,
@@ -116,103 +231,16 @@ def run_daemon(
     quiet: bool = False,
     on_tick: Callable[[Autoscaler, TickReport], None] | None = None,
 ) -> RunSummary:
-    config = runtime.config
-    clock = runtime.clock
-    start = clock.now()
-    printer = Printer(out, start)
-    autoscaler = Autoscaler(
-        config,
-        runtime.provider,
-        runtime.ledger,
-        clock,
-        on_event=None if quiet else printer.event,
-        metrics=runtime.metrics,
-        health=runtime.health,
+    run = _Run(
+        runtime,
+        out,
+        stop=stop or threading.Event(),  # the CLI sets it from SIGTERM and Ctrl-C
+        max_seconds=max_seconds,
+        quiet=quiet,
+        on_tick=on_tick,
     )
-    stop = stop or threading.Event()  # the CLI sets it from SIGTERM and Ctrl-C
-
-    steps = list(config.scenario)
-    state: dict[str, Any] = {
-        "next": 0,
-        "demand_at": None,
-        "capacity_at": None,
-        "peak": 0,
-        "errors": 0,
-        "max_tick": 0.0,
-        "last": None,
-    }
-
-    def before_tick() -> None:
-        elapsed = clock.now() - start
-        while state["next"] < len(steps) and steps[state["next"]].at_seconds <= elapsed:
-            step = steps[state["next"]]
-            runtime.ledger.set_demand(step.demand, clock.now())
-            state["next"] += 1
-            total = sum(item.count for item in step.demand)
-            if total and state["demand_at"] is None:
-                state["demand_at"] = clock.now()  # time to capacity counts from here
-            described = (
-                ", ".join(f"{item.count} x {format_bundle(item.bundle)}" for item in step.demand)
-                or "nothing"
-            )
-            if not quiet:
-                printer.event(Event(clock.now(), "demand", f"demand is now {described}"))
-        if max_seconds is not None and clock.now() - start >= max_seconds:
-            stop.set()
-
-    def until(report: TickReport) -> bool:
-        state["errors"] += len(report.errors)
-        state["max_tick"] = max(state["max_tick"], report.duration)
-        state["peak"] = max(state["peak"], sum(report.counts.get(s.value, 0) for s in UP))
-        if (
-            report.capacity_met
-            and state["demand_at"] is not None
-            and (state["capacity_at"] is None)
-        ):
-            state["capacity_at"] = clock.now()
-            if not quiet:
-                printer.event(
-                    Event(
-                        clock.now(),
-                        "capacity",
-                        f"all demand placed on ready nodes, "
-                        f"{clock.now() - state['demand_at']:.1f}s after it "
-                        "arrived",
-                    )
-                )
-        if not quiet:
-            printer.tick(report, report.demanded_bundles)
-        if on_tick is not None:
-            on_tick(autoscaler, report)
-        state["last"] = report
-        return bool(steps) and state["next"] >= len(steps) and report.settled
-
-    autoscaler.run(stop=stop, until=until, before_tick=before_tick)
-    duplicates, leaks = ground_truth_checks(runtime)
-    calls = runtime.provider.calls_by_action()
-    launched = len(runtime.ledger.known_instance_ids())
-    demand_at = state["demand_at"]
-    capacity_at = state["capacity_at"]
-    last: TickReport | None = state["last"]
-    return RunSummary(
-        elapsed_seconds=clock.now() - start,
-        ticks=autoscaler.ticks,
-        nodes_launched=launched,
-        peak_running=state["peak"],
-        demand_at=demand_at,
-        capacity_seconds=(
-            capacity_at - demand_at if capacity_at is not None and demand_at is not None else None
-        ),
-        api_calls=dict(sorted(calls.items())),
-        api_calls_total=sum(calls.values()),
-        duplicates=duplicates,
-        leaks=leaks,
-        scenario_completed=bool(steps)
-        and state["next"] >= len(steps)
-        and bool(last and last.settled),
-        errors=state["errors"],
-        max_tick_seconds=state["max_tick"],
-    )
+    run.autoscaler.run(stop=run.stop, until=run.until, before_tick=run.before_tick)
+    return run.summary()
 
 
 def format_summary(summary: RunSummary, *, time_scale: float = 1.0) -> str:

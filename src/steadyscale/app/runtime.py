@@ -1,4 +1,6 @@
-"""Assemble a running autoscaler from a config: clock, EC2 provider, ledger, emulator.
+"""Assemble a running autoscaler from a config: clock, EC2 provider, ledger, emulator,
+metrics, health prober. The composition root: the only place that knows which concrete
+provider it built, and so which prober its nodes need.
 
 With ``provider.type: emulator`` the emulator starts in-process and the autoscaler shares
 its clock, so the emulator's time scale speeds up the whole scenario alike.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,13 +18,16 @@ from typing import TYPE_CHECKING
 from steadyscale.app.loading import model_settings
 from steadyscale.config import ClusterConfig, ledger_path
 from steadyscale.ec2model.settings import EmulatorSettings
-from steadyscale.ops.health import HealthChecker, prober_for
+from steadyscale.loop.autoscaler import Autoscaler, Event
+from steadyscale.ops.health import HealthChecker, Prober, prober_for
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import ApiObserver, CloudProvider
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
+from steadyscale.sim.simulation import Assembly
 from steadyscale.store.ledger import Ledger, WriterLock
+from steadyscale.testing.crashpoints import crashpoint
 
 if TYPE_CHECKING:
     from steadyscale.emulator import Emulator
@@ -38,16 +44,57 @@ class Runtime:
     provider: CloudProvider
     ledger: Ledger
     ledger_path: Path
+    metrics: Metrics
+    health: HealthChecker
     emulator: Emulator | None = None  # only with provider.type emulator
-    metrics: Metrics | None = None
-    health: HealthChecker | None = None
 
     def close(self) -> None:
-        if self.health is not None:
-            self.health.close()
+        self.health.close()
         self.ledger.close()
         if self.emulator is not None:
             self.emulator.stop()
+
+
+def build_metrics(config: ClusterConfig, clock: Clock) -> Metrics:
+    """The metrics of one autoscaler; /healthz goes stale after the config's intervals."""
+    return Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+
+
+def memory_prober(config: ClusterConfig, memory: MemoryProvider) -> Prober:
+    """Probes of nodes on the memory backend go to its model, never to a made-up address."""
+    return prober_for(config, None, in_process=memory.probe_node)
+
+
+def endpoint_prober(config: ClusterConfig, endpoint_url: str | None) -> Prober:
+    """Probes of nodes behind an EC2 endpoint: to the emulator's control API when the
+    config says probes go through the endpoint, else to each node's private IP."""
+    return prober_for(config, endpoint_url)
+
+
+def build_health(prober: Prober, clock: Clock, metrics: Metrics) -> HealthChecker:
+    """A health checker whose every probe result is counted in ``metrics``."""
+
+    def count(node_type: str, passed: bool) -> None:
+        metrics.health_checks.labels(node_type, "pass" if passed else "fail").inc()
+
+    return HealthChecker(prober, clock, on_result=count)
+
+
+def build_autoscaler(
+    runtime: Runtime, *, on_event: Callable[[Event], None] | None = None
+) -> Autoscaler:
+    """The daemon's autoscaler on the runtime's collaborators, its crash points armed by
+    ``STEADYSCALE_CRASH_AT`` (the chaos harness kills daemons there)."""
+    return Autoscaler(
+        runtime.config,
+        runtime.provider,
+        runtime.ledger,
+        runtime.clock,
+        metrics=runtime.metrics,
+        health=runtime.health,
+        on_event=on_event,
+        crash=crashpoint,
+    )
 
 
 def build_provider(
@@ -117,11 +164,11 @@ def open_runtime(
         clock = ScaledClock(settings.time_scale, origin=time.time())
     else:
         clock = WallClock()
-    metrics = Metrics(clock, stale_after_seconds=config.metrics.stale_after_seconds(config))
+    metrics = build_metrics(config, clock)
     if config.provider.type == "memory":
         memory = build_memory_provider(config, clock, settings, observer=metrics.api_call)
         provider = memory
-        prober = prober_for(config, None, in_process=memory.probe_node)
+        prober = memory_prober(config, memory)
     else:
         if config.provider.type == "emulator":
             from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
@@ -134,28 +181,13 @@ def open_runtime(
             endpoint_url=emulator.endpoint_url if emulator else None,
         )
         provider = ec2
-        prober = prober_for(config, ec2.endpoint_url)
-    health = HealthChecker(prober, clock)
+        prober = endpoint_prober(config, ec2.endpoint_url)
+    health = build_health(prober, clock, metrics)
     try:
         provider.preflight()
         path = ledger_path(config, config_path)
-        lock = WriterLock(path)
-        lock.acquire()  # before anything touches the ledger
         in_process = emulator is not None or config.provider.type == "memory"
-        if in_process and fresh_emulator_ledger and path.exists():
-            # The embedded emulator starts empty, so a ledger of an earlier run describes
-            # instances that no longer exist anywhere. Only a readable one is replaced: a
-            # damaged file is reported, never silently recreated.
-            Ledger(path).close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            log.warning("started a fresh ledger at %s: the embedded emulator starts empty", path)
-        try:
-            ledger = Ledger(path)
-        except BaseException:
-            lock.release()
-            raise
-        ledger.writer_lock = lock
+        ledger = _open_ledger(path, fresh=in_process and fresh_emulator_ledger)
     except BaseException:
         if emulator is not None:
             emulator.stop()
@@ -170,3 +202,36 @@ def open_runtime(
         metrics=metrics,
         health=health,
     )
+
+
+def _open_ledger(path: Path, *, fresh: bool) -> Ledger:
+    """The ledger, its writer lock taken before anything touches it. ``fresh``: an
+    earlier run's ledger is replaced (the embedded emulator starts empty)."""
+    lock = WriterLock(path)
+    lock.acquire()
+    if fresh and path.exists():
+        # The embedded emulator starts empty, so a ledger of an earlier run describes
+        # instances that no longer exist anywhere. Only a readable one is replaced: a
+        # damaged file is reported, never silently recreated.
+        Ledger(path).close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        log.warning("started a fresh ledger at %s: the embedded emulator starts empty", path)
+    try:
+        ledger = Ledger(path)
+    except BaseException:
+        lock.release()
+        raise
+    ledger.writer_lock = lock
+    return ledger
+
+
+def assemble_simulation(
+    config: ClusterConfig, clock: Clock, settings: EmulatorSettings
+) -> Assembly:
+    """The memory backend on the simulation's clock and model settings, with the metrics
+    and the health checker (probing the model) its autoscaler reports to."""
+    provider = build_memory_provider(config, clock, settings)
+    metrics = build_metrics(config, clock)
+    health = build_health(memory_prober(config, provider), clock, metrics)
+    return Assembly(provider=provider, metrics=metrics, health=health)

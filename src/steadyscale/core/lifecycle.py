@@ -2,14 +2,16 @@
 
 A node record exists from the moment the autoscaler decides to launch it (QUEUED), long
 before EC2 has an id for it, until EC2 confirms it terminated. Every move goes through
-``NodeRecord.move``, which refuses an illegal one and appends (status, time, reason).
+``NodeRecord.move``, which refuses an illegal one or one whose record lacks what the new
+status needs, applies the move's ``NodeUpdate`` and appends (status, time, reason).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import Final
 
 log = logging.getLogger("steadyscale.lifecycle")
 
@@ -107,6 +109,21 @@ HAS_INSTANCE = frozenset(
     {S.LAUNCHED, S.PENDING, S.RUNNING, S.READY, S.TERMINATING, S.INTERRUPTED, S.LOST}
 )
 
+# What a record carries in each status, set by the move into it at the latest: a move that
+# would leave one unset is refused. Every status with an instance has its id (TERMINATED is
+# reached only from statuses that have one).
+REQUIRED: dict[Status, tuple[str, ...]] = {
+    S.REQUESTED: ("request_id",),  # its ClientToken and the tag that adopts its instance
+    S.LAUNCHED: ("instance_id", "launched_at"),  # LOST is timed from launched_at
+    S.PENDING: ("instance_id",),
+    S.RUNNING: ("instance_id", "running_at"),  # health checks' grace counts from running_at
+    S.READY: ("instance_id", "running_at"),
+    S.TERMINATING: ("instance_id", "terminate_requested_at"),
+    S.INTERRUPTED: ("instance_id",),
+    S.LOST: ("instance_id",),
+    S.TERMINATED: ("instance_id",),
+}
+
 
 class IllegalTransitionError(Exception):
     def __init__(self, node_id: str, old: Status, new: Status) -> None:
@@ -114,6 +131,16 @@ class IllegalTransitionError(Exception):
         self.node_id = node_id
         self.old = old
         self.new = new
+
+
+class IncompleteMoveError(Exception):
+    """A move to a status whose required fields neither the record nor the update sets."""
+
+    def __init__(self, node_id: str, new: Status, missing: tuple[str, ...]) -> None:
+        super().__init__(f"node {node_id}: {new.value} needs {', '.join(missing)}")
+        self.node_id = node_id
+        self.new = new
+        self.missing = missing
 
 
 def can_move(old: Status, new: Status) -> bool:
@@ -125,6 +152,61 @@ class HistoryEntry:
     status: Status
     at: float
     reason: str
+
+
+class Clear(Enum):
+    """In a ``NodeUpdate``, sets a field back to None (None itself leaves the field alone)."""
+
+    CLEAR = "clear"
+
+
+CLEAR: Final = Clear.CLEAR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeUpdate:
+    """Fields a move or a sighting sets on a node record. None leaves a field as it is;
+    ``CLEAR`` (for the two that are ever unset) sets it back to None."""
+
+    request_id: str | None = None
+    instance_id: str | None = None
+    instance_type: str | None = None
+    availability_zone: str | None = None
+    private_ip: str | None = None
+    launched_at: float | None = None
+    first_seen_at: float | None = None
+    last_seen_at: float | None = None
+    running_at: float | None = None
+    terminate_requested_at: float | None = None
+    terminate_accepted_at: float | None = None
+    idle_since: float | Clear | None = None
+    missing_since: float | Clear | None = None
+    last_error: str | None = None
+
+    @property
+    def memory_only(self) -> bool:
+        """Sets nothing but the time the node was last seen. Such an update is kept in
+        memory and written with the record's next real change: at 10,000 nodes, rewriting
+        every row each time a listing shows it dominated the tick. Nothing decides on it
+        after a restart (LOST is timed from missing_since, which is written)."""
+        return (
+            self.request_id is None
+            and self.instance_id is None
+            and self.instance_type is None
+            and self.availability_zone is None
+            and self.private_ip is None
+            and self.launched_at is None
+            and self.first_seen_at is None
+            and self.running_at is None
+            and self.terminate_requested_at is None
+            and self.terminate_accepted_at is None
+            and self.idle_since is None
+            and self.missing_since is None
+            and self.last_error is None
+        )
+
+
+NO_UPDATE: Final = NodeUpdate()
 
 
 @dataclass
@@ -151,10 +233,22 @@ class NodeRecord:
     last_error: str | None = None
     history: list[HistoryEntry] = field(default_factory=list)
 
-    def move(self, new: Status, at: float, reason: str) -> HistoryEntry:
+    def move(
+        self, new: Status, at: float, reason: str, update: NodeUpdate = NO_UPDATE
+    ) -> HistoryEntry:
+        """Apply ``update`` and move to ``new``; refused (nothing changed) when the move is
+        illegal or would leave a field ``new`` needs unset."""
         old = self.status
         if not can_move(old, new):
             raise IllegalTransitionError(self.node_id, old, new)
+        missing = tuple(
+            name
+            for name in REQUIRED.get(new, ())
+            if getattr(update, name) is None and getattr(self, name) is None
+        )
+        if missing:
+            raise IncompleteMoveError(self.node_id, new, missing)
+        self.apply(update)
         self.status = new
         # The one place a status changes, so the one place it is logged.
         if log.isEnabledFor(logging.INFO):
@@ -177,6 +271,38 @@ class NodeRecord:
         entry = HistoryEntry(new, at, reason)
         self.history.append(entry)
         return entry
+
+    def apply(self, update: NodeUpdate) -> None:
+        """Set the fields ``update`` names; the status is left to ``move``."""
+        if update.request_id is not None:
+            self.request_id = update.request_id
+        if update.instance_id is not None:
+            self.instance_id = update.instance_id
+        if update.instance_type is not None:
+            self.instance_type = update.instance_type
+        if update.availability_zone is not None:
+            self.availability_zone = update.availability_zone
+        if update.private_ip is not None:
+            self.private_ip = update.private_ip
+        if update.launched_at is not None:
+            self.launched_at = update.launched_at
+        if update.first_seen_at is not None:
+            self.first_seen_at = update.first_seen_at
+        if update.last_seen_at is not None:
+            self.last_seen_at = update.last_seen_at
+        if update.running_at is not None:
+            self.running_at = update.running_at
+        if update.terminate_requested_at is not None:
+            self.terminate_requested_at = update.terminate_requested_at
+        if update.terminate_accepted_at is not None:
+            self.terminate_accepted_at = update.terminate_accepted_at
+        if update.idle_since is not None:
+            self.idle_since = None if isinstance(update.idle_since, Clear) else update.idle_since
+        if update.missing_since is not None:
+            missing = update.missing_since
+            self.missing_since = None if isinstance(missing, Clear) else missing
+        if update.last_error is not None:
+            self.last_error = update.last_error
 
     @property
     def seen(self) -> bool:

@@ -6,6 +6,7 @@ A bundle is a mapping of resource names to amounts (``{CPU: 4, GPU: 1}``). Pure:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -61,7 +62,7 @@ def parse_amounts(text: str, separators: str = ",") -> dict[str, float]:
     return amounts
 
 
-def fits(bundle: dict[str, float], resources: dict[str, float]) -> bool:
+def fits(bundle: Mapping[str, float], resources: Mapping[str, float]) -> bool:
     return all(resources.get(name, 0.0) + 1e-9 >= amount for name, amount in bundle.items())
 
 

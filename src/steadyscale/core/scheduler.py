@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from steadyscale.config import NodeType
 from steadyscale.core.lifecycle import STARTING, Status
 from steadyscale.core.resources import DemandItem, fits
+from steadyscale.core.specs import NodeTypeSpec
 
 # Preference when placing demand on existing nodes: usable ones first.
 _PLACEMENT_ORDER = {
@@ -56,7 +56,7 @@ class NodeView(NamedTuple):
 
 @dataclass(frozen=True)
 class SchedulingInput:
-    node_types: Mapping[str, NodeType]
+    node_types: Mapping[str, NodeTypeSpec]
     max_workers: int
     upscaling_speed: float
     idle_timeout_seconds: float
@@ -140,7 +140,7 @@ def _fill(bins: list[_Bin], bundle: Mapping[str, float], count: int) -> int:
     return count
 
 
-def _utilization(node_type: NodeType, bundle: Mapping[str, float], k: int) -> float:
+def _utilization(node_type: NodeTypeSpec, bundle: Mapping[str, float], k: int) -> float:
     shares = [
         min(1.0, bundle.get(name, 0.0) * k / cap)
         for name, cap in node_type.resources.items()
@@ -151,27 +151,15 @@ def _utilization(node_type: NodeType, bundle: Mapping[str, float], k: int) -> fl
 
 def schedule(inp: SchedulingInput) -> Decision:
     types = inp.node_types
-    # By placement order, then age and id: sorted by the last two in C, then split into
-    # the (few) placement ranks, which keeps each rank's order.
-    by_rank: dict[int, list[NodeView]] = {}
-    for n in sorted(inp.nodes, key=_AGE_AND_ID):
-        by_rank.setdefault(_PLACEMENT_ORDER.get(n.status, 9), []).append(n)
-    nodes = [n for rank in sorted(by_rank) for n in by_rank[rank]]
+    nodes = _by_placement(inp.nodes)
     offers = {name: t.resources for name, t in types.items()}
     bins = [
         _Bin(n.node_id, n.node_type, offers[n.node_type]) for n in nodes if n.node_type in offers
     ]
 
-    shapes: dict[tuple[tuple[str, float], ...], int] = {}
-    for item in inp.demand:
-        if item.count > 0:
-            key = tuple(sorted(item.bundle.items()))
-            shapes[key] = shapes.get(key, 0) + item.count
-    ordered = sorted(shapes.items(), key=lambda kv: _size(dict(kv[0])), reverse=True)
-
     # 1. Pack demand onto nodes that exist or are on their way.
     leftover: list[tuple[dict[str, float], int]] = []
-    for key, count in ordered:
+    for key, count in _shapes(inp.demand):
         bundle = dict(key)
         rest = _fill(bins, bundle, count)
         if rest:
@@ -179,8 +167,56 @@ def schedule(inp: SchedulingInput) -> Decision:
 
     # 2. Bin-pack the rest into new nodes.
     existing = Counter(map(_NODE_TYPE, nodes))
+    launch, infeasible, unmet = _open_new(inp, leftover, existing, len(nodes))
+
+    # 3. Pace: at most max(5, upscaling_speed x max(1, ready)) nodes starting at once.
+    unmet += _pace(launch, nodes, types, inp.upscaling_speed)
+    launch = {name: n for name, n in launch.items() if n > 0}
+
+    # 4. min_workers are kept whatever the pacing.
+    for name, t in types.items():
+        have = existing[name] + launch.get(name, 0)
+        if have < t.min_workers:
+            launch[name] = launch.get(name, 0) + (t.min_workers - have)
+
+    busy = frozenset(b.node_id for b in bins if b.used and b.node_id is not None)
+
+    # 5. Scale down idle nodes, never below min_workers; honour lowered maximums.
+    drop = _scale_down(inp, nodes, busy, existing)
+    return Decision(
+        launch=launch, drop=tuple(drop), busy=busy, infeasible=tuple(infeasible), unmet=unmet
+    )
+
+
+def _by_placement(nodes: Sequence[NodeView]) -> list[NodeView]:
+    """By placement order, then age and id: sorted by the last two in C, then split into
+    the (few) placement ranks, which keeps each rank's order."""
+    by_rank: dict[int, list[NodeView]] = {}
+    for n in sorted(nodes, key=_AGE_AND_ID):
+        by_rank.setdefault(_PLACEMENT_ORDER.get(n.status, 9), []).append(n)
+    return [n for rank in sorted(by_rank) for n in by_rank[rank]]
+
+
+def _shapes(demand: Sequence[DemandItem]) -> list[tuple[tuple[tuple[str, float], ...], int]]:
+    """The demand's bundles by shape, largest first."""
+    shapes: dict[tuple[tuple[str, float], ...], int] = {}
+    for item in demand:
+        if item.count > 0:
+            key = tuple(sorted(item.bundle.items()))
+            shapes[key] = shapes.get(key, 0) + item.count
+    return sorted(shapes.items(), key=lambda kv: _size(dict(kv[0])), reverse=True)
+
+
+def _open_new(
+    inp: SchedulingInput,
+    leftover: list[tuple[dict[str, float], int]],
+    existing: Counter[str],
+    total: int,
+) -> tuple[dict[str, int], list[DemandItem], int]:
+    """New nodes for the bundles no existing node holds, the type that wastes least first,
+    within the per-type and cluster-wide maximums: (launch by type, infeasible, unmet)."""
+    types = inp.node_types
     per_type = {name: existing[name] for name in types}
-    total = len(nodes)
     new_bins: list[_Bin] = []
     launch: dict[str, int] = {}
     infeasible: list[DemandItem] = []
@@ -224,30 +260,40 @@ def schedule(inp: SchedulingInput) -> Decision:
             launch[name] = launch.get(name, 0) + opened
             per_type[name] += opened
             total += opened
+    return launch, infeasible, unmet
 
-    # 3. Pace: at most max(5, upscaling_speed x max(1, ready)) nodes starting at once.
+
+def _pace(
+    launch: dict[str, int],
+    nodes: Sequence[NodeView],
+    types: Mapping[str, NodeTypeSpec],
+    upscaling_speed: float,
+) -> int:
+    """Cut ``launch`` (in place) to what may start now, higher priority first; the nodes
+    cut, a lower bound on the bundles deferred."""
     by_status = Counter(map(_STATUS, nodes))
     running = by_status[Status.READY]
     starting = sum(by_status[status] for status in STARTING)
-    cap = max(MIN_PENDING_CAP, math.floor(inp.upscaling_speed * max(1, running)))
+    cap = max(MIN_PENDING_CAP, math.floor(upscaling_speed * max(1, running)))
     allowance = max(0, cap - starting)
+    deferred = 0
     for name in sorted(launch, key=lambda n: (-types[n].priority, n)):
         granted = min(launch[name], allowance)
-        unmet += launch[name] - granted  # in nodes, a lower bound on bundles deferred
+        deferred += launch[name] - granted
         launch[name] = granted
         allowance -= granted
+    return deferred
 
-    launch = {name: n for name, n in launch.items() if n > 0}
 
-    # 4. min_workers are kept whatever the pacing.
-    for name, t in types.items():
-        have = existing[name] + launch.get(name, 0)
-        if have < t.min_workers:
-            launch[name] = launch.get(name, 0) + (t.min_workers - have)
-
-    busy = frozenset(b.node_id for b in bins if b.used and b.node_id is not None)
-
-    # 5. Scale down idle nodes, never below min_workers; honour lowered maximums.
+def _scale_down(
+    inp: SchedulingInput,
+    nodes: Sequence[NodeView],
+    busy: frozenset[str],
+    existing: Counter[str],
+) -> list[str]:
+    """Idle nodes to drop, those that never became useful first: idle past the timeout
+    (queued ones at once), or over a lowered maximum, never below min_workers."""
+    types = inp.node_types
     drop: list[str] = []
     count_by_type = {name: existing[name] for name in types}
     idle = [n for n in nodes if n.node_id not in busy and n.status is not Status.REQUESTED]
@@ -269,7 +315,4 @@ def schedule(inp: SchedulingInput) -> Decision:
         if (over_max or expired) and count_by_type[n.node_type] > t.min_workers:
             drop.append(n.node_id)
             count_by_type[n.node_type] -= 1
-
-    return Decision(
-        launch=launch, drop=tuple(drop), busy=busy, infeasible=tuple(infeasible), unmet=unmet
-    )
+    return drop

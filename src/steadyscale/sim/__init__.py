@@ -12,8 +12,9 @@ from steadyscale.sim.report import (
     write_report,
 )
 from steadyscale.sim.simulation import (
+    Assemble,
+    Assembly,
     ModelProvider,
-    ProviderFactory,
     Simulation,
     fewer_collections,
 )
@@ -29,10 +30,11 @@ from steadyscale.sim.traces import (
 
 __all__ = [
     "BUILTIN_TRACES",
+    "Assemble",
+    "Assembly",
     "CapacityRise",
     "ModelProvider",
     "PricedCost",
-    "ProviderFactory",
     "Sample",
     "Simulation",
     "SimulationReport",

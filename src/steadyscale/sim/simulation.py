@@ -14,6 +14,7 @@ import gc
 import random
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,8 @@ from steadyscale.ec2model.calllog import CallLog
 from steadyscale.ec2model.region import Fault, TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings, build_settings
 from steadyscale.loop.autoscaler import Autoscaler, TickReport
+from steadyscale.ops.health import HealthChecker
+from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.protocol import CloudProvider
 from steadyscale.retries.clock import Clock, FakeClock
 from steadyscale.sim.report import (
@@ -56,10 +59,19 @@ class ModelProvider(CloudProvider, Protocol):
     def inject(self, fault: Fault | str, action: str = "*", count: int = 1) -> None: ...
 
 
-# Builds the provider for a config on the simulation's clock and model settings. The
-# app assembles it (``runtime.build_memory_provider``), so that the simulator and ``run``
-# with ``provider.type: memory`` build the memory backend alike.
-ProviderFactory = Callable[[ClusterConfig, Clock, EmulatorSettings], ModelProvider]
+@dataclass(frozen=True)
+class Assembly:
+    """What the app assembles for a simulation on its clock and model settings: the
+    provider over the EC2 model, and the metrics and health checker the autoscaler reports
+    to (``runtime.assemble_simulation``, so that the simulator and ``run`` with
+    ``provider.type: memory`` build the memory backend alike)."""
+
+    provider: ModelProvider
+    metrics: Metrics
+    health: HealthChecker
+
+
+Assemble = Callable[[ClusterConfig, Clock, EmulatorSettings], Assembly]
 
 
 @contextlib.contextmanager
@@ -97,7 +109,7 @@ class Simulation:
         *,
         seed: int,
         duration: float,
-        provider_factory: ProviderFactory,
+        assemble: Assemble,
         ledger_path: Path | None = None,
         prices: Mapping[str, float] | None = None,
         profile: str | None = None,
@@ -114,7 +126,8 @@ class Simulation:
             overrides["profile"] = profile
         self.settings = build_settings(overrides=overrides)
         self.clock = FakeClock(START)
-        self.provider = provider_factory(config, self.clock, self.settings)
+        parts = assemble(config, self.clock, self.settings)
+        self.provider = parts.provider
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if ledger_path is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="steadyscale-sim-")
@@ -124,7 +137,13 @@ class Simulation:
                 Path(f"{ledger_path}{suffix}").unlink(missing_ok=True)
         self.ledger = Ledger(ledger_path)
         self.autoscaler = Autoscaler(
-            config, self.provider, self.ledger, self.clock, new_ids=_seeded_ids(seed)
+            config,
+            self.provider,
+            self.ledger,
+            self.clock,
+            metrics=parts.metrics,
+            health=parts.health,
+            new_ids=_seeded_ids(seed),
         )
 
     def close(self) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 import signal
 
+from steadyscale.loop.hooks import CRASH_POINTS
+
 ENV = "STEADYSCALE_CRASH_AT"
-POINTS = ("intent_written", "launch_sent", "launch_recorded", "terminate_written", "terminate_sent")
+POINTS = CRASH_POINTS  # the points the loop calls its crash hook at
 _hits: dict[str, int] = {}
 
 
 def crashpoint(name: str) -> None:
+    """The loop's crash hook in a daemon (``app.runtime`` installs it)."""
     wanted = os.environ.get(ENV)
     if not wanted:
         return

@@ -61,7 +61,7 @@ def execute(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from steadyscale.app.runtime import build_memory_provider  # noqa: PLC0415
+    from steadyscale.app.runtime import assemble_simulation  # noqa: PLC0415
     from steadyscale.sim import (  # noqa: PLC0415
         Simulation,
         parse_duration,
@@ -80,7 +80,7 @@ def execute(args: argparse.Namespace) -> int:
         trace,
         seed=args.seed,
         duration=duration,
-        provider_factory=build_memory_provider,
+        assemble=assemble_simulation,
         ledger_path=report_dir / "ledger.db",
         prices=prices,
         profile=args.profile,
