@@ -30,7 +30,6 @@ from steadyscale.ec2model.settings import EmulatorSettings, Operation
 from steadyscale.errors import (
     CloudError,
     CloudUnavailable,
-    LaunchRejected,
     SteadyscaleError,
     Throttled,
     cloud_error,
@@ -42,11 +41,14 @@ from steadyscale.providers.protocol import (
     ApiObserver,
     LaunchResult,
     LaunchSpec,
+    LookupPolicy,
     NotVisibleYet,
     TerminateResult,
     call_dropping_unknown,
+    call_in_chunks,
     chunks,
     lookup_until_visible,
+    terminate_in_chunks,
 )
 from steadyscale.providers.wire import instance_tags, market_of, run_instances_params
 from steadyscale.retries.backoff import Backoff
@@ -86,9 +88,9 @@ class MemoryProvider:
         self.calls = CallLog(keep=2_000_000)
         self._clock = clock
         self._max_attempts = max_attempts
-        self._lookup_deadline = lookup_deadline
         self._pacer = ClientPacer(clock, rate_limits, rate_limit_max_wait)
         self._rng = random.Random(f"{settings.seed}/{region}/client")
+        self._lookup_policy = LookupPolicy(clock, lookup_deadline, self._rng)
         self._error_rng = random.Random(f"{settings.seed}/{region}/server")
         self._calls: Counter[str] = Counter()
         # ClientToken -> (fingerprint of the parameters, ids launched under it)
@@ -413,8 +415,6 @@ class MemoryProvider:
         if action not in targets:
             raise ValueError(f"change_state does not do {action}")
         model = self.model
-        states: dict[str, str] = {}
-        not_found: list[str] = []
 
         def change(chosen: list[str], now: float) -> dict[str, str]:
             answer = {}
@@ -423,11 +423,11 @@ class MemoryProvider:
                 answer[instance_id] = model.instances[instance_id].state.value
             return answer
 
-        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
-            answer, dropped = self._known_only(action, chunk, change, Operation.TERMINATE)
-            not_found.extend(dropped)
-            states.update(answer or {})
-        return TerminateResult(states=states, not_found=tuple(not_found))
+        def call(chosen: list[str]) -> tuple[dict[str, str], list[str]]:
+            answer, dropped = self._known_only(action, chosen, change, Operation.TERMINATE)
+            return answer or {}, dropped
+
+        return call_in_chunks(call, instance_ids, chunk_size=TERMINATE_CHUNK)
 
     def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         model = self.model
@@ -465,19 +465,10 @@ class MemoryProvider:
         return found
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
-        return lookup_until_visible(
-            self.describe,
-            instance_id,
-            clock=self._clock,
-            deadline_seconds=self._lookup_deadline,
-            rng=self._rng,
-        )
+        return lookup_until_visible(self.describe, instance_id, self._lookup_policy)
 
     def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
         model = self.model
-        states: dict[str, str] = {}
-        not_found: list[str] = []
-        refused: dict[str, str] = {}
 
         def terminate(chosen: list[str], now: float) -> dict[str, str]:
             protected = [i for i in chosen if i in self._protected]
@@ -494,29 +485,10 @@ class MemoryProvider:
             model.advance(now)
             return answer
 
-        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
-            try:
-                answers = [
-                    self._known_only(
-                        "TerminateInstances", chunk, terminate, Operation.TERMINATE, resources=True
-                    )
-                ]
-            except LaunchRejected:
-                answers = []
-                for instance_id in chunk:
-                    try:
-                        answers.append(
-                            self._known_only(
-                                "TerminateInstances",
-                                [instance_id],
-                                terminate,
-                                Operation.TERMINATE,
-                                resources=True,
-                            )
-                        )
-                    except LaunchRejected as exc:
-                        refused[instance_id] = f"{exc.code}: {exc.message}"
-            for answer, dropped in answers:
-                not_found.extend(dropped)
-                states.update(answer or {})
-        return TerminateResult(states=states, not_found=tuple(not_found), refused=refused)
+        def call(chosen: list[str]) -> tuple[dict[str, str], list[str]]:
+            answer, dropped = self._known_only(
+                "TerminateInstances", chosen, terminate, Operation.TERMINATE, resources=True
+            )
+            return answer or {}, dropped
+
+        return terminate_in_chunks(call, instance_ids, chunk_size=TERMINATE_CHUNK)
