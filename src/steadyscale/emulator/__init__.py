@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from steadyscale.ec2model.region import Fault, InstanceState, TrackedInstance
+from steadyscale.ec2model.gate import Fault
+from steadyscale.ec2model.instances import InstanceState, TrackedInstance
 from steadyscale.ec2model.settings import (
     PROFILES,
     Distribution,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import errno
 import json
 import logging
@@ -33,23 +34,18 @@ from moto.core.request import Request as MotoRequest
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError, InvalidInstanceIdError, OperationNotPermitted4
 from moto.ec2.models import ec2_backends
-from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ec2.models.instances import StateReason
 from moto.ec2.responses import EC2Response
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from steadyscale.ec2model.calllog import CallLog, CallRecord
-from steadyscale.ec2model.region import (
-    STATE_CODES,
-    Fault,
-    InstanceState,
-    LaunchRefusedError,
-    RegionModel,
-    StateChange,
-    TrackedInstance,
-)
+from steadyscale.ec2model.gate import Fault, Refusal
+from steadyscale.ec2model.instances import STATE_CODES, InstanceState, StateChange, TrackedInstance
+from steadyscale.ec2model.launch import ClientTokens, Launch, LaunchRefusedError, fingerprint
+from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.settings import EmulatorSettings, Operation
 from steadyscale.errors import EmulatorStartError
+from steadyscale.providers.wire import instance_tags, market_of
 from steadyscale.retries.clock import Clock, ScaledClock
 
 log = logging.getLogger("steadyscale.emulator")
@@ -91,10 +87,6 @@ class _ClientError(EC2ClientError):
         super().__init__(code, message)
 
 
-class _ThrottledError(Exception):
-    """An action's resource bucket is empty: answered as RequestLimitExceeded (503)."""
-
-
 @dataclass
 class _RegionState:
     """What the adapter keeps per region besides the model."""
@@ -102,12 +94,16 @@ class _RegionState:
     model: RegionModel
     instances: dict[str, Any] = field(default_factory=dict)  # id -> moto Instance
     reservation_of: dict[str, str] = field(default_factory=dict)  # id -> reservation id
-    client_tokens: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    # The reservation first answered under each ClientToken.
+    tokens: ClientTokens[Any] = field(default_factory=ClientTokens)
 
 
-def _vcpus(instance_type: str) -> int:
-    info = INSTANCE_TYPES.get(instance_type) or {}
-    return int(info.get("VCpuInfo", {}).get("DefaultVCpus", 1))
+def _refused(refusal: Refusal, instances: int = 0) -> _Outcome:
+    """The answer the model's gate gave instead of the call's own."""
+    outcome = _ec2_error(refusal.status, refusal.code, refusal.message)
+    outcome.fault = refusal.fault
+    outcome.instances = instances
+    return outcome
 
 
 def _tag_filter_keys(filters: dict[str, Any]) -> list[str] | bool | None:
@@ -134,7 +130,6 @@ class EmulatorApp:
         self.account_id = f"{random.SystemRandom().randrange(10**11, 10**12):012d}"
         self._lock = threading.RLock()
         self._regions: dict[str, _RegionState] = {}
-        self._error_rng = random.Random(f"{settings.seed}/server")
         self._handlers: dict[str, Callable[[EC2Response, _RegionState, float], _Outcome]] = {
             "RunInstances": self._run_instances,
             "DescribeInstances": self._describe_instances,
@@ -289,21 +284,9 @@ class EmulatorApp:
     def _handle(
         self, action: str, response: EC2Response, state: _RegionState, now: float
     ) -> _Outcome:
-        model = state.model
-        if model.throttle(action, now, self._resource_count(action, response)):
-            return _ec2_error(503, "RequestLimitExceeded", "Request limit exceeded.")
-        fault = model.draw_fault(action)
-        if fault is Fault.SERVER_ERROR:
-            if self._error_rng.random() < 0.5:
-                outcome = _ec2_error(
-                    500, "InternalError", "An internal error has occurred. Try again."
-                )
-            else:
-                outcome = _ec2_error(
-                    503, "Unavailable", "The server is overloaded and can't handle the request."
-                )
-            outcome.fault = fault
-            return outcome
+        draw = state.model.gate.draw(action, now, self._resource_count(action, response))
+        if draw.refusal is not None:
+            return _refused(draw.refusal)
         try:
             handler = self._handlers.get(action)
             if handler is not None:
@@ -315,8 +298,6 @@ class EmulatorApp:
                     outcome.outcome = _error_code(outcome.body)
         except ServiceException as exc:
             outcome = self._serialize_error(response, exc)
-        except _ThrottledError:
-            outcome = _ec2_error(503, "RequestLimitExceeded", "Request limit exceeded.")
         except NotImplementedError:
             outcome = _ec2_error(
                 400, "InvalidAction", f"The action {action} is not valid for this web service."
@@ -324,12 +305,9 @@ class EmulatorApp:
         except Exception:
             log.exception("emulator failed on %s", action)
             outcome = _ec2_error(500, "InternalError", "An internal error has occurred.")
-        if fault is Fault.LOST_RESPONSE:
-            lost = _ec2_error(500, "InternalError", "An internal error has occurred.")
-            lost.fault = fault
-            lost.instances = outcome.instances
-            return lost
-        outcome.fault = fault
+        hidden = draw.hidden()
+        if hidden is not None:
+            return _refused(hidden, outcome.instances)
         return outcome
 
     @staticmethod
@@ -367,7 +345,7 @@ class EmulatorApp:
         missing = [
             i
             for i in instance_ids
-            if not state.model.is_visible(i, operation, now)
+            if not state.model.visibility.is_visible(i, operation, now)
             or self._lookup(region, state, i) is None
         ]
         if missing:
@@ -391,44 +369,26 @@ class EmulatorApp:
                 "InvalidParameterValue",
                 f"MinCount ({min_count}) must be >= 1 and <= MaxCount ({max_count})",
             )
+        params = response.params
         token = response._get_param("ClientToken")
-        fingerprint = json.dumps(
-            {k: v for k, v in response.params.items() if k != "ClientToken"},
-            sort_keys=True,
-            default=str,
-        )
-        if token:
-            previous = state.client_tokens.get(token)
-            if previous is not None:
-                if previous[0] != fingerprint:
-                    raise _ClientError(
-                        "IdempotentParameterMismatch",
-                        "The client token you have provided is associated with a resource that "
-                        "is already deleted or has different parameters. Please use a new "
-                        "client token.",
-                    )
-                return self._ok(response, ActionResult(previous[1]))
-        instance_type = response._get_param("InstanceType") or "m1.small"
-        market_type = response._get_param("InstanceMarketOptions.MarketType")
-        market = "spot" if market_type == "spot" else "on-demand"
-        zone = self._launch_zone(response, backend)
-        vcpus = _vcpus(instance_type)
-        budget = state.model.resource_budget("RunInstances", now)
-        if budget is not None:
-            if budget < min_count:
-                raise _ThrottledError()
-            max_count = min(max_count, budget)
+        params_fingerprint = fingerprint(params)
         try:
-            count = state.model.admit_launch(
-                instance_type=instance_type,
-                availability_zone=zone,
-                market=market,
-                vcpus=vcpus,
+            previous = state.tokens.replay(token, params_fingerprint)
+            if previous is not None:
+                return self._ok(response, ActionResult(previous))
+            launch = Launch(
+                instance_type=response._get_param("InstanceType") or "m1.small",
+                availability_zone=self._launch_zone(response, backend),
+                market=market_of(params),
                 min_count=min_count,
                 max_count=max_count,
-                now=now,
+                client_token=token,
+                tags=instance_tags(params),
             )
+            count = state.model.admit_launch(launch, now)
         except LaunchRefusedError as refused:
+            if refused.status != 400:  # the launch bucket: a throttle, not a client error
+                return _ec2_error(refused.status, refused.code, refused.message)
             raise _ClientError(refused.code, refused.message) from None
         response.params["MinCount"] = count
         result = response.run_instances()
@@ -446,26 +406,18 @@ class EmulatorApp:
             state.reservation_of[inst.id] = reservation.id
             inst._state.name = InstanceState.PENDING.value
             inst._state.code = STATE_CODES[InstanceState.PENDING]
-        first = reservation.instances[0] if reservation.instances else None
-        tags = dict(response._parse_tag_specification().get("instance", {}))
-        state.model.register_launch(
-            instance_ids=ids,
-            instance_type=instance_type,
-            availability_zone=first.placement.zone if first is not None else zone,
-            market=market,
-            vcpus=vcpus,
-            client_token=token,
-            tags=tags,
-            now=now,
-        )
+        if reservation.instances:  # moto placed them
+            launch = dataclasses.replace(
+                launch, availability_zone=reservation.instances[0].placement.zone
+            )
+        state.model.register_launch(launch, ids, now)
         for inst in reservation.instances:  # moto chose the addresses here
             state.model.instances[inst.id].private_ip = str(inst.private_ip)
         if token:
             # EC2 answers a repeated token with the original response, so keep a snapshot.
             snapshot = copy.copy(reservation)
             snapshot.instances = [_pending_view(i) for i in reservation.instances]
-            state.client_tokens[token] = (fingerprint, snapshot)
-        state.model.consume_resources("RunInstances", len(ids), now)
+            state.tokens.remember(token, params_fingerprint, snapshot)
         self._mirror(region, state, state.model.advance(now))
         outcome = self._ok(response, result)
         outcome.instances = len(ids)
@@ -496,6 +448,7 @@ class EmulatorApp:
         region = response.region
         backend = self._backend(region)
         model = state.model
+        visibility = model.visibility
         filters = response._filters_from_querystring()
         instance_ids: list[str] = response._get_param("InstanceIds", []) or []
         max_results_raw = response._get_param("MaxResults")
@@ -534,15 +487,15 @@ class EmulatorApp:
                 if not model.tracks(iid):
                     visible.append((reservation, inst))
                     continue
-                if not model.is_visible(iid, operation, now):
+                if not visibility.is_visible(iid, operation, now):
                     continue
-                if tag_keys is not False and not model.tags_indexed(
+                if tag_keys is not False and not visibility.tags_indexed(
                     iid, tag_keys if isinstance(tag_keys, list) else None, now
                 ):
                     continue
-                if operation is Operation.LISTING and model.flickers(iid):
+                if operation is Operation.LISTING and visibility.flickers(iid):
                     continue
-                seen = model.observed_state(iid, now)
+                seen = visibility.observed_state(iid, now)
                 if seen is not None and seen.value != inst._state.name:
                     visible.append((reservation, _state_view(inst, seen)))
                 else:
@@ -579,7 +532,7 @@ class EmulatorApp:
         statuses = [
             inst
             for inst in found["InstanceStatuses"]
-            if state.model.is_visible(inst.id, operation, now)
+            if state.model.visibility.is_visible(inst.id, operation, now)
         ]
         return self._ok(response, ActionResult({"InstanceStatuses": statuses}))
 
@@ -691,7 +644,7 @@ class EmulatorApp:
 
     def inject(self, region: str, fault: Fault, action: str = "*", count: int = 1) -> None:
         with self._lock:
-            self.region(region).model.inject(fault, action, count)
+            self.region(region).model.gate.inject(fault, action, count)
 
     def node_health(self, region: str, instance_id: str) -> bool:
         """What a health probe of the instance finds (``RegionModel.probe``)."""
