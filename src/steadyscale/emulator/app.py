@@ -23,7 +23,8 @@ _PHRASES = {200: "OK", 400: "Bad Request", 500: "Internal Server Error", 503: "S
 
 
 class EmulatorApp:
-    """The WSGI application. One lock serialises model and moto access; faults sleep outside."""
+    """The WSGI application. Model and moto are touched under ``MotoEC2``'s lock only;
+    a timeout fault sleeps outside it, so other calls go on."""
 
     def __init__(self, settings: EmulatorSettings, clock: Clock) -> None:
         self.settings = settings

@@ -105,7 +105,7 @@ class MemoryProvider:
         self._zones = _Zones(region)
         self._protected: set[str] = set()
 
-    # ------------------------------------------------------------------ test conveniences
+    # ------------------------------------------------------------------ calls and ground truth
 
     @property
     def calls(self) -> CallLog:
@@ -113,6 +113,7 @@ class MemoryProvider:
         return self._calls.log
 
     def _observe(self, call: ApiCall) -> None:
+        # Read at each call, as before: an observer set after construction is heard too.
         if self.observer is not None:
             self.observer(call)
 
