@@ -22,7 +22,7 @@ from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.settings import EmulatorSettings, Operation
 from steadyscale.errors import cloud_error
 from steadyscale.providers.memory.calls import ModelCalls
-from steadyscale.providers.memory.views import InstanceViews
+from steadyscale.providers.memory.views import InstanceViews, launched
 from steadyscale.providers.protocol import (
     LOOKUP_BATCH,
     ApiCall,
@@ -171,7 +171,7 @@ class MemoryProvider:
                 previous = self._tokens.replay(spec.client_token, params_fingerprint)
                 if previous is not None:
                     # EC2 answers a repeated token with the original response.
-                    return LaunchResult(instances=tuple(self._launched(i) for i in previous))
+                    return launched(model, previous)
                 count = model.admit_launch(launch, now)
             except LaunchRefusedError as refused:
                 raise cloud_error(refused.code, refused.message, refused.status) from None
@@ -181,15 +181,11 @@ class MemoryProvider:
                 self._protected.update(ids)
             self._tokens.remember(spec.client_token, params_fingerprint, tuple(ids))
             model.advance(now)
-            return LaunchResult(instances=tuple(self._launched(i) for i in ids))
+            return launched(model, ids)
 
         result = self._calls.call("RunInstances", run)
         self._pacer.charge_launch(len(result.instances))
         return result
-
-    def _launched(self, instance_id: str) -> CloudInstance:
-        model = self.model
-        return InstanceViews.launched(model.instances.get(instance_id) or model.gone[instance_id])
 
     # ------------------------------------------------------------------ reads
 

@@ -5,9 +5,13 @@ sees (perhaps a stale one), or as a RunInstances answer shows it. Views are cach
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from steadyscale.core.instances import CloudInstance
 from steadyscale.ec2model.instances import InstanceState, TrackedInstance
+from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.visibility import Visibility
+from steadyscale.providers.protocol import LaunchResult
 
 _SPOT_REASON = "Server.SpotInstanceTermination"
 _USER_REASON = "Client.UserInitiatedShutdown"
@@ -48,16 +52,23 @@ class InstanceViews:
         """Drop the cached view of an instance whose tags changed."""
         self._views.pop(instance_id, None)
 
-    @staticmethod
-    def launched(inst: TrackedInstance) -> CloudInstance:
-        """What a RunInstances answer says of an instance: pending, with its tags."""
-        return CloudInstance(
-            instance_id=inst.instance_id,
-            state=InstanceState.PENDING.value,
-            instance_type=inst.instance_type,
-            availability_zone=inst.availability_zone,
-            private_ip=inst.private_ip,
-            tags=dict(inst.tags),
-            launch_time=inst.launched_at,
-            lifecycle="spot" if inst.market == "spot" else None,
-        )
+
+def launched(model: RegionModel, instance_ids: Iterable[str]) -> LaunchResult:
+    """What a RunInstances answer says of its instances (a replayed answer too): pending,
+    with their tags as they are now."""
+    return LaunchResult(
+        instances=tuple(_launched(model.instances.get(i) or model.gone[i]) for i in instance_ids)
+    )
+
+
+def _launched(inst: TrackedInstance) -> CloudInstance:
+    return CloudInstance(
+        instance_id=inst.instance_id,
+        state=InstanceState.PENDING.value,
+        instance_type=inst.instance_type,
+        availability_zone=inst.availability_zone,
+        private_ip=inst.private_ip,
+        tags=dict(inst.tags),
+        launch_time=inst.launched_at,
+        lifecycle="spot" if inst.market == "spot" else None,
+    )
