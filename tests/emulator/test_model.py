@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
-from steadyscale.ec2model.region import Fault, InstanceState, LaunchRefusedError, RegionModel
+from steadyscale.ec2model.gate import Fault
+from steadyscale.ec2model.instances import InstanceState
+from steadyscale.ec2model.launch import Launch, LaunchRefusedError
+from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.settings import Operation, build_settings
 
 
@@ -23,14 +26,25 @@ def _launch(
     zone: str = "us-east-1a",
 ) -> None:
     model.register_launch(
-        instance_ids=ids,
+        _ask(zone, market, instance_type=instance_type, tags={"cluster": "c1"}), ids, now
+    )
+
+
+def _ask(
+    zone: str = "us-east-1a",
+    market: str = "on-demand",
+    *,
+    max_count: int = 1,
+    instance_type: str = "m5.large",  # 2 vCPUs
+    tags: dict[str, str] | None = None,
+) -> Launch:
+    return Launch(
         instance_type=instance_type,
         availability_zone=zone,
         market=market,
-        vcpus=2,
-        client_token=None,
-        tags={"cluster": "c1"},
-        now=now,
+        min_count=1,
+        max_count=max_count,
+        tags=tags or {},
     )
 
 
@@ -41,12 +55,12 @@ def test_visibility_starts_at_the_drawn_moment_for_each_operation() -> None:
     for op in Operation:
         at = inst.visible_at[op]
         assert at >= 100.0
-        assert not model.is_visible("i-1", op, at - 1e-6) or at == 100.0
-        assert model.is_visible("i-1", op, at)
+        assert not model.visibility.is_visible("i-1", op, at - 1e-6) or at == 100.0
+        assert model.visibility.is_visible("i-1", op, at)
 
 
 def test_ids_the_model_never_saw_are_visible() -> None:
-    assert _model("realistic").is_visible("i-other", Operation.DESCRIBE_BY_ID, 0.0)
+    assert _model("realistic").visibility.is_visible("i-other", Operation.DESCRIBE_BY_ID, 0.0)
 
 
 def test_boot_and_shutdown_follow_the_lifecycle() -> None:
@@ -92,71 +106,47 @@ def test_stale_reads_only_inside_the_window() -> None:
     )
     _launch(model, ["i-1"])
     model.advance(1)
-    inside = {model.observed_state("i-1", 2) for _ in range(100)}
-    after = {model.observed_state("i-1", 4) for _ in range(100)}
+    inside = {model.visibility.observed_state("i-1", 2) for _ in range(100)}
+    after = {model.visibility.observed_state("i-1", 4) for _ in range(100)}
     assert inside == {InstanceState.PENDING, InstanceState.RUNNING}
     assert after == {InstanceState.RUNNING}
 
 
 def test_pool_specific_key_beats_wildcard() -> None:
     model = _model(capacity={"pools": {"m5.large/*": 1, "m5.large/us-east-1b": 5}})
-    kwargs: dict[str, Any] = {
-        "instance_type": "m5.large",
-        "market": "on-demand",
-        "vcpus": 2,
-        "min_count": 1,
-        "max_count": 10,
-        "now": 0.0,
-    }
-    assert model.admit_launch(availability_zone="us-east-1a", **kwargs) == 1
-    assert model.admit_launch(availability_zone="us-east-1b", **kwargs) == 5
+    assert model.admit_launch(_ask("us-east-1a", max_count=10), 0.0) == 1
+    assert model.admit_launch(_ask("us-east-1b", max_count=10), 0.0) == 5
 
 
 def test_spot_pools_are_separate_from_on_demand() -> None:
     model = _model(capacity={"pools": {"*/*/spot": 0}})
-    kwargs: dict[str, Any] = {
-        "instance_type": "m5.large",
-        "availability_zone": "us-east-1a",
-        "vcpus": 2,
-        "min_count": 1,
-        "max_count": 1,
-        "now": 0.0,
-    }
     with pytest.raises(LaunchRefusedError) as refused:
-        model.admit_launch(market="spot", **kwargs)
+        model.admit_launch(_ask(market="spot"), 0.0)
     assert refused.value.code == "InsufficientInstanceCapacity"
-    assert model.admit_launch(market="on-demand", **kwargs) == 1
+    assert model.admit_launch(_ask(market="on-demand"), 0.0) == 1
 
 
 def test_spot_instances_do_not_count_against_the_on_demand_vcpu_limit() -> None:
     model = _model(capacity={"vcpu_limit": 2})
     _launch(model, ["i-1"], market="spot")
-    kwargs: dict[str, Any] = {
-        "instance_type": "m5.large",
-        "availability_zone": "us-east-1a",
-        "vcpus": 2,
-        "min_count": 1,
-        "max_count": 5,
-        "now": 0.0,
-    }
-    assert model.admit_launch(market="on-demand", **kwargs) == 1
+    assert model.admit_launch(_ask(market="on-demand", max_count=5), 0.0) == 1
 
 
 def test_injected_faults_come_first_and_in_order() -> None:
     model = _model()
-    model.inject(Fault.TIMEOUT, "RunInstances")
-    model.inject(Fault.SERVER_ERROR, "*")
-    assert model.draw_fault("DescribeInstances") is Fault.SERVER_ERROR
-    assert model.draw_fault("RunInstances") is Fault.TIMEOUT
-    assert model.draw_fault("RunInstances") is None
+    model.gate.inject(Fault.TIMEOUT, "RunInstances")
+    model.gate.inject(Fault.SERVER_ERROR, "*")
+    assert model.gate.draw_fault("DescribeInstances") is Fault.SERVER_ERROR
+    assert model.gate.draw_fault("RunInstances") is Fault.TIMEOUT
+    assert model.gate.draw_fault("RunInstances") is None
 
 
 def test_throttling_off_never_refuses() -> None:
     model = _model()
-    assert not any(model.throttle("RunInstances", 0.0, 1000) for _ in range(100))
+    assert not any(model.gate.throttle("RunInstances", 0.0, 1000) for _ in range(100))
 
 
 def test_unknown_actions_fall_into_mutating_or_non_mutating_buckets() -> None:
     model = _model(throttling={"enabled": True})
-    assert sum(not model.throttle("DescribeSubnets", 0.0) for _ in range(150)) == 100
-    assert sum(not model.throttle("ModifyInstanceAttribute", 0.0) for _ in range(250)) == 200
+    assert sum(not model.gate.throttle("DescribeSubnets", 0.0) for _ in range(150)) == 100
+    assert sum(not model.gate.throttle("ModifyInstanceAttribute", 0.0) for _ in range(250)) == 200

@@ -161,10 +161,12 @@ def test_the_model_lists_by_tag_exactly_as_its_per_instance_checks_say() -> None
         expected = [
             i.instance_id
             for i in model.instances.values()
-            if model.is_visible(i.instance_id, Operation.LISTING, now)
-            and model.tags_indexed(i.instance_id, [TAG_CLUSTER], now)
+            if model.visibility.is_visible(i.instance_id, Operation.LISTING, now)
+            and model.visibility.tags_indexed(i.instance_id, [TAG_CLUSTER], now)
         ]
-        listed = [i.instance_id for i in model.listed(now, tag_key=TAG_CLUSTER, tag_value="c1")]
+        listed = [
+            i.instance_id for i in model.visibility.listed(now, tag_key=TAG_CLUSTER, tag_value="c1")
+        ]
         assert listed == expected
         clock.advance(10)
     assert listed and len(listed) == 30

@@ -1,3 +1,5 @@
 """A model of EC2's behaviour, independent of any server: what a caller may see and when
-(eventual consistency), throttling, capacity and faults, with its settings and call log.
+(``visibility``), what throttles or fails a call (``gate``), capacity and limits
+(``capacity``), launches and ClientTokens (``launch``), each instance's lifecycle
+(``region``, ``instances``), with its settings, call log and instance-type catalogue.
 The emulator serves it over HTTP behind moto; the in-memory provider calls it directly."""

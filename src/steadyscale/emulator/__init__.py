@@ -1,16 +1,18 @@
 """An EC2 endpoint that behaves like real EC2: eventually consistent, throttled, faulty.
 
-moto's EC2 does the bookkeeping; ``model`` decides what a caller may see and when;
-``server`` serves it over HTTP on 127.0.0.1. See ``Emulator`` for in-process use.
-The server (and with it moto) is imported only when ``Emulator`` is first used, so code
-that only reads emulator settings stays quick to start.
+moto's EC2 does the bookkeeping (``ec2``, the only user of moto's private API); the model
+(``steadyscale.ec2model``) decides what a caller may see and when; ``app`` dispatches each
+request, ``control`` serves the ground truth and fault injection, and ``server`` runs it
+on 127.0.0.1 (``Emulator``). The server, and with it moto, is imported only when
+``Emulator`` is first used, so code that only reads emulator settings stays quick to start.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from steadyscale.ec2model.region import Fault, InstanceState, TrackedInstance
+from steadyscale.ec2model.gate import Fault
+from steadyscale.ec2model.instances import InstanceState, TrackedInstance
 from steadyscale.ec2model.settings import (
     PROFILES,
     Distribution,

@@ -46,11 +46,15 @@ from steadyscale.providers.protocol import (
     ApiObserver,
     LaunchResult,
     LaunchSpec,
+    LookupPolicy,
     NotVisibleYet,
+    StatesCall,
     TerminateResult,
     call_dropping_unknown,
+    call_in_chunks,
     chunks,
     lookup_until_visible,
+    terminate_in_chunks,
 )
 from steadyscale.providers.wire import run_instances_params
 from steadyscale.retries.clock import Clock
@@ -127,8 +131,7 @@ class EC2Provider:
         self.region = region
         self.endpoint_url = endpoint_url
         self._clock = clock
-        self._lookup_deadline = lookup_deadline
-        self._rng = random.Random(seed)
+        self._lookup_policy = LookupPolicy(clock, lookup_deadline, random.Random(seed))
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._pacer = ClientPacer(clock, rate_limits, rate_limit_max_wait)
@@ -285,37 +288,25 @@ class EC2Provider:
         return found
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
-        return lookup_until_visible(
-            self.describe,
-            instance_id,
-            clock=self._clock,
-            deadline_seconds=self._lookup_deadline,
-            rng=self._rng,
-        )
+        return lookup_until_visible(self.describe, instance_id, self._lookup_policy)
+
+    def _states_call(self, action: str, key: str, default: str) -> StatesCall:
+        """``action`` on some ids, dropping those EC2 does not know: (the state EC2 reported
+        for each id under ``key`` of its answer, the dropped ids)."""
+
+        def call(chosen: list[str]) -> tuple[dict[str, str], list[str]]:
+            answer, dropped = self._known_only(action, chosen)
+            reported = {
+                item["InstanceId"]: item.get("CurrentState", {}).get("Name", default)
+                for item in (answer or {}).get(key, [])
+            }
+            return reported, dropped
+
+        return call
 
     def terminate(self, instance_ids: Sequence[str]) -> TerminateResult:
-        states: dict[str, str] = {}
-        not_found: list[str] = []
-        refused: dict[str, str] = {}
-        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
-            try:
-                answers = [self._known_only("TerminateInstances", chunk)]
-            except LaunchRejected:
-                # One protected instance (OperationNotPermitted) fails the whole call:
-                # go one by one so the others are terminated all the same.
-                answers = []
-                for instance_id in chunk:
-                    try:
-                        answers.append(self._known_only("TerminateInstances", [instance_id]))
-                    except LaunchRejected as exc:
-                        refused[instance_id] = f"{exc.code}: {exc.message}"
-            for answer, dropped in answers:
-                not_found.extend(dropped)
-                for item in (answer or {}).get("TerminatingInstances", []):
-                    states[item["InstanceId"]] = item.get("CurrentState", {}).get(
-                        "Name", "shutting-down"
-                    )
-        return TerminateResult(states=states, not_found=tuple(not_found), refused=refused)
+        call = self._states_call("TerminateInstances", "TerminatingInstances", "shutting-down")
+        return terminate_in_chunks(call, instance_ids, chunk_size=TERMINATE_CHUNK)
 
     def create_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> list[str]:
         """Set ``tags`` on instances; returns the ids EC2 does not know yet (tag them later)."""
@@ -332,14 +323,8 @@ class EC2Provider:
         if action not in ("StopInstances", "StartInstances"):
             raise ValueError(f"change_state does not do {action}")
         key = "StoppingInstances" if action == "StopInstances" else "StartingInstances"
-        states: dict[str, str] = {}
-        not_found: list[str] = []
-        for chunk in chunks(instance_ids, TERMINATE_CHUNK):
-            answer, dropped = self._known_only(action, chunk)
-            not_found.extend(dropped)
-            for item in (answer or {}).get(key, []):
-                states[item["InstanceId"]] = item.get("CurrentState", {}).get("Name", "")
-        return TerminateResult(states=states, not_found=tuple(not_found))
+        call = self._states_call(action, key, "")
+        return call_in_chunks(call, instance_ids, chunk_size=TERMINATE_CHUNK)
 
 
 __all__ = ["CloudError", "EC2Provider", "translate"]

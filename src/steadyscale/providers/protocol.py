@@ -1,4 +1,5 @@
-"""The cloud provider protocol and the values that cross it.
+"""The cloud provider protocol, the values that cross it, and the helpers every backend
+uses to answer it the same way (chunks of ids, by-id calls, terminate, lookups).
 
 Every result is eventually consistent: an instance that RunInstances just returned may be
 missing from ``list_cluster`` and ``describe`` for seconds or minutes, and a listing may
@@ -151,13 +152,20 @@ def chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
         yield unique[start : start + size]
 
 
+@dataclass(frozen=True)
+class LookupPolicy:
+    """How long ``lookup`` looks for one instance, on which clock, and the stream its
+    full-jitter backoff draws from."""
+
+    clock: Clock
+    deadline_seconds: float
+    rng: random.Random
+
+
 def lookup_until_visible(
     describe: Callable[[Sequence[str]], list[CloudInstance]],
     instance_id: str,
-    *,
-    clock: Clock,
-    deadline_seconds: float,
-    rng: random.Random,
+    policy: LookupPolicy,
 ) -> CloudInstance | NotVisibleYet:
     """``CloudProvider.lookup`` for any backend: ``describe`` one id with full-jitter
     backoff until it shows or the deadline passes. Throttling and 5xx answers count as
@@ -173,7 +181,11 @@ def lookup_until_visible(
         return shown[0] if shown else None
 
     found, attempts = retry_until(
-        fetch, clock=clock, deadline_seconds=deadline_seconds, backoff=LOOKUP_BACKOFF, rng=rng
+        fetch,
+        clock=policy.clock,
+        deadline_seconds=policy.deadline_seconds,
+        backoff=LOOKUP_BACKOFF,
+        rng=policy.rng,
     )
     if found is not None:
         return found
@@ -202,3 +214,52 @@ def call_dropping_unknown(
             dropped.extend(sorted(missing))
             remaining = [i for i in remaining if i not in missing]
     return None, dropped
+
+
+# One by-id call on some ids: (the state EC2 reported for each, the ids it dropped as unknown).
+StatesCall = Callable[[list[str]], tuple[Mapping[str, str], list[str]]]
+
+
+def call_in_chunks(
+    call: StatesCall,
+    instance_ids: Sequence[str],
+    *,
+    chunk_size: int,
+    one_by_one_if_refused: bool = False,
+) -> TerminateResult:
+    """``call`` on the distinct ids, ``chunk_size`` at a time, gathered into one result.
+
+    With ``one_by_one_if_refused``, a chunk EC2 refuses (``LaunchRejected``) is called again
+    one id at a time, so one refused id does not hold back the others; the refused ids come
+    back in ``refused`` with EC2's reason. Without it, the refusal is raised.
+    """
+    states: dict[str, str] = {}
+    not_found: list[str] = []
+    refused: dict[str, str] = {}
+    for chunk in chunks(instance_ids, chunk_size):
+        try:
+            answers = [call(chunk)]
+        except LaunchRejected:
+            if not one_by_one_if_refused:
+                raise
+            answers = []
+            for instance_id in chunk:
+                try:
+                    answers.append(call([instance_id]))
+                except LaunchRejected as exc:
+                    refused[instance_id] = f"{exc.code}: {exc.message}"
+        for reported, dropped in answers:
+            not_found.extend(dropped)
+            states.update(reported)
+    return TerminateResult(states=states, not_found=tuple(not_found), refused=refused)
+
+
+def terminate_in_chunks(
+    terminate: StatesCall, instance_ids: Sequence[str], *, chunk_size: int
+) -> TerminateResult:
+    """``CloudProvider.terminate`` for any backend, on its TerminateInstances ``terminate``.
+    One protected instance (OperationNotPermitted) fails a whole TerminateInstances, so a
+    refused chunk is terminated one by one and the protected ids are reported as refused."""
+    return call_in_chunks(
+        terminate, instance_ids, chunk_size=chunk_size, one_by_one_if_refused=True
+    )

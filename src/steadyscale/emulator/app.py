@@ -1,0 +1,104 @@
+"""The emulator's WSGI application: each EC2 request is parsed, passes the model's gate
+(throttling, then faults), is answered by the model over moto, timed, written to the call
+log and sent (or, on a timeout fault, held and dropped). ``/_steadyscale/`` paths go to the
+control API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from typing import Any
+
+from steadyscale.ec2model.calllog import CallLog, CallRecord
+from steadyscale.ec2model.gate import Fault
+from steadyscale.ec2model.settings import EmulatorSettings
+from steadyscale.emulator.control import CONTROL_PREFIX, Control, WsgiStartResponse
+from steadyscale.emulator.ec2 import Ec2Call, MotoEC2, RegionRecords
+from steadyscale.emulator.outcome import Outcome, ec2_error, refused
+from steadyscale.retries.clock import Clock
+
+_PHRASES = {200: "OK", 400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class EmulatorApp:
+    """The WSGI application. Model and moto are touched under ``MotoEC2``'s lock only;
+    a timeout fault sleeps outside it, so other calls go on."""
+
+    def __init__(self, settings: EmulatorSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.calls = CallLog()
+        self.ec2 = MotoEC2(settings, clock)
+        self.control = Control(self.ec2, self.calls)
+
+    @property
+    def account_id(self) -> str:
+        """The account moto keeps this emulator's backends under."""
+        return self.ec2.account_id
+
+    def __call__(self, environ: dict[str, Any], start_response: WsgiStartResponse) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        if path.startswith(CONTROL_PREFIX):
+            return self.control.serve(environ, start_response)
+        started = time.perf_counter()
+        call = self.ec2.parse(environ)
+        if call is None:
+            outcome = ec2_error(400, "InvalidRequest", "The request could not be parsed.")
+            return _send(start_response, outcome)
+        with self.ec2.region_now(call.region) as (records, now):
+            outcome = self._gated(call, records, now)
+        if outcome.fault is Fault.TIMEOUT:
+            self.clock.sleep(self.settings.errors.timeout_seconds)
+            self._record(call, outcome, started, status=0)
+            _drop_connection(environ)
+            start_response("500 Internal Server Error", [("Content-Length", "0")])
+            return []
+        self._record(call, outcome, started, status=outcome.status)
+        return _send(start_response, outcome)
+
+    def _gated(self, call: Ec2Call, records: RegionRecords, now: float) -> Outcome:
+        """The call's answer as the gate lets it through: refused before anything is done
+        (throttled, a server error), or done and then perhaps hidden (lost, timed out)."""
+        draw = records.model.gate.draw(call.action, now, call.resources)
+        if draw.refusal is not None:
+            return refused(draw.refusal)
+        outcome = self.ec2.answer(call, records, now)
+        hidden = draw.hidden()
+        if hidden is not None:
+            return refused(hidden, instances=outcome.instances)
+        return outcome
+
+    def _record(self, call: Ec2Call, outcome: Outcome, started: float, *, status: int) -> None:
+        self.calls.add(
+            CallRecord(
+                at=self.clock.now(),
+                region=call.region,
+                action=call.action or "(none)",
+                outcome=outcome.outcome,
+                status=status,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                fault=outcome.fault.value if outcome.fault else None,
+                instances=outcome.instances,
+                parameters=call.parameter_names(),
+                tagged_resource_types=call.tagged_resource_types(),
+            )
+        )
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _send(start_response: WsgiStartResponse, outcome: Outcome) -> list[bytes]:
+    body = outcome.body.encode("utf-8")
+    headers = {k: v for k, v in outcome.headers.items() if k.lower() != "status"}
+    headers.setdefault("Content-Type", "text/xml")
+    headers["Content-Length"] = str(len(body))
+    phrase = _PHRASES.get(outcome.status, "Status")
+    start_response(f"{outcome.status} {phrase}", list(headers.items()))
+    return [body]

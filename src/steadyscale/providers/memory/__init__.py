@@ -1,0 +1,8 @@
+"""The in-memory EC2 backend: the emulator's consistency-and-fault model without HTTP or
+moto, fast enough to simulate tens of thousands of instances. ``provider`` answers the
+provider protocol; ``calls`` makes its calls as the SDK would; ``views`` shows instances.
+"""
+
+from steadyscale.providers.memory.provider import MemoryProvider
+
+__all__ = ["MemoryProvider"]
