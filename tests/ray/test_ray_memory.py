@@ -18,7 +18,7 @@ from ray.autoscaler.tags import (
 )
 
 from steadyscale.core.instances import TAG_CLUSTER
-from steadyscale.ec2model.region import InstanceState
+from steadyscale.ec2model.instances import InstanceState
 from steadyscale.emulator import build_settings
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.ray import EC2NodeProvider

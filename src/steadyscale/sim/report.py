@@ -17,7 +17,7 @@ from steadyscale.sim.plot import plot
 from steadyscale.testing.audit import audit
 
 if TYPE_CHECKING:
-    from steadyscale.ec2model.region import TrackedInstance
+    from steadyscale.ec2model.instances import TrackedInstance
     from steadyscale.loop.autoscaler import TickReport
     from steadyscale.store.ledger import Ledger
 

@@ -22,7 +22,8 @@ from steadyscale.config import ClusterConfig
 from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.core.lifecycle import HAS_INSTANCE, TERMINAL, UP, Status
 from steadyscale.ec2model.calllog import CallLog
-from steadyscale.ec2model.region import Fault, TrackedInstance
+from steadyscale.ec2model.gate import Fault
+from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings, build_settings
 from steadyscale.loop.autoscaler import Autoscaler, TickReport
 from steadyscale.ops.health import HealthChecker
