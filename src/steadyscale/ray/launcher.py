@@ -27,14 +27,13 @@ from steadyscale.errors import (
     ProviderSetupError,
     Throttled,
 )
-from steadyscale.providers.protocol import CloudProvider, LaunchResult, LaunchSpec
+from steadyscale.providers.protocol import LaunchResult, LaunchSpec
 from steadyscale.providers.wire import merge_tags
-from steadyscale.ray.book import NodeBook, kind_of, to_aws_tags
-from steadyscale.ray.config import RayProviderSettings
-from steadyscale.ray.journal import LaunchIntent, StateFile
-from steadyscale.ray.unanswered import UNANSWERED, Reasons
+from steadyscale.ray.book import kind_of, to_aws_tags
+from steadyscale.ray.journal import LaunchIntent
+from steadyscale.ray.shared import Shared
+from steadyscale.ray.unanswered import UNANSWERED
 from steadyscale.retries.backoff import Backoff
-from steadyscale.retries.clock import Clock
 
 log = logging.getLogger("steadyscale.ray")
 
@@ -95,24 +94,12 @@ class Launcher:
 
     def __init__(
         self,
+        shared: Shared,
         *,
-        cloud: CloudProvider,
-        book: NodeBook,
-        state: StateFile,
-        clock: Clock,
-        settings: RayProviderSettings,
-        cluster_name: str,
-        reasons: Reasons,
         rng: random.Random,
         tag_node: Callable[[str, dict[str, str]], None],
     ) -> None:
-        self._cloud = cloud
-        self._book = book
-        self._state = state
-        self._clock = clock
-        self._settings = settings
-        self._cluster_name = cluster_name
-        self._reasons = reasons
+        self._shared = shared
         self._rng = rng
         self._tag_node = tag_node  # the provider's set_node_tags
         self._backoff = Backoff(base=0.5, cap=5.0)
@@ -131,7 +118,7 @@ class Launcher:
             # towards this one, so a lost answer is never launched again.
             created.update(launched if launched is not None else {})
             count -= len(launched) if launched is not None else intent.count
-        if count > 0 and self._settings.cache_stopped_nodes:
+        if count > 0 and self._shared.settings.cache_stopped_nodes:
             reused = self._reuse_stopped(tags, count)
             created.update(reused)
             count -= len(reused)
@@ -144,32 +131,37 @@ class Launcher:
         EC2 answers with the instances it launched for it, or launches them now, once.
         Returns each intent with its nodes, or None while EC2 still does not answer."""
         out: list[tuple[LaunchIntent, Created | None]] = []
-        intents = self._state.intents()  # before the set: see _send for the order
+        intents = self._shared.state.intents()  # before the set: see _send for the order
         with self._lock:
             launching = set(self._launching)
         for intent in intents:
             if intent.request_id in launching:
                 continue
-            if self._clock.now() - intent.created_at > self._settings.visibility_timeout_seconds:
+            if (
+                self._shared.clock.now() - intent.created_at
+                > self._shared.settings.visibility_timeout_seconds
+            ):
                 # Its instances, if any, carry the cluster tag: the listing has them.
                 log.warning(
                     "launch %s never answered; leaving it to the listing", intent.request_id
                 )
-                self._state.forget_intents([intent.request_id])
+                self._shared.state.forget_intents([intent.request_id])
                 continue
             try:
-                result = self._cloud.launch(_spec_of(intent))
+                result = self._shared.cloud.launch(_spec_of(intent))
             except (CapacityUnavailable, LaunchRejected) as exc:
                 log.warning("launch %s failed when sent again (%s)", intent.request_id, exc.code)
-                self._state.forget_intents([intent.request_id])
+                self._shared.state.forget_intents([intent.request_id])
                 out.append((intent, {}))
                 continue
             except UNANSWERED as exc:
-                log.info("launch %s still unanswered (%s)", intent.request_id, self._reasons(exc))
+                log.info(
+                    "launch %s still unanswered (%s)", intent.request_id, self._shared.reasons(exc)
+                )
                 out.append((intent, None))
                 continue
             launched = self._record(result.instances, intent.tags)
-            self._state.forget_intents([intent.request_id])
+            self._shared.state.forget_intents([intent.request_id])
             log.info("launch %s answered: %s", intent.request_id, sorted(launched))
             out.append((intent, launched))
         return out
@@ -179,11 +171,11 @@ class Launcher:
         Nodes still stopping are left for a later launch rather than waited for."""
         wanted = kind_of(tags)
         try:
-            stopped = self._cloud.list_tagged(
-                TAG_RAY_CLUSTER_NAME, self._cluster_name, states=("stopped",)
+            stopped = self._shared.cloud.list_tagged(
+                TAG_RAY_CLUSTER_NAME, self._shared.cluster_name, states=("stopped",)
             )
         except UNANSWERED as exc:
-            log.info("no stopped nodes to reuse (%s)", self._reasons(exc))
+            log.info("no stopped nodes to reuse (%s)", self._shared.reasons(exc))
             return {}
         candidates = [i for i in stopped if all(i.tags.get(k) == v for k, v in wanted.items())][
             :count
@@ -191,17 +183,21 @@ class Launcher:
         if not candidates:
             return {}
         try:
-            answer = self._cloud.change_state("StartInstances", [i.instance_id for i in candidates])
+            answer = self._shared.cloud.change_state(
+                "StartInstances", [i.instance_id for i in candidates]
+            )
         except UNANSWERED as exc:
-            log.info("starting stopped nodes failed (%s); launching new ones", self._reasons(exc))
+            log.info(
+                "starting stopped nodes failed (%s); launching new ones", self._shared.reasons(exc)
+            )
             return {}
-        now = self._clock.now()
+        now = self._shared.clock.now()
         started: Created = {}
         for instance in candidates:
             if instance.instance_id not in answer.states:
                 continue
-            self._book.restart(instance, now)
-            self._state.forget_terminations([instance.instance_id])
+            self._shared.book.restart(instance, now)
+            self._shared.state.forget_terminations([instance.instance_id])
             started[instance.instance_id] = _created(instance)
         log.info("reusing stopped nodes %s", sorted(started))
         for node_id in started:
@@ -211,7 +207,7 @@ class Launcher:
     def _launch(self, node_config: dict[str, Any], tags: dict[str, str], count: int) -> Created:
         config = dict(node_config)
         subnets = list(config.pop("SubnetIds", None) or [None])
-        aws_tags = {**to_aws_tags(tags), TAG_RAY_CLUSTER_NAME: self._cluster_name}
+        aws_tags = {**to_aws_tags(tags), TAG_RAY_CLUSTER_NAME: self._shared.cluster_name}
         # The user's instance tags win over Ray's, as with Ray's own AWS provider.
         config["TagSpecifications"] = merge_tags(
             config.pop("TagSpecifications", None),
@@ -226,7 +222,7 @@ class Launcher:
         try:
             result = self._send(plan, tried)
             launched = self._record(result.instances, aws_tags)
-            self._state.forget_intents(tried[-1:])
+            self._shared.state.forget_intents(tried[-1:])
         finally:
             with self._lock:
                 self._launching.difference_update(tried)
@@ -242,53 +238,53 @@ class Launcher:
     def _send(self, plan: _Plan, tried: list[str]) -> LaunchResult:
         """RunInstances until EC2 answers: the same token while the answer may be lost (it
         may have launched), the next subnet with a new token when nothing was launched."""
-        deadline = self._clock.now() + self._settings.launch_deadline_seconds
+        deadline = self._shared.clock.now() + self._shared.settings.launch_deadline_seconds
         request_id = uuid.uuid4().hex
         subnet_index = 0
         attempt = 0
         failure: CloudError | None = None
         while True:
-            intent = plan.intent(request_id, subnet_index, self._clock.now())
+            intent = plan.intent(request_id, subnet_index, self._shared.clock.now())
             # Marked as this thread's before it is written, so no other thread resends it;
             # written before sending, so later updates resend it if no answer comes.
             with self._lock:
                 self._launching.add(request_id)
             tried.append(request_id)
-            self._state.add_intent(intent)
+            self._shared.state.add_intent(intent)
             try:
-                return self._cloud.launch(_spec_of(intent))
+                return self._shared.cloud.launch(_spec_of(intent))
             except (CapacityUnavailable, LaunchRejected) as exc:
                 # Nothing launched: the next subnet, with a new token (new parameters).
-                self._state.forget_intents([request_id])
+                self._shared.state.forget_intents([request_id])
                 failure = exc
                 subnet_index += 1
                 request_id = uuid.uuid4().hex
-                if subnet_index >= max(len(plan.subnets), self._settings.max_attempts):
+                if subnet_index >= max(len(plan.subnets), self._shared.settings.max_attempts):
                     _fail(exc)
             except (Throttled, CloudUnavailable) as exc:
                 # Maybe launched: the same token again, so EC2 returns the same instances.
                 failure = exc
             except ProviderSetupError as exc:
                 if not isinstance(failure, (Throttled, CloudUnavailable)):  # nothing ran
-                    self._state.forget_intents([request_id])
-                self._reasons(exc)
+                    self._shared.state.forget_intents([request_id])
+                self._shared.reasons(exc)
                 _fail(exc)
-            if self._clock.now() >= deadline:
+            if self._shared.clock.now() >= deadline:
                 # Maybe launched: the intent stays, and later updates resend it.
                 log.warning(
                     "no answer to a launch of %d %s nodes within %.0f s; resending "
                     "it with the same token at the next update",
                     plan.count,
                     plan.node_type,
-                    self._settings.launch_deadline_seconds,
+                    self._shared.settings.launch_deadline_seconds,
                 )
                 _fail(failure)
-            self._clock.sleep(self._backoff.delay(attempt, self._rng))
+            self._shared.clock.sleep(self._backoff.delay(attempt, self._rng))
             attempt += 1
 
     def _record(self, instances: Sequence[CloudInstance], aws_tags: Mapping[str, str]) -> Created:
         """Nodes from a RunInstances answer, in the book and the state file."""
-        counted, new = self._book.add_launched(instances, aws_tags, self._clock.now())
-        self._state.add_launches(new)
+        counted, new = self._shared.book.add_launched(instances, aws_tags, self._shared.clock.now())
+        self._shared.state.add_launches(new)
         ids = set(counted)
         return {i.instance_id: _created(i) for i in instances if i.instance_id in ids}

@@ -27,6 +27,7 @@ from steadyscale.ray.config import RayProviderSettings, default_state_path, pars
 from steadyscale.ray.journal import StateFile
 from steadyscale.ray.launcher import Launcher
 from steadyscale.ray.observer import Observer
+from steadyscale.ray.shared import Shared
 from steadyscale.ray.terminator import Terminator
 from steadyscale.ray.unanswered import UNANSWERED, Reasons
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
@@ -86,16 +87,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         self._book = NodeBook()
         self._book.load(self.state.launches(), [t.instance_id for t in self.state.terminations()])
         self._reasons = Reasons()
-        self._observer = Observer(
-            cloud=self.cloud,
-            book=self._book,
-            state=self.state,
-            clock=self.clock,
-            cluster_name=cluster_name,
-            visibility_timeout=self.settings.visibility_timeout_seconds,
-            reasons=self._reasons,
-        )
-        self._launcher = Launcher(
+        shared = Shared(
             cloud=self.cloud,
             book=self._book,
             state=self.state,
@@ -103,18 +95,12 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             settings=self.settings,
             cluster_name=cluster_name,
             reasons=self._reasons,
-            rng=rng if rng is not None else random.Random(),
-            tag_node=self.set_node_tags,
         )
-        self._terminator = Terminator(
-            cloud=self.cloud,
-            book=self._book,
-            state=self.state,
-            clock=self.clock,
-            cache_stopped_nodes=self.cache_stopped_nodes,
-            visibility_timeout=self.settings.visibility_timeout_seconds,
-            reasons=self._reasons,
+        self._observer = Observer(shared)
+        self._launcher = Launcher(
+            shared, rng=rng if rng is not None else random.Random(), tag_node=self.set_node_tags
         )
+        self._terminator = Terminator(shared)
 
     # ------------------------------------------------------------------ what Ray asks
 

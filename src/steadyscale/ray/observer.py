@@ -9,11 +9,9 @@ import logging
 
 from ray.autoscaler.tags import TAG_RAY_CLUSTER_NAME
 
-from steadyscale.providers.protocol import CloudProvider
-from steadyscale.ray.book import LIVE_STATES, Node, NodeBook
-from steadyscale.ray.journal import StateFile
-from steadyscale.ray.unanswered import UNANSWERED, Reasons
-from steadyscale.retries.clock import Clock
+from steadyscale.ray.book import LIVE_STATES, Node
+from steadyscale.ray.shared import Shared
+from steadyscale.ray.unanswered import UNANSWERED
 
 log = logging.getLogger("steadyscale.ray")
 
@@ -23,36 +21,25 @@ class Observer:
 
     def __init__(
         self,
-        *,
-        cloud: CloudProvider,
-        book: NodeBook,
-        state: StateFile,
-        clock: Clock,
-        cluster_name: str,
-        visibility_timeout: float,
-        reasons: Reasons,
+        shared: Shared,
     ) -> None:
-        self._cloud = cloud
-        self._book = book
-        self._state = state
-        self._clock = clock
-        self._cluster_name = cluster_name
-        self._visibility_timeout = visibility_timeout
-        self._reasons = reasons
+        self._shared = shared
 
     def refresh(self) -> None:
         """List the cluster's live nodes; a listing that fails leaves the book as it was."""
         try:
-            listed = self._cloud.list_tagged(
-                TAG_RAY_CLUSTER_NAME, self._cluster_name, states=LIVE_STATES
+            listed = self._shared.cloud.list_tagged(
+                TAG_RAY_CLUSTER_NAME, self._shared.cluster_name, states=LIVE_STATES
             )
         except UNANSWERED as exc:
             # Answer from what we know; the next update lists again.
-            log.warning("listing failed (%s); answering from the last listing", self._reasons(exc))
+            log.warning(
+                "listing failed (%s); answering from the last listing", self._shared.reasons(exc)
+            )
             return
-        now = self._clock.now()
-        shown, missing = self._book.absorb_listing(listed, now)
-        self._state.forget_launches(shown)
+        now = self._shared.clock.now()
+        shown, missing = self._shared.book.absorb_listing(listed, now)
+        self._shared.state.forget_launches(shown)
         if missing:
             self._recheck(missing, now)
 
@@ -60,29 +47,31 @@ class Observer:
         """Nodes a listing omitted: not visible yet, a listing that flickers, or gone.
         One lookup by id tells which; only EC2 saying so, or a long silence, drops one."""
         try:
-            shown = {i.instance_id: i for i in self._cloud.describe_by_id(missing)}
+            shown = {i.instance_id: i for i in self._shared.cloud.describe_by_id(missing)}
         except UNANSWERED as exc:
-            log.warning("lookup of %d unlisted nodes failed (%s)", len(missing), self._reasons(exc))
+            log.warning(
+                "lookup of %d unlisted nodes failed (%s)", len(missing), self._shared.reasons(exc)
+            )
             return
-        dropped = self._book.settle(
-            missing, shown, now, visibility_timeout=self._visibility_timeout
+        dropped = self._shared.book.settle(
+            missing, shown, now, visibility_timeout=self._shared.settings.visibility_timeout_seconds
         )
         if dropped:
-            self._state.forget_launches(dropped)
+            self._shared.state.forget_launches(dropped)
 
     def node(self, node_id: str) -> Node | None:
         """The node as known, else one lookup by id (no waiting): None if EC2 has nothing."""
-        node = self._book.get(node_id)
+        node = self._shared.book.get(node_id)
         if node is not None:
             return node
         try:
-            shown = self._cloud.describe_by_id([node_id])
+            shown = self._shared.cloud.describe_by_id([node_id])
         except UNANSWERED as exc:
-            self._reasons(exc)
+            self._shared.reasons(exc)
             return None
         if not shown:
             return None
-        return self._book.view(shown[0], self._cluster_name, self._clock.now())
+        return self._shared.book.view(shown[0], self._shared.cluster_name, self._shared.clock.now())
 
     def public_ip(self, node_id: str) -> str | None:
         """A node's public address: EC2 may assign it after launch, so while the book has
@@ -90,10 +79,10 @@ class Observer:
         node = self.node(node_id)
         if node is not None and node.public_ip is None:
             try:
-                shown = self._cloud.describe_by_id([node_id])
+                shown = self._shared.cloud.describe_by_id([node_id])
             except UNANSWERED as exc:
-                self._reasons(exc)
+                self._shared.reasons(exc)
                 shown = []
             if shown:
-                self._book.set_public_ip(node, shown[0].public_ip)
+                self._shared.book.set_public_ip(node, shown[0].public_ip)
         return node.public_ip if node is not None else None

@@ -10,11 +10,10 @@ import logging
 from collections.abc import Mapping
 
 from steadyscale.errors import LaunchRejected
-from steadyscale.providers.protocol import CloudProvider
-from steadyscale.ray.book import Node, NodeBook
-from steadyscale.ray.journal import PendingTermination, StateFile
-from steadyscale.ray.unanswered import UNANSWERED, Reasons
-from steadyscale.retries.clock import Clock
+from steadyscale.ray.book import Node
+from steadyscale.ray.journal import PendingTermination
+from steadyscale.ray.shared import Shared
+from steadyscale.ray.unanswered import UNANSWERED
 
 log = logging.getLogger("steadyscale.ray")
 
@@ -27,36 +26,27 @@ class Terminator:
 
     def __init__(
         self,
-        *,
-        cloud: CloudProvider,
-        book: NodeBook,
-        state: StateFile,
-        clock: Clock,
-        cache_stopped_nodes: bool,
-        visibility_timeout: float,
-        reasons: Reasons,
+        shared: Shared,
     ) -> None:
-        self._cloud = cloud
-        self._book = book
-        self._state = state
-        self._clock = clock
-        self._cache_stopped_nodes = cache_stopped_nodes
-        self._visibility_timeout = visibility_timeout
-        self._reasons = reasons
+        self._shared = shared
 
     def terminate(self, node_ids: list[str]) -> None:
         if not node_ids:
             return
-        now = self._clock.now()
+        now = self._shared.clock.now()
         actions: dict[str, list[str]] = {TERMINATE: [], STOP: []}
-        took = self._book.take(node_ids)
+        took = self._shared.book.take(node_ids)
         for node_id, node in took.items():
             # Stop only what is known to be on-demand: stopping a spot instance fails.
-            stop = self._cache_stopped_nodes and node is not None and node.lifecycle == "on-demand"
+            stop = (
+                self._shared.settings.cache_stopped_nodes
+                and node is not None
+                and node.lifecycle == "on-demand"
+            )
             actions[STOP if stop else TERMINATE].append(node_id)
         everything = [i for ids in actions.values() for i in ids]
-        self._state.forget_launches(everything)
-        self._state.add_terminations(
+        self._shared.state.forget_launches(everything)
+        self._shared.state.add_terminations(
             [
                 PendingTermination(instance_id=i, action=a, since=now)
                 for a, ids in actions.items()
@@ -67,18 +57,18 @@ class Terminator:
 
     def retry(self) -> None:
         """Send again what EC2 has not accepted; give up on what it never did."""
-        now = self._clock.now()
+        now = self._shared.clock.now()
         actions: dict[str, list[str]] = {TERMINATE: [], STOP: []}
         expired: list[str] = []
-        for pending in self._state.terminations():
-            if now - pending.since > self._visibility_timeout:
+        for pending in self._shared.state.terminations():
+            if now - pending.since > self._shared.settings.visibility_timeout_seconds:
                 log.warning(
                     "%s: EC2 never accepted %s; giving up", pending.instance_id, pending.action
                 )
                 expired.append(pending.instance_id)
             else:
                 actions.setdefault(pending.action, []).append(pending.instance_id)
-        self._state.forget_terminations(expired)
+        self._shared.state.forget_terminations(expired)
         self._send(actions)
 
     def _send(
@@ -93,9 +83,9 @@ class Terminator:
                 continue
             try:
                 if action == TERMINATE:
-                    result = self._cloud.terminate(ids)
+                    result = self._shared.cloud.terminate(ids)
                 else:
-                    result = self._cloud.change_state(STOP, ids)
+                    result = self._shared.cloud.change_state(STOP, ids)
             except LaunchRejected as exc:
                 if action != STOP:
                     log.info("%s on %d nodes deferred (%s)", action, len(ids), exc.code)
@@ -108,9 +98,11 @@ class Terminator:
                 self._send({TERMINATE: ids}, taken)
                 continue
             except UNANSWERED as exc:
-                log.info("%s on %d nodes deferred (%s)", action, len(ids), self._reasons(exc))
+                log.info(
+                    "%s on %d nodes deferred (%s)", action, len(ids), self._shared.reasons(exc)
+                )
                 continue
-            self._state.forget_terminations(list(result.states))
+            self._shared.state.forget_terminations(list(result.states))
             for node_id, reason in result.refused.items():
                 log.warning("%s refused for %s: %s; the node stays", action, node_id, reason)
             self._restore(list(result.refused), taken or {})
@@ -119,6 +111,6 @@ class Terminator:
         """Nodes a refused termination leaves running go back in the book."""
         if not node_ids:
             return
-        restored = self._book.put_back(node_ids, taken)
-        self._state.forget_terminations(node_ids)
-        self._state.add_launches(restored)
+        restored = self._shared.book.put_back(node_ids, taken)
+        self._shared.state.forget_terminations(node_ids)
+        self._shared.state.add_launches(restored)
