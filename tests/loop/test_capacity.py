@@ -12,6 +12,7 @@ from steadyscale.emulator import Emulator, build_settings
 from steadyscale.errors import Throttled
 from steadyscale.loop.autoscaler import TickReport
 from steadyscale.providers.aws import EC2Provider
+from steadyscale.providers.protocol import ClientOptions
 from steadyscale.retries.clock import FakeClock
 from tests.cluster import Cluster
 
@@ -136,8 +137,9 @@ def test_a_call_over_its_budget_is_skipped_not_sent() -> None:
             clock=clock,
             endpoint_url=emu.endpoint_url,
             credentials={"aws_access_key_id": "t", "aws_secret_access_key": "t"},
-            rate_limits={"DescribeInstances": (2, 0.1)},
-            rate_limit_max_wait=1.0,
+            options=ClientOptions(
+                rate_limits={"DescribeInstances": (2, 0.1)}, rate_limit_max_wait=1.0
+            ),
         )
         provider.list_cluster()
         provider.list_cluster()

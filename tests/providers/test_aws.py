@@ -18,7 +18,7 @@ from steadyscale.errors import (
 )
 from steadyscale.providers import aws
 from steadyscale.providers.aws import EC2Provider
-from steadyscale.providers.protocol import LaunchSpec, NotVisibleYet
+from steadyscale.providers.protocol import ClientOptions, LaunchSpec, NotVisibleYet
 from steadyscale.retries.clock import FakeClock
 from tests.cluster import QUIET_ERRORS
 
@@ -43,8 +43,8 @@ def world() -> Iterator[tuple[Emulator, FakeClock, EC2Provider]]:
                 clock=clock,
                 endpoint_url=emu.endpoint_url,
                 credentials=CREDS,
-                max_attempts=1,
                 seed=1,
+                options=ClientOptions(max_attempts=1),
             ),
         )
 
@@ -186,8 +186,8 @@ def test_preflight_names_an_unreachable_endpoint() -> None:
         clock=FakeClock(),
         endpoint_url="http://127.0.0.1:9",
         credentials=CREDS,
-        max_attempts=1,
         connect_timeout=1,
+        options=ClientOptions(max_attempts=1),
     )
     with pytest.raises(ProviderSetupError, match=r"cannot reach http://127\.0\.0\.1:9"):
         provider.preflight()
@@ -201,7 +201,12 @@ def test_missing_credentials_is_a_setup_error(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    provider = EC2Provider(cluster_name="c", region="us-east-1", clock=FakeClock(), max_attempts=1)
+    provider = EC2Provider(
+        cluster_name="c",
+        region="us-east-1",
+        clock=FakeClock(),
+        options=ClientOptions(max_attempts=1),
+    )
     with pytest.raises(ProviderSetupError, match="no AWS credentials found"):
         provider.preflight()
 

@@ -20,7 +20,7 @@ from steadyscale.errors import (
 )
 from steadyscale.providers.aws import translate
 from steadyscale.providers.memory import MemoryProvider
-from steadyscale.providers.protocol import LaunchSpec
+from steadyscale.providers.protocol import ClientOptions, LaunchSpec
 from steadyscale.retries.clock import FakeClock
 from tests.cluster import make_memory_cluster
 
@@ -41,7 +41,10 @@ def _provider(
     clock = FakeClock(1_000.0)
     settings = build_settings(profile=profile, overrides={**QUIET, **overrides})
     return MemoryProvider(
-        cluster_name="c1", clock=clock, settings=settings, max_attempts=max_attempts
+        cluster_name="c1",
+        clock=clock,
+        settings=settings,
+        options=ClientOptions(max_attempts=max_attempts),
     ), clock
 
 

@@ -14,7 +14,7 @@ from steadyscale.emulator import Emulator, build_settings
 from steadyscale.errors import CloudError, LaunchRejected
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.memory import MemoryProvider
-from steadyscale.providers.protocol import CloudProvider, LaunchSpec
+from steadyscale.providers.protocol import ClientOptions, CloudProvider, LaunchSpec
 from steadyscale.retries.clock import FakeClock
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -45,7 +45,10 @@ def backends(
     settings = build_settings(profile="none", overrides={"seed": 5, **request.param})
     clock = FakeClock(100.0)
     memory = MemoryProvider(
-        cluster_name="c", clock=FakeClock(100.0), settings=settings, max_attempts=1
+        cluster_name="c",
+        clock=FakeClock(100.0),
+        settings=settings,
+        options=ClientOptions(max_attempts=1),
     )
     with Emulator(settings, clock=clock) as emu:
         boto = EC2Provider(
@@ -54,7 +57,7 @@ def backends(
             clock=clock,
             endpoint_url=emu.endpoint_url,
             credentials=CREDS,
-            max_attempts=1,
+            options=ClientOptions(max_attempts=1),
         )
         yield emu, boto, memory
 

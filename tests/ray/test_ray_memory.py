@@ -21,6 +21,7 @@ from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.ec2model.instances import InstanceState
 from steadyscale.emulator import build_settings
 from steadyscale.providers.memory import MemoryProvider
+from steadyscale.providers.protocol import ClientOptions
 from steadyscale.ray import EC2NodeProvider
 from steadyscale.retries.clock import FakeClock
 
@@ -52,7 +53,10 @@ def on_memory(
         profile="realistic", overrides={**QUIET, "seed": 7, "visibility": LAG_30}
     )
     cloud = MemoryProvider(
-        cluster_name="c1", clock=clock, settings=settings, max_attempts=max_attempts
+        cluster_name="c1",
+        clock=clock,
+        settings=settings,
+        options=ClientOptions(max_attempts=max_attempts),
     )
     config: dict[str, Any] = {
         "type": "external",

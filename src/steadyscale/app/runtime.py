@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from steadyscale.app.loading import model_settings
-from steadyscale.config import ClusterConfig, ledger_path
+from steadyscale.config import ClusterConfig, bucket_pairs, ledger_path
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
 from steadyscale.ops.health import HealthChecker, Prober, prober_for
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.memory import MemoryProvider
-from steadyscale.providers.protocol import ApiObserver, CloudProvider
+from steadyscale.providers.protocol import ApiObserver, ClientOptions, CloudProvider
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 from steadyscale.sim.simulation import Assembly
 from steadyscale.store.ledger import Ledger, WriterLock
@@ -97,6 +97,17 @@ def build_autoscaler(
     )
 
 
+def client_options(config: ClusterConfig, observer: ApiObserver | None = None) -> ClientOptions:
+    """How the config's provider calls EC2, whichever backend it is."""
+    return ClientOptions(
+        max_attempts=config.provider.max_attempts,
+        lookup_deadline=config.lookup_deadline_seconds,
+        rate_limits=bucket_pairs(config.provider.rate_limits),
+        rate_limit_max_wait=config.provider.rate_limit_max_wait_seconds,
+        observer=observer,
+    )
+
+
 def build_provider(
     config: ClusterConfig,
     clock: Clock,
@@ -109,18 +120,11 @@ def build_provider(
         cluster_name=config.cluster_name,
         region=provider.region,
         clock=clock,
+        options=client_options(config, observer),
         endpoint_url=endpoint_url or provider.endpoint_url,
-        max_attempts=provider.max_attempts,
         connect_timeout=provider.connect_timeout_seconds,
         read_timeout=provider.read_timeout_seconds,
-        lookup_deadline=config.lookup_deadline_seconds,
         credentials=credentials,
-        rate_limits={
-            name: (limit.capacity, limit.refill_per_second)
-            for name, limit in provider.rate_limits.items()
-        },
-        rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
-        observer=observer,
     )
 
 
@@ -137,14 +141,7 @@ def build_memory_provider(
         clock=clock,
         settings=settings or model_settings(config),
         region=provider.region,
-        max_attempts=provider.max_attempts,
-        lookup_deadline=config.lookup_deadline_seconds,
-        rate_limits={
-            name: (limit.capacity, limit.refill_per_second)
-            for name, limit in provider.rate_limits.items()
-        },
-        rate_limit_max_wait=provider.rate_limit_max_wait_seconds,
-        observer=observer,
+        options=client_options(config, observer),
     )
 
 

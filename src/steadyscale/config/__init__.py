@@ -11,7 +11,7 @@ from steadyscale.config.loading import (
 from steadyscale.config.metrics import MetricsConfig
 from steadyscale.config.models import ClusterConfig, ScenarioStep
 from steadyscale.config.node_types import HealthCheck, NodeType
-from steadyscale.config.provider import DEFAULT_RATE_LIMITS, Provider, RateLimit
+from steadyscale.config.provider import DEFAULT_RATE_LIMITS, Provider, RateLimit, bucket_pairs
 from steadyscale.config.validation import known_instance_types, run_instances_problem
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Provider",
     "RateLimit",
     "ScenarioStep",
+    "bucket_pairs",
     "describe_validation_error",
     "known_instance_types",
     "ledger_path",

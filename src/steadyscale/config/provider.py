@@ -5,6 +5,7 @@ token buckets that pace calls by EC2's own limits."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -16,6 +17,11 @@ from steadyscale.retries.tokenbucket import EC2_REQUEST_BUCKETS, EC2_RESOURCE_BU
 class RateLimit(StrictModel):
     capacity: float = Field(gt=0, description="Bucket size (burst).")
     refill_per_second: float = Field(gt=0, description="Tokens added per second.")
+
+
+def bucket_pairs(limits: Mapping[str, RateLimit]) -> dict[str, tuple[float, float]]:
+    """Rate limits as the providers' pacing takes them: (capacity, refill per second)."""
+    return {name: (limit.capacity, limit.refill_per_second) for name, limit in limits.items()}
 
 
 # The provider paces itself by EC2's own buckets instead of provoking RequestLimitExceeded:

@@ -41,9 +41,10 @@ from steadyscale.errors import (
     cloud_error,
 )
 from steadyscale.providers.protocol import (
+    DEFAULT_OPTIONS,
     LOOKUP_BATCH,
     ApiCall,
-    ApiObserver,
+    ClientOptions,
     LaunchResult,
     LaunchSpec,
     LookupPolicy,
@@ -116,27 +117,23 @@ class EC2Provider:
         cluster_name: str,
         region: str,
         clock: Clock,
+        options: ClientOptions = DEFAULT_OPTIONS,
         endpoint_url: str | None = None,
-        max_attempts: int = 3,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
-        lookup_deadline: float = 5.0,
         credentials: dict[str, str] | None = None,
         seed: int | None = None,
-        rate_limits: Mapping[str, tuple[float, float]] | None = None,
-        rate_limit_max_wait: float = 2.0,
-        observer: ApiObserver | None = None,
     ) -> None:
         self.cluster_name = cluster_name
         self.region = region
         self.endpoint_url = endpoint_url
         self._clock = clock
-        self._lookup_policy = LookupPolicy(clock, lookup_deadline, random.Random(seed))
+        self._lookup_policy = LookupPolicy(clock, options.lookup_deadline, random.Random(seed))
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._pacer = ClientPacer(clock, rate_limits, rate_limit_max_wait)
+        self._pacer = ClientPacer(clock, options.rate_limits, options.rate_limit_max_wait)
         config = Config(
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": options.max_attempts},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             user_agent_extra="steadyscale",
@@ -152,7 +149,7 @@ class EC2Provider:
             )
         except (BotoCoreError, ValueError) as exc:
             raise ProviderSetupError(f"cannot create an EC2 client: {exc}") from None
-        self.observer = observer
+        self.observer = options.observer
         # Error codes of the attempts of the call in progress, per thread (botocore's
         # needs-retry event fires after every attempt, the last one included).
         self._attempts = threading.local()

@@ -18,9 +18,9 @@ from typing import Any
 
 from ray.autoscaler.node_provider import NodeProvider
 
-from steadyscale.config import DEFAULT_RATE_LIMITS
+from steadyscale.config import DEFAULT_RATE_LIMITS, bucket_pairs
 from steadyscale.providers.aws import EC2Provider
-from steadyscale.providers.protocol import CloudProvider
+from steadyscale.providers.protocol import ClientOptions, CloudProvider
 from steadyscale.ray import config as hooks
 from steadyscale.ray.book import LIVE_STATES, NodeBook, to_aws_tags
 from steadyscale.ray.config import RayProviderSettings, default_state_path, parse_settings
@@ -47,14 +47,13 @@ def boto3_provider(settings: RayProviderSettings, cluster_name: str, clock: Cloc
         cluster_name=cluster_name,
         region=settings.region,
         clock=clock,
+        options=ClientOptions(
+            max_attempts=settings.max_attempts,
+            lookup_deadline=settings.lookup_deadline_seconds,
+            rate_limits=bucket_pairs(DEFAULT_RATE_LIMITS),
+        ),
         endpoint_url=settings.endpoint_url,
-        max_attempts=settings.max_attempts,
-        lookup_deadline=settings.lookup_deadline_seconds,
         credentials=settings.aws_credentials,
-        rate_limits={
-            name: (limit.capacity, limit.refill_per_second)
-            for name, limit in DEFAULT_RATE_LIMITS.items()
-        },
     )
 
 

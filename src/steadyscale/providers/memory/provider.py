@@ -24,9 +24,10 @@ from steadyscale.errors import cloud_error
 from steadyscale.providers.memory.calls import ModelCalls
 from steadyscale.providers.memory.views import InstanceViews, launched
 from steadyscale.providers.protocol import (
+    DEFAULT_OPTIONS,
     LOOKUP_BATCH,
     ApiCall,
-    ApiObserver,
+    ClientOptions,
     LaunchResult,
     LaunchSpec,
     LookupPolicy,
@@ -77,28 +78,24 @@ class MemoryProvider:
         clock: Clock,
         settings: EmulatorSettings,
         region: str = "us-east-1",
-        max_attempts: int = 3,
-        lookup_deadline: float = 5.0,
-        rate_limits: Mapping[str, tuple[float, float]] | None = None,
-        rate_limit_max_wait: float = 2.0,
-        observer: ApiObserver | None = None,
+        options: ClientOptions = DEFAULT_OPTIONS,
     ) -> None:
         self.cluster_name = cluster_name
-        self.observer = observer
+        self.observer = options.observer
         self.region = region
         self.settings = settings
         self.model = RegionModel(settings, region, start=clock.now())
         self._clock = clock
-        self._pacer = ClientPacer(clock, rate_limits, rate_limit_max_wait)
+        self._pacer = ClientPacer(clock, options.rate_limits, options.rate_limit_max_wait)
         self._calls = ModelCalls(
             model=self.model,
             clock=clock,
             pacer=self._pacer,
             rng=random.Random(f"{settings.seed}/{region}/client"),
-            max_attempts=max_attempts,
+            max_attempts=options.max_attempts,
             observer=self._observe,
         )
-        self._lookup_policy = LookupPolicy(clock, lookup_deadline, self._calls.rng)
+        self._lookup_policy = LookupPolicy(clock, options.lookup_deadline, self._calls.rng)
         self._views = InstanceViews(self.model.visibility)
         # The ids launched under each ClientToken, with the fingerprint of its parameters.
         self._tokens: ClientTokens[tuple[str, ...]] = ClientTokens()
