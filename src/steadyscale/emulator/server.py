@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-import threading
 import time
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -23,6 +22,7 @@ from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.emulator.app import EmulatorApp
 from steadyscale.errors import EmulatorStartError
+from steadyscale.ops.serving import ServerThread
 from steadyscale.retries.clock import Clock, ScaledClock
 
 log = logging.getLogger("steadyscale.emulator")
@@ -58,7 +58,7 @@ class Emulator:
         self._requested_port = port
         self._server: BaseWSGIServer | None = None
         self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServerThread | None = None
 
     @property
     def port(self) -> int:
@@ -101,36 +101,26 @@ class Emulator:
         )
         if isinstance(self._server, ThreadingMixIn):
             self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="steadyscale-emulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serving = ServerThread(self._server, name="steadyscale-emulator", poll_interval=0.1)
         return self
 
     def stop(self) -> None:
-        if self._server is None:
+        if self._serving is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._serving.stop()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
         self._server = None
-        self._thread = None
+        self._serving = None
         self.app.ec2.close()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the CLI's mode)."""
-        if self._server is None:
+        if self._serving is None:
             self.start()
-        if self._thread is not None:
-            while self._thread.is_alive():
-                self._thread.join(timeout=0.5)
+        while self._serving is not None and self._serving.alive():
+            self._serving.join(timeout=0.5)
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -27,6 +26,7 @@ from prometheus_client import (
 
 from steadyscale.core.lifecycle import TERMINAL, NodeRecord, Status
 from steadyscale.errors import SteadyscaleError
+from steadyscale.ops.serving import ServerThread
 from steadyscale.providers.protocol import ApiCall
 from steadyscale.retries.clock import Clock
 
@@ -305,14 +305,14 @@ class MetricsServer:
         self.metrics = metrics
         self.host = host
         self._requested_port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServerThread | None = None
+        self._port = 0
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("the metrics server is not running")
-        return int(self._server.server_address[1])
+        return self._port
 
     @property
     def url(self) -> str:
@@ -320,11 +320,11 @@ class MetricsServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> MetricsServer:
-        if self._server is not None:
+        if self._serving is not None:
             return self
         server_class = _Server6 if ":" in self.host else _Server
         try:
-            self._server = make_server(
+            server = make_server(
                 self.host,
                 self._requested_port,
                 self.metrics.wsgi_app(),
@@ -337,24 +337,14 @@ class MetricsServer:
                 f"({exc.strerror or exc}); set metrics.port (0 picks a free port) or "
                 "--metrics off"
             ) from None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="steadyscale-metrics",
-            daemon=True,
-        )
-        self._thread.start()
+        self._port = int(server.server_address[1])
+        self._serving = ServerThread(server, name="steadyscale-metrics", poll_interval=0.2)
         return self
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> MetricsServer:
         return self.start()
