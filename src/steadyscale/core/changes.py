@@ -18,7 +18,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -234,6 +234,19 @@ def _changed_keys(launched: str, node_config: Mapping[str, Any]) -> str:
     after = json.loads(canonical(node_config))
     keys = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
     return ", ".join(keys) or "its parameters"
+
+
+@dataclass(frozen=True)
+class Retiring:
+    """What the loop keeps of a plan while its nodes retire, for the scheduler: why each
+    retires (by node id), what a node of a removed type offers, and ``max_surge`` resolved."""
+
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    resources: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    max_surge: int = 1
+
+
+NOT_RETIRING = Retiring()
 
 
 def resolve_surge(max_surge: int | str, retiring: int) -> int:
