@@ -1,5 +1,7 @@
-"""What ``steadyscale status`` shows: nodes by type and status, demand, recent failures and
-the oldest instance EC2 does not show yet, read from the ledger without its writer lock.
+"""What ``steadyscale status`` shows: nodes by type and status (node types the config no
+longer has too, while their nodes live), the nodes a config change retires, demand, recent
+failures and the oldest instance EC2 does not show yet, read from the ledger without its
+writer lock.
 
 ``StatusReport`` is the ``--json`` output; ``docs/status.schema.json`` is generated from it
 (``python -m steadyscale.app.docgen``), so the published schema and the code cannot drift.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +22,11 @@ from rich.table import Table
 from rich.text import Text
 
 from steadyscale.config import ClusterConfig
+from steadyscale.core.changes import ChangePlan, Fate, decode_snapshot
 from steadyscale.core.lifecycle import TERMINAL, Status
 from steadyscale.core.resources import format_bundle
 from steadyscale.retries.clock import Clock
+from steadyscale.store.changes import change_plan
 from steadyscale.store.ledger import Ledger
 
 # Every status a live node can have, in lifecycle order; finished nodes are not counted.
@@ -42,6 +47,12 @@ class NodeTypeStatus(_Out):
         description="nodes by lifecycle status; a key for every status in `statuses`"
     )
     total: int = Field(ge=0, description="nodes of this type not yet finished")
+    configured: bool = Field(
+        True, description="false: the config no longer has this node type; its nodes retire"
+    )
+    retiring: int = Field(
+        0, ge=0, description="of its nodes, those a config change replaces (see `retiring`)"
+    )
 
 
 class DemandEntry(_Out):
@@ -98,11 +109,27 @@ class StatusReport(_Out):
         ge=0, description="launched nodes EC2 has not shown yet (eventual consistency)"
     )
     oldest_not_visible: NotVisibleEntry | None
+    retiring: int = Field(
+        0,
+        ge=0,
+        description="live nodes a config change replaces (their node type removed, or its "
+        "node_config changed): no new demand goes on them, and each is terminated once ready "
+        "nodes of a configured type hold its demand",
+    )
+    retiring_reasons: dict[str, int] = Field(
+        default_factory=dict, description="retiring nodes by why they retire"
+    )
+    relabel_pending: dict[str, str] = Field(
+        default_factory=dict,
+        description="node types this config renames (old -> new): the daemon re-labels their "
+        "nodes when it starts with it",
+    )
 
 
 def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = None) -> StatusReport:
     counts = ledger.counts_by_status()
-    invisible = [r for r in ledger.nodes() if r.status is Status.LAUNCHED]
+    records = ledger.nodes()
+    invisible = [r for r in records if r.status is Status.LAUNCHED]
     failures = ledger.recent_failures(FAILURES_SHOWN)
     demand = ledger.demand()
     progress = ledger.progress()
@@ -110,16 +137,8 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
     # never report a negative age.
     moment = max([time.time() if now is None else now, *(r.launched_at or 0.0 for r in invisible)])
     oldest = min(invisible, key=lambda r: r.launched_at or moment, default=None)
-    node_types = {
-        name: NodeTypeStatus(
-            instance_type=t.instance_type,
-            min_workers=t.min_workers,
-            max_workers=t.max_workers,
-            counts={c: counts.get(name, {}).get(c, 0) for c in COLUMNS},
-            total=sum(counts.get(name, {}).get(c, 0) for c in COLUMNS),
-        )
-        for name, t in config.available_node_types.items()
-    }
+    plan = change_plan(ledger, config.available_node_types, records)
+    node_types = _node_types(config, ledger, counts, plan)
     return StatusReport(
         format_version=FORMAT_VERSION,
         cluster_name=config.cluster_name,
@@ -152,7 +171,45 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
             launched_at=oldest.launched_at,
             seconds_since_launch=round(moment - (oldest.launched_at or moment), 1),
         ),
+        retiring=len(plan.retiring),
+        retiring_reasons=dict(Counter(plan.retiring.values())),
+        relabel_pending=dict(plan.renames),
     )
+
+
+def _node_types(
+    config: ClusterConfig,
+    ledger: Ledger,
+    counts: dict[str, dict[str, int]],
+    plan: ChangePlan,
+) -> dict[str, NodeTypeStatus]:
+    """A row per configured node type, then one per node type the config no longer has
+    whose nodes still live (so that they are never invisible)."""
+    retiring = Counter(f.node_type for f in plan.fates.values() if f.fate is Fate.RETIRING)
+
+    def row(name: str, instance_type: str, low: int, high: int) -> NodeTypeStatus:
+        of_type = counts.get(name, {})
+        return NodeTypeStatus(
+            instance_type=instance_type,
+            min_workers=low,
+            max_workers=high,
+            counts={c: of_type.get(c, 0) for c in COLUMNS},
+            total=sum(of_type.get(c, 0) for c in COLUMNS),
+            configured=name in config.available_node_types,
+            retiring=retiring[name],
+        )
+
+    rows = {
+        name: row(name, t.instance_type, t.min_workers, t.max_workers)
+        for name, t in config.available_node_types.items()
+    }
+    known = decode_snapshot(ledger.node_types()) or {}
+    for name in sorted(counts.keys() - rows.keys()):
+        if any(counts[name].get(c, 0) for c in COLUMNS):
+            definition = known.get(name)
+            instance = definition.node_config.get("InstanceType") if definition else None
+            rows[name] = row(name, str(instance or "-"), 0, 0)
+    return rows
 
 
 def read_status(config: ClusterConfig, path: Path, now: float | None = None) -> StatusReport:
@@ -179,13 +236,13 @@ def status_view(report: StatusReport) -> RenderableType:
 
     for name, info in report.node_types.items():
         table.add_row(
-            name,
+            name if info.configured else Text(f"{name} (removed)", style="yellow"),
             info.instance_type,
             f"{info.min_workers}-{info.max_workers}",
             *(cell(info.counts[c]) for c in COLUMNS),
             str(info.total),
         )
-    parts: list[RenderableType] = [table]
+    parts: list[RenderableType] = [table, *_changes_view(report)]
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
     progress = report.progress
@@ -224,6 +281,24 @@ def status_view(report: StatusReport) -> RenderableType:
     else:
         parts.append(Text("recent failures: none"))
     return Group(*parts)
+
+
+def _changes_view(report: StatusReport) -> list[RenderableType]:
+    """The nodes a config change retires, and the renames the daemon has not applied yet."""
+    parts: list[RenderableType] = []
+    if report.retiring:
+        why = "; ".join(f"{n} x {reason}" for reason, n in report.retiring_reasons.items())
+        parts.append(
+            Text(
+                f"retiring: {report.retiring} node(s), each terminated once ready nodes of a "
+                f"configured type hold its demand ({why})",
+                style="yellow",
+            )
+        )
+    if report.relabel_pending:
+        renames = ", ".join(f"{old} -> {new}" for old, new in report.relabel_pending.items())
+        parts.append(Text(f"re-labelled when the daemon starts with this config: {renames}"))
+    return parts
 
 
 def render_status(report: StatusReport, *, width: int = 250) -> str:
