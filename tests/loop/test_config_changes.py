@@ -172,3 +172,18 @@ def test_retiring_nodes_of_a_removed_type_still_hold_their_demand_after_another_
 
     cluster.run(lambda r: r.settled and cluster.count(Status.READY) == DEMAND, each=each)
     assert {r.node_type for r in cluster.autoscaler.active_records()} == {"other"}
+
+
+def test_the_instances_gauge_of_a_renamed_type_falls_to_zero(
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = _six_ready(cluster_factory)
+    _restart(cluster, available_node_types=_types(cpu2=NODE))
+    cluster.tick()
+    registry = cluster.autoscaler.metrics.registry
+
+    def ready(node_type: str) -> float | None:
+        labels = {"node_type": node_type, "status": "ready"}
+        return registry.get_sample_value("steadyscale_instances", labels)
+
+    assert (ready("cpu"), ready("cpu2")) == (0, DEMAND)
