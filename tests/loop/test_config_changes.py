@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from steadyscale.core.lifecycle import Status
+from steadyscale.emulator import Fault
 from steadyscale.loop.autoscaler import Autoscaler
 from tests.cluster import Cluster, Harness, cluster_config
 
@@ -187,3 +188,19 @@ def test_the_instances_gauge_of_a_renamed_type_falls_to_zero(
         return registry.get_sample_value("steadyscale_instances", labels)
 
     assert (ready("cpu"), ready("cpu2")) == (0, DEMAND)
+
+
+def test_a_rename_while_a_launch_answer_was_lost_resends_it_as_it_was_sent(
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = cluster_factory("realistic", available_node_types=_types(cpu=NODE))
+    cluster.emulator.inject(Fault.LOST_RESPONSE, "RunInstances", count=3)
+    cluster.demand(DEMAND)
+    cluster.tick()
+    assert cluster.count(Status.REQUESTED) == DEMAND  # EC2 launched them; we have no ids
+    _restart(cluster, available_node_types=_types(cpu2=NODE))
+    cluster.tick()  # the resend: same ClientToken, same parameters (the node-type tag too)
+    assert cluster.count(Status.LAUNCH_FAILED) == 0
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == DEMAND, max_ticks=60)
+    assert len(cluster.truth()) == DEMAND  # not one launched twice
+    assert {r.node_type for r in cluster.autoscaler.active_records()} == {"cpu2"}
