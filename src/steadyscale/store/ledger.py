@@ -311,7 +311,9 @@ class Ledger:
 
     def start_with_node_types(self, snapshot: str, renames: Mapping[str, str]) -> None:
         """At the daemon's start, in one transaction: the live nodes of renamed node types
-        take their new name, and the node types it starts with are kept."""
+        take their new name, and the node types it starts with are kept. Launch requests
+        keep the name they were sent under: it is in their node-type tag, which EC2
+        compares on a resend under the same ClientToken."""
         finished = [s.value for s in TERMINAL]
         marks = ", ".join("?" for _ in finished)
         with self.transaction():
