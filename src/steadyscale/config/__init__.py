@@ -6,6 +6,8 @@ from steadyscale.config.loading import (
     ledger_path,
     load_config,
     parse_config,
+    read_text_file,
+    read_yaml_document,
     read_yaml_file,
 )
 from steadyscale.config.metrics import MetricsConfig
@@ -29,6 +31,8 @@ __all__ = [
     "ledger_path",
     "load_config",
     "parse_config",
+    "read_text_file",
+    "read_yaml_document",
     "read_yaml_file",
     "run_instances_problem",
 ]
