@@ -57,6 +57,7 @@ def _one_line_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> str
         ["request", "{bad}", "--clear"],
         ["request", "{good}", "--file", "{bad}"],
         ["emulator", "--config", "{bad}"],
+        ["simulate", "--config", "{bad}", "--trace", "burst"],
     ],
     ids=" ".join,
 )
@@ -71,3 +72,64 @@ def test_a_file_that_is_not_utf8_is_one_line_that_says_how_to_convert_it(
     err = _one_line_exit_2(args, capsys)
     assert f"{bad} is not UTF-8 text {where}; save it as UTF-8" in err
     assert f"-t UTF-8 {bad} > {tmp_path / 'b.utf8.yaml'})" in err
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", "0", "-1"])
+def test_run_max_seconds_is_a_finite_number_above_zero(
+    tmp_path: Path, seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cluster(tmp_path)
+    err = _one_line_exit_2(["run", str(config), f"--max-seconds={seconds}"], capsys)
+    assert f"--max-seconds must be a finite number of seconds > 0, got {seconds}; " in err
+
+
+@pytest.mark.parametrize("bundle", ["CPU=2,CPU=4", "CPU=2, GPU=1, CPU =4"])
+def test_a_bundle_that_names_a_resource_twice_is_refused_naming_it(
+    tmp_path: Path, bundle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cluster(tmp_path)
+    err = _one_line_exit_2(["request", str(config), "--bundle", bundle, "--count", "1"], capsys)
+    assert f"bundle {bundle!r}: CPU is given twice; give each resource once, e.g. " in err
+
+
+SIMULATE_CONFIG = {
+    "cluster_name": "sim",
+    "provider": {"type": "memory"},
+    "available_node_types": {
+        "cpu": {
+            "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+            "resources": {"CPU": 2},
+            "max_workers": 4,
+        }
+    },
+}
+
+
+def _simulate(tmp_path: Path, *args: str) -> list[str]:
+    config = tmp_path / "sim.yaml"
+    config.write_text(yaml.safe_dump(SIMULATE_CONFIG))
+    return ["simulate", "--config", str(config), "--quiet", "--duration", "1m", *args]
+
+
+@pytest.mark.parametrize(
+    ("prices", "text"),
+    [
+        (["m5.large=0.1,m5.large=0.2"], "m5.large=0.1,m5.large=0.2"),
+        (["m5.large=0.1", "m5.large=0.2"], "m5.large=0.2"),
+    ],
+)
+def test_simulate_refuses_an_instance_type_priced_twice(
+    tmp_path: Path, prices: list[str], text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = [part for price in prices for part in ("--price", price)]
+    err = _one_line_exit_2(_simulate(tmp_path, "--trace", "burst", *flags), capsys)
+    assert f"--price {text!r}: m5.large is priced twice; give each instance type once" in err
+
+
+def test_a_trace_row_that_names_a_resource_twice_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("time,bundle,count\n0,CPU=2;CPU=4,3\n")
+    err = _one_line_exit_2(_simulate(tmp_path, "--trace", str(trace)), capsys)
+    assert f"{trace}:2: bundle 'CPU=2;CPU=4': CPU is given twice; give each resource once" in err

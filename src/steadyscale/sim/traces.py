@@ -16,7 +16,13 @@ import yaml
 from pydantic import ValidationError
 
 from steadyscale.config import ClusterConfig
-from steadyscale.core.resources import DemandItem, fits, format_bundle, parse_amounts
+from steadyscale.core.resources import (
+    DemandItem,
+    RepeatedName,
+    fits,
+    format_bundle,
+    parse_amounts,
+)
 from steadyscale.errors import ConfigError
 
 BUILTIN_TRACES = ("burst", "diurnal", "spiky")
@@ -123,6 +129,8 @@ def _csv_rows(text: str, source: Path) -> list[_Row]:
 def _bundle_text(text: str, where: str) -> dict[str, float]:
     try:
         return parse_amounts(text, separators=";,")
+    except RepeatedName as exc:
+        raise ConfigError(f"{where}: bundle {text!r}: {exc}; give each resource once") from None
     except ValueError as exc:
         raise ConfigError(
             f"{where}: bundle {text!r}: write NAME=AMOUNT pairs, e.g. CPU=4;GPU=1 (not {exc})"

@@ -105,10 +105,14 @@ def demand_from_flags(bundles: list[str], counts: list[int]) -> list[DemandItem]
 
 
 def parse_bundle(text: str) -> dict[str, float]:
-    from steadyscale.core.resources import parse_amounts  # noqa: PLC0415
+    from steadyscale.core.resources import RepeatedName, parse_amounts  # noqa: PLC0415
 
     try:
         return parse_amounts(text)
+    except RepeatedName as exc:
+        raise SteadyscaleError(
+            f"bundle {text!r}: {exc}; give each resource once, e.g. CPU=4,GPU=1"
+        ) from None
     except ValueError as exc:
         raise SteadyscaleError(
             f"bundle {text!r}: write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1 (not {exc})"
