@@ -3,12 +3,15 @@ and how to fix it, exit code 2, never a traceback."""
 
 from __future__ import annotations
 
+import argparse
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from steadyscale.app.cli import main
+from steadyscale.app.cli import build_parser, main
 from steadyscale.store.ledger import Ledger
 
 # What editors save when they do not save UTF-8: UTF-16 (with its byte-order mark) and
@@ -133,3 +136,63 @@ def test_a_trace_row_that_names_a_resource_twice_is_refused_naming_it(
     trace.write_text("time,bundle,count\n0,CPU=2;CPU=4,3\n")
     err = _one_line_exit_2(_simulate(tmp_path, "--trace", str(trace)), capsys)
     assert f"{trace}:2: bundle 'CPU=2;CPU=4': CPU is given twice; give each resource once" in err
+
+
+# Each command with the arguments it requires.
+COMMAND_ARGS = {
+    "run": ["c.yaml"],
+    "status": ["c.yaml"],
+    "iam-policy": ["c.yaml"],
+    "request": ["c.yaml", "--clear"],
+    "validate": ["c.yaml"],
+    "simulate": ["--config", "c.yaml", "--trace", "burst"],
+    "emulator": [],
+}
+
+
+def _command_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser, the ones added later included (argparse lists them only on
+    its subparsers action)."""
+    (commands,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(commands.choices)
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_ARGS))
+@pytest.mark.parametrize(
+    ("before", "after", "level"),
+    [
+        ([], ["--log-level", "debug"], "debug"),
+        (["--log-level", "info"], [], "info"),
+        (["--log-level", "error"], ["--log-level", "debug"], "debug"),
+        ([], [], None),
+    ],
+)
+def test_log_level_may_come_before_or_after_the_command_and_after_wins(
+    command: str, before: list[str], after: list[str], level: str | None
+) -> None:
+    args = build_parser().parse_args([*before, command, *COMMAND_ARGS[command], *after])
+    assert args.log_level == level
+
+
+def test_every_command_offers_log_level_in_its_help() -> None:
+    for name, parser in _command_parsers().items():
+        assert "--log-level {debug,info,warning,error}" in parser.format_help(), name
+
+
+@pytest.fixture
+def root_logger() -> Iterator[logging.Logger]:
+    """The root logger, as it was before the test configured it through the CLI."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield root
+    root.setLevel(level)
+    root.handlers[:] = handlers
+
+
+def test_log_level_after_the_command_sets_the_level(
+    tmp_path: Path, root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cluster(tmp_path)
+    assert main(["--log-level", "error", "validate", str(config), "--log-level", "debug"]) == 0
+    assert root_logger.level == logging.DEBUG
+    assert "ok: cluster fine" in capsys.readouterr().out
