@@ -27,10 +27,15 @@ def register(commands: Commands) -> None:
         "--trace",
         required=True,
         metavar="TRACE",
-        help="burst, diurnal, spiky, or a .csv/.yaml file of time, bundle, count",
+        help="burst, diurnal (a day's curve in hourly steps, repeated each day; a day or "
+        "less holds the whole curve), spiky, or a .csv/.yaml file of time, bundle, count",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for every delay and fault")
-    p.add_argument("--duration", default="1h", help="virtual time to run, e.g. 3600, 90m, 1h")
+    p.add_argument(
+        "--duration",
+        default="1h",
+        help="virtual time to run, in seconds or with a unit: 3600, 90m, 1h, 7d (at most 366d)",
+    )
     p.add_argument(
         "--peak", type=int, help="bundles at the peak of a built-in trace (default: max_workers)"
     )
