@@ -77,6 +77,20 @@ def test_a_file_that_is_not_utf8_is_one_line_that_says_how_to_convert_it(
     assert f"-t UTF-8 {bad} > {tmp_path / 'b.utf8.yaml'})" in err
 
 
+@pytest.mark.parametrize(
+    "command", [["validate", "{bad}"], ["request", "{good}", "--file", "{bad}"]]
+)
+def test_a_control_character_is_one_line_that_says_where(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "b.yaml"
+    bad.write_bytes(b"cluster_name: fine\n- count: \x00\n")  # UTF-8, but not YAML's text
+    good = _cluster(tmp_path)
+    args = [part.format(bad=bad, good=good) for part in command]
+    err = _one_line_exit_2(args, capsys)
+    assert f"{bad}: character U+0000 at line 2, column 10 is not allowed in YAML" in err
+
+
 @pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", "0", "-1"])
 def test_run_max_seconds_is_a_finite_number_above_zero(
     tmp_path: Path, seconds: str, capsys: pytest.CaptureFixture[str]

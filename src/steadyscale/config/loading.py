@@ -55,6 +55,13 @@ def read_yaml_document(path: str | Path) -> Any:
     text = read_text_file(file)
     try:
         return yaml.safe_load(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ConfigError(
+            f"{file}: character U+{exc.character:04X} at line {line}, column {column} "
+            "is not allowed in YAML (a control character); remove it"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
