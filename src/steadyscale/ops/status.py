@@ -1,5 +1,6 @@
-"""What ``steadyscale status`` shows: nodes by type and status, demand, recent failures and
-the oldest instance EC2 does not show yet, read from the ledger without its writer lock.
+"""What ``steadyscale status`` shows: nodes by type and status, demand (and what of it no
+node type can hold, and why), recent failures and the oldest instance EC2 does not show
+yet, read from the ledger without its writer lock.
 
 ``StatusReport`` is the ``--json`` output; ``docs/status.schema.json`` is generated from it
 (``python -m steadyscale.app.docgen``), so the published schema and the code cannot drift.
@@ -11,8 +12,9 @@ import io
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
@@ -66,14 +68,47 @@ class NotVisibleEntry(_Out):
     seconds_since_launch: float = Field(ge=0)
 
 
+class InfeasibleEntry(_Out):
+    bundle: dict[str, float] = Field(description="resources of one bundle, e.g. {GPU: 1}")
+    count: int = Field(ge=0)
+    cause: str = Field(
+        description="the first reason: not_offered (no node type offers the resource), "
+        "too_large (more of it than any node type offers), not_together (no node type "
+        "offers all of it at once) or no_node_types"
+    )
+    resource: str | None = Field(description="the resource not_offered or too_large names")
+    why: str = Field(description='in words, e.g. "no node type offers GPU"')
+
+
 class Progress(_Out):
     unmet: int = Field(ge=0, description="bundles left without a node by limits or pacing")
-    infeasible: int = Field(ge=0, description="bundles no node type can hold")
-    capacity_met: bool = Field(description="all demand that fits a node type sits on ready nodes")
+    infeasible: int = Field(
+        ge=0, description="bundles no node type can hold: never met, whatever else holds"
+    )
+    infeasible_demand: list[InfeasibleEntry] = Field(
+        default_factory=list,
+        description="the bundles counted in `infeasible`, by shape, each with why",
+    )
+    feasible_met: bool = Field(
+        False, description="all demand that fits a node type sits on ready nodes"
+    )
+    capacity_met: bool = Field(
+        description="all demand sits on ready nodes: false while `infeasible` is above 0"
+    )
     since: float = Field(
         description="the tick since which it stands so (seconds since the "
         "epoch): the daemon writes it only when it changes"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_an_earlier_daemon(cls, data: Any) -> Any:
+        """An earlier daemon wrote capacity_met for the demand that fits, infeasible or not:
+        read it as feasible_met, and as capacity_met only with nothing infeasible."""
+        if isinstance(data, dict) and "feasible_met" not in data and "capacity_met" in data:
+            met = bool(data["capacity_met"])
+            data = {**data, "feasible_met": met, "capacity_met": met and not data["infeasible"]}
+        return data
 
 
 class StatusReport(_Out):
@@ -188,19 +223,8 @@ def status_view(report: StatusReport) -> RenderableType:
     parts: list[RenderableType] = [table]
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
-    progress = report.progress
-    if progress is not None and demand:
-        if progress.capacity_met:
-            parts.append(Text("demand met: on ready nodes", style="green"))
-        else:
-            parts.append(
-                Text(
-                    f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
-                    f"pacing, {progress.infeasible} that no node type can hold; the rest wait "
-                    "for starting nodes",
-                    style="yellow",
-                )
-            )
+    if report.progress is not None and demand:
+        parts.extend(_progress_view(report.progress, report.pending_demand))
     oldest = report.oldest_not_visible
     if oldest is not None:
         parts.append(
@@ -224,6 +248,38 @@ def status_view(report: StatusReport) -> RenderableType:
     else:
         parts.append(Text("recent failures: none"))
     return Group(*parts)
+
+
+def _progress_view(progress: Progress, demanded: int) -> list[Text]:
+    """Where demand stood at the daemon's last tick. Demand no node type can hold is never
+    met: it is said first, in red, with why."""
+    if progress.capacity_met:
+        return [Text("demand met: on ready nodes", style="green")]
+    lines = []
+    if progress.infeasible:
+        lines.append(
+            Text(
+                f"demand not met: {progress.infeasible} bundle(s) no node type can hold",
+                style="red",
+            )
+        )
+        lines.extend(
+            Text(f"  {d.count} x {format_bundle(d.bundle)}: {d.why}", style="red")
+            for d in progress.infeasible_demand
+        )
+        if demanded <= progress.infeasible:
+            return lines
+    if progress.feasible_met:
+        lines.append(Text("the rest of the demand is met: on ready nodes", style="green"))
+    else:
+        lines.append(
+            Text(
+                f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
+                "pacing; the rest wait for starting nodes",
+                style="yellow",
+            )
+        )
+    return lines
 
 
 def render_status(report: StatusReport, *, width: int = 250) -> str:
