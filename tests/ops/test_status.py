@@ -380,3 +380,69 @@ def test_progress_an_earlier_daemon_wrote_is_never_met_with_demand_that_fits_not
     ledger.close()
     assert progress is not None
     assert (progress.capacity_met, progress.feasible_met, progress.infeasible) == (False, True, 4)
+
+
+PROTECTED_TYPES = {
+    "cpu": {
+        "node_config": {
+            "InstanceType": "m5.large",
+            "ImageId": "ami-12345678",
+            "DisableApiTermination": True,
+        },
+        "resources": {"CPU": 2},
+        "max_workers": 10,
+    }
+}
+
+
+def test_a_node_ec2_refuses_to_terminate_is_a_failure_until_it_is_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Launched with termination protection, scaled down: TerminateInstances answers
+    OperationNotPermitted; status lists the nodes among recent failures with EC2's reason
+    for as long as they stay, and not once they are terminated."""
+    ledger = tmp_path / "ledger.db"
+    cluster = make_cluster(
+        "realistic",
+        ledger_path=str(ledger),
+        available_node_types=PROTECTED_TYPES,
+        idle_timeout_minutes=0,
+    )
+    config = _config_file(tmp_path, ledger, PROTECTED_TYPES)
+    try:
+        cluster.demand(2)
+        cluster.run(lambda r: r.capacity_met, max_ticks=60)
+        cluster.demand(0)
+        cluster.run(lambda r: cluster.count(Status.TERMINATING) == 2, max_ticks=10)
+        protected = sorted(r.instance_id or "" for r in cluster.autoscaler.records.values())
+        # Long after the refusal (a retry every 300 s), still listed, newest first.
+        for _ in range(80):
+            cluster.tick()
+        assert sorted(i.instance_id for i in cluster.alive()) == protected
+        report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+        held = [f for f in report.recent_failures if f.held]
+        assert sorted(f.instance_id or "" for f in held) == protected
+        assert report.refused_terminations == 2
+        for failure in held:
+            assert failure.status == "terminating" and failure.node_type == "cpu"
+            assert failure.reason.startswith("TerminateInstances refused: OperationNotPermitted")
+        text = render_status(report)
+        assert "recent failures: none" not in text
+        assert text.count("terminating (refused)") == 2 and "OperationNotPermitted" in text
+        assert main(["status", str(config), "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        jsonschema.validate(printed, SCHEMA)
+        assert [f["held"] for f in printed["recent_failures"]] == [True, True]
+        assert printed["refused_terminations"] == 2
+        # Protection off: the next retry is accepted, and status no longer lists them.
+        for instance_id in protected:
+            cluster.emulator.client().modify_instance_attribute(
+                InstanceId=instance_id, DisableApiTermination={"Value": False}
+            )
+        cluster.run(lambda r: not cluster.alive(), max_ticks=120)
+        report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+        assert report.recent_failures == [] and report.refused_terminations == 0
+        assert "recent failures: none" in render_status(report)
+    finally:
+        cluster.ledger.close()
+        cluster.emulator.stop()

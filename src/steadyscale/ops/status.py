@@ -24,6 +24,7 @@ from steadyscale.config import ClusterConfig
 from steadyscale.core.lifecycle import TERMINAL, Status
 from steadyscale.core.resources import format_bundle
 from steadyscale.retries.clock import Clock
+from steadyscale.store.failures import Failure
 from steadyscale.store.ledger import Ledger
 
 # Every status a live node can have, in lifecycle order; finished nodes are not counted.
@@ -55,9 +56,19 @@ class FailureEntry(_Out):
     node_id: str
     node_type: str | None
     instance_id: str | None = Field(description="EC2 instance id, if the node had one")
-    status: str = Field(description="launch_failed, interrupted or lost")
-    at: float = Field(description="when, in the autoscaler clock's seconds since the epoch")
+    status: str = Field(
+        description="launch_failed, interrupted or lost; terminating for a `held` node"
+    )
+    at: float = Field(
+        description="when, in the autoscaler clock's seconds since the epoch; for a `held` "
+        "node, when its termination was asked"
+    )
     reason: str
+    held: bool = Field(
+        False,
+        description="a node EC2 refuses to terminate (termination protection, a policy): "
+        "listed first, until it is terminated, however old the refusal",
+    )
 
 
 class NotVisibleEntry(_Out):
@@ -128,7 +139,13 @@ class StatusReport(_Out):
     progress: Progress | None = Field(
         description="where demand stood at the daemon's last tick; null before its first"
     )
-    recent_failures: list[FailureEntry] = Field(description="newest first")
+    recent_failures: list[FailureEntry] = Field(
+        description=f"the nodes EC2 refuses to terminate (`held`; up to {FAILURES_SHOWN}), then "
+        f"the latest {FAILURES_SHOWN} moves to a failure status; each part newest first"
+    )
+    refused_terminations: int = Field(
+        0, ge=0, description="nodes EC2 refuses to terminate, all of them (some may be unlisted)"
+    )
     not_visible: int = Field(
         ge=0, description="launched nodes EC2 has not shown yet (eventual consistency)"
     )
@@ -165,18 +182,9 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         demand=[DemandEntry(bundle=i.bundle, count=i.count) for i in demand],
         pending_demand=sum(i.count for i in demand),
         demand_updated_at=ledger.demand_updated_at(),
-        progress=None if progress is None else Progress.model_validate(progress),
-        recent_failures=[
-            FailureEntry(
-                node_id=f.node_id,
-                node_type=f.node_type,
-                instance_id=f.instance_id,
-                status=f.status.value,
-                at=f.at,
-                reason=f.reason,
-            )
-            for f in failures
-        ],
+        progress=_progress(progress),
+        recent_failures=[_failure(f) for f in (*failures.held, *failures.recent)],
+        refused_terminations=failures.held_total,
         not_visible=len(invisible),
         oldest_not_visible=None
         if oldest is None
@@ -187,6 +195,25 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
             launched_at=oldest.launched_at,
             seconds_since_launch=round(moment - (oldest.launched_at or moment), 1),
         ),
+    )
+
+
+def _progress(written: dict[str, Any] | None) -> Progress | None:
+    """The daemon's progress; keys a later steadyscale may add are left out, not refused."""
+    if written is None:
+        return None
+    return Progress.model_validate({k: v for k, v in written.items() if k in Progress.model_fields})
+
+
+def _failure(failure: Failure) -> FailureEntry:
+    return FailureEntry(
+        node_id=failure.node_id,
+        node_type=failure.node_type,
+        instance_id=failure.instance_id,
+        status=failure.status.value,
+        at=failure.at,
+        reason=failure.reason,
+        held=failure.held,
     )
 
 
@@ -241,10 +268,15 @@ def status_view(report: StatusReport) -> RenderableType:
         for column in ("node", "type", "instance", "status", "reason"):
             failures.add_column(column)
         for f in report.recent_failures:
+            # A held node is still there: its refusal stands until it is terminated.
+            status = f"{f.status} (refused)" if f.held else f.status
             failures.add_row(
-                f.node_id, f.node_type or "-", f.instance_id or "-", f.status, f.reason, style="red"
+                f.node_id, f.node_type or "-", f.instance_id or "-", status, f.reason, style="red"
             )
         parts.append(failures)
+        unlisted = report.refused_terminations - sum(f.held for f in report.recent_failures)
+        if unlisted > 0:
+            parts.append(Text(f"and {unlisted} more node(s) EC2 refuses to terminate", style="red"))
     else:
         parts.append(Text("recent failures: none"))
     return Group(*parts)
