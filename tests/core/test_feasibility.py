@@ -108,6 +108,18 @@ def test_explain_keeps_the_items_that_fit_nothing_and_describes_each() -> None:
     assert gpu.describe() == "4 x {CPU: 4, GPU: 1}: no node type offers GPU"
 
 
+def test_explain_adds_up_the_items_of_one_shape() -> None:
+    items = [
+        DemandItem(bundle={"GPU": 1}, count=2),
+        DemandItem(bundle={"CPU": 64}, count=1),
+        DemandItem(bundle={"GPU": 1.0}, count=3),
+    ]
+    assert [(i.bundle, i.count, i.cause) for i in explain_infeasible(items, {"cpu": CPU})] == [
+        ({"GPU": 1}, 5, Cause.NOT_OFFERED),
+        ({"CPU": 64}, 1, Cause.TOO_LARGE),
+    ]
+
+
 _RESOURCES = st.sampled_from(["CPU", "GPU", "memory"])
 _AMOUNTS = st.sampled_from([0.0, 0.5, 1.0, 2.0, 4.0, 16.0])
 _OFFERS = st.dictionaries(_RESOURCES, _AMOUNTS, min_size=1, max_size=3)

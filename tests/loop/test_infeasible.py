@@ -4,6 +4,7 @@ one warning per change in the log, and the metrics say how much and why."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import pytest
 
@@ -17,7 +18,7 @@ CPU_ONLY = {
         "max_workers": 10,
     }
 }
-GPU = {"CPU": 4, "GPU": 1}
+GPU: dict[str, float] = {"CPU": 4, "GPU": 1}
 WHY = "4 x {CPU: 4, GPU: 1}: no node type offers GPU"
 
 
@@ -25,9 +26,9 @@ def _cluster() -> MemoryCluster:
     return make_memory_cluster("realistic", available_node_types=CPU_ONLY)
 
 
-def _demand(cluster: MemoryCluster, *items: tuple[dict[str, float], int]) -> None:
+def _demand(cluster: MemoryCluster, *items: tuple[Mapping[str, float], int]) -> None:
     cluster.ledger.set_demand(
-        [DemandItem(bundle=b, count=n) for b, n in items], cluster.clock.now()
+        [DemandItem(bundle=dict(b), count=n) for b, n in items], cluster.clock.now()
     )
 
 
@@ -121,8 +122,8 @@ def test_a_change_in_what_does_not_fit_is_said_again(caplog: pytest.LogCaptureFi
         cluster.tick()
     assert _warnings(caplog) == [
         f"infeasible: 4 bundle(s) no node type can hold: {WHY}",
-        "infeasible: 5 bundle(s) no node type can hold: 1 x {CPU: 64}: needs CPU 64, the "
-        f"largest node type offers 4 (cpu); {WHY}",
+        f"infeasible: 5 bundle(s) no node type can hold: {WHY}; "
+        "1 x {CPU: 64}: needs CPU 64, the largest node type offers 4 (cpu)",
     ]
     assert (
         _gauge(cluster, "steadyscale_demand_infeasible_by_cause", cause="too_large", resource="CPU")

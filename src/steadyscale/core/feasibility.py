@@ -79,13 +79,20 @@ def why_infeasible(
 def explain_infeasible(
     items: Iterable[DemandItem], node_types: Mapping[str, NodeTypeSpec]
 ) -> tuple[Infeasible, ...]:
-    """The items no node type fits, each with why; items that fit are left out."""
-    explained = []
+    """The demand no node type fits, one entry per bundle shape (counts added up, in the
+    order first demanded), each with why; what fits is left out."""
+    counts: dict[tuple[tuple[str, float], ...], int] = {}
     for item in items:
-        why = why_infeasible(item.bundle, node_types)
-        if why is not None and item.count > 0:
+        if item.count > 0:
+            shape = tuple(sorted(item.bundle.items()))
+            counts[shape] = counts.get(shape, 0) + item.count
+    explained = []
+    for shape, count in counts.items():
+        bundle = dict(shape)
+        why = why_infeasible(bundle, node_types)
+        if why is not None:
             cause, resource, words = why
-            explained.append(Infeasible(item.bundle, item.count, cause, resource, words))
+            explained.append(Infeasible(bundle, count, cause, resource, words))
     return tuple(explained)
 
 

@@ -189,10 +189,11 @@ class Autoscaler:
         if complete:
             self.strangers.handle(actions.strangers, report, now)
         report.unmet = actions.decision.unmet
-        report.infeasible = sum(i.count for i in actions.decision.infeasible)
-        report.infeasible_demand = explain_infeasible(
-            actions.decision.infeasible, self.config.available_node_types
-        )
+        # From the demand, not only what the scheduler could not place: a bundle no
+        # configured type fits is never met, even while a node of a type since removed
+        # holds it.
+        report.infeasible_demand = explain_infeasible(demand, self.config.available_node_types)
+        report.infeasible = sum(i.count for i in report.infeasible_demand)
         self.infeasible.note(report)
         self.terminator.cancel(actions.cancel, report)
         for node_id, why in actions.unhealthy.items():
