@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from steadyscale.config import ClusterConfig
+from steadyscale.core.feasibility import explain_infeasible
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.lifecycle import UP, NodeRecord
 from steadyscale.core.reconciler import reconcile
@@ -23,7 +24,14 @@ from steadyscale.loop.launcher import Launcher, new_id
 from steadyscale.loop.mover import Mover
 from steadyscale.loop.observer import Observer
 from steadyscale.loop.offerings import OfferingBook
-from steadyscale.loop.report import Event, Progress, Reporter, TickReport, summarize
+from steadyscale.loop.report import (
+    Event,
+    InfeasibleNotice,
+    Progress,
+    Reporter,
+    TickReport,
+    summarize,
+)
 from steadyscale.loop.strangers import Strangers
 from steadyscale.loop.terminator import Terminator
 from steadyscale.ops.health import HealthChecker
@@ -79,6 +87,7 @@ class Autoscaler:
         )
         self.strangers = Strangers(config, provider, self.reporter)
         self.progress = Progress(ledger)
+        self.infeasible = InfeasibleNotice(self.reporter)
         self.config = config
 
     @property
@@ -139,6 +148,7 @@ class Autoscaler:
             demanded=report.demanded_bundles,
             unmet=report.unmet,
             infeasible=report.infeasible,
+            infeasible_demand=report.infeasible_demand,
             crashed=crashed,
         )
         return report
@@ -179,7 +189,12 @@ class Autoscaler:
         if complete:
             self.strangers.handle(actions.strangers, report, now)
         report.unmet = actions.decision.unmet
-        report.infeasible = sum(i.count for i in actions.decision.infeasible)
+        # From the demand, not only what the scheduler could not place: a bundle no
+        # configured type fits is never met, even while a node of a type since removed
+        # holds it.
+        report.infeasible_demand = explain_infeasible(demand, self.config.available_node_types)
+        report.infeasible = sum(i.count for i in report.infeasible_demand)
+        self.infeasible.note(report)
         self.terminator.cancel(actions.cancel, report)
         for node_id, why in actions.unhealthy.items():
             record = self.book.records[node_id]

@@ -1,5 +1,6 @@
-"""What ``steadyscale status`` shows: nodes by type and status, demand, recent failures and
-the oldest instance EC2 does not show yet, read from the ledger without its writer lock.
+"""What ``steadyscale status`` shows: nodes by type and status, demand (and what of it no
+node type can hold, and why), recent failures and the oldest instance EC2 does not show
+yet, read from the ledger without its writer lock.
 
 ``StatusReport`` is the ``--json`` output; ``docs/status.schema.json`` is generated from it
 (``python -m steadyscale.app.docgen``), so the published schema and the code cannot drift.
@@ -11,8 +12,9 @@ import io
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
@@ -22,6 +24,7 @@ from steadyscale.config import ClusterConfig
 from steadyscale.core.lifecycle import TERMINAL, Status
 from steadyscale.core.resources import format_bundle
 from steadyscale.retries.clock import Clock
+from steadyscale.store.failures import Failure
 from steadyscale.store.ledger import Ledger
 
 # Every status a live node can have, in lifecycle order; finished nodes are not counted.
@@ -53,9 +56,19 @@ class FailureEntry(_Out):
     node_id: str
     node_type: str | None
     instance_id: str | None = Field(description="EC2 instance id, if the node had one")
-    status: str = Field(description="launch_failed, interrupted or lost")
-    at: float = Field(description="when, in the autoscaler clock's seconds since the epoch")
+    status: str = Field(
+        description="launch_failed, interrupted or lost; terminating for a `held` node"
+    )
+    at: float = Field(
+        description="when, in the autoscaler clock's seconds since the epoch; for a `held` "
+        "node, when its termination was asked"
+    )
     reason: str
+    held: bool = Field(
+        False,
+        description="a node EC2 refuses to terminate (termination protection, a policy): "
+        "listed first, until it is terminated, however old the refusal",
+    )
 
 
 class NotVisibleEntry(_Out):
@@ -66,14 +79,47 @@ class NotVisibleEntry(_Out):
     seconds_since_launch: float = Field(ge=0)
 
 
+class InfeasibleEntry(_Out):
+    bundle: dict[str, float] = Field(description="resources of one bundle, e.g. {GPU: 1}")
+    count: int = Field(ge=0)
+    cause: str = Field(
+        description="the first reason: not_offered (no node type offers the resource), "
+        "too_large (more of it than any node type offers), not_together (no node type "
+        "offers all of it at once) or no_node_types"
+    )
+    resource: str | None = Field(description="the resource not_offered or too_large names")
+    why: str = Field(description='in words, e.g. "no node type offers GPU"')
+
+
 class Progress(_Out):
     unmet: int = Field(ge=0, description="bundles left without a node by limits or pacing")
-    infeasible: int = Field(ge=0, description="bundles no node type can hold")
-    capacity_met: bool = Field(description="all demand that fits a node type sits on ready nodes")
+    infeasible: int = Field(
+        ge=0, description="bundles no node type can hold: never met, whatever else holds"
+    )
+    infeasible_demand: list[InfeasibleEntry] = Field(
+        default_factory=list,
+        description="the bundles counted in `infeasible`, by shape, each with why",
+    )
+    feasible_met: bool = Field(
+        False, description="all demand that fits a node type sits on ready nodes"
+    )
+    capacity_met: bool = Field(
+        description="all demand sits on ready nodes: false while `infeasible` is above 0"
+    )
     since: float = Field(
         description="the tick since which it stands so (seconds since the "
         "epoch): the daemon writes it only when it changes"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_an_earlier_daemon(cls, data: Any) -> Any:
+        """An earlier daemon wrote capacity_met for the demand that fits, infeasible or not:
+        read it as feasible_met, and as capacity_met only with nothing infeasible."""
+        if isinstance(data, dict) and "feasible_met" not in data and "capacity_met" in data:
+            met = bool(data["capacity_met"])
+            data = {**data, "feasible_met": met, "capacity_met": met and not data["infeasible"]}
+        return data
 
 
 class StatusReport(_Out):
@@ -93,7 +139,13 @@ class StatusReport(_Out):
     progress: Progress | None = Field(
         description="where demand stood at the daemon's last tick; null before its first"
     )
-    recent_failures: list[FailureEntry] = Field(description="newest first")
+    recent_failures: list[FailureEntry] = Field(
+        description=f"the nodes EC2 refuses to terminate (`held`; up to {FAILURES_SHOWN}), then "
+        f"the latest {FAILURES_SHOWN} moves to a failure status; each part newest first"
+    )
+    refused_terminations: int = Field(
+        0, ge=0, description="nodes EC2 refuses to terminate, all of them (some may be unlisted)"
+    )
     not_visible: int = Field(
         ge=0, description="launched nodes EC2 has not shown yet (eventual consistency)"
     )
@@ -130,18 +182,9 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         demand=[DemandEntry(bundle=i.bundle, count=i.count) for i in demand],
         pending_demand=sum(i.count for i in demand),
         demand_updated_at=ledger.demand_updated_at(),
-        progress=None if progress is None else Progress.model_validate(progress),
-        recent_failures=[
-            FailureEntry(
-                node_id=f.node_id,
-                node_type=f.node_type,
-                instance_id=f.instance_id,
-                status=f.status.value,
-                at=f.at,
-                reason=f.reason,
-            )
-            for f in failures
-        ],
+        progress=_progress(progress),
+        recent_failures=[_failure(f) for f in (*failures.held, *failures.recent)],
+        refused_terminations=failures.held_total,
         not_visible=len(invisible),
         oldest_not_visible=None
         if oldest is None
@@ -152,6 +195,25 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
             launched_at=oldest.launched_at,
             seconds_since_launch=round(moment - (oldest.launched_at or moment), 1),
         ),
+    )
+
+
+def _progress(written: dict[str, Any] | None) -> Progress | None:
+    """The daemon's progress; keys a later steadyscale may add are left out, not refused."""
+    if written is None:
+        return None
+    return Progress.model_validate({k: v for k, v in written.items() if k in Progress.model_fields})
+
+
+def _failure(failure: Failure) -> FailureEntry:
+    return FailureEntry(
+        node_id=failure.node_id,
+        node_type=failure.node_type,
+        instance_id=failure.instance_id,
+        status=failure.status.value,
+        at=failure.at,
+        reason=failure.reason,
+        held=failure.held,
     )
 
 
@@ -188,19 +250,8 @@ def status_view(report: StatusReport) -> RenderableType:
     parts: list[RenderableType] = [table]
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
-    progress = report.progress
-    if progress is not None and demand:
-        if progress.capacity_met:
-            parts.append(Text("demand met: on ready nodes", style="green"))
-        else:
-            parts.append(
-                Text(
-                    f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
-                    f"pacing, {progress.infeasible} that no node type can hold; the rest wait "
-                    "for starting nodes",
-                    style="yellow",
-                )
-            )
+    if report.progress is not None and demand:
+        parts.extend(_progress_view(report.progress, report.pending_demand))
     oldest = report.oldest_not_visible
     if oldest is not None:
         parts.append(
@@ -217,13 +268,50 @@ def status_view(report: StatusReport) -> RenderableType:
         for column in ("node", "type", "instance", "status", "reason"):
             failures.add_column(column)
         for f in report.recent_failures:
+            # A held node is still there: its refusal stands until it is terminated.
+            status = f"{f.status} (refused)" if f.held else f.status
             failures.add_row(
-                f.node_id, f.node_type or "-", f.instance_id or "-", f.status, f.reason, style="red"
+                f.node_id, f.node_type or "-", f.instance_id or "-", status, f.reason, style="red"
             )
         parts.append(failures)
+        unlisted = report.refused_terminations - sum(f.held for f in report.recent_failures)
+        if unlisted > 0:
+            parts.append(Text(f"and {unlisted} more node(s) EC2 refuses to terminate", style="red"))
     else:
         parts.append(Text("recent failures: none"))
     return Group(*parts)
+
+
+def _progress_view(progress: Progress, demanded: int) -> list[Text]:
+    """Where demand stood at the daemon's last tick. Demand no node type can hold is never
+    met: it is said first, in red, with why."""
+    if progress.capacity_met:
+        return [Text("demand met: on ready nodes", style="green")]
+    lines = []
+    if progress.infeasible:
+        lines.append(
+            Text(
+                f"demand not met: {progress.infeasible} bundle(s) no node type can hold",
+                style="red",
+            )
+        )
+        lines.extend(
+            Text(f"  {d.count} x {format_bundle(d.bundle)}: {d.why}", style="red")
+            for d in progress.infeasible_demand
+        )
+        if demanded <= progress.infeasible:
+            return lines
+    if progress.feasible_met:
+        lines.append(Text("the rest of the demand is met: on ready nodes", style="green"))
+    else:
+        lines.append(
+            Text(
+                f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
+                "pacing; the rest wait for starting nodes",
+                style="yellow",
+            )
+        )
+    return lines
 
 
 def render_status(report: StatusReport, *, width: int = 250) -> str:

@@ -120,11 +120,15 @@ def parse_bundle(text: str) -> dict[str, float]:
 
 
 def _check_fits(config: ClusterConfig, item: DemandItem) -> None:
-    from steadyscale.core.resources import fits, format_bundle  # noqa: PLC0415
+    """Refuse a bundle no node type fits, with the reason the daemon and ``status`` give."""
+    from steadyscale.core.feasibility import why_infeasible  # noqa: PLC0415
+    from steadyscale.core.resources import format_bundle  # noqa: PLC0415
 
     types = config.available_node_types
-    if not any(fits(item.bundle, t.resources) for t in types.values()):
+    infeasible = why_infeasible(item.bundle, types)
+    if infeasible is not None:
         offers = "; ".join(f"{n} {format_bundle(t.resources)}" for n, t in types.items())
         raise SteadyscaleError(
-            f"no node type can fit bundle {format_bundle(item.bundle)}; node types offer {offers}"
+            f"no node type can fit bundle {format_bundle(item.bundle)}: {infeasible[2]}; "
+            f"node types offer {offers}"
         )
