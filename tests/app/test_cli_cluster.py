@@ -175,7 +175,10 @@ def test_request_and_status_use_the_ledger(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--bundle", "GPU=1", "--count", "1"], "no node type can fit bundle {GPU: 1}"),
+        (
+            ["--bundle", "GPU=1", "--count", "1"],
+            "no node type can fit bundle {GPU: 1}: no node type offers GPU; node types offer",
+        ),
         (["--bundle", "CPU", "--count", "1"], "write resources as NAME=AMOUNT"),
         (["--bundle", "CPU=1"], "give one --count after each --bundle"),
         ([], "say what to demand"),

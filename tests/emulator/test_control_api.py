@@ -85,3 +85,97 @@ def test_bad_control_requests_get_a_clear_answer(fake_emulator: FakeEmulator) ->
     assert missing.value.code == 404
     assert _get(f"{emu.endpoint_url}/_steadyscale/health")["ok"] is True
     assert _get(f"{emu.endpoint_url}/_steadyscale/settings")["profile"] == "none"
+
+
+def _refused(url: str, body: bytes) -> str:
+    """The error of a POST the control API must refuse: a JSON 400, whatever the body."""
+    request = urllib.request.Request(url, data=body, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 400
+    assert caught.value.headers["Content-Type"] == "application/json"
+    error: str = json.loads(caught.value.read())["error"]
+    return error
+
+
+@pytest.mark.parametrize("path", ["faults", "interrupt", "node-health"])
+@pytest.mark.parametrize(
+    ("body", "kind"), [(b"[]", "a list"), (b'"x"', 'a string "x"'), (b"null", "null")]
+)
+def test_a_body_that_is_not_a_json_object_is_a_json_400_on_every_post_path(
+    fake_emulator: FakeEmulator, path: str, body: bytes, kind: str
+) -> None:
+    emu, clock, ec2 = fake_emulator("none")
+    error = _refused(f"{emu.endpoint_url}/_steadyscale/{path}", body)
+    assert "the body must be a JSON object with " in error and error.endswith(f"got {kind}")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"fault": "timeout", "action": "DescribeInstance"},
+            "action 'DescribeInstance' is not an EC2 action (did you mean DescribeInstances?)",
+        ),
+        ({"fault": "timeout", "action": "LaunchRockets"}, "action 'LaunchRockets' is not an EC2"),
+        ({"fault": "timeout", "count": -3}, "count must be from 1 to 100000, got -3"),
+        ({"fault": "timeout", "count": 0}, "count must be from 1 to 100000, got 0"),
+        ({"fault": "timeout", "count": 3000000}, "count must be from 1 to 100000, got 3000000"),
+        (
+            {"fault": "timeout", "count": "3"},
+            'count: give a whole number of calls, got a string "3"',
+        ),
+        (
+            {"fault": "meteor"},
+            'fault: give one of server_error, lost_response, timeout, got "meteor"',
+        ),
+        ({"action": "RunInstances"}, "fault: required"),
+        ({"fault": "timeout", "cout": 3}, 'unknown field "cout"; this path takes fault, action'),
+    ],
+)
+def test_faults_refuses_what_no_call_would_meet_naming_the_field(
+    fake_emulator: FakeEmulator, body: dict[str, Any], expected: str
+) -> None:
+    emu, clock, ec2 = fake_emulator("none")
+    error = _refused(f"{emu.endpoint_url}/_steadyscale/faults", json.dumps(body).encode())
+    assert expected in error
+    ec2.describe_instances()  # nothing was injected
+
+
+def test_the_most_faults_one_request_may_inject_are_all_met(fake_emulator: FakeEmulator) -> None:
+    emu, clock, ec2 = fake_emulator("none")
+    answer = _post(
+        f"{emu.endpoint_url}/_steadyscale/faults",
+        {"fault": "server_error", "action": "DescribeInstances", "count": 100_000},
+    )
+    assert answer == {
+        "injected": {
+            "fault": "server_error",
+            "action": "DescribeInstances",
+            "count": 100_000,
+            "region": "us-east-1",
+        }
+    }
+    with pytest.raises(ClientError) as caught:
+        ec2.describe_instances()
+    assert error_code(caught.value) in ("InternalError", "Unavailable")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("interrupt", {"instance_ids": "i-0123456789abcdef0"}),
+        ("interrupt", {"instance_ids": [1, 2]}),
+        ("interrupt", {}),
+        ("node-health", {"instance_ids": "i-0123456789abcdef0", "healthy": False}),
+    ],
+)
+def test_instance_ids_must_be_a_list_of_strings(
+    fake_emulator: FakeEmulator, path: str, body: dict[str, Any]
+) -> None:
+    emu, clock, ec2 = fake_emulator("none")
+    (spot,) = launch(ec2, InstanceMarketOptions={"MarketType": "spot"})
+    error = _refused(f"{emu.endpoint_url}/_steadyscale/{path}", json.dumps(body).encode())
+    assert error.startswith("bad request: instance_ids: ")
+    assert 'a list of instance ids, e.g. ["i-0123456789abcdef0"]' in error
+    assert [i.state for i in emu.truth()] == ["running"]  # nothing interrupted

@@ -3,9 +3,13 @@ error refuses the call, a lost response or a timeout hides the answer of a call 
 
 from __future__ import annotations
 
+import re
+import tracemalloc
 from typing import Any
 
-from steadyscale.ec2model.gate import THROTTLED, CallGate, Draw, Fault
+import pytest
+
+from steadyscale.ec2model.gate import MAX_INJECTED_CALLS, THROTTLED, CallGate, Draw, Fault
 from steadyscale.ec2model.settings import build_settings
 
 
@@ -79,3 +83,53 @@ def test_the_launch_bucket_caps_what_a_launch_may_start_and_is_charged_for_it() 
     gate.consume_resources("RunInstances", 7, 0.0)
     assert gate.resource_budget("RunInstances", 0.0) == 3
     assert _gate().resource_budget("RunInstances", 0.0) is None  # throttling off
+
+
+def test_injected_faults_hit_the_next_calls_of_their_action_in_the_order_injected() -> None:
+    gate = _gate()
+    gate.inject(Fault.TIMEOUT, "RunInstances", count=2)
+    gate.inject(Fault.SERVER_ERROR, "*", count=2)
+    gate.inject(Fault.LOST_RESPONSE, "RunInstances")
+    assert [gate.draw_fault("DescribeInstances") for _ in range(2)] == [Fault.SERVER_ERROR] * 2
+    assert [gate.draw_fault("RunInstances") for _ in range(4)] == [
+        Fault.TIMEOUT,
+        Fault.TIMEOUT,
+        Fault.LOST_RESPONSE,
+        None,
+    ]
+    assert gate.draw_fault("DescribeInstances") is None
+
+
+def test_an_injection_costs_the_same_memory_whatever_its_count() -> None:
+    def allocated(count: int) -> int:
+        gate = _gate()
+        tracemalloc.start()
+        try:
+            gate.inject(Fault.TIMEOUT, "RunInstances", count=count)
+            return tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+
+    allocated(1)  # EC2's action names, loaded once
+    assert allocated(MAX_INJECTED_CALLS) <= allocated(1) + 1024
+
+
+@pytest.mark.parametrize(
+    ("action", "count", "expected"),
+    [
+        (
+            "RunInstance",
+            1,
+            "action 'RunInstance' is not an EC2 action (did you mean RunInstances?)",
+        ),
+        ("run_instances", 1, "action 'run_instances' is not an EC2 action"),
+        ("RunInstances", 0, f"count must be from 1 to {MAX_INJECTED_CALLS}, got 0"),
+        ("*", -1, f"count must be from 1 to {MAX_INJECTED_CALLS}, got -1"),
+        ("*", MAX_INJECTED_CALLS + 1, f"count must be from 1 to {MAX_INJECTED_CALLS}, got "),
+    ],
+)
+def test_an_injection_no_call_would_meet_is_refused(action: str, count: int, expected: str) -> None:
+    gate = _gate()
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        gate.inject(Fault.TIMEOUT, action, count)
+    assert gate.draw_fault("RunInstances") is None

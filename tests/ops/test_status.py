@@ -23,6 +23,7 @@ from rich.console import Console
 
 import steadyscale.ops.status as status_module
 from steadyscale.app.cli import main
+from steadyscale.config import parse_config
 from steadyscale.core.lifecycle import Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.ops.status import COLUMNS, collect_status, read_status, render_status, watch_status
@@ -302,3 +303,146 @@ def test_status_without_a_config_is_one_line(
     assert main(["status", *args]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1
+
+
+def _config_file(tmp_path: Path, ledger: Path, node_types: dict[str, Any]) -> Path:
+    config = tmp_path / "cluster.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "cluster_name": "test",
+                "ledger": str(ledger),
+                "provider": {"type": "emulator"},
+                "available_node_types": node_types,
+            }
+        )
+    )
+    return config
+
+
+def test_demand_no_node_type_can_hold_is_never_met_in_status_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gpu type is gone while 4 x {CPU: 2, GPU: 1} are demanded: status says they
+    are not met and why, as `request` says when it refuses the same bundle."""
+    ledger = tmp_path / "ledger.db"
+    cluster = make_cluster("realistic", ledger_path=str(ledger), available_node_types=NODE_TYPES)
+    config = _config_file(tmp_path, ledger, NODE_TYPES)
+    try:
+        gpu = DemandItem(bundle={"CPU": 2, "GPU": 1}, count=4)
+        cluster.ledger.set_demand([gpu], cluster.clock.now())
+        cluster.run(lambda r: r.settled, max_ticks=10)
+        report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+        progress = report.progress
+        assert progress is not None and not progress.capacity_met and progress.infeasible == 4
+        [entry] = progress.infeasible_demand
+        assert (entry.count, entry.cause, entry.resource) == (4, "not_offered", "GPU")
+        text = render_status(report)
+        assert "demand met" not in text
+        assert "demand not met: 4 bundle(s) no node type can hold" in text
+        assert "4 x {CPU: 2, GPU: 1}: no node type offers GPU" in text
+        assert main(["status", str(config), "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        jsonschema.validate(printed, SCHEMA)
+        assert printed["progress"]["capacity_met"] is False
+        assert printed["progress"]["infeasible_demand"][0]["why"] == "no node type offers GPU"
+        # request refuses the same bundle for the same reason.
+        assert main(["request", str(config), "--bundle", "CPU=2,GPU=1", "--count", "4"]) == 2
+        assert f"{{CPU: 2, GPU: 1}}: {entry.why}; node types offer" in capsys.readouterr().err
+        # With demand that fits beside it, the rest is met and said so; the whole is not.
+        cpu = DemandItem(bundle={"CPU": 2}, count=2)
+        cluster.ledger.set_demand([cpu, gpu], cluster.clock.now())
+        cluster.run(lambda r: r.feasible_met, max_ticks=60)
+        report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+        assert report.progress is not None and not report.progress.capacity_met
+        text = render_status(report)
+        assert "demand not met: 4 bundle(s) no node type can hold" in text
+        assert "the rest of the demand is met: on ready nodes" in text
+    finally:
+        cluster.ledger.close()
+        cluster.emulator.stop()
+
+
+def test_progress_an_earlier_daemon_wrote_is_never_met_with_demand_that_fits_nothing(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger(tmp_path / "ledger.db")
+    ledger.set_demand([DemandItem(bundle={"GPU": 1}, count=4)], 0.0)
+    ledger.save_progress({"unmet": 0, "infeasible": 4, "capacity_met": True, "since": 0.0})
+    config = parse_config(
+        {
+            "cluster_name": "test",
+            "provider": {"type": "emulator"},
+            "available_node_types": NODE_TYPES,
+        }
+    )
+    progress = collect_status(config, ledger, now=1.0).progress
+    ledger.close()
+    assert progress is not None
+    assert (progress.capacity_met, progress.feasible_met, progress.infeasible) == (False, True, 4)
+
+
+PROTECTED_TYPES = {
+    "cpu": {
+        "node_config": {
+            "InstanceType": "m5.large",
+            "ImageId": "ami-12345678",
+            "DisableApiTermination": True,
+        },
+        "resources": {"CPU": 2},
+        "max_workers": 10,
+    }
+}
+
+
+def test_a_node_ec2_refuses_to_terminate_is_a_failure_until_it_is_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Launched with termination protection, scaled down: TerminateInstances answers
+    OperationNotPermitted; status lists the nodes among recent failures with EC2's reason
+    for as long as they stay, and not once they are terminated."""
+    ledger = tmp_path / "ledger.db"
+    cluster = make_cluster(
+        "realistic",
+        ledger_path=str(ledger),
+        available_node_types=PROTECTED_TYPES,
+        idle_timeout_minutes=0,
+    )
+    config = _config_file(tmp_path, ledger, PROTECTED_TYPES)
+    try:
+        cluster.demand(2)
+        cluster.run(lambda r: r.capacity_met, max_ticks=60)
+        cluster.demand(0)
+        cluster.run(lambda r: cluster.count(Status.TERMINATING) == 2, max_ticks=10)
+        protected = sorted(r.instance_id or "" for r in cluster.autoscaler.records.values())
+        # Long after the refusal (a retry every 300 s), still listed, newest first.
+        for _ in range(80):
+            cluster.tick()
+        assert sorted(i.instance_id for i in cluster.alive()) == protected
+        report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+        held = [f for f in report.recent_failures if f.held]
+        assert sorted(f.instance_id or "" for f in held) == protected
+        assert report.refused_terminations == 2
+        for failure in held:
+            assert failure.status == "terminating" and failure.node_type == "cpu"
+            assert failure.reason.startswith("TerminateInstances refused: OperationNotPermitted")
+        text = render_status(report)
+        assert "recent failures: none" not in text
+        assert text.count("terminating (refused)") == 2 and "OperationNotPermitted" in text
+        assert main(["status", str(config), "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        jsonschema.validate(printed, SCHEMA)
+        assert [f["held"] for f in printed["recent_failures"]] == [True, True]
+        assert printed["refused_terminations"] == 2
+        # Protection off: the next retry is accepted, and status no longer lists them.
+        for instance_id in protected:
+            cluster.emulator.client().modify_instance_attribute(
+                InstanceId=instance_id, DisableApiTermination={"Value": False}
+            )
+        cluster.run(lambda r: not cluster.alive(), max_ticks=120)
+        report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+        assert report.recent_failures == [] and report.refused_terminations == 0
+        assert "recent failures: none" in render_status(report)
+    finally:
+        cluster.ledger.close()
+        cluster.emulator.stop()

@@ -1,5 +1,6 @@
 """``steadyscale run``: the loop, a scripted scenario if the config has one, live output and
-a summary at the end (nodes, time to capacity, API calls, duplicates, leaks).
+a summary at the end (nodes, time to capacity, demand no node type can hold, API calls,
+duplicates, leaks).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class RunSummary:
     peak_running: int
     demand_at: float | None
     capacity_seconds: float | None
+    infeasible: list[str]  # at the end: "4 x {CPU: 4, GPU: 1}: no node type offers GPU"
+    infeasible_bundles: int
     api_calls: dict[str, int]
     api_calls_total: int
     duplicates: int | None
@@ -53,6 +56,8 @@ class RunSummary:
             "time_to_capacity_seconds": (
                 None if self.capacity_seconds is None else round(self.capacity_seconds, 3)
             ),
+            "infeasible_bundles": self.infeasible_bundles,
+            "infeasible_demand": self.infeasible,
             "api_calls": self.api_calls,
             "api_calls_total": self.api_calls_total,
             "duplicates": self.duplicates,
@@ -69,7 +74,7 @@ class Printer:
     def __init__(self, out: TextIO, start: float) -> None:
         self.out = out
         self.start = start
-        self._last_counts: tuple[int, ...] | None = None
+        self._last_counts: tuple[tuple[int, ...], int] | None = None
 
     def event(self, event: Event) -> None:
         self.out.write(f"{event.at - self.start:8.1f}s  {event.kind:<13} {event.message}\n")
@@ -77,12 +82,14 @@ class Printer:
 
     def tick(self, report: TickReport, demand: int) -> None:
         counts = tuple(report.counts.get(s.value, 0) for s in _SHOWN)
-        if counts == self._last_counts:
+        if (counts, report.infeasible) == self._last_counts:
             return
-        self._last_counts = counts
+        self._last_counts = (counts, report.infeasible)
         parts = " ".join(f"{s.value} {n}" for s, n in zip(_SHOWN, counts, strict=True))
+        # Demand no node type can hold is never met: said beside the demand it is part of.
+        held = f" ({report.infeasible} fit no node type)" if report.infeasible else ""
         at = report.started_at + report.duration
-        self.out.write(f"{at - self.start:8.1f}s  {'nodes':<13} demand {demand} | {parts}\n")
+        self.out.write(f"{at - self.start:8.1f}s  {'nodes':<13} demand {demand}{held} | {parts}\n")
         self.out.flush()
 
 
@@ -201,6 +208,7 @@ class _Run:
         duplicates, leaks = ground_truth_checks(runtime)
         calls = runtime.provider.calls_by_action()
         demand_at, capacity_at = state.demand_at, state.capacity_at
+        last = state.last
         return RunSummary(
             elapsed_seconds=self.clock.now() - self.start,
             ticks=self.autoscaler.ticks,
@@ -212,6 +220,8 @@ class _Run:
                 if capacity_at is not None and demand_at is not None
                 else None
             ),
+            infeasible=[i.describe() for i in last.infeasible_demand] if last else [],
+            infeasible_bundles=last.infeasible if last else 0,
             api_calls=dict(sorted(calls.items())),
             api_calls_total=sum(calls.values()),
             duplicates=duplicates,
@@ -253,12 +263,12 @@ def format_summary(summary: RunSummary, *, time_scale: float = 1.0) -> str:
     lines.append(
         f"  nodes launched     {summary.nodes_launched} (peak running {summary.peak_running})"
     )
-    capacity = (
-        "not reached"
-        if summary.capacity_seconds is None
-        else f"{summary.capacity_seconds:.1f}s after the demand arrived"
-    )
-    lines.append(f"  time to capacity   {capacity}")
+    lines.append(f"  time to capacity   {_capacity(summary)}")
+    if summary.infeasible:
+        lines.append(
+            f"  fit no node type   {summary.infeasible_bundles} bundle(s): "
+            + "; ".join(summary.infeasible)
+        )
     calls = ", ".join(f"{a} {n}" for a, n in summary.api_calls.items())
     per_node = (
         f", {summary.api_calls_total / summary.nodes_launched:.3f} per node"
@@ -271,6 +281,14 @@ def format_summary(summary: RunSummary, *, time_scale: float = 1.0) -> str:
     if summary.errors:
         lines.append(f"  tick errors        {summary.errors} (each retried on the next tick)")
     return "\n".join(lines) + "\n"
+
+
+def _capacity(summary: RunSummary) -> str:
+    if summary.capacity_seconds is not None:
+        return f"{summary.capacity_seconds:.1f}s after the demand arrived"
+    if summary.infeasible_bundles:
+        return "not reached: some demand fits no node type"
+    return "not reached"
 
 
 def _maybe(value: int | None) -> str:

@@ -6,13 +6,19 @@ from steadyscale.config.loading import (
     ledger_path,
     load_config,
     parse_config,
+    read_text_file,
+    read_yaml_document,
     read_yaml_file,
 )
 from steadyscale.config.metrics import MetricsConfig
 from steadyscale.config.models import ClusterConfig, ScenarioStep
 from steadyscale.config.node_types import HealthCheck, NodeType
 from steadyscale.config.provider import DEFAULT_RATE_LIMITS, Provider, RateLimit, bucket_pairs
-from steadyscale.config.validation import known_instance_types, run_instances_problem
+from steadyscale.config.validation import (
+    ec2_actions,
+    known_instance_types,
+    run_instances_problem,
+)
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
@@ -25,10 +31,13 @@ __all__ = [
     "ScenarioStep",
     "bucket_pairs",
     "describe_validation_error",
+    "ec2_actions",
     "known_instance_types",
     "ledger_path",
     "load_config",
     "parse_config",
+    "read_text_file",
+    "read_yaml_document",
     "read_yaml_file",
     "run_instances_problem",
 ]

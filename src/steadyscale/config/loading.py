@@ -18,20 +18,61 @@ from steadyscale.config.validation import check_node_types
 from steadyscale.errors import ConfigError
 
 
-def read_yaml_file(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file, or a ConfigError that says what is wrong with it."""
+def read_text_file(path: str | Path) -> str:
+    """The text of a UTF-8 file, or a ConfigError that says why it cannot be read."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(not_utf8(file, raw, exc.start)) from None
+
+
+def not_utf8(file: Path, raw: bytes, start: int) -> str:
+    """What is wrong with a file that is not UTF-8, and the command that converts it: YAML
+    is UTF-8, and editors on some systems save Latin-1 or UTF-16 by default."""
+    converted = file.with_name(f"{file.stem}.utf8{file.suffix}")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        where, how = "it starts with a UTF-16 byte-order mark", ""
+        encoding = "UTF-16"
+    else:
+        line = raw.count(b"\n", 0, start) + 1
+        column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+        where = f"byte 0x{raw[start]:02x} at line {line}, column {column}"
+        how, encoding = "if it is Latin-1: ", "LATIN1"
+    return (
+        f"{file} is not UTF-8 text ({where}); save it as UTF-8 "
+        f"({how}iconv -f {encoding} -t UTF-8 {file} > {converted})"
+    )
+
+
+def read_yaml_document(path: str | Path) -> Any:
+    """The YAML value in a UTF-8 file, or a ConfigError that says what is wrong with it."""
+    file = Path(path)
+    text = read_text_file(file)
+    try:
+        return yaml.safe_load(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ConfigError(
+            f"{file}: character U+{exc.character:04X} at line {line}, column {column} "
+            "is not allowed in YAML (a control character); remove it"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{file}: malformed YAML{where}: {problem}") from None
+
+
+def read_yaml_file(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from a file, or a ConfigError that says what is wrong with it."""
+    file = Path(path)
+    data = read_yaml_document(file)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -24,6 +24,12 @@ def known_instance_types() -> frozenset[str]:
     return frozenset(_ec2_model().shape_for("InstanceType").enum)
 
 
+@functools.cache
+def ec2_actions() -> frozenset[str]:
+    """The names of EC2's API actions (RunInstances, ...), as botocore's model lists them."""
+    return frozenset(_ec2_model().operation_names)
+
+
 def run_instances_problem(node_config: dict[str, Any]) -> str | None:
     """What EC2's RunInstances would refuse in ``node_config`` before sending it, if any."""
     from botocore.validate import ParamValidator  # noqa: PLC0415

@@ -208,6 +208,10 @@ class NodeUpdate:
 
 NO_UPDATE: Final = NodeUpdate()
 
+# How a terminating node's last_error begins while EC2 refuses to terminate it (termination
+# protection, a policy): ``status`` lists such a node among failures until it is gone.
+TERMINATE_REFUSED: Final = "TerminateInstances refused: "
+
 
 @dataclass
 class NodeRecord:

@@ -43,10 +43,18 @@ class DemandItem(_Strict):
         return amounts_or_error(value, "a bundle needs at least one resource, for example {CPU: 1}")
 
 
+class RepeatedName(ValueError):  # noqa: N818 - the name says what is wrong
+    """A list of NAME=AMOUNT pairs names ``name`` twice: which amount was meant is unknown."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name} is given twice")
+
+
 def parse_amounts(text: str, separators: str = ",") -> dict[str, float]:
     """``CPU=4,GPU=1`` as {CPU: 4, GPU: 1}: NAME=AMOUNT pairs, each amount a finite number
-    >= 0. Raises ValueError whose message is the pair that is wrong, quoted; callers say
-    what they expected."""
+    >= 0, each name once. Raises RepeatedName for a name given twice, else ValueError whose
+    message is the pair that is wrong, quoted; callers say what they expected."""
     for separator in separators[1:]:
         text = text.replace(separator, separators[0])
     amounts: dict[str, float] = {}
@@ -58,6 +66,8 @@ def parse_amounts(text: str, separators: str = ",") -> dict[str, float]:
             amount = -1.0
         if not sep or not name.strip() or amount < 0 or not math.isfinite(amount):
             raise ValueError(repr(part))
+        if name.strip() in amounts:
+            raise RepeatedName(name.strip())
         amounts[name.strip()] = amount
     return amounts
 

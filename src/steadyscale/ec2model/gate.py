@@ -6,11 +6,13 @@ in-memory backend both draw here, in this order, from the same seeded streams.
 
 from __future__ import annotations
 
+import difflib
 import random
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
+from steadyscale.config import ec2_actions
 from steadyscale.ec2model.settings import Bucket, EmulatorSettings
 from steadyscale.retries.tokenbucket import TokenBucket
 
@@ -23,10 +25,33 @@ class Fault(StrEnum):
     TIMEOUT = "timeout"  # done; the client never gets an answer
 
 
-@dataclass(frozen=True)
-class PendingFault:
-    action: str  # an EC2 action name, or "*" for any
+# The most calls one injection may hit: far beyond any test's need, and a request for
+# more is a mistake (a count meant as something else).
+MAX_INJECTED_CALLS = 100_000
+
+
+def check_injection(action: str, count: int) -> None:
+    """Refuse (ValueError) an injection no call would ever meet, or a count out of bounds:
+    ``action`` must be one of EC2's actions as botocore's model lists them, or ``*``."""
+    if action != "*" and action not in ec2_actions():
+        close = difflib.get_close_matches(action, ec2_actions(), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(
+            f"action {action!r} is not an EC2 action{hint}; give one such as RunInstances, "
+            "or * for any"
+        )
+    if not 1 <= count <= MAX_INJECTED_CALLS:
+        raise ValueError(f"count must be from 1 to {MAX_INJECTED_CALLS}, got {count}")
+
+
+@dataclass(eq=False)  # removed by identity: two injections may look alike
+class PendingFaults:
+    """The next ``remaining`` calls of ``action`` (an EC2 action name, or "*" for any) hit
+    ``fault``: one entry per injection, whatever its count."""
+
+    action: str
     fault: Fault
+    remaining: int
 
 
 @dataclass(frozen=True)
@@ -91,7 +116,7 @@ class CallGate:
         self._fault_rng = random.Random(f"{seed}/faults")
         # Which 5xx a server error answers with.
         self._error_rng = random.Random(f"{seed}/server")
-        self._injected: deque[PendingFault] = deque()
+        self._injected: deque[PendingFaults] = deque()
         throttling = settings.throttling
         self._request_buckets = _buckets(throttling.request_buckets, throttling.scale)
         self._resource_buckets = _buckets(throttling.resource_buckets, throttling.scale)
@@ -137,15 +162,18 @@ class CallGate:
             bucket.try_take(now, min(count, bucket.available(now)))
 
     def inject(self, fault: Fault, action: str = "*", count: int = 1) -> None:
-        """Make the next ``count`` calls of ``action`` (or any, with ``*``) hit ``fault``."""
-        for _ in range(count):
-            self._injected.append(PendingFault(action, fault))
+        """Make the next ``count`` calls of ``action`` (or any, with ``*``) hit ``fault``,
+        after the faults injected before that match them."""
+        check_injection(action, count)
+        self._injected.append(PendingFaults(action, fault, count))
 
     def draw_fault(self, action: str) -> Fault | None:
         """An injected fault for ``action`` first, else one drawn at the set rates."""
         for pending in self._injected:
             if pending.action in ("*", action):
-                self._injected.remove(pending)
+                pending.remaining -= 1
+                if not pending.remaining:
+                    self._injected.remove(pending)
                 return pending.fault
         errors = self.settings.errors
         roll = self._fault_rng.random()

@@ -13,7 +13,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from steadyscale.ec2model.calllog import CallLog
-from steadyscale.ec2model.gate import Fault
+from steadyscale.ec2model.gate import Fault, check_injection
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.emulator.ec2 import MotoEC2
 
@@ -42,6 +42,9 @@ class Control:
             return [c.instance_id for c in changes]
 
     def inject(self, region: str, fault: Fault, action: str = "*", count: int = 1) -> None:
+        """Make the next ``count`` calls of ``action`` (or any, with ``*``) hit ``fault``;
+        ValueError for an action EC2 does not have or a count out of bounds."""
+        check_injection(action, count)  # before the lock: the first check loads EC2's model
         with self.ec2.region_now(region) as (records, _):
             records.model.gate.inject(fault, action, count)
 
@@ -87,32 +90,37 @@ class Control:
         return self.ec2.settings.model_dump(mode="json")
 
     def _interrupt(self, request: Request, region: str) -> Any:
-        body = _body(request)
-        ids = body.get("instance_ids", [])
-        return {"interrupted": self.interrupt(body.get("region", region), ids)}
+        body = _body(request, ("instance_ids", "region"))
+        ids = _instance_ids(body)
+        return {"interrupted": self.interrupt(_region(body, region), ids)}
 
     def _get_node_health(self, request: Request, region: str) -> Any:
         instance_id = request.args["instance_id"]
         return {"instance_id": instance_id, "healthy": self.node_health(region, instance_id)}
 
     def _set_node_health(self, request: Request, region: str) -> Any:
-        body = _body(request)
-        healthy = body["healthy"]
+        body = _body(request, ("instance_ids", "healthy", "region"))
+        healthy = _field(body, "healthy", "true, false or null")
         if healthy is not None and not isinstance(healthy, bool):
-            raise ValueError("healthy must be true, false or null")
-        ids = [str(i) for i in body["instance_ids"]]
-        self.set_node_health(body.get("region", region), ids, healthy)
+            raise ControlRequestError(f"healthy: give true, false or null, got {_kind(healthy)}")
+        ids = _instance_ids(body)
+        self.set_node_health(_region(body, region), ids, healthy)
         return {"instance_ids": ids, "healthy": healthy}
 
     def _faults(self, request: Request, region: str) -> Any:
-        body = _body(request)
-        self.inject(
-            body.get("region", region),
-            Fault(body["fault"]),
-            body.get("action", "*"),
-            int(body.get("count", 1)),
-        )
-        return {"injected": body}
+        body = _body(request, ("fault", "action", "count", "region"))
+        name = _field(body, "fault", _FAULTS)
+        if not isinstance(name, str) or name not in {f.value for f in Fault}:
+            raise ControlRequestError(f"fault: give one of {_FAULTS}, got {_shown(name)}")
+        action = body.get("action", "*")
+        if not isinstance(action, str):
+            raise ControlRequestError(f"action: give an EC2 action name or *, got {_kind(action)}")
+        count = body.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ControlRequestError(f"count: give a whole number of calls, got {_kind(count)}")
+        region = _region(body, region)
+        self.inject(region, Fault(name), action, count)
+        return {"injected": {"fault": name, "action": action, "count": count, "region": region}}
 
 
 _ROUTES: dict[tuple[str, str], Callable[[Control, Request, str], Any]] = {
@@ -127,9 +135,69 @@ _ROUTES: dict[tuple[str, str], Callable[[Control, Request, str], Any]] = {
 }
 
 
-def _body(request: Request) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(request.get_data(as_text=True) or "{}")
+_FAULTS = ", ".join(Fault)
+
+
+class ControlRequestError(ValueError):
+    """A control request refused with a 400 whose message names the field at fault."""
+
+
+def _body(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object a POST carries, holding only the fields its path takes."""
+    try:
+        body = json.loads(request.get_data(as_text=True) or "{}")
+    except json.JSONDecodeError as exc:
+        raise ControlRequestError(f"the body is not JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ControlRequestError(
+            f"the body must be a JSON object with {', '.join(fields)}, got {_kind(body)}"
+        )
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise ControlRequestError(
+            f"unknown field {_shown(unknown[0])}; this path takes {', '.join(fields)}"
+        )
     return body
+
+
+def _field(body: dict[str, Any], name: str, expected: str) -> Any:
+    if name not in body:
+        raise ControlRequestError(f"{name}: required ({expected})")
+    return body[name]
+
+
+def _instance_ids(body: dict[str, Any]) -> list[str]:
+    """``instance_ids`` as a list of strings: a lone string is not read as its characters."""
+    ids = _field(body, "instance_ids", 'a list of instance ids, e.g. ["i-0123456789abcdef0"]')
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ControlRequestError(
+            'instance_ids: give a list of instance ids, e.g. ["i-0123456789abcdef0"], '
+            f"got {_kind(ids)}"
+        )
+    return ids
+
+
+def _region(body: dict[str, Any], default: str) -> str:
+    region = body.get("region", default)
+    if not isinstance(region, str) or not region:
+        raise ControlRequestError(
+            f"region: give a region name such as us-east-1, got {_kind(region)}"
+        )
+    return region
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value reads in a message: its type, and the value when it is short."""
+    if isinstance(value, list) and not all(isinstance(i, str) for i in value):
+        return "a list holding something other than strings"
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    kind = "null" if value is None else kinds.get(type(value), "a number")
+    return kind if value is None or isinstance(value, dict | list) else f"{kind} {_shown(value)}"
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _json(start_response: WsgiStartResponse, status: int, payload: Any) -> list[bytes]:

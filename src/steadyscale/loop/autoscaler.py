@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 
 from steadyscale.config import ClusterConfig
+from steadyscale.core.feasibility import explain_infeasible
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.lifecycle import UP, NodeRecord
 from steadyscale.core.reconciler import reconcile
@@ -24,7 +25,14 @@ from steadyscale.loop.launcher import Launcher, new_id
 from steadyscale.loop.mover import Mover
 from steadyscale.loop.observer import Observer
 from steadyscale.loop.offerings import OfferingBook
-from steadyscale.loop.report import Event, Progress, Reporter, TickReport, summarize
+from steadyscale.loop.report import (
+    Event,
+    InfeasibleNotice,
+    Progress,
+    Reporter,
+    TickReport,
+    summarize,
+)
 from steadyscale.loop.retirement import Retirement
 from steadyscale.loop.strangers import Strangers
 from steadyscale.loop.terminator import Terminator
@@ -81,6 +89,7 @@ class Autoscaler:
         )
         self.strangers = Strangers(config, provider, self.reporter)
         self.progress = Progress(ledger)
+        self.infeasible = InfeasibleNotice(self.reporter)
         self.retirement = Retirement(self.book, self.reporter)
         self.config = config
 
@@ -144,6 +153,7 @@ class Autoscaler:
             demanded=report.demanded_bundles,
             unmet=report.unmet,
             infeasible=report.infeasible,
+            infeasible_demand=report.infeasible_demand,
             crashed=crashed,
         )
         return report
@@ -159,7 +169,6 @@ class Autoscaler:
         requests = {r.request_id: r for r in self.ledger.requests(open_only=True)}
         waiting = self.book.waiting_by_request()  # one pass a tick
         self.offerings.expire(now)
-        retiring = self.retirement.retiring(report)
         verdicts: dict[str, HealthVerdict] = {}
         if self._checked:
             verdicts = self.health.poll(
@@ -177,7 +186,7 @@ class Autoscaler:
             unavailable_types=self.offerings.unavailable_types(),
             known_instance_ids=frozenset(self.book.known_ids),
             health=verdicts,
-            retiring=retiring,
+            retiring=self.retirement.retiring(report),
         )
         # Act.
         self.mover.apply(actions.moves, report)
@@ -186,7 +195,12 @@ class Autoscaler:
         if complete:
             self.strangers.handle(actions.strangers, report, now)
         report.unmet = actions.decision.unmet
-        report.infeasible = sum(i.count for i in actions.decision.infeasible)
+        # From the demand, not only what the scheduler could not place: a bundle no
+        # configured type fits is never met, even while a node of a type since removed
+        # holds it.
+        report.infeasible_demand = explain_infeasible(demand, self.config.available_node_types)
+        report.infeasible = sum(i.count for i in report.infeasible_demand)
+        self.infeasible.note(report)
         self.terminator.cancel(actions.cancel, report)
         for node_id, why in actions.unhealthy.items():
             record = self.book.records[node_id]
@@ -194,8 +208,7 @@ class Autoscaler:
             self.reporter.emit(report, "unhealthy", f"{node_id} ({record.instance_id}) {why}", 1)
         if self.clock.now() < deadline:
             terminate = self.retirement.release(actions.terminate, actions.retired, report)
-            reasons = {**actions.unhealthy, **actions.retired}
-            self.terminator.terminate(terminate, report, reasons)
+            self.terminator.terminate(terminate, report, {**actions.unhealthy, **actions.retired})
         if self.clock.now() < deadline:
             self.launcher.resend(requests, waiting, report, deadline)
         if self.clock.now() < deadline:

@@ -1,5 +1,6 @@
 """What a tick tells people: events as they happen, the tick's report and its summary
-(settled? capacity met?), and the progress left in the ledger for ``steadyscale status``.
+(settled? capacity met?), demand no node type can hold (said once per change), and the
+progress left in the ledger for ``steadyscale status``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from steadyscale.core.feasibility import Infeasible
 from steadyscale.core.lifecycle import ACTIVE, STARTING, NodeRecord, Status
 from steadyscale.core.reconciler import Actions
 from steadyscale.core.specs import NodeTypeSpec
@@ -41,9 +43,14 @@ class TickReport:
     demanded_bundles: int = 0
     unmet: int = 0
     infeasible: int = 0
+    infeasible_demand: tuple[Infeasible, ...] = ()  # the bundles counted in ``infeasible``
     errors: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     settled: bool = False
+    # All demand that fits a node type is on ready nodes (and some does fit).
+    feasible_met: bool = False
+    # All demand is on ready nodes: feasible_met with nothing infeasible. Demand no node
+    # type can hold is never met.
     capacity_met: bool = False
 
 
@@ -54,10 +61,18 @@ class Reporter:
         self.clock = clock
         self.on_event = on_event
 
-    def emit(self, report: TickReport, kind: str, message: str, count: int = 0) -> None:
+    def emit(
+        self,
+        report: TickReport,
+        kind: str,
+        message: str,
+        count: int = 0,
+        *,
+        level: int = logging.INFO,
+    ) -> None:
         event = Event(self.clock.now(), kind, message, count)
         report.events.append(event)
-        log.info("%s: %s", kind, message)
+        log.log(level, "%s: %s", kind, message)
         if self.on_event is not None:
             self.on_event(event)
 
@@ -85,12 +100,13 @@ def summarize(
     busy_of_type = Counter(
         r.node_type for r in map(records.__getitem__, busy) if r.status in ACTIVE
     )
-    report.capacity_met = (
-        report.demanded_bundles > 0
+    report.feasible_met = (
+        report.demanded_bundles > report.infeasible
         and actions.decision.unmet == 0
         and not starting
         and not actions.launch
     )
+    report.capacity_met = report.feasible_met and report.infeasible == 0
     idle_beyond_min = any(
         of_type[name] > max(node_type.min_workers, busy_of_type[name])
         for name, node_type in node_types.items()
@@ -106,6 +122,32 @@ def summarize(
     )
 
 
+class InfeasibleNotice:
+    """Says which demand no node type can hold when that changes, not every tick: a
+    warning in the log and an event (the daemon's progress lines)."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self._said: tuple[Infeasible, ...] = ()
+
+    def note(self, report: TickReport) -> None:
+        infeasible = report.infeasible_demand
+        if infeasible == self._said:
+            return
+        if infeasible:
+            self.reporter.emit(
+                report,
+                "infeasible",
+                f"{report.infeasible} bundle(s) no node type can hold: "
+                + "; ".join(i.describe() for i in infeasible),
+                report.infeasible,
+                level=logging.WARNING,
+            )
+        else:
+            self.reporter.emit(report, "infeasible", "every bundle demanded fits a node type again")
+        self._said = infeasible
+
+
 class Progress:
     """Where demand stands, left in the ledger for ``steadyscale status`` (another
     process): written only when it changes, so a steady cluster writes nothing."""
@@ -118,6 +160,17 @@ class Progress:
         progress = {
             "unmet": report.unmet,
             "infeasible": report.infeasible,
+            "infeasible_demand": [
+                {
+                    "bundle": dict(i.bundle),
+                    "count": i.count,
+                    "cause": i.cause.value,
+                    "resource": i.resource,
+                    "why": i.why,
+                }
+                for i in report.infeasible_demand
+            ],
+            "feasible_met": report.feasible_met,
             "capacity_met": report.capacity_met,
         }
         if progress != self._published:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from steadyscale.core.lifecycle import UP, NodeRecord, NodeUpdate, Status
+from steadyscale.core.lifecycle import TERMINATE_REFUSED, UP, NodeRecord, NodeUpdate, Status
 from steadyscale.errors import CloudError
 from steadyscale.loop.book import Entries, NodeBook
 from steadyscale.loop.hooks import CrashHook, no_crash
@@ -141,7 +141,7 @@ class Terminator:
     def _refused(
         self, record: NodeRecord, instance_id: str, why: str, report: TickReport, now: float
     ) -> None:
-        record.apply(NodeUpdate(last_error=f"TerminateInstances refused: {why}"))
+        record.apply(NodeUpdate(last_error=f"{TERMINATE_REFUSED}{why}"))
         self._refused_until[record.node_id] = now + TERMINATE_REFUSED_RETRY_SECONDS
         self.reporter.emit(
             report,

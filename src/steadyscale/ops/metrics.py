@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -24,6 +24,7 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
+from steadyscale.core.feasibility import Infeasible
 from steadyscale.core.lifecycle import TERMINAL, NodeRecord, Status
 from steadyscale.errors import SteadyscaleError
 from steadyscale.ops.serving import ServerThread
@@ -61,6 +62,7 @@ class Metrics:
         self._cloud_series(self.registry)
         self._node_series(self.registry)
         self._tick_series(self.registry)
+        self.demand = DemandGauges(self.registry)
 
     def _cloud_series(self, r: CollectorRegistry) -> None:
         """EC2 as the provider saw it: calls, errors, retries, lookups, lags."""
@@ -140,7 +142,7 @@ class Metrics:
         )
 
     def _tick_series(self, r: CollectorRegistry) -> None:
-        """The loop: ticks, their errors and timing, and where demand stands."""
+        """The loop: ticks, their errors and timing."""
         self.tick_duration = Histogram(
             "steadyscale_tick_duration_seconds",
             "Duration of one observe-decide-act tick.",
@@ -162,15 +164,6 @@ class Metrics:
             "steadyscale_last_successful_tick_timestamp_seconds",
             "When the last tick without any error completed (clock seconds).",
             registry=r,
-        )
-        self.demand = Gauge("steadyscale_demand_bundles", "Resource bundles demanded.", registry=r)
-        self.demand_unmet = Gauge(
-            "steadyscale_demand_unmet",
-            "Bundles without a node because of limits, capacity or pacing.",
-            registry=r,
-        )
-        self.demand_infeasible = Gauge(
-            "steadyscale_demand_infeasible", "Bundles no node type can ever fit.", registry=r
         )
 
     # ------------------------------------------------------------------ reporting
@@ -206,6 +199,7 @@ class Metrics:
         demanded: int,
         unmet: int,
         infeasible: int,
+        infeasible_demand: Sequence[Infeasible] = (),
         crashed: bool = False,
     ) -> None:
         """A tick ended. A crashed one (cut short by an unexpected exception) counts its
@@ -221,9 +215,9 @@ class Metrics:
         self.last_tick.set(now)
         if not errors:
             self.last_successful_tick.set(now)
-        self.demand.set(demanded)
-        self.demand_unmet.set(unmet)
-        self.demand_infeasible.set(infeasible)
+        self.demand.set(
+            demanded=demanded, unmet=unmet, infeasible=infeasible, explained=infeasible_demand
+        )
 
     def first_seen(self, record: NodeRecord, now: float) -> None:
         """EC2 shows a node for the first time."""
@@ -276,6 +270,49 @@ class Metrics:
             )
 
         return app
+
+
+class DemandGauges:
+    """Where demand stands after a tick: demanded, unmet, and what no node type can hold,
+    in all and by cause."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.bundles = Gauge("steadyscale_demand_bundles", "Resource bundles demanded.", registry=r)
+        self.unmet = Gauge(
+            "steadyscale_demand_unmet",
+            "Bundles without a node because of limits, capacity or pacing.",
+            registry=r,
+        )
+        self.infeasible = Gauge(
+            "steadyscale_demand_infeasible",
+            "Bundles no configured node type can hold (never counted as met).",
+            registry=r,
+        )
+        self.infeasible_by_cause = Gauge(
+            "steadyscale_demand_infeasible_by_cause",
+            "Bundles no configured node type can hold, by the first reason: not_offered (no "
+            "type offers the resource), too_large (more of it than any type offers), "
+            "not_together (no type offers all of it at once), no_node_types; resource names "
+            "the resource for the first two. The series add up to steadyscale_demand_infeasible.",
+            ["cause", "resource"],
+            registry=r,
+        )
+        self._infeasible_series: set[tuple[str, str]] = set()
+
+    def set(
+        self, *, demanded: int, unmet: int, infeasible: int, explained: Sequence[Infeasible]
+    ) -> None:
+        self.bundles.set(demanded)
+        self.unmet.set(unmet)
+        self.infeasible.set(infeasible)
+        # Every (cause, resource) seen before and gone now reads 0, not its last value.
+        counts = dict.fromkeys(self._infeasible_series, 0)
+        for item in explained:
+            key = (item.cause.value, item.resource or "")
+            counts[key] = counts.get(key, 0) + item.count
+        for (cause, resource), count in counts.items():
+            self.infeasible_by_cause.labels(cause, resource).set(count)
+        self._infeasible_series.update(counts)
 
 
 def _json(

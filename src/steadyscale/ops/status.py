@@ -1,10 +1,9 @@
 """What ``steadyscale status`` shows: nodes by type and status (node types the config no
-longer has too, while their nodes live), the nodes a config change retires, demand, recent
-failures and the oldest instance EC2 does not show yet, read from the ledger without its
-writer lock.
+longer has too, while their nodes live), the nodes a config change retires, demand (and
+what of it no node type can hold, and why), recent failures and the oldest instance EC2
+does not show yet, read from the ledger without its writer lock.
 
-``StatusReport`` is the ``--json`` output; ``docs/status.schema.json`` is generated from it
-(``python -m steadyscale.app.docgen``), so the published schema and the code cannot drift.
+``StatusReport`` (``ops.status_report``) is the ``--json`` output, and the published schema.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
@@ -23,107 +22,33 @@ from rich.text import Text
 
 from steadyscale.config import ClusterConfig
 from steadyscale.core.changes import ChangePlan, Fate, decode_snapshot
-from steadyscale.core.lifecycle import TERMINAL, Status
+from steadyscale.core.lifecycle import Status
 from steadyscale.core.resources import format_bundle
+from steadyscale.ops.status_report import (
+    COLUMNS,
+    FAILURES_SHOWN,
+    FORMAT_VERSION,
+    DemandEntry,
+    FailureEntry,
+    NodeTypeStatus,
+    NotVisibleEntry,
+    Progress,
+    StatusReport,
+)
 from steadyscale.retries.clock import Clock
 from steadyscale.store.changes import change_plan
+from steadyscale.store.failures import Failure
 from steadyscale.store.ledger import Ledger
 
-# Every status a live node can have, in lifecycle order; finished nodes are not counted.
-COLUMNS: list[str] = [s.value for s in Status if s not in TERMINAL]
-FORMAT_VERSION = 1
-FAILURES_SHOWN = 5
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NodeTypeStatus(_Out):
-    instance_type: str = Field(description="EC2 instance type of the node type")
-    min_workers: int = Field(ge=0)
-    max_workers: int = Field(ge=0)
-    counts: dict[str, int] = Field(
-        description="nodes by lifecycle status; a key for every status in `statuses`"
-    )
-    total: int = Field(ge=0, description="nodes of this type not yet finished")
-    configured: bool = Field(
-        True, description="false: the config no longer has this node type; its nodes retire"
-    )
-    retiring: int = Field(
-        0, ge=0, description="of its nodes, those a config change replaces (see `retiring`)"
-    )
-
-
-class DemandEntry(_Out):
-    bundle: dict[str, float] = Field(description="resources of one bundle, e.g. {CPU: 2}")
-    count: int = Field(ge=0)
-
-
-class FailureEntry(_Out):
-    node_id: str
-    node_type: str | None
-    instance_id: str | None = Field(description="EC2 instance id, if the node had one")
-    status: str = Field(description="launch_failed, interrupted or lost")
-    at: float = Field(description="when, in the autoscaler clock's seconds since the epoch")
-    reason: str
-
-
-class NotVisibleEntry(_Out):
-    node_id: str
-    node_type: str
-    instance_id: str | None
-    launched_at: float | None = Field(description="when RunInstances returned its id")
-    seconds_since_launch: float = Field(ge=0)
-
-
-class Progress(_Out):
-    unmet: int = Field(ge=0, description="bundles left without a node by limits or pacing")
-    infeasible: int = Field(ge=0, description="bundles no node type can hold")
-    capacity_met: bool = Field(description="all demand that fits a node type sits on ready nodes")
-    since: float = Field(
-        description="the tick since which it stands so (seconds since the "
-        "epoch): the daemon writes it only when it changes"
-    )
-
-
-class StatusReport(_Out):
-    """What ``steadyscale status --json`` prints: one object."""
-
-    model_config = ConfigDict(title="steadyscale status")
-
-    format_version: int = Field(FORMAT_VERSION, description="bumped on incompatible changes")
-    cluster_name: str
-    generated_at: float = Field(description="seconds since the epoch")
-    statuses: list[str] = Field(description="the statuses counted, in lifecycle order")
-    node_types: dict[str, NodeTypeStatus]
-    totals: dict[str, int] = Field(description="nodes by status over every node type")
-    demand: list[DemandEntry] = Field(description="the demand the autoscaler works toward")
-    pending_demand: int = Field(ge=0, description="bundles demanded, all entries together")
-    demand_updated_at: float | None
-    progress: Progress | None = Field(
-        description="where demand stood at the daemon's last tick; null before its first"
-    )
-    recent_failures: list[FailureEntry] = Field(description="newest first")
-    not_visible: int = Field(
-        ge=0, description="launched nodes EC2 has not shown yet (eventual consistency)"
-    )
-    oldest_not_visible: NotVisibleEntry | None
-    retiring: int = Field(
-        0,
-        ge=0,
-        description="live nodes a config change replaces (their node type removed, or its "
-        "node_config changed): no new demand goes on them, and each is terminated once ready "
-        "nodes of a configured type hold its demand",
-    )
-    retiring_reasons: dict[str, int] = Field(
-        default_factory=dict, description="retiring nodes by why they retire"
-    )
-    relabel_pending: dict[str, str] = Field(
-        default_factory=dict,
-        description="node types this config renames (old -> new): the daemon re-labels their "
-        "nodes when it starts with it",
-    )
+__all__ = [
+    "COLUMNS",
+    "StatusReport",
+    "collect_status",
+    "read_status",
+    "render_status",
+    "status_view",
+    "watch_status",
+]
 
 
 def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = None) -> StatusReport:
@@ -149,18 +74,9 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         demand=[DemandEntry(bundle=i.bundle, count=i.count) for i in demand],
         pending_demand=sum(i.count for i in demand),
         demand_updated_at=ledger.demand_updated_at(),
-        progress=None if progress is None else Progress.model_validate(progress),
-        recent_failures=[
-            FailureEntry(
-                node_id=f.node_id,
-                node_type=f.node_type,
-                instance_id=f.instance_id,
-                status=f.status.value,
-                at=f.at,
-                reason=f.reason,
-            )
-            for f in failures
-        ],
+        progress=_progress(progress),
+        recent_failures=[_failure(f) for f in (*failures.held, *failures.recent)],
+        refused_terminations=failures.held_total,
         not_visible=len(invisible),
         oldest_not_visible=None
         if oldest is None
@@ -212,6 +128,25 @@ def _node_types(
     return rows
 
 
+def _progress(written: dict[str, Any] | None) -> Progress | None:
+    """The daemon's progress; keys a later steadyscale may add are left out, not refused."""
+    if written is None:
+        return None
+    return Progress.model_validate({k: v for k, v in written.items() if k in Progress.model_fields})
+
+
+def _failure(failure: Failure) -> FailureEntry:
+    return FailureEntry(
+        node_id=failure.node_id,
+        node_type=failure.node_type,
+        instance_id=failure.instance_id,
+        status=failure.status.value,
+        at=failure.at,
+        reason=failure.reason,
+        held=failure.held,
+    )
+
+
 def read_status(config: ClusterConfig, path: Path, now: float | None = None) -> StatusReport:
     """Open the ledger read-only (no writer lock), collect, close: safe beside a daemon."""
     ledger = Ledger(path, readonly=True)
@@ -245,19 +180,8 @@ def status_view(report: StatusReport) -> RenderableType:
     parts: list[RenderableType] = [table, *_changes_view(report)]
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
-    progress = report.progress
-    if progress is not None and demand:
-        if progress.capacity_met:
-            parts.append(Text("demand met: on ready nodes", style="green"))
-        else:
-            parts.append(
-                Text(
-                    f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
-                    f"pacing, {progress.infeasible} that no node type can hold; the rest wait "
-                    "for starting nodes",
-                    style="yellow",
-                )
-            )
+    if report.progress is not None and demand:
+        parts.extend(_progress_view(report.progress, report.pending_demand))
     oldest = report.oldest_not_visible
     if oldest is not None:
         parts.append(
@@ -274,10 +198,15 @@ def status_view(report: StatusReport) -> RenderableType:
         for column in ("node", "type", "instance", "status", "reason"):
             failures.add_column(column)
         for f in report.recent_failures:
+            # A held node is still there: its refusal stands until it is terminated.
+            status = f"{f.status} (refused)" if f.held else f.status
             failures.add_row(
-                f.node_id, f.node_type or "-", f.instance_id or "-", f.status, f.reason, style="red"
+                f.node_id, f.node_type or "-", f.instance_id or "-", status, f.reason, style="red"
             )
         parts.append(failures)
+        unlisted = report.refused_terminations - sum(f.held for f in report.recent_failures)
+        if unlisted > 0:
+            parts.append(Text(f"and {unlisted} more node(s) EC2 refuses to terminate", style="red"))
     else:
         parts.append(Text("recent failures: none"))
     return Group(*parts)
@@ -299,6 +228,38 @@ def _changes_view(report: StatusReport) -> list[RenderableType]:
         renames = ", ".join(f"{old} -> {new}" for old, new in report.relabel_pending.items())
         parts.append(Text(f"re-labelled when the daemon starts with this config: {renames}"))
     return parts
+
+
+def _progress_view(progress: Progress, demanded: int) -> list[Text]:
+    """Where demand stood at the daemon's last tick. Demand no node type can hold is never
+    met: it is said first, in red, with why."""
+    if progress.capacity_met:
+        return [Text("demand met: on ready nodes", style="green")]
+    lines = []
+    if progress.infeasible:
+        lines.append(
+            Text(
+                f"demand not met: {progress.infeasible} bundle(s) no node type can hold",
+                style="red",
+            )
+        )
+        lines.extend(
+            Text(f"  {d.count} x {format_bundle(d.bundle)}: {d.why}", style="red")
+            for d in progress.infeasible_demand
+        )
+        if demanded <= progress.infeasible:
+            return lines
+    if progress.feasible_met:
+        lines.append(Text("the rest of the demand is met: on ready nodes", style="green"))
+    else:
+        lines.append(
+            Text(
+                f"demand not met yet: {progress.unmet} bundle(s) held back by limits or "
+                "pacing; the rest wait for starting nodes",
+                style="yellow",
+            )
+        )
+    return lines
 
 
 def render_status(report: StatusReport, *, width: int = 250) -> str:

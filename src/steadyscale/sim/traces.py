@@ -16,7 +16,13 @@ import yaml
 from pydantic import ValidationError
 
 from steadyscale.config import ClusterConfig
-from steadyscale.core.resources import DemandItem, fits, format_bundle, parse_amounts
+from steadyscale.core.resources import (
+    DemandItem,
+    RepeatedName,
+    fits,
+    format_bundle,
+    parse_amounts,
+)
 from steadyscale.errors import ConfigError
 
 BUILTIN_TRACES = ("burst", "diurnal", "spiky")
@@ -43,12 +49,22 @@ class Trace:
     steps: tuple[TraceStep, ...]
 
 
+DAY = 86_400.0
+# The longest run: a (leap) year of virtual time, over an hour of wall time for the example
+# config; more is a typo, and a diurnal trace holds a step per hour of it.
+MAX_DURATION = 366 * DAY
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY}
+
+
 def parse_duration(text: str) -> float:
-    """Seconds from ``3600``, ``3600s``, ``90m`` or ``1.5h``."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f"--duration {text!r}: give a positive time such as 3600, 90m or 1h")
-    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    """Seconds from ``3600``, ``3600s``, ``90m``, ``1.5h`` or ``7d``, at most 366 days."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    seconds = float(match.group(1)) * _UNITS[match.group(2)] if match else 0.0
+    if seconds <= 0:
+        raise ConfigError(f"--duration {text!r}: give a positive time such as 3600, 90m, 1h or 7d")
+    if seconds > MAX_DURATION:
+        raise ConfigError(f"--duration {text!r}: give at most 366d of virtual time")
+    return seconds
 
 
 def _step(at: float, bundle: Mapping[str, float], count: int) -> TraceStep:
@@ -60,15 +76,13 @@ def builtin_trace(
     name: str, *, peak: int, duration: float, bundle: Mapping[str, float], seed: int
 ) -> Trace:
     """``burst``: 0 -> peak at once, back to 0 at half time. ``diurnal``: a day's curve
-    squeezed into the duration (night low, midday peak), in 24 steps. ``spiky``: a tenth
-    of the peak with seeded spikes to the peak lasting a few minutes."""
+    (night low, midday peak) in hourly steps, repeated each day; a day or less holds the
+    whole curve, squeezed. ``spiky``: a tenth of the peak with seeded spikes to the peak
+    lasting a few minutes."""
     if name == "burst":
         steps = [_step(0.0, bundle, peak), _step(duration / 2, bundle, 0)]
     elif name == "diurnal":
-        steps = []
-        for hour in range(24):
-            level = 0.5 - 0.5 * math.cos(2 * math.pi * hour / 24)
-            steps.append(_step(duration * hour / 24, bundle, round(peak * level)))
+        steps = _diurnal(peak=peak, duration=duration, bundle=bundle)
     elif name == "spiky":
         rng = random.Random(f"{seed}/spiky")
         base = max(1, peak // 10)
@@ -85,6 +99,21 @@ def builtin_trace(
             "CSV/YAML file of time, bundle, count"
         )
     return Trace(name=name, steps=tuple(steps))
+
+
+def _diurnal(*, peak: int, duration: float, bundle: Mapping[str, float]) -> list[TraceStep]:
+    """The daily curve, one step per hour of the day. Up to a day the 24 steps share the
+    duration, as they always have (a report is reproducible by seed); over more than a day
+    the steps are real hours and every day repeats the same curve."""
+    if duration <= DAY:
+        starts = [duration * hour / 24 for hour in range(24)]
+    else:
+        starts = [3600.0 * hour for hour in range(math.ceil(duration / 3600))]
+    steps = []
+    for hour, at in enumerate(starts):
+        level = 0.5 - 0.5 * math.cos(2 * math.pi * (hour % 24) / 24)
+        steps.append(_step(at, bundle, round(peak * level)))
+    return steps
 
 
 def load_trace(path: str | Path) -> Trace:
@@ -123,6 +152,8 @@ def _csv_rows(text: str, source: Path) -> list[_Row]:
 def _bundle_text(text: str, where: str) -> dict[str, float]:
     try:
         return parse_amounts(text, separators=";,")
+    except RepeatedName as exc:
+        raise ConfigError(f"{where}: bundle {text!r}: {exc}; give each resource once") from None
     except ValueError as exc:
         raise ConfigError(
             f"{where}: bundle {text!r}: write NAME=AMOUNT pairs, e.g. CPU=4;GPU=1 (not {exc})"

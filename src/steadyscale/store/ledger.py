@@ -17,6 +17,7 @@ from typing import Any
 from steadyscale.core.lifecycle import TERMINAL, HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.store import sqlite
+from steadyscale.store.failures import Failures, read_failures
 from steadyscale.store.sqlite import Schema, Store, StoreError, statements
 
 # Version 1 of the ledger; MIGRATIONS take a file of any version to SCHEMA_VERSION.
@@ -127,18 +128,6 @@ class WriterLock(sqlite.WriterLock):
 
     def __init__(self, ledger_path: str | Path) -> None:
         super().__init__(ledger_path, name="ledger", error=LedgerError)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A node's move to a failure status (launch failed, interrupted, lost), for status."""
-
-    node_id: str
-    node_type: str | None
-    instance_id: str | None
-    status: Status
-    at: float
-    reason: str
 
 
 class Ledger:
@@ -282,25 +271,10 @@ class Ledger:
             result.setdefault(row["node_type"], {})[row["status"]] = row["n"]
         return result
 
-    def recent_failures(self, limit: int = 5) -> list[Failure]:
-        """The latest moves to a failure status, newest first, with the node they hit."""
-        rows = self._db.rows(
-            "SELECT t.node_id, n.node_type, n.instance_id, t.status, t.at, t.reason "
-            "FROM transitions t LEFT JOIN nodes n ON n.node_id = t.node_id "
-            "WHERE t.status IN (?, ?, ?) ORDER BY t.id DESC LIMIT ?",
-            (Status.LAUNCH_FAILED.value, Status.INTERRUPTED.value, Status.LOST.value, limit),
-        )
-        return [
-            Failure(
-                node_id=r["node_id"],
-                node_type=r["node_type"],
-                instance_id=r["instance_id"],
-                status=Status(r["status"]),
-                at=r["at"],
-                reason=r["reason"],
-            )
-            for r in rows
-        ]
+    def recent_failures(self, limit: int = 5) -> Failures:
+        """The nodes EC2 refuses to terminate, then the latest moves to a failure status:
+        up to ``limit`` of each, newest first, in one query."""
+        return read_failures(self._db, limit)
 
     # ------------------------------------------------------------------ node types
 

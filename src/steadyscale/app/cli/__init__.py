@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from steadyscale import __version__
 from steadyscale.app.cli import emulator, iam_policy, request, run, simulate, status, validate
-from steadyscale.app.cli.common import EXIT_USAGE, Parser
+from steadyscale.app.cli.common import EXIT_USAGE, Parser, add_log_level
 from steadyscale.errors import SteadyscaleError
 from steadyscale.ops.logs import LogFormat, configure_logging
 
@@ -24,18 +24,13 @@ COMMANDS = (run, status, iam_policy, request, validate, simulate, emulator)
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="steadyscale", description=__doc__)
     parser.add_argument("--version", action="version", version=f"steadyscale {__version__}")
-    parser.add_argument(
-        "--log-level",
-        default=None,
-        choices=["debug", "info", "warning", "error"],
-        help="default: warning, or info with --log-format json; run also "
-        "logs every node's state change when stderr is not a terminal or "
-        "with --quiet",
-    )
+    add_log_level(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for command in COMMANDS:
         command.register(commands)
+    for command_parser in commands.choices.values():
+        add_log_level(command_parser, default=argparse.SUPPRESS)
     return parser
 
 

@@ -29,6 +29,21 @@ class Parser(argparse.ArgumentParser):
 Commands: TypeAlias = "argparse._SubParsersAction[Parser]"
 
 
+def add_log_level(parser: argparse.ArgumentParser, *, default: object = None) -> None:
+    """``--log-level``, which ``steadyscale`` takes before the command and each command
+    after it. A command gives ``default=argparse.SUPPRESS``: argparse then sets the value
+    only when the flag follows the command, so that one wins and otherwise the value
+    given before the command stands."""
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        choices=["debug", "info", "warning", "error"],
+        help="default: warning, or info with --log-format json; run also "
+        "logs every node's state change when stderr is not a terminal or "
+        "with --quiet. May come before or after the command",
+    )
+
+
 def load_config(path: str) -> ClusterConfig:
     """The cluster config at ``path``, with the settings of its emulated EC2 checked."""
     from steadyscale.app.loading import load_cluster_config  # noqa: PLC0415

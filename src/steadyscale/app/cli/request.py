@@ -63,18 +63,12 @@ def execute(args: argparse.Namespace) -> int:
 def demand_from_file(path: str) -> list[DemandItem]:
     """The demand in a YAML file: a list of ``{bundle: ..., count: N}``, or a mapping
     whose ``demand`` key holds one."""
-    import yaml  # noqa: PLC0415
     from pydantic import ValidationError  # noqa: PLC0415
 
+    from steadyscale.config import read_yaml_document  # noqa: PLC0415
     from steadyscale.core.resources import DemandItem  # noqa: PLC0415
 
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
-    except OSError as exc:
-        raise SteadyscaleError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError:
-        raise SteadyscaleError(f"{path}: malformed YAML") from None
+    raw = read_yaml_document(path)
     if isinstance(raw, dict) and "demand" in raw:
         raw = raw["demand"]
     if not isinstance(raw, list):
@@ -111,10 +105,14 @@ def demand_from_flags(bundles: list[str], counts: list[int]) -> list[DemandItem]
 
 
 def parse_bundle(text: str) -> dict[str, float]:
-    from steadyscale.core.resources import parse_amounts  # noqa: PLC0415
+    from steadyscale.core.resources import RepeatedName, parse_amounts  # noqa: PLC0415
 
     try:
         return parse_amounts(text)
+    except RepeatedName as exc:
+        raise SteadyscaleError(
+            f"bundle {text!r}: {exc}; give each resource once, e.g. CPU=4,GPU=1"
+        ) from None
     except ValueError as exc:
         raise SteadyscaleError(
             f"bundle {text!r}: write resources as NAME=AMOUNT pairs, e.g. CPU=4,GPU=1 (not {exc})"
@@ -122,11 +120,15 @@ def parse_bundle(text: str) -> dict[str, float]:
 
 
 def _check_fits(config: ClusterConfig, item: DemandItem) -> None:
-    from steadyscale.core.resources import fits, format_bundle  # noqa: PLC0415
+    """Refuse a bundle no node type fits, with the reason the daemon and ``status`` give."""
+    from steadyscale.core.feasibility import why_infeasible  # noqa: PLC0415
+    from steadyscale.core.resources import format_bundle  # noqa: PLC0415
 
     types = config.available_node_types
-    if not any(fits(item.bundle, t.resources) for t in types.values()):
+    infeasible = why_infeasible(item.bundle, types)
+    if infeasible is not None:
         offers = "; ".join(f"{n} {format_bundle(t.resources)}" for n, t in types.items())
         raise SteadyscaleError(
-            f"no node type can fit bundle {format_bundle(item.bundle)}; node types offer {offers}"
+            f"no node type can fit bundle {format_bundle(item.bundle)}: {infeasible[2]}; "
+            f"node types offer {offers}"
         )

@@ -4,6 +4,7 @@ until the scenario ends, ``--max-seconds`` pass, or Ctrl-C or SIGTERM stops it."
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -64,15 +65,24 @@ def metrics_address(text: str | None, host: str, port: int | str) -> tuple[str, 
     return None if port == "off" else (host, int(port))
 
 
+def check_max_seconds(seconds: float | None) -> None:
+    """``--max-seconds`` is a finite number > 0: nan compares false to everything, so a
+    daemon told to stop after nan seconds would never stop."""
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise SteadyscaleError(
+            f"--max-seconds must be a finite number of seconds > 0, got {seconds:g}; "
+            "leave it out to run until stopped"
+        )
+
+
 def execute(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
     from steadyscale.app.daemon import format_summary, run_daemon  # noqa: PLC0415
     from steadyscale.app.runtime import open_runtime  # noqa: PLC0415
 
+    check_max_seconds(args.max_seconds)
     config = load_config(args.config)
-    if args.max_seconds is not None and args.max_seconds <= 0:
-        raise SteadyscaleError("--max-seconds must be > 0")
     address = metrics_address(args.metrics, config.metrics.host, config.metrics.port)
     stop = _stop_on_signals()
     runtime = open_runtime(config, args.config)

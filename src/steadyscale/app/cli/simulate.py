@@ -27,10 +27,15 @@ def register(commands: Commands) -> None:
         "--trace",
         required=True,
         metavar="TRACE",
-        help="burst, diurnal, spiky, or a .csv/.yaml file of time, bundle, count",
+        help="burst, diurnal (a day's curve in hourly steps, repeated each day; a day or "
+        "less holds the whole curve), spiky, or a .csv/.yaml file of time, bundle, count",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for every delay and fault")
-    p.add_argument("--duration", default="1h", help="virtual time to run, e.g. 3600, 90m, 1h")
+    p.add_argument(
+        "--duration",
+        default="1h",
+        help="virtual time to run, in seconds or with a unit: 3600, 90m, 1h, 7d (at most 366d)",
+    )
     p.add_argument(
         "--peak", type=int, help="bundles at the peak of a built-in trace (default: max_workers)"
     )
@@ -101,16 +106,26 @@ def execute(args: argparse.Namespace) -> int:
 
 def prices_from_flags(texts: list[str]) -> dict[str, float]:
     """Dollars per instance-hour by instance type, from ``--price TYPE=DOLLARS`` flags."""
-    from steadyscale.core.resources import parse_amounts  # noqa: PLC0415
+    from steadyscale.core.resources import RepeatedName, parse_amounts  # noqa: PLC0415
+
+    def priced_twice(text: str, name: str) -> SteadyscaleError:
+        return SteadyscaleError(
+            f"--price {text!r}: {name} is priced twice; give each instance type once"
+        )
 
     prices: dict[str, float] = {}
     for text in texts:
         try:
-            prices.update(parse_amounts(text))
+            given = parse_amounts(text)
+        except RepeatedName as exc:
+            raise priced_twice(text, exc.name) from None
         except ValueError as exc:
             raise SteadyscaleError(
                 f"--price {text!r}: write TYPE=DOLLARS_PER_HOUR, e.g. m5.large=0.096 (not {exc})"
             ) from None
+        if repeated := sorted(prices.keys() & given.keys()):
+            raise priced_twice(text, repeated[0])
+        prices.update(given)
     return prices
 
 
