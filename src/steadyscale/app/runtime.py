@@ -26,7 +26,8 @@ from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import ApiObserver, ClientOptions, CloudProvider
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 from steadyscale.sim.simulation import Assembly
-from steadyscale.store.ledger import Ledger, WriterLock
+from steadyscale.store.ledger import Ledger, LedgerError, WriterLock
+from steadyscale.store.ownership import claim, ledgers_beside, read_ledger_file
 from steadyscale.testing.crashpoints import crashpoint
 
 if TYPE_CHECKING:
@@ -146,31 +147,38 @@ def build_memory_provider(
 
 
 def open_runtime(
-    config: ClusterConfig, config_path: str | Path | None, *, fresh_emulator_ledger: bool = True
+    config: ClusterConfig,
+    config_path: str | Path | None,
+    *,
+    fresh_emulator_ledger: bool = True,
+    clock: Clock | None = None,
 ) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
 
     The runtime is the ledger's one writer: a second daemon on the same ledger fails here.
+    A config whose ``cluster_name`` changed is refused before anything starts while the
+    ledger of its former name still tracks live nodes. ``clock``: the clock of an
+    ``aws`` endpoint's emulator (tests run one on a fake clock); by default the wall's.
     """
+    path = ledger_path(config, config_path)
+    in_process = config.provider.type in ("memory", "emulator")
+    fresh = in_process and fresh_emulator_ledger
+    if not fresh:
+        # (An embedded emulator starts empty: no earlier ledger's instance can be alive.)
+        refuse_if_renamed(config, config_path, path)
     emulator: Emulator | None = None  # only with provider.type emulator
-    clock: Clock
+    clock = _runtime_clock(config, clock)
     provider: CloudProvider
-    if config.provider.type in ("memory", "emulator"):
-        # In-process: the autoscaler shares the model's clock, time scale included.
-        settings = model_settings(config)
-        clock = ScaledClock(settings.time_scale, origin=time.time())
-    else:
-        clock = WallClock()
     metrics = build_metrics(config, clock)
     if config.provider.type == "memory":
-        memory = build_memory_provider(config, clock, settings, observer=metrics.api_call)
+        memory = build_memory_provider(config, clock, observer=metrics.api_call)
         provider = memory
         prober = memory_prober(config, memory)
     else:
         if config.provider.type == "emulator":
             from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
 
-            emulator = Emulator(settings, clock=clock).start()
+            emulator = Emulator(model_settings(config), clock=clock).start()
         ec2 = build_provider(
             config,
             clock,
@@ -182,9 +190,8 @@ def open_runtime(
     health = build_health(prober, clock, metrics)
     try:
         provider.preflight()
-        path = ledger_path(config, config_path)
-        in_process = emulator is not None or config.provider.type == "memory"
-        ledger = _open_ledger(path, fresh=in_process and fresh_emulator_ledger)
+        ledger = _open_ledger(path, fresh=fresh)
+        _claim(ledger, config, config_path)
     except BaseException:
         if emulator is not None:
             emulator.stop()
@@ -199,6 +206,80 @@ def open_runtime(
         metrics=metrics,
         health=health,
     )
+
+
+def _runtime_clock(config: ClusterConfig, clock: Clock | None) -> Clock:
+    """In-process backends share the model's clock, time scale included; an endpoint is
+    on ``clock`` if given, else on the wall's."""
+    if config.provider.type in ("memory", "emulator"):
+        return ScaledClock(model_settings(config).time_scale, origin=time.time())
+    return clock or WallClock()
+
+
+def refuse_if_renamed(config: ClusterConfig, config_path: str | Path | None, path: Path) -> None:
+    """Refuse to start a new or empty ledger while a ledger beside it, run by this same
+    config under another cluster name, still tracks live nodes: the new name's listing
+    would never see their instances, which would run on untracked. Ledgers of other
+    configs never block; ledgers that do not say which config ran them (an older
+    steadyscale's) are only warned about."""
+    if config_path is None:
+        return
+    config_file = str(Path(config_path).resolve())
+    own = read_ledger_file(path) if path.exists() else None
+    empty = not path.exists() or (own is not None and own.live_nodes == 0)
+    renamed = []
+    for other in ledgers_beside(path):
+        if not other.live_nodes or other.owner.cluster_name == config.cluster_name:
+            continue
+        if other.owner.config_file == config_file:
+            renamed.append(other)
+        elif other.owner.config_file is None and empty:
+            log.warning(
+                "ledger %s (of an older steadyscale) tracks %d live node(s); if it is this "
+                "cluster's under a former cluster_name, stop and carry it over: "
+                "steadyscale ledger carry-over %s --from %s",
+                other.path,
+                other.live_nodes,
+                config_path,
+                other.path.stem,
+            )
+    if not renamed:
+        return
+    first = renamed[0]
+    old = first.owner.cluster_name
+    ledgers = ", ".join(
+        f"{o.path} (cluster {o.owner.cluster_name}, {o.live_nodes} live node(s))" for o in renamed
+    )
+    if not empty:
+        log.warning(
+            "this config's ledger(s) under another cluster_name still track nodes: %s", ledgers
+        )
+        return
+    raise LedgerError(
+        f"cluster_name is now {config.cluster_name}, but this config's ledger {ledgers} "
+        f"still tracks instances tagged steadyscale:cluster={old}, which cluster "
+        f"{config.cluster_name} would never see; set cluster_name back to {old}, or carry "
+        f"the cluster over to {config.cluster_name} with: steadyscale ledger carry-over "
+        f"{config_path} --from {old}"
+    )
+
+
+def _claim(ledger: Ledger, config: ClusterConfig, config_path: str | Path | None) -> None:
+    """Record in the ledger the config file that runs it and the cluster name it runs
+    under; a ledger whose path does not depend on the name carries its nodes over."""
+    config_file = str(Path(config_path).resolve()) if config_path is not None else None
+    former = claim(ledger, config_file=config_file, cluster_name=config.cluster_name)
+    if former is not None:
+        log.warning(
+            "cluster_name changed from %s to %s on ledger %s: its live nodes keep the tag "
+            "steadyscale:cluster=%s (EC2 cannot change it) and are listed by it until gone; "
+            "new nodes are tagged %s",
+            former,
+            config.cluster_name,
+            ledger.path,
+            former,
+            config.cluster_name,
+        )
 
 
 def _open_ledger(path: Path, *, fresh: bool) -> Ledger:
