@@ -147,9 +147,7 @@ def test_ledgers_beside_reads_the_others_and_skips_files_that_are_not_ledgers(
     claim(ledger, config_file="/c/x.yaml", cluster_name="a")  # its daemon still runs
     (tmp_path / "junk.db").write_bytes(b"not a database")
     found = ledgers_beside(tmp_path / "b.db")
-    assert [(f.path.name, f.owner.cluster_name, f.live_nodes) for f in found] == [
-        ("a.db", "a", 2)
-    ]
+    assert [(f.path.name, f.owner.cluster_name, f.live_nodes) for f in found] == [("a.db", "a", 2)]
     assert ledgers_beside(tmp_path / "a.db") == []
     assert ledgers_beside(tmp_path / "nowhere" / "b.db") == []
     ledger.close()
