@@ -32,7 +32,7 @@ from steadyscale.emulator.pytest_plugin import EmulatorFactory
 from steadyscale.loop.autoscaler import Autoscaler
 from steadyscale.retries.clock import FakeClock
 from steadyscale.store.ledger import Ledger, LedgerError
-from steadyscale.store.ownership import carried
+from steadyscale.store.ownership import carried, claim, set_carried
 from tests.conftest import QUIET
 
 CREDENTIALS = {
@@ -228,6 +228,31 @@ def test_another_clusters_ledger_beside_does_not_block_a_new_cluster(
     daemon.demand(2)
     daemon.run(lambda: len(daemon.nodes(Status.READY)) == 2)
     assert len(ec2.alive("b")) == 2 and len(ec2.alive("a")) == 6
+
+
+def test_a_new_cluster_may_not_take_a_name_another_ledger_still_carries(ec2: EC2) -> None:
+    """After cluster ``a`` was carried over to ``b``, its instances keep the tag ``a``: a
+    new cluster named ``a`` would take them for strangers and terminate them."""
+    state = ec2.directory / ".steadyscale"
+    ledger = Ledger(state / "b.db")
+    nodes = [
+        NodeRecord(node_id=f"n-{n}", node_type="cpu", status=Status.READY, created_at=1.0)
+        for n in range(6)
+    ]
+    with ledger.transaction():
+        ledger.save_nodes(nodes)
+    claim(ledger, config_file=str(ec2.config("b")), cluster_name="b")
+    set_carried(ledger, {"a": {r.node_id for r in nodes}})
+    ledger.close()
+    other = ec2.config("a", file="other.yaml")
+    with pytest.raises(LedgerError) as refused:
+        open_runtime(load_config(other), other, clock=ec2.clock)
+    assert str(refused.value) == (
+        f"cluster_name a is still the tag of 6 live node(s) that ledger {state / 'b.db'} "
+        "(cluster b) carried over from it; a new cluster a would take their instances for "
+        "strangers and terminate them: pick another cluster_name until they are gone"
+    )
+    assert not (state / "a.db").exists()
 
 
 def test_carried_over_the_cluster_stays_tracked_scales_and_leaves_nothing_behind(

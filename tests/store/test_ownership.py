@@ -16,6 +16,7 @@ from steadyscale.store.ownership import (
     claim,
     ledgers_beside,
     owner,
+    set_carried,
 )
 
 
@@ -143,11 +144,13 @@ def test_a_second_carry_over_keeps_each_nodes_first_tag(tmp_path: Path) -> None:
 def test_ledgers_beside_reads_the_others_and_skips_files_that_are_not_ledgers(
     tmp_path: Path,
 ) -> None:
-    ledger = _ledger(tmp_path / "a.db", "n-1", "n-2")
+    ledger = _ledger(tmp_path / "a.db", "n-1", "n-2", done=("n-0",))
     claim(ledger, config_file="/c/x.yaml", cluster_name="a")  # its daemon still runs
+    set_carried(ledger, {"old": {"n-0", "n-1"}})
     (tmp_path / "junk.db").write_bytes(b"not a database")
-    found = ledgers_beside(tmp_path / "b.db")
-    assert [(f.path.name, f.owner.cluster_name, f.live_nodes) for f in found] == [("a.db", "a", 2)]
+    [found] = ledgers_beside(tmp_path / "b.db")
+    assert (found.path.name, found.owner.cluster_name, found.live_nodes) == ("a.db", "a", 2)
+    assert found.carried == {"old": 1}  # live nodes only
     assert ledgers_beside(tmp_path / "a.db") == []
     assert ledgers_beside(tmp_path / "nowhere" / "b.db") == []
     ledger.close()

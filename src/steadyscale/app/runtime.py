@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from steadyscale.app.loading import model_settings
+from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
 from steadyscale.config import ClusterConfig, bucket_pairs, ledger_path
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
@@ -26,8 +27,7 @@ from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import ApiObserver, ClientOptions, CloudProvider
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 from steadyscale.sim.simulation import Assembly
-from steadyscale.store.ledger import Ledger, LedgerError, WriterLock
-from steadyscale.store.ownership import claim, ledgers_beside, read_ledger_file
+from steadyscale.store.ledger import Ledger, WriterLock
 from steadyscale.testing.crashpoints import crashpoint
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def open_runtime(
     try:
         provider.preflight()
         ledger = _open_ledger(path, fresh=fresh)
-        _claim(ledger, config, config_path)
+        claim_ledger(ledger, config, config_path)
     except BaseException:
         if emulator is not None:
             emulator.stop()
@@ -214,72 +214,6 @@ def _runtime_clock(config: ClusterConfig, clock: Clock | None) -> Clock:
     if config.provider.type in ("memory", "emulator"):
         return ScaledClock(model_settings(config).time_scale, origin=time.time())
     return clock or WallClock()
-
-
-def refuse_if_renamed(config: ClusterConfig, config_path: str | Path | None, path: Path) -> None:
-    """Refuse to start a new or empty ledger while a ledger beside it, run by this same
-    config under another cluster name, still tracks live nodes: the new name's listing
-    would never see their instances, which would run on untracked. Ledgers of other
-    configs never block; ledgers that do not say which config ran them (an older
-    steadyscale's) are only warned about."""
-    if config_path is None:
-        return
-    config_file = str(Path(config_path).resolve())
-    own = read_ledger_file(path) if path.exists() else None
-    empty = not path.exists() or (own is not None and own.live_nodes == 0)
-    renamed = []
-    for other in ledgers_beside(path):
-        if not other.live_nodes or other.owner.cluster_name == config.cluster_name:
-            continue
-        if other.owner.config_file == config_file:
-            renamed.append(other)
-        elif other.owner.config_file is None and empty:
-            log.warning(
-                "ledger %s (of an older steadyscale) tracks %d live node(s); if it is this "
-                "cluster's under a former cluster_name, stop and carry it over: "
-                "steadyscale ledger carry-over %s --from %s",
-                other.path,
-                other.live_nodes,
-                config_path,
-                other.path.stem,
-            )
-    if not renamed:
-        return
-    first = renamed[0]
-    old = first.owner.cluster_name
-    ledgers = ", ".join(
-        f"{o.path} (cluster {o.owner.cluster_name}, {o.live_nodes} live node(s))" for o in renamed
-    )
-    if not empty:
-        log.warning(
-            "this config's ledger(s) under another cluster_name still track nodes: %s", ledgers
-        )
-        return
-    raise LedgerError(
-        f"cluster_name is now {config.cluster_name}, but this config's ledger {ledgers} "
-        f"still tracks instances tagged steadyscale:cluster={old}, which cluster "
-        f"{config.cluster_name} would never see; set cluster_name back to {old}, or carry "
-        f"the cluster over to {config.cluster_name} with: steadyscale ledger carry-over "
-        f"{config_path} --from {old}"
-    )
-
-
-def _claim(ledger: Ledger, config: ClusterConfig, config_path: str | Path | None) -> None:
-    """Record in the ledger the config file that runs it and the cluster name it runs
-    under; a ledger whose path does not depend on the name carries its nodes over."""
-    config_file = str(Path(config_path).resolve()) if config_path is not None else None
-    former = claim(ledger, config_file=config_file, cluster_name=config.cluster_name)
-    if former is not None:
-        log.warning(
-            "cluster_name changed from %s to %s on ledger %s: its live nodes keep the tag "
-            "steadyscale:cluster=%s (EC2 cannot change it) and are listed by it until gone; "
-            "new nodes are tagged %s",
-            former,
-            config.cluster_name,
-            ledger.path,
-            former,
-            config.cluster_name,
-        )
 
 
 def _open_ledger(path: Path, *, fresh: bool) -> Ledger:

@@ -91,6 +91,7 @@ class LedgerFile:
     path: Path
     owner: Owner
     live_nodes: int
+    carried: Mapping[str, int]  # former cluster name -> live nodes still tagged with it
 
 
 def read_ledger_file(path: Path) -> LedgerFile | None:
@@ -101,7 +102,13 @@ def read_ledger_file(path: Path) -> LedgerFile | None:
     except LedgerError:
         return None
     try:
-        return LedgerFile(path=path, owner=owner(ledger), live_nodes=len(ledger.nodes()))
+        live = {record.node_id for record in ledger.nodes()}
+        return LedgerFile(
+            path=path,
+            owner=owner(ledger),
+            live_nodes=len(live),
+            carried={name: len(ids & live) for name, ids in carried(ledger).items()},
+        )
     finally:
         ledger.close()
 
