@@ -17,7 +17,8 @@ def register(commands: Commands) -> None:
         "iam-policy",
         help="print the least-privilege IAM policy the config needs",
         description="Print the IAM policy (JSON) the daemon needs for this config: every "
-        "EC2 action it calls, scoped by the cluster tag where EC2 allows.",
+        "EC2 action it calls, scoped by the cluster tag where EC2 allows (and by the former "
+        "cluster names whose nodes its ledger still carries after a carry-over).",
     )
     iam.add_argument("config", metavar="CONFIG")
     iam.set_defaults(func=execute)
