@@ -349,3 +349,14 @@ def test_a_launch_unanswered_when_carried_over_is_resent_under_its_first_tag(
     assert len(ec2.launched()) == 2  # the same two instances, not two more
     daemon.demand(0)
     daemon.run(lambda: not ec2.alive() and not daemon.ledger.nodes())
+
+
+def test_status_of_a_renamed_config_names_the_old_ledger_and_the_ways_out(ec2: EC2) -> None:
+    config = ec2.config("a")
+    _cluster_of_six(ec2, config)
+    ec2.config("b")
+    result = _cli("status", config)
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("steadyscale: error: cluster_name is now b, but this config's ledger")
+    assert line.endswith(f"steadyscale ledger carry-over {config} --from a")
