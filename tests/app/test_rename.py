@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -93,11 +94,17 @@ class EC2:
 
 
 @pytest.fixture
-def ec2(
-    ec2_emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> EC2:
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator's credentials in the environment, as a user exports them for an
+    ``aws`` config; boto3's default session (which keeps the credentials it found) is
+    this test's own."""
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+@pytest.fixture
+def ec2(ec2_emulator_factory: EmulatorFactory, tmp_path: Path, credentials: None) -> EC2:
     clock = FakeClock(1_000_000.0)
     return EC2(ec2_emulator_factory("realistic", clock=clock, **QUIET), clock, tmp_path)
 
@@ -316,14 +323,12 @@ def test_carry_over_is_refused_while_a_daemon_runs_on_the_old_ledger(
 def test_a_launch_unanswered_when_carried_over_is_resent_under_its_first_tag(
     ec2_emulator_factory: EmulatorFactory,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    credentials: None,
     daemons: list[Daemon],
 ) -> None:
     """RunInstances launched two instances tagged ``a`` but every answer was lost; after
     the carry-over the resend (same ClientToken) must carry ``a`` again, or EC2 refuses it
     as IdempotentParameterMismatch and the demand is launched a second time."""
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
     clock = FakeClock(1_000_000.0)
     slow = {"median": 60, "p99": 61, "max": 62}  # listings do not show them for a minute
     ec2 = EC2(
