@@ -150,10 +150,10 @@ def carry_over(
         for lock in locks:
             lock.acquire()
             taken.append(lock)
-        replaced = _move_aside_if_empty(new, cluster_name) if new != old else None
         ledger = Ledger(old)
         try:
             _check_config(ledger, old, config_file)
+            replaced = _move_aside_if_empty(new, cluster_name) if new != old else None
             with ledger.transaction():
                 by_name = _carry(ledger, cluster_name, owner(ledger).cluster_name or former_name)
                 set_carried(ledger, by_name)
