@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from steadyscale.app.cli.common import Commands, Parser, load_config
+from steadyscale.app.cli.common import Commands, Parser, add_log_level, load_config
 from steadyscale.errors import ConfigError, SteadyscaleError
 
 
@@ -38,6 +38,7 @@ def register(commands: Commands) -> None:
         required=True,
         help="the cluster_name the cluster ran under before",
     )
+    add_log_level(carry, default=argparse.SUPPRESS)  # after the action, as for every command
     carry.set_defaults(func=carry_over)
 
 
