@@ -17,7 +17,7 @@ from steadyscale.config import ClusterConfig
 from steadyscale.core.feasibility import explain_infeasible
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.lifecycle import UP, NodeRecord
-from steadyscale.core.reconciler import reconcile
+from steadyscale.core.reconciler import Actions, reconcile
 from steadyscale.loop.book import NodeBook
 from steadyscale.loop.carried import CarriedNodes
 from steadyscale.loop.hooks import CrashHook, no_crash
@@ -190,10 +190,7 @@ class Autoscaler:
         # Act.
         self.mover.apply(actions.moves, report)
         self.book.saw(actions.seen, now)
-        self.launcher.adopt(actions.adopt, report)
-        if complete:
-            self.strangers.handle(actions.strangers, report, now)
-        self.carried.leave_alone(actions.unclaimed)
+        self._unknown_instances(actions, report, now, complete=complete)
         report.unmet = actions.decision.unmet
         # From the demand, not only what the scheduler could not place: a bundle no
         # configured type fits is never met, even while a node of a type since removed
@@ -217,6 +214,17 @@ class Autoscaler:
         if complete:
             self.book.forget_finished(now)
             self.carried.prune(self.book.records)
+
+    def _unknown_instances(
+        self, actions: Actions, report: TickReport, now: float, *, complete: bool
+    ) -> None:
+        """Instances no record knows: those of our open requests are adopted, this
+        cluster's strangers handled (from complete listings only), and a former name's
+        others left alone."""
+        self.launcher.adopt(actions.adopt, report)
+        if complete:
+            self.strangers.handle(actions.strangers, report, now)
+        self.carried.leave_alone(actions.unclaimed)
 
     # ------------------------------------------------------------------ run
 
