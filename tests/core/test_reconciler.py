@@ -40,6 +40,7 @@ def _run(
     complete: bool = True,
     extra: Sequence[CloudInstance] = (),
     open_requests: frozenset[str] = frozenset(),
+    former: frozenset[str] = frozenset(),
 ) -> Actions:
     observation = None
     if shown is not None:
@@ -56,6 +57,7 @@ def _run(
         demand=items,
         observation=observation,
         open_request_ids=open_requests,
+        former_names=former,
     )
 
 
@@ -131,6 +133,34 @@ def test_unknown_instances_of_our_requests_are_adopted_others_are_strangers() ->
     actions = _run([], {}, extra=[ours, stranger, foreign], open_requests=frozenset({"r-2"}))
     assert [i.instance_id for i in actions.adopt] == ["i-9"]
     assert [i.instance_id for i in actions.strangers] == ["i-8"]
+
+
+def test_unknown_instances_of_a_former_cluster_name_are_left_alone_unless_ours() -> None:
+    """After a carry-over from ``old``: an instance of one of our open requests is adopted
+    under either name; one the ledger cannot explain is neither adopted nor a stranger of
+    this cluster (never terminated), only reported; names never carried are not looked at."""
+
+    def tagged(instance_id: str, state: str, cluster: str, request: str) -> CloudInstance:
+        tags = {TAG_CLUSTER: cluster, TAG_REQUEST: request}
+        return CloudInstance(instance_id=instance_id, state=state, tags=tags)
+
+    carried = _record(Status.READY, request_id="r-1")
+    extra = [
+        tagged("i-9", "pending", "old", "r-2"),  # our launch, its answer lost
+        tagged("i-8", "running", "old", "r-unknown"),
+        tagged("i-6", "shutting-down", "old", "r-unknown"),
+        tagged("i-7", "running", "other", "r-unknown"),
+    ]
+    actions = _run(
+        [carried],
+        {"i-1": "running"},
+        extra=extra,
+        open_requests=frozenset({"r-2"}),
+        former=frozenset({"old"}),
+    )
+    assert [i.instance_id for i in actions.adopt] == ["i-9"]
+    assert [i.instance_id for i in actions.unclaimed] == ["i-8"]
+    assert actions.strangers == () and actions.terminate == ()
 
 
 def test_idle_time_is_tracked_for_scale_down() -> None:

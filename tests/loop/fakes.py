@@ -28,6 +28,10 @@ class ScriptedEC2:
         self.calls.append(("list_cluster", ()))
         return self.listing() if self.listing is not None else list(self.shown.values())
 
+    def list_tagged(self, key: str, value: str) -> list[CloudInstance]:
+        self.calls.append(("list_tagged", (key, value)))
+        return [i for i in self.shown.values() if i.tags.get(key) == value]
+
     def describe(self, instance_ids: Sequence[str]) -> list[CloudInstance]:
         self.calls.append(("describe", tuple(instance_ids)))
         return [self.shown[i] for i in instance_ids if i in self.shown]

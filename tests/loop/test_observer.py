@@ -3,7 +3,7 @@ between, and a lookup by id for starting nodes the filter still does not show.""
 
 from __future__ import annotations
 
-from steadyscale.core.instances import CloudInstance
+from steadyscale.core.instances import TAG_CLUSTER, CloudInstance
 from steadyscale.core.lifecycle import Status
 from steadyscale.errors import CloudUnavailable
 from steadyscale.loop.observer import Observer
@@ -59,3 +59,20 @@ def test_failed_calls_that_showed_nothing_give_no_observation() -> None:
     report = TickReport(0.0)
     assert _observer(ec2, clock).observe([node(1, Status.READY)], report) is None
     assert report.errors == ["listing: Unavailable: try again"]
+
+
+def test_a_full_listing_also_lists_each_former_cluster_name_and_only_then() -> None:
+    """Carried-over nodes keep their former tag: one more listing per former name at each
+    full listing shows them; between listings they cost nothing more."""
+    clock = FakeClock(0.0)
+    carried = CloudInstance("i-1", "running", tags={TAG_CLUSTER: "old"})
+    ec2 = ScriptedEC2(shown={"i-1": carried}, listing=list)  # the new name shows nothing
+    observer = _observer(ec2, clock)
+    observation = observer.observe([node(1, Status.READY)], TickReport(0.0), former={"old"})
+    assert ec2.calls == [("list_cluster", ()), ("list_tagged", (TAG_CLUSTER, "old"))]
+    assert observation is not None and observation.listing_complete
+    assert observation.instances == {"i-1": carried}
+    ec2.calls.clear()
+    clock.advance(5.0)
+    observer.observe([node(1, Status.READY)], TickReport(5.0), former={"old"})
+    assert ec2.calls == []

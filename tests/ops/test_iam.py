@@ -162,3 +162,15 @@ def test_iam_policy_command_prints_the_policy(
     assert main(["iam-policy", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "provider" in err
+
+
+def test_former_cluster_names_still_carried_are_allowed_too() -> None:
+    """After a carry-over the old instances keep their tag: the daemon must still terminate
+    them, and resend a launch that was in flight under it."""
+    config = parse_config(_config())
+    policy = build_policy(config, former_names=["old", "prod"])
+    launch = _statement(policy, "LaunchOnlyWithClusterTag")["Condition"]["StringEquals"]
+    terminate = _statement(policy, "TerminateOnlyClusterInstances")["Condition"]["StringEquals"]
+    assert launch == {f"aws:RequestTag/{TAG_CLUSTER}": ["prod", "old"]}
+    assert terminate == {f"ec2:ResourceTag/{TAG_CLUSTER}": ["prod", "old"]}
+    assert build_policy(config, former_names=[]) == build_policy(config)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -266,3 +268,17 @@ def test_a_spot_launch_is_shown_with_the_spot_lifecycle() -> None:
     spot = provider.launch(_spec(1, InstanceMarketOptions={"MarketType": "spot"}))
     assert spot.instances[0].lifecycle == "spot"
     assert provider.launch(_spec(1, request="r-2")).instances[0].lifecycle is None
+
+
+def test_a_dropped_provider_frees_its_model_at_once_without_waiting_for_the_collector() -> None:
+    # A reference cycle through the provider would keep its whole EC2 model (every
+    # instance ever launched) alive until a full collection, which the simulator makes rare.
+    provider, _ = _provider("none")
+    provider.launch(_spec(3))
+    model = weakref.ref(provider.model)
+    gc.disable()
+    try:
+        del provider
+        assert model() is None
+    finally:
+        gc.enable()

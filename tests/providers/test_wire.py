@@ -77,3 +77,22 @@ def test_the_market_is_spot_only_when_asked_for() -> None:
     assert market_of({"InstanceMarketOptions": {"MarketType": "spot"}}) == "spot"
     assert market_of({"InstanceMarketOptions": {"MarketType": "capacity-block"}}) == "on-demand"
     assert market_of({}) == "on-demand" and market_of(None) == "on-demand"
+
+
+def test_a_launch_first_sent_under_a_former_cluster_name_is_tagged_with_it() -> None:
+    """A resend after a carry-over repeats its first attempt's tags (EC2 refuses a
+    ClientToken repeated with other parameters); new launches carry the cluster's name."""
+    spec = LaunchSpec(
+        request_id="r-1",
+        client_token="ss-r-1",
+        node_type="cpu",
+        count=1,
+        node_config={"InstanceType": "m5.large"},
+        cluster_name="old",
+    )
+    for kept in run_instances_params(spec, "new")["TagSpecifications"]:
+        assert _tags(kept)[TAG_CLUSTER] == "old" and _tags(kept)["Name"] == "old-cpu"
+    fresh = run_instances_params(
+        LaunchSpec("r-2", "ss-r-2", "cpu", 1, {"InstanceType": "m5.large"}), "new"
+    )
+    assert instance_tags(fresh)[TAG_CLUSTER] == "new"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from steadyscale.app.loading import model_settings
+from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
 from steadyscale.config import ClusterConfig, bucket_pairs, ledger_path
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
@@ -146,31 +147,38 @@ def build_memory_provider(
 
 
 def open_runtime(
-    config: ClusterConfig, config_path: str | Path | None, *, fresh_emulator_ledger: bool = True
+    config: ClusterConfig,
+    config_path: str | Path | None,
+    *,
+    fresh_emulator_ledger: bool = True,
+    clock: Clock | None = None,
 ) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
 
     The runtime is the ledger's one writer: a second daemon on the same ledger fails here.
+    A config whose ``cluster_name`` changed is refused before anything starts while the
+    ledger of its former name still tracks live nodes. ``clock``: the clock of an
+    ``aws`` endpoint's emulator (tests run one on a fake clock); by default the wall's.
     """
+    path = ledger_path(config, config_path)
+    in_process = config.provider.type in ("memory", "emulator")
+    fresh = in_process and fresh_emulator_ledger
+    if not fresh:
+        # (An embedded emulator starts empty: no earlier ledger's instance can be alive.)
+        refuse_if_renamed(config, config_path, path)
     emulator: Emulator | None = None  # only with provider.type emulator
-    clock: Clock
+    clock = _runtime_clock(config, clock)
     provider: CloudProvider
-    if config.provider.type in ("memory", "emulator"):
-        # In-process: the autoscaler shares the model's clock, time scale included.
-        settings = model_settings(config)
-        clock = ScaledClock(settings.time_scale, origin=time.time())
-    else:
-        clock = WallClock()
     metrics = build_metrics(config, clock)
     if config.provider.type == "memory":
-        memory = build_memory_provider(config, clock, settings, observer=metrics.api_call)
+        memory = build_memory_provider(config, clock, observer=metrics.api_call)
         provider = memory
         prober = memory_prober(config, memory)
     else:
         if config.provider.type == "emulator":
             from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
 
-            emulator = Emulator(settings, clock=clock).start()
+            emulator = Emulator(model_settings(config), clock=clock).start()
         ec2 = build_provider(
             config,
             clock,
@@ -182,9 +190,8 @@ def open_runtime(
     health = build_health(prober, clock, metrics)
     try:
         provider.preflight()
-        path = ledger_path(config, config_path)
-        in_process = emulator is not None or config.provider.type == "memory"
-        ledger = _open_ledger(path, fresh=in_process and fresh_emulator_ledger)
+        ledger = _open_ledger(path, fresh=fresh)
+        claim_ledger(ledger, config, config_path)
     except BaseException:
         if emulator is not None:
             emulator.stop()
@@ -199,6 +206,14 @@ def open_runtime(
         metrics=metrics,
         health=health,
     )
+
+
+def _runtime_clock(config: ClusterConfig, clock: Clock | None) -> Clock:
+    """In-process backends share the model's clock, time scale included; an endpoint is
+    on ``clock`` if given, else on the wall's."""
+    if config.provider.type in ("memory", "emulator"):
+        return ScaledClock(model_settings(config).time_scale, origin=time.time())
+    return clock or WallClock()
 
 
 def _open_ledger(path: Path, *, fresh: bool) -> Ledger:

@@ -35,7 +35,8 @@ class ScenarioStep(StrictModel):
 class ClusterConfig(StrictModel):
     cluster_name: str = Field(
         description="The cluster's name: tagged on every instance (`steadyscale:cluster`), "
-        "so it scopes listings, termination and the IAM policy."
+        "so it scopes listings, termination and the IAM policy. Renaming a cluster that has "
+        "nodes takes `steadyscale ledger carry-over` (see the user guide)."
     )
     max_workers: int = Field(
         default=100, ge=0, description="Nodes at most, all node types together."

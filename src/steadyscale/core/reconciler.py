@@ -26,7 +26,14 @@ from steadyscale.core.lifecycle import (
 )
 from steadyscale.core.resources import DemandItem
 from steadyscale.core.scheduler import Decision, NodeView, SchedulingInput, schedule
-from steadyscale.core.sightings import Move, Observation, observe, terminate_owed, unchanged
+from steadyscale.core.sightings import (
+    GONE_STATES,
+    Move,
+    Observation,
+    observe,
+    terminate_owed,
+    unchanged,
+)
 from steadyscale.core.specs import ClusterSpec
 
 _NOT_IDLE = NodeUpdate(idle_since=CLEAR)
@@ -42,6 +49,8 @@ class Actions:
     cancel: tuple[str, ...] = ()  # queued node ids to cancel
     adopt: tuple[CloudInstance, ...] = ()  # cluster instances of our requests, unknown ids
     strangers: tuple[CloudInstance, ...] = ()  # cluster instances no request explains
+    # Instances of a former cluster name (carried over) the ledger does not know: left alone.
+    unclaimed: tuple[CloudInstance, ...] = ()
     seen: tuple[str, ...] = ()  # node ids shown as they were: only last_seen_at changes
     decision: Decision = field(default_factory=Decision)
     unhealthy: Mapping[str, str] = field(default_factory=dict)  # node id -> why, terminated
@@ -71,11 +80,14 @@ def reconcile(
     known_instance_ids: frozenset[str] = frozenset(),
     health: Mapping[str, HealthVerdict] | None = None,
     retiring: Retiring = NOT_RETIRING,
+    former_names: frozenset[str] = frozenset(),
 ) -> Actions:
     plan = _Plan()
     _mirror(plan, records, observation, now, config)
     _check_readiness(plan, records, config, health or {})
-    adopt, strangers = _unknown(records, observation, config, open_request_ids, known_instance_ids)
+    adopt, strangers, unclaimed = _unknown(
+        records, observation, config, open_request_ids, known_instance_ids, former=former_names
+    )
 
     # Active: what the demand needs.
     views, decision = _schedule(
@@ -101,6 +113,7 @@ def reconcile(
         cancel=cancel,
         adopt=tuple(adopt),
         strangers=tuple(strangers),
+        unclaimed=tuple(unclaimed),
         seen=tuple(plan.seen),
         decision=decision,
         unhealthy=plan.unhealthy,
@@ -241,31 +254,35 @@ def _unknown(
     config: ClusterSpec,
     open_request_ids: frozenset[str],
     known_instance_ids: frozenset[str],
-) -> tuple[list[CloudInstance], list[CloudInstance]]:
-    """Cluster instances no record knows: those of our open requests (to adopt), and
-    strangers."""
+    *,
+    former: frozenset[str],
+) -> tuple[list[CloudInstance], list[CloudInstance], list[CloudInstance]]:
+    """Instances no record knows, of this cluster or of a name it was carried over from:
+    those of our open requests (to adopt, under either name), this cluster's strangers,
+    and a former name's others, left alone (unclaimed): the ledger cannot explain them,
+    and that name is another cluster's business now."""
     adopt: list[CloudInstance] = []
     strangers: list[CloudInstance] = []
+    unclaimed: list[CloudInstance] = []
     by_instance = {r.instance_id: r for r in records if r.instance_id}
     # Usually every shown id is ours: a set difference (in C) says so without a loop.
     if observation is None or not (
         observation.instances.keys() - by_instance.keys() - known_instance_ids
     ):
-        return adopt, strangers
+        return adopt, strangers, unclaimed
     for instance_id, seen in observation.instances.items():
-        if (
-            instance_id in by_instance
-            or instance_id in known_instance_ids
-            or seen.tags.get(TAG_CLUSTER) != config.cluster_name
-        ):
+        if instance_id in by_instance or instance_id in known_instance_ids:
             continue
-        if seen.state == "terminated":
+        ours = seen.tags.get(TAG_CLUSTER) == config.cluster_name
+        if seen.state == "terminated" or not (ours or seen.tags.get(TAG_CLUSTER) in former):
             continue
         if seen.tags.get(TAG_REQUEST) in open_request_ids:
             adopt.append(seen)
-        else:
+        elif ours:
             strangers.append(seen)
-    return adopt, strangers
+        elif seen.state not in GONE_STATES:
+            unclaimed.append(seen)
+    return adopt, strangers, unclaimed
 
 
 def _track_idle(

@@ -17,7 +17,7 @@ from steadyscale.core.specs import ClusterSpec
 
 # Re-send a terminate EC2 accepted if the instance still is not terminated after this long.
 TERMINATE_RESEND_SECONDS = 300.0
-_GONE_STATES = frozenset({"shutting-down", "terminated"})
+GONE_STATES = frozenset({"shutting-down", "terminated"})
 _STOPPED_STATES = frozenset({"stopping", "stopped"})
 # Statuses a sighting may move on from, by what EC2 shows.
 _MAY_SHOW_PENDING = frozenset({Status.LAUNCHED, Status.LOST})
@@ -76,7 +76,7 @@ def observe(
         new, reason = Status.RUNNING, "EC2 shows it running"
     elif state == "terminated" and status in _ENDING:
         new, reason = Status.TERMINATED, "EC2 shows it terminated"
-    elif (state in _GONE_STATES or state in _STOPPED_STATES) and status in _MAY_BE_INTERRUPTED:
+    elif (state in GONE_STATES or state in _STOPPED_STATES) and status in _MAY_BE_INTERRUPTED:
         new = Status.INTERRUPTED
         reason = f"EC2 shows it {state} without our request ({seen.state_reason or state})"
     # Anything else (a stale read showing an older state, say) changes nothing but what the

@@ -18,8 +18,9 @@ from steadyscale.config import ClusterConfig
 from steadyscale.core.feasibility import explain_infeasible
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.lifecycle import UP, NodeRecord
-from steadyscale.core.reconciler import reconcile
+from steadyscale.core.reconciler import Actions, reconcile
 from steadyscale.loop.book import NodeBook
+from steadyscale.loop.carried import CarriedNodes
 from steadyscale.loop.hooks import CrashHook, no_crash
 from steadyscale.loop.launcher import Launcher, new_id
 from steadyscale.loop.mover import Mover
@@ -69,6 +70,7 @@ class Autoscaler:
         self.health = health
         self.ticks = 0
         self.book = NodeBook(ledger, clock)
+        self.carried = CarriedNodes(ledger)
         self.reporter = Reporter(clock, on_event)
         self.offerings = OfferingBook(config, clock, self.reporter, ledger.requests())
         self.observer = Observer(config, provider, clock, metrics)
@@ -83,6 +85,7 @@ class Autoscaler:
             clock=clock,
             new_ids=new_ids,
             crash=crash,
+            carried=self.carried,
         )
         self.terminator = Terminator(
             provider, self.book, reporter=self.reporter, clock=clock, crash=crash
@@ -164,7 +167,8 @@ class Autoscaler:
         demand = self.ledger.demand()
         report.demanded_bundles = sum(item.count for item in demand)
         # Observe.
-        observation = self.observer.observe(self.book.records.values(), report)
+        former = self.carried.names()
+        observation = self.observer.observe(self.book.records.values(), report, former)
         complete = observation is not None and observation.listing_complete
         requests = {r.request_id: r for r in self.ledger.requests(open_only=True)}
         waiting = self.book.waiting_by_request()  # one pass a tick
@@ -187,13 +191,12 @@ class Autoscaler:
             known_instance_ids=frozenset(self.book.known_ids),
             health=verdicts,
             retiring=self.retirement.retiring(report),
+            former_names=former,
         )
         # Act.
         self.mover.apply(actions.moves, report)
         self.book.saw(actions.seen, now)
-        self.launcher.adopt(actions.adopt, report)
-        if complete:
-            self.strangers.handle(actions.strangers, report, now)
+        self._unknown_instances(actions, report, now, complete=complete)
         report.unmet = actions.decision.unmet
         # From the demand, not only what the scheduler could not place: a bundle no
         # configured type fits is never met, even while a node of a type since removed
@@ -217,6 +220,18 @@ class Autoscaler:
         self.progress.publish(report)
         if complete:
             self.book.forget_finished(now)
+            self.carried.prune(self.book.records)
+
+    def _unknown_instances(
+        self, actions: Actions, report: TickReport, now: float, *, complete: bool
+    ) -> None:
+        """Instances no record knows: those of our open requests are adopted, this
+        cluster's strangers handled (from complete listings only), and a former name's
+        others left alone."""
+        self.launcher.adopt(actions.adopt, report)
+        if complete:
+            self.strangers.handle(actions.strangers, report, now)
+        self.carried.leave_alone(actions.unclaimed)
 
     # ------------------------------------------------------------------ run
 

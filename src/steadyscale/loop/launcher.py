@@ -14,6 +14,7 @@ from steadyscale.core.instances import TAG_REQUEST, CloudInstance
 from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, NodeUpdate, Status
 from steadyscale.errors import CapacityUnavailable, CloudError, LaunchRejected
 from steadyscale.loop.book import Entries, NodeBook
+from steadyscale.loop.carried import CarriedNodes
 from steadyscale.loop.hooks import CrashHook, no_crash
 from steadyscale.loop.offerings import OfferingBook, Pool, request_pool
 from steadyscale.loop.report import Reporter, TickReport
@@ -68,10 +69,12 @@ class Launcher:
         clock: Clock,
         new_ids: Callable[[str], str] = new_id,
         crash: CrashHook = no_crash,
+        carried: CarriedNodes | None = None,
     ) -> None:
         self.config = config
         self.provider = provider
         self.book = book
+        self.carried = carried  # nodes launched under a former cluster name
         self.ledger = book.ledger
         self.offerings = offerings
         self.reporter = reporter
@@ -169,6 +172,9 @@ class Launcher:
             count=request.count,
             node_config=node_config,
             subnet_id=request.subnet_id,
+            cluster_name=(
+                self.carried.name_of(waiting[0].node_id) if self.carried and waiting else None
+            ),
         )
         try:
             result = self.provider.launch(spec)

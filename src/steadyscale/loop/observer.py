@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 
 from steadyscale.config import ClusterConfig
-from steadyscale.core.instances import CloudInstance
+from steadyscale.core.instances import TAG_CLUSTER, CloudInstance
 from steadyscale.core.lifecycle import HAS_INSTANCE, UP, NodeRecord, Status
 from steadyscale.core.reconciler import Observation
 from steadyscale.errors import CloudError
@@ -38,12 +38,18 @@ class Observer:
         # Instance ids a lookup did not find yet, to count those found later.
         self._not_visible: set[str] = set()
 
-    def observe(self, records: Collection[NodeRecord], report: TickReport) -> Observation | None:
+    def observe(
+        self,
+        records: Collection[NodeRecord],
+        report: TickReport,
+        former: Collection[str] = (),
+    ) -> Observation | None:
         """The full cluster listing runs every ``listing_interval_seconds``, or when more
         nodes are in motion than one lookup covers; otherwise only nodes in motion are
         looked up (instance-id filter). Starting nodes the filter does not show after two
         ticks are also asked for by id, EC2's fastest view of a new instance. None when
-        the calls failed and showed nothing."""
+        the calls failed and showed nothing. ``former``: cluster names some live node was
+        launched under (carried over); the full listing lists each of them too."""
         now = self.clock.now()
         moving = [
             r for r in records if r.instance_id and r.status in HAS_INSTANCE and r.status not in UP
@@ -54,7 +60,7 @@ class Observer:
             or len(moving) > LOOKUP_BATCH
         )
         instances: dict[str, CloudInstance] = {}
-        complete = full and self._list(instances, report, now)
+        complete = full and self._list(instances, report, now, former)
         failed = full and not complete
         # Nodes in motion, and running ones a complete listing left out (a flicker, or
         # worse): look each up before anything is concluded from its absence.
@@ -89,11 +95,21 @@ class Observer:
             return None
         return Observation(instances=instances, listing_complete=complete)
 
-    def _list(self, instances: dict[str, CloudInstance], report: TickReport, now: float) -> bool:
-        """The whole cluster listing into ``instances``; True when it completed."""
+    def _list(
+        self,
+        instances: dict[str, CloudInstance],
+        report: TickReport,
+        now: float,
+        former: Collection[str],
+    ) -> bool:
+        """The whole cluster listing into ``instances``, and one listing per former name
+        (EC2 cannot retag an instance); True when all completed."""
         try:
             for inst in self.provider.list_cluster():
                 instances[inst.instance_id] = inst
+            for name in sorted(former):
+                for inst in self.provider.list_tagged(TAG_CLUSTER, name):
+                    instances[inst.instance_id] = inst
         except CloudError as exc:
             report.errors.append(f"listing: {exc}")
             return False

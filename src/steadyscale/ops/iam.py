@@ -10,6 +10,7 @@ itself (ec2:CreateAction), and only instances carrying the cluster tag can be te
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from steadyscale.config import ClusterConfig
@@ -113,10 +114,16 @@ def _pass_role(config: ClusterConfig) -> dict[str, Any] | None:
     }
 
 
-def build_policy(config: ClusterConfig) -> dict[str, Any]:
-    """The IAM policy document (as a dict) the daemon needs for ``config``."""
+def build_policy(config: ClusterConfig, former_names: Collection[str] = ()) -> dict[str, Any]:
+    """The IAM policy document (as a dict) the daemon needs for ``config``.
+
+    ``former_names``: cluster names the ledger's live nodes were launched under before the
+    cluster was carried over to its name; their instances keep that tag (EC2 cannot change
+    it), so the daemon must still terminate them, and resend their launches under it."""
     region = config.provider.region
-    cluster_tag = {f"aws:RequestTag/{TAG_CLUSTER}": config.cluster_name}
+    names = [config.cluster_name, *sorted(set(former_names) - {config.cluster_name})]
+    tag_value: str | list[str] = names[0] if len(names) == 1 else names
+    cluster_tag = {f"aws:RequestTag/{TAG_CLUSTER}": tag_value}
     statements: list[dict[str, Any]] = [
         {
             # DescribeInstances: the cluster listing, lookups by id, the start-up check.
@@ -153,7 +160,7 @@ def build_policy(config: ClusterConfig) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": "ec2:TerminateInstances",
             "Resource": _ec2_arn(region, "instance/*"),
-            "Condition": {"StringEquals": {f"ec2:ResourceTag/{TAG_CLUSTER}": config.cluster_name}},
+            "Condition": {"StringEquals": {f"ec2:ResourceTag/{TAG_CLUSTER}": tag_value}},
         },
     ]
     pass_role = _pass_role(config)

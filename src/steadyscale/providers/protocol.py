@@ -49,6 +49,10 @@ class LaunchSpec:
     count: int
     node_config: Mapping[str, Any]
     subnet_id: str | None = None
+    # The cluster tag to launch under; None: the provider's. A resend of a launch first
+    # sent under a former cluster name (carried over) carries that name: EC2 refuses a
+    # ClientToken repeated with other tags.
+    cluster_name: str | None = None
 
 
 @dataclass(frozen=True)

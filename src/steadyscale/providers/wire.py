@@ -72,7 +72,9 @@ def merge_tags(
 def run_instances_params(spec: LaunchSpec, cluster_name: str) -> dict[str, Any]:
     """The RunInstances parameters of a launch: its node config with the cluster's tags at
     creation (a Name the caller chose is kept; ours is only a default), its subnet, and
-    MinCount=1, MaxCount=count under its ClientToken, so EC2 launches it once."""
+    MinCount=1, MaxCount=count under its ClientToken, so EC2 launches it once. The cluster
+    is ``cluster_name`` unless the spec names the one its first attempt was sent under."""
+    cluster_name = spec.cluster_name or cluster_name
     config = dict(spec.node_config)
     ownership = {
         TAG_CLUSTER: cluster_name,

@@ -12,13 +12,22 @@ import sys
 from collections.abc import Sequence
 
 from steadyscale import __version__
-from steadyscale.app.cli import emulator, iam_policy, request, run, simulate, status, validate
+from steadyscale.app.cli import (
+    emulator,
+    iam_policy,
+    ledger,
+    request,
+    run,
+    simulate,
+    status,
+    validate,
+)
 from steadyscale.app.cli.common import EXIT_USAGE, Parser, add_log_level
 from steadyscale.errors import SteadyscaleError
 from steadyscale.ops.logs import LogFormat, configure_logging
 
 # In the order `steadyscale --help` lists them.
-COMMANDS = (run, status, iam_policy, request, validate, simulate, emulator)
+COMMANDS = (run, status, iam_policy, request, validate, simulate, emulator, ledger)
 
 
 def build_parser() -> argparse.ArgumentParser:

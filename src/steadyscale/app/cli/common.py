@@ -68,6 +68,9 @@ def ledger_file(config_path: str) -> tuple[ClusterConfig, Path]:
     config = load_config(config_path)
     path = ledger_path(config, config_path)
     if not path.exists():
+        from steadyscale.app.renamed import refuse_if_renamed  # noqa: PLC0415
+
+        refuse_if_renamed(config, config_path, path)  # renamed: say so, not "start it"
         raise SteadyscaleError(
             f"no ledger at {path} yet; start the cluster with: steadyscale run {config_path}"
         )

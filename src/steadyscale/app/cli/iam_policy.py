@@ -4,8 +4,12 @@ cluster config."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from steadyscale.app.cli.common import Commands, load_config
+
+if TYPE_CHECKING:
+    from steadyscale.config import ClusterConfig
 
 
 def register(commands: Commands) -> None:
@@ -13,7 +17,8 @@ def register(commands: Commands) -> None:
         "iam-policy",
         help="print the least-privilege IAM policy the config needs",
         description="Print the IAM policy (JSON) the daemon needs for this config: every "
-        "EC2 action it calls, scoped by the cluster tag where EC2 allows.",
+        "EC2 action it calls, scoped by the cluster tag where EC2 allows (and by the former "
+        "cluster names whose nodes its ledger still carries after a carry-over).",
     )
     iam.add_argument("config", metavar="CONFIG")
     iam.set_defaults(func=execute)
@@ -24,5 +29,26 @@ def execute(args: argparse.Namespace) -> int:
 
     from steadyscale.ops.iam import build_policy  # noqa: PLC0415
 
-    print(json.dumps(build_policy(load_config(args.config)), indent=2))
+    config = load_config(args.config)
+    print(json.dumps(build_policy(config, carried_names(config, args.config)), indent=2))
     return 0
+
+
+def carried_names(config: ClusterConfig, config_path: str) -> list[str]:
+    """The former cluster names the cluster's ledger still has live nodes of (after
+    ``steadyscale ledger carry-over``): the daemon must still terminate those."""
+    from steadyscale.config import ledger_path  # noqa: PLC0415
+    from steadyscale.store.ledger import Ledger, LedgerError  # noqa: PLC0415
+    from steadyscale.store.ownership import carried  # noqa: PLC0415
+
+    path = ledger_path(config, config_path)
+    if not path.exists():
+        return []
+    try:
+        ledger = Ledger(path, readonly=True)
+    except LedgerError:
+        return []  # the daemon reports it; the policy of the config alone is still right
+    try:
+        return sorted(carried(ledger))
+    finally:
+        ledger.close()

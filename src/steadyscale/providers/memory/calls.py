@@ -61,14 +61,14 @@ class ModelCalls:
         pacer: ClientPacer,
         rng: random.Random,
         max_attempts: int,
-        observer: ApiObserver,
+        observer: ApiObserver | None,
     ) -> None:
         self.model = model
         self.log = CallLog(keep=2_000_000)
         self.counts: Counter[str] = Counter()
         # Shared with the provider's lookups, so the client's stream is one as before.
         self.rng = rng
-        self._observer = observer
+        self.observer = observer
         self._clock = clock
         self._pacer = pacer
         self._max_attempts = max_attempts
@@ -101,11 +101,13 @@ class ModelCalls:
             attempt += 1
             error = self._attempt(action, work, resources)
             if not isinstance(error, CloudError):
-                self._observer(ApiCall(action, None, tuple(retried)))
+                if self.observer is not None:
+                    self.observer(ApiCall(action, None, tuple(retried)))
                 return error
             retryable = isinstance(error, (Throttled, CloudUnavailable))
             if not retryable or attempt >= self._max_attempts:
-                self._observer(ApiCall(action, error.code, tuple(retried)))
+                if self.observer is not None:
+                    self.observer(ApiCall(action, error.code, tuple(retried)))
                 raise error
             retried.append(error.code)
             self._clock.sleep(_SDK_BACKOFF.delay(attempt - 1, self.rng))

@@ -26,7 +26,7 @@ from steadyscale.providers.memory.views import InstanceViews, launched
 from steadyscale.providers.protocol import (
     DEFAULT_OPTIONS,
     LOOKUP_BATCH,
-    ApiCall,
+    ApiObserver,
     ClientOptions,
     LaunchResult,
     LaunchSpec,
@@ -81,7 +81,6 @@ class MemoryProvider:
         options: ClientOptions = DEFAULT_OPTIONS,
     ) -> None:
         self.cluster_name = cluster_name
-        self.observer = options.observer
         self.region = region
         self.settings = settings
         self.model = RegionModel(settings, region, start=clock.now())
@@ -93,7 +92,7 @@ class MemoryProvider:
             pacer=self._pacer,
             rng=random.Random(f"{settings.seed}/{region}/client"),
             max_attempts=options.max_attempts,
-            observer=self._observe,
+            observer=options.observer,
         )
         self._lookup_policy = LookupPolicy(clock, options.lookup_deadline, self._calls.rng)
         self._views = InstanceViews(self.model.visibility)
@@ -109,10 +108,16 @@ class MemoryProvider:
         """Every call attempt, as the emulator's call log records it."""
         return self._calls.log
 
-    def _observe(self, call: ApiCall) -> None:
-        # Read at each call, as before: an observer set after construction is heard too.
-        if self.observer is not None:
-            self.observer(call)
+    @property
+    def observer(self) -> ApiObserver | None:
+        """Who hears of every call (the metrics). Kept by the calls, not by a bound method
+        of this provider: a cycle would keep a finished simulation's whole model alive
+        until the next full garbage collection."""
+        return self._calls.observer
+
+    @observer.setter
+    def observer(self, observer: ApiObserver | None) -> None:
+        self._calls.observer = observer
 
     def calls_by_action(self) -> dict[str, int]:
         return dict(self._calls.counts)
