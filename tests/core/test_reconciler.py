@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from steadyscale.core.changes import Retiring
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST, CloudInstance
 from steadyscale.core.lifecycle import CLEAR, NodeRecord, NodeUpdate, Status
@@ -246,3 +247,34 @@ def test_a_node_failing_its_health_check_is_terminated_and_replaced_at_once() ->
         }
         assert actions.launch == {"cpu": 1}
         assert _statuses(actions) == {}
+
+
+def test_a_retiring_node_goes_with_its_reason_once_ready_nodes_hold_its_demand() -> None:
+    old = _record(Status.READY, node_id="old", instance_id="i-old", running_at=NOW - 5)
+    new = _record(Status.READY, node_id="new", instance_id="i-new", running_at=NOW - 5)
+    retiring = Retiring(reasons={"old": "node type cpu's node_config changed (ImageId)"})
+    shown = {"i-old": "running", "i-new": "running"}
+
+    def run(records: list[NodeRecord]) -> Actions:
+        observation = Observation(
+            instances={i: CloudInstance(instance_id=i, state=s) for i, s in shown.items()},
+            listing_complete=True,
+        )
+        return reconcile(
+            now=NOW,
+            config=CONFIG,
+            records=records,
+            demand=[DemandItem(bundle={"CPU": 2}, count=1)],
+            observation=observation,
+            retiring=retiring,
+        )
+
+    alone = run([old])
+    assert alone.terminate == ()
+    assert alone.launch == {"cpu": 1}  # its replacement; no new demand goes on it
+    replaced = run([old, new])
+    assert replaced.terminate == ("old",)
+    assert replaced.retired == {
+        "old": "retired: node type cpu's node_config changed (ImageId); its demand is on "
+        "ready replacements"
+    }

@@ -141,3 +141,45 @@ def test_only_one_writer_at_a_time(tmp_path: Path) -> None:
     lock = WriterLock(tmp_path / "l.db")
     lock.acquire()
     lock.release()
+
+
+def test_a_start_re_labels_live_nodes_and_keeps_the_node_types_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "l.db"
+    ledger = Ledger(path)
+    live, done = _node("n-1"), _node("n-2", Status.CANCELLED)
+    with ledger.transaction():
+        ledger.save_nodes([live, done])
+    assert ledger.node_types() is None  # a ledger from before snapshots were kept
+    ledger.start_with_node_types('{"cpu2": {}}', {"cpu": "cpu2"})
+    ledger.close()
+
+    again = Ledger(path, readonly=True)
+    assert again.node_types() == '{"cpu2": {}}'
+    types = {r.node_id: r.node_type for r in again.nodes(include_terminal=True)}
+    assert types == {"n-1": "cpu2", "n-2": "cpu"}  # a finished node keeps its history's name
+    again.close()
+
+
+def test_the_launch_parameters_of_live_nodes_are_read_by_request() -> None:
+    ledger = Ledger(":memory:")
+    live = _node("n-1", Status.REQUESTED)
+    live.request_id = "r-1"
+    done = _node("n-2", Status.CANCELLED)
+    done.request_id = "r-2"
+    with ledger.transaction():
+        ledger.save_nodes([live, done])
+        for request_id in ("r-1", "r-2"):
+            ledger.save_request(
+                LaunchRequest(
+                    request_id=request_id,
+                    node_type="cpu",
+                    count=1,
+                    client_token=f"ss-{request_id}",
+                    status="done",
+                    created_at=1.0,
+                    spec='{"ImageId": "ami-1"}',
+                )
+            )
+    assert ledger.live_launch_specs() == {"r-1": '{"ImageId": "ami-1"}'}

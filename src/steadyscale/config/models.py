@@ -17,6 +17,9 @@ from steadyscale.config.provider import Provider
 from steadyscale.core.resources import DemandItem, fits, format_bundle
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+# Like a Kubernetes rolling update: a quarter of the nodes being replaced at a time.
+DEFAULT_MAX_SURGE = "25%"
 
 
 class ScenarioStep(StrictModel):
@@ -48,6 +51,14 @@ class ClusterConfig(StrictModel):
         default=5.0,
         ge=0,
         description="A node idle this long (above min_workers) is terminated.",
+    )
+    max_surge: int | str = Field(
+        default=DEFAULT_MAX_SURGE,
+        description="While a config change replaces nodes (a node type removed, or its "
+        "node_config changed, e.g. a new ImageId), at most this many replacement nodes start "
+        "at once beyond what the demand needs: a number of nodes, or a percentage of the "
+        "nodes being replaced (rounded up; at least 1). A replaced node is terminated only "
+        "once ready replacements hold its demand.",
     )
     loop_interval_seconds: float = Field(
         default=5.0, gt=0, description="Seconds between two ticks of the loop."
@@ -117,6 +128,20 @@ class ClusterConfig(StrictModel):
             if price < 0:
                 raise ValueError(f"{name}: a price per hour must be >= 0, got {price:g}")
         return value
+
+    @field_validator("max_surge", mode="before")
+    @classmethod
+    def _max_surge(cls, value: object) -> int | str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        if isinstance(value, str):
+            match = _PERCENT.match(value)
+            if match and 0 < float(match.group(1)) <= 100:
+                return f"{match.group(1)}%"
+        raise ValueError(
+            f"{value!r}: give a number of nodes >= 1 (e.g. 2) or a percentage of the nodes "
+            "being replaced, above 0 and at most 100 (e.g. 25%)"
+        )
 
     @field_validator("cluster_name")
     @classmethod

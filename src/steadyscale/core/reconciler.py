@@ -1,10 +1,10 @@
 """Pure reconciliation: records, demand and what EC2 showed in; moves and actions out.
 
 Passive moves mirror what EC2 reports (launched -> pending -> running, interrupted,
-terminated). An instance missing from a listing is never taken for gone: it only becomes
-LOST after the visibility timeout, and is then terminated by id until EC2 confirms.
-Active decisions (launch, terminate, cancel) come from the scheduler. No clock is read and
-no cloud is called here; the loop applies the result.
+terminated), by the rules of ``core.sightings``: an instance missing from a listing is
+never taken for gone. Active decisions (launch, terminate, cancel) come from the
+scheduler, which is told which nodes a config change retires. No clock is read and no
+cloud is called here; the loop applies the result.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from steadyscale.core.changes import NOT_RETIRING, Retiring
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST, CloudInstance
 from steadyscale.core.lifecycle import (
     ACTIVE,
     CLEAR,
     HAS_INSTANCE,
-    NO_UPDATE,
     UP,
     NodeRecord,
     NodeUpdate,
@@ -26,36 +26,19 @@ from steadyscale.core.lifecycle import (
 )
 from steadyscale.core.resources import DemandItem
 from steadyscale.core.scheduler import Decision, NodeView, SchedulingInput, schedule
+from steadyscale.core.sightings import (
+    GONE_STATES,
+    Move,
+    Observation,
+    observe,
+    terminate_owed,
+    unchanged,
+)
 from steadyscale.core.specs import ClusterSpec
 
-# Re-send a terminate EC2 accepted if the instance still is not terminated after this long.
-TERMINATE_RESEND_SECONDS = 300.0
-_GONE_STATES = frozenset({"shutting-down", "terminated"})
-_STOPPED_STATES = frozenset({"stopping", "stopped"})
-# Statuses a sighting may move on from, by what EC2 shows.
-_MAY_SHOW_PENDING = frozenset({Status.LAUNCHED, Status.LOST})
-_MAY_SHOW_RUNNING = frozenset({Status.LAUNCHED, Status.PENDING, Status.LOST})
-_ENDING = frozenset({Status.TERMINATING, Status.INTERRUPTED})
-_MAY_BE_INTERRUPTED = frozenset({Status.LAUNCHED, Status.PENDING, *UP})
-# Statuses a complete listing shows: missing from one starts the clock toward LOST.
-_LISTED = frozenset({Status.PENDING, *UP})
 _NOT_IDLE = NodeUpdate(idle_since=CLEAR)
 
-
-@dataclass(frozen=True)
-class Observation:
-    """What EC2 showed this tick: the cluster listing plus by-id lookups, merged."""
-
-    instances: Mapping[str, CloudInstance]
-    listing_complete: bool  # the cluster listing succeeded (all pages)
-
-
-@dataclass(frozen=True)
-class Move:
-    node_id: str
-    status: Status | None  # None: only ``update``
-    reason: str = ""
-    update: NodeUpdate = NO_UPDATE
+__all__ = ["Actions", "Move", "Observation", "reconcile"]
 
 
 @dataclass(frozen=True)
@@ -71,109 +54,7 @@ class Actions:
     seen: tuple[str, ...] = ()  # node ids shown as they were: only last_seen_at changes
     decision: Decision = field(default_factory=Decision)
     unhealthy: Mapping[str, str] = field(default_factory=dict)  # node id -> why, terminated
-
-
-def _unchanged(record: NodeRecord, seen: CloudInstance) -> bool:
-    """Shown running as recorded, nothing new: the sighting is all there is to note (the
-    common case at scale, kept free of a Move per node)."""
-    return (
-        record.status in UP
-        and seen.state == "running"
-        and record.missing_since is None
-        and record.first_seen_at is not None
-        and bool(record.private_ip or not seen.private_ip)
-        and bool(record.availability_zone or not seen.availability_zone)
-    )
-
-
-def _observe(
-    record: NodeRecord,
-    seen: CloudInstance | None,
-    now: float,
-    config: ClusterSpec,
-    listing_complete: bool,
-) -> Move | None:
-    if seen is None:
-        return _unseen(record, now, config.visibility_timeout_seconds, listing_complete)
-    status = record.status
-    state = seen.state
-    new: Status | None = None
-    reason = ""
-    if state == "pending" and status in _MAY_SHOW_PENDING:
-        new, reason = Status.PENDING, "EC2 shows it pending"
-    elif state == "running" and status in _MAY_SHOW_RUNNING:
-        new, reason = Status.RUNNING, "EC2 shows it running"
-    elif state == "terminated" and status in _ENDING:
-        new, reason = Status.TERMINATED, "EC2 shows it terminated"
-    elif (state in _GONE_STATES or state in _STOPPED_STATES) and status in _MAY_BE_INTERRUPTED:
-        new = Status.INTERRUPTED
-        reason = f"EC2 shows it {state} without our request ({seen.state_reason or state})"
-    # Anything else (a stale read showing an older state, say) changes nothing but what the
-    # sighting itself tells.
-    return Move(
-        record.node_id,
-        new,
-        reason,
-        NodeUpdate(
-            last_seen_at=now,
-            missing_since=CLEAR if record.missing_since is not None else None,
-            first_seen_at=now if record.first_seen_at is None else None,
-            private_ip=seen.private_ip if seen.private_ip and not record.private_ip else None,
-            availability_zone=(
-                seen.availability_zone
-                if seen.availability_zone and not record.availability_zone
-                else None
-            ),
-            running_at=now if new is Status.RUNNING else None,
-        ),
-    )
-
-
-def _unseen(record: NodeRecord, now: float, timeout: float, listing_complete: bool) -> Move | None:
-    """A node EC2 did not show: LOST only past the visibility timeout, never at once."""
-    status = record.status
-    if (
-        status is Status.LAUNCHED
-        and record.launched_at is not None
-        and (now - record.launched_at > timeout)
-    ):
-        return Move(
-            record.node_id,
-            Status.LOST,
-            f"not shown by EC2 for {now - record.launched_at:.0f}s after launch",
-        )
-    if status in _LISTED and listing_complete:
-        # Missing from a complete listing (and from the lookups the loop made for it):
-        # count from the first such tick, never from the last sighting, so a gap in
-        # observation (a restart, a throttled spell) is not mistaken for absence.
-        if record.missing_since is None:
-            return Move(record.node_id, None, "", NodeUpdate(missing_since=now))
-        if now - record.missing_since > timeout:
-            return Move(
-                record.node_id,
-                Status.LOST,
-                f"missing from every listing and lookup for {now - record.missing_since:.0f}s",
-            )
-    return None
-
-
-def _owed(record: NodeRecord, status: Status, observation: Observation | None, now: float) -> bool:
-    """Whether a terminate is still owed: LOST nodes, and terminates EC2 has not accepted
-    (or done)."""
-    if status is Status.LOST or (
-        status is Status.TERMINATING
-        and (
-            record.terminate_accepted_at is None
-            or now - record.terminate_accepted_at > TERMINATE_RESEND_SECONDS
-        )
-    ):
-        return True
-    if status is Status.INTERRUPTED and record.instance_id and observation is not None:
-        shown = observation.instances.get(record.instance_id)
-        # Stopped rather than gone, or no longer shown at all (EC2 drops terminated
-        # instances after a while): terminate by id until EC2 confirms.
-        return shown is None or shown.state in _STOPPED_STATES
-    return False
+    retired: Mapping[str, str] = field(default_factory=dict)  # retiring node id -> why it goes
 
 
 @dataclass
@@ -198,6 +79,7 @@ def reconcile(
     unavailable_types: frozenset[str] = frozenset(),
     known_instance_ids: frozenset[str] = frozenset(),
     health: Mapping[str, HealthVerdict] | None = None,
+    retiring: Retiring = NOT_RETIRING,
     former_names: frozenset[str] = frozenset(),
 ) -> Actions:
     plan = _Plan()
@@ -208,23 +90,14 @@ def reconcile(
     )
 
     # Active: what the demand needs.
-    status_after = plan.status_after
-    views = [
-        NodeView(r.node_id, r.node_type, status_after[r.node_id], r.created_at, r.idle_since)
-        for r in records
-        if status_after[r.node_id] in ACTIVE
-    ]
-    decision = schedule(
-        SchedulingInput(
-            node_types=config.available_node_types,
-            max_workers=config.max_workers,
-            upscaling_speed=config.upscaling_speed,
-            idle_timeout_seconds=config.idle_timeout_seconds,
-            now=now,
-            demand=demand,
-            nodes=views,
-            unavailable_types=unavailable_types,
-        )
+    views, decision = _schedule(
+        plan,
+        records,
+        config=config,
+        now=now,
+        demand=demand,
+        unavailable_types=unavailable_types,
+        retiring=retiring,
     )
     dropped = set(decision.drop)
     chosen = [v for v in views if v.node_id in dropped] if dropped else []
@@ -244,7 +117,66 @@ def reconcile(
         seen=tuple(plan.seen),
         decision=decision,
         unhealthy=plan.unhealthy,
+        retired=_retired(chosen, retiring, config),
     )
+
+
+def _schedule(
+    plan: _Plan,
+    records: Sequence[NodeRecord],
+    *,
+    config: ClusterSpec,
+    now: float,
+    demand: Sequence[DemandItem],
+    unavailable_types: frozenset[str],
+    retiring: Retiring,
+) -> tuple[list[NodeView], Decision]:
+    """The scheduler's view of the active nodes as this reconcile leaves them, and its
+    decision."""
+    status_after = plan.status_after
+    reasons = retiring.reasons
+    views = [
+        NodeView(
+            r.node_id,
+            r.node_type,
+            status_after[r.node_id],
+            r.created_at,
+            r.idle_since,
+            r.node_id in reasons,
+        )
+        for r in records
+        if status_after[r.node_id] in ACTIVE
+    ]
+    decision = schedule(
+        SchedulingInput(
+            node_types=config.available_node_types,
+            max_workers=config.max_workers,
+            upscaling_speed=config.upscaling_speed,
+            idle_timeout_seconds=config.idle_timeout_seconds,
+            now=now,
+            demand=demand,
+            nodes=views,
+            unavailable_types=unavailable_types,
+            retired_resources=retiring.resources,
+            max_surge=retiring.max_surge,
+        )
+    )
+    return views, decision
+
+
+def _retired(chosen: Sequence[NodeView], retiring: Retiring, config: ClusterSpec) -> dict[str, str]:
+    """Why each retiring node dropped now is terminated (a drain hook, once there is one,
+    goes between this decision and the terminate: see ``loop.retirement``)."""
+    types = config.available_node_types
+    reasons: dict[str, str] = {}
+    for view in chosen:
+        if view.status is Status.QUEUED or not (view.retiring or view.node_type not in types):
+            continue
+        why = retiring.reasons.get(view.node_id) or f"node type {view.node_type} was removed"
+        # Busy at the last tick (not idle): its demand moved onto the ready replacements.
+        held = "its demand is on ready replacements" if view.idle_since is None else "no demand"
+        reasons[view.node_id] = f"retired: {why}; {held}"
+    return reasons
 
 
 def _mirror(
@@ -261,15 +193,15 @@ def _mirror(
         new_status = record.status
         if observation is not None and record.instance_id and record.status in HAS_INSTANCE:
             shown = observation.instances.get(record.instance_id)
-            if shown is not None and _unchanged(record, shown):
+            if shown is not None and unchanged(record, shown):
                 seen_as_before.append(record.node_id)
             else:
-                move = _observe(record, shown, now, config, observation.listing_complete)
+                move = observe(record, shown, now, config, observation.listing_complete)
                 if move is not None:
                     moves.append(move)
                     new_status = move.status or new_status
         status_after[record.node_id] = new_status
-        if new_status not in ACTIVE and _owed(record, new_status, observation, now):
+        if new_status not in ACTIVE and terminate_owed(record, new_status, observation, now):
             owed.append(record.node_id)
 
 
@@ -348,7 +280,7 @@ def _unknown(
             adopt.append(seen)
         elif ours:
             strangers.append(seen)
-        elif seen.state not in _GONE_STATES:
+        elif seen.state not in GONE_STATES:
             unclaimed.append(seen)
     return adopt, strangers, unclaimed
 

@@ -4,8 +4,15 @@ Demand is resource bundles (``{CPU: 4, GPU: 1}`` x count). Bundles are first pac
 nodes that exist or are on their way (running first), the rest bin-packed into new nodes
 of the type that wastes least (ties: higher ``priority``). Per-type and cluster-wide
 maximums, ``min_workers`` and ``upscaling_speed`` bound the result; nodes idle past the
-idle timeout are dropped, never below ``min_workers``. No clock, no cloud: the caller
-passes ``now`` and the snapshot.
+idle timeout are dropped, never below ``min_workers``.
+
+*Retiring* nodes (a config change removed or changed their type: ``core.changes``) are
+left out of all that: no new demand is placed on them and launches are computed without
+them. They hold only the demand that ready nodes of configured types cannot hold yet (so
+they go once their replacements are ready: make before break), and a configured type's
+``min_workers`` until its replacements are ready; the others are dropped at once.
+``max_surge`` bounds the replacements starting beyond what the demand needs. No clock, no
+cloud: the caller passes ``now`` and the snapshot.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from steadyscale.core.lifecycle import STARTING, Status
+from steadyscale.core.packing import Bin, Shape, fill, fill_all, shapes, utilization
 from steadyscale.core.resources import DemandItem, fits
 from steadyscale.core.specs import NodeTypeSpec
 
@@ -42,6 +50,9 @@ MIN_PENDING_CAP = 5
 _AGE_AND_ID = operator.itemgetter(3, 0)  # NodeView's created_at, node_id
 _NODE_TYPE = operator.itemgetter(1)
 _STATUS = operator.itemgetter(2)
+_RETIRING = operator.itemgetter(5)
+
+Leftover = list[tuple[dict[str, float], int]]  # bundles by shape that no node holds
 
 
 class NodeView(NamedTuple):
@@ -52,6 +63,7 @@ class NodeView(NamedTuple):
     status: Status
     created_at: float
     idle_since: float | None = None
+    retiring: bool = False  # a config change replaces it (a type unknown to the config too)
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,12 @@ class SchedulingInput:
     demand: Sequence[DemandItem]
     nodes: Sequence[NodeView]  # nodes in an ACTIVE status
     unavailable_types: frozenset[str] = frozenset()
+    # What one node of a type the config no longer has offers: its retiring nodes hold
+    # demand by it (a node of a type in neither is taken to hold anything).
+    retired_resources: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # Replacement nodes that may start at once beyond what the demand needs, while
+    # retiring nodes still hold demand.
+    max_surge: int = 1
 
 
 @dataclass(frozen=True)
@@ -75,114 +93,42 @@ class Decision:
     unmet: int = 0  # bundles left without a node because of limits or pacing
 
 
-class _Bin:
-    __slots__ = ("node_id", "node_type", "remaining", "used")
-
-    def __init__(self, node_id: str | None, node_type: str, resources: Mapping[str, float]):
-        self.node_id = node_id
-        self.node_type = node_type
-        self.remaining: Mapping[str, float] = resources  # shared until the first take
-        self.used = False
-
-    def capacity_for(self, bundle: Mapping[str, float]) -> int:
-        best = math.inf
-        for name, amount in bundle.items():
-            if amount <= 1e-12:
-                continue
-            best = min(best, math.floor((self.remaining.get(name, 0.0) + 1e-9) / amount))
-        return int(best) if best != math.inf else 1_000_000
-
-    def take(self, bundle: Mapping[str, float], count: int) -> None:
-        self.remaining = _after(self.remaining, bundle, count)
-        self.used = True
-
-
-def _after(
-    remaining: Mapping[str, float], bundle: Mapping[str, float], count: int
-) -> Mapping[str, float]:
-    """What is left of ``remaining`` once ``count`` bundles are placed (a new mapping)."""
-    left = dict(remaining)
-    for name, amount in bundle.items():
-        left[name] = left.get(name, 0.0) - amount * count
-    return left
-
-
-def _size(bundle: Mapping[str, float]) -> tuple[float, ...]:
-    return (sum(bundle.values()), *sorted(bundle.values(), reverse=True))
-
-
-def _fill(bins: list[_Bin], bundle: Mapping[str, float], count: int) -> int:
-    """Place up to ``count`` bundles first-fit; return how many are left."""
-    # Untouched bins of a type all hold what the type offers: their room, and what is left
-    # of them once filled, are computed once per type and shared (never mutated in place).
-    fresh: dict[str, int] = {}
-    filled: dict[tuple[str, int], Mapping[str, float]] = {}
-    for b in bins:
-        if count == 0:
-            break
-        if b.used:
-            k = min(count, b.capacity_for(bundle))
-            if k > 0:
-                b.take(bundle, k)
-                count -= k
-            continue
-        room = fresh.get(b.node_type)
-        if room is None:
-            room = fresh[b.node_type] = b.capacity_for(bundle)
-        k = min(count, room)
-        if k > 0:
-            left = filled.get((b.node_type, k))
-            if left is None:
-                left = filled[(b.node_type, k)] = _after(b.remaining, bundle, k)
-            b.remaining = left
-            b.used = True
-            count -= k
-    return count
-
-
-def _utilization(node_type: NodeTypeSpec, bundle: Mapping[str, float], k: int) -> float:
-    shares = [
-        min(1.0, bundle.get(name, 0.0) * k / cap)
-        for name, cap in node_type.resources.items()
-        if cap > 0
-    ]
-    return sum(shares) / len(shares) if shares else 0.0
-
-
 def schedule(inp: SchedulingInput) -> Decision:
     types = inp.node_types
     nodes = _by_placement(inp.nodes)
     offers = {name: t.resources for name, t in types.items()}
-    bins = [
-        _Bin(n.node_id, n.node_type, offers[n.node_type]) for n in nodes if n.node_type in offers
-    ]
+    staying, retiring, existing = _split(nodes, offers)
+    bins = [Bin(n.node_id, n.node_type, offers[n.node_type]) for n in staying]
+    demand = shapes(inp.demand)
 
-    # 1. Pack demand onto nodes that exist or are on their way.
-    leftover: list[tuple[dict[str, float], int]] = []
-    for key, count in _shapes(inp.demand):
-        bundle = dict(key)
-        rest = _fill(bins, bundle, count)
-        if rest:
-            leftover.append((bundle, rest))
+    # 1. Pack demand onto nodes that exist or are on their way (retiring ones aside).
+    leftover = fill_all(bins, demand)
 
     # 2. Bin-pack the rest into new nodes.
-    existing = Counter(map(_NODE_TYPE, nodes))
-    launch, infeasible, unmet = _open_new(inp, leftover, existing, len(nodes))
+    launch, infeasible, held_back = _open_new(inp, leftover, existing, len(staying))
+    unmet = sum(count for _, count in held_back)
+    wanted = dict(launch)
 
     # 3. Pace: at most max(5, upscaling_speed x max(1, ready)) nodes starting at once.
     unmet += _pace(launch, nodes, types, inp.upscaling_speed)
     launch = {name: n for name, n in launch.items() if n > 0}
 
     # 4. min_workers are kept whatever the pacing.
-    for name, t in types.items():
-        have = existing[name] + launch.get(name, 0)
-        if have < t.min_workers:
-            launch[name] = launch.get(name, 0) + (t.min_workers - have)
+    _top_up(launch, types, existing)
 
     busy = frozenset(b.node_id for b in bins if b.used and b.node_id is not None)
 
     # 5. Scale down idle nodes, never below min_workers; honour lowered maximums.
-    drop = _scale_down(inp, nodes, busy, existing)
+    drop = _scale_down(inp, staying, busy, existing)
+
+    # 6. Retiring nodes keep what ready nodes cannot hold yet; the surge bounds launches.
+    if retiring:
+        _top_up(wanted, types, existing)
+        stuck = [(item.bundle, item.count) for item in infeasible] + held_back
+        outcome = _retire(inp, staying, retiring, demand, stuck)
+        busy |= outcome.held
+        drop.extend(outcome.drop)
+        _surge(launch, types, sum(wanted.values()) + inp.max_surge - outcome.replaced)
     return Decision(
         launch=launch, drop=tuple(drop), busy=busy, infeasible=tuple(infeasible), unmet=unmet
     )
@@ -197,32 +143,48 @@ def _by_placement(nodes: Sequence[NodeView]) -> list[NodeView]:
     return [n for rank in sorted(by_rank) for n in by_rank[rank]]
 
 
-def _shapes(demand: Sequence[DemandItem]) -> list[tuple[tuple[tuple[str, float], ...], int]]:
-    """The demand's bundles by shape, largest first."""
-    shapes: dict[tuple[tuple[str, float], ...], int] = {}
-    for item in demand:
-        if item.count > 0:
-            key = tuple(sorted(item.bundle.items()))
-            shapes[key] = shapes.get(key, 0) + item.count
-    return sorted(shapes.items(), key=lambda kv: _size(dict(kv[0])), reverse=True)
+def _split(
+    nodes: list[NodeView], offers: Mapping[str, Mapping[str, float]]
+) -> tuple[list[NodeView], list[NodeView], Counter[str]]:
+    """(staying nodes, retiring ones, staying nodes by type), each list in placement
+    order. A node of a type the config does not have retires, flagged or not."""
+    by_type = Counter(map(_NODE_TYPE, nodes))
+    if by_type.keys() <= offers.keys() and not any(map(_RETIRING, nodes)):
+        return nodes, [], by_type  # the common case: one pass in C, no split
+    staying: list[NodeView] = []
+    retiring: list[NodeView] = []
+    for n in nodes:
+        (retiring if n.retiring or n.node_type not in offers else staying).append(n)
+    return staying, retiring, Counter(map(_NODE_TYPE, staying))
+
+
+def _top_up(
+    launch: dict[str, int], types: Mapping[str, NodeTypeSpec], existing: Counter[str]
+) -> None:
+    """Launch (in place) what each type's min_workers still needs."""
+    for name, t in types.items():
+        have = existing[name] + launch.get(name, 0)
+        if have < t.min_workers:
+            launch[name] = launch.get(name, 0) + (t.min_workers - have)
 
 
 def _open_new(
     inp: SchedulingInput,
-    leftover: list[tuple[dict[str, float], int]],
+    leftover: Leftover,
     existing: Counter[str],
     total: int,
-) -> tuple[dict[str, int], list[DemandItem], int]:
+) -> tuple[dict[str, int], list[DemandItem], Leftover]:
     """New nodes for the bundles no existing node holds, the type that wastes least first,
-    within the per-type and cluster-wide maximums: (launch by type, infeasible, unmet)."""
+    within the per-type and cluster-wide maximums: (launch by type, infeasible, held back
+    by limits)."""
     types = inp.node_types
     per_type = {name: existing[name] for name in types}
-    new_bins: list[_Bin] = []
+    new_bins: list[Bin] = []
     launch: dict[str, int] = {}
     infeasible: list[DemandItem] = []
-    unmet = 0
+    held_back: Leftover = []
     for bundle, wanted_count in leftover:
-        count = _fill(new_bins, bundle, wanted_count)
+        count = fill(new_bins, bundle, wanted_count)
         if count == 0:
             continue
         candidates = [name for name, t in types.items() if fits(bundle, t.resources)]
@@ -233,10 +195,10 @@ def _open_new(
             # Least waste first, then higher priority, then name for determinism.
             ranked = sorted(
                 (
-                    -_utilization(
-                        types[name],
+                    -utilization(
+                        types[name].resources,
                         bundle,
-                        min(count, _Bin(None, name, types[name].resources).capacity_for(bundle)),
+                        min(count, Bin(None, name, types[name].resources).capacity_for(bundle)),
                     ),
                     -types[name].priority,
                     name,
@@ -245,22 +207,22 @@ def _open_new(
                 if name not in inp.unavailable_types and per_type[name] < types[name].max_workers
             )
             if not ranked or total >= inp.max_workers:
-                unmet += count
+                held_back.append((bundle, count))
                 break
             name = ranked[0][2]
             t = types[name]
-            per_node = _Bin(None, name, t.resources).capacity_for(bundle)
+            per_node = Bin(None, name, t.resources).capacity_for(bundle)
             wanted = math.ceil(count / per_node)
             room = min(t.max_workers - per_type[name], inp.max_workers - total)
             opened = min(wanted, room)
             for _ in range(opened):
-                b = _Bin(None, name, t.resources)
-                count = _fill([b], bundle, count)
+                b = Bin(None, name, t.resources)
+                count = fill([b], bundle, count)
                 new_bins.append(b)
             launch[name] = launch.get(name, 0) + opened
             per_type[name] += opened
             total += opened
-    return launch, infeasible, unmet
+    return launch, infeasible, held_back
 
 
 def _pace(
@@ -305,9 +267,6 @@ def _scale_down(
         )
     )
     for n in idle:
-        if n.node_type not in types:
-            drop.append(n.node_id)  # its type was removed from the config
-            continue
         t = types[n.node_type]
         over_max = count_by_type[n.node_type] > t.max_workers
         idle_for = inp.now - (n.idle_since if n.idle_since is not None else inp.now)
@@ -316,3 +275,77 @@ def _scale_down(
             drop.append(n.node_id)
             count_by_type[n.node_type] -= 1
     return drop
+
+
+class _Retired(NamedTuple):
+    held: frozenset[str]  # retiring nodes demand stays on
+    drop: list[str]  # retiring nodes to drop now
+    replaced: int  # retiring nodes kept that launches replace: they count against the surge
+
+
+def _retire(
+    inp: SchedulingInput,
+    staying: list[NodeView],
+    retiring: list[NodeView],
+    demand: Sequence[Shape],
+    stuck: Leftover,
+) -> _Retired:
+    """Retiring nodes hold the demand that READY staying nodes cannot hold yet, ready ones
+    first; the others go at once, but for those a configured type's min_workers needs
+    until its replacements are ready. ``stuck`` is demand no configured type takes
+    (infeasible, or held back by limits): the nodes under it are not being replaced."""
+    types = inp.node_types
+    offers = {**inp.retired_resources, **{name: t.resources for name, t in types.items()}}
+    ready = [n for n in staying if n.status is Status.READY]
+    rest = fill_all([Bin(n.node_id, n.node_type, offers[n.node_type]) for n in ready], demand)
+    # A queued node is nothing yet: it holds nothing, and goes.
+    holders = [n for n in retiring if n.status is not Status.QUEUED]
+    bins = [
+        Bin(n.node_id, n.node_type, offers[n.node_type]) for n in holders if n.node_type in offers
+    ]
+    # The stuck demand first, so that the nodes it keeps are told apart.
+    rest_by_shape = {tuple(sorted(bundle.items())): count for bundle, count in rest}
+    first: list[Shape] = []
+    for bundle, count in stuck:
+        key = tuple(sorted(bundle.items()))
+        k = min(count, rest_by_shape.get(key, 0))
+        if k:
+            first.append((key, k))
+            rest_by_shape[key] -= k
+    stuck_left = fill_all(bins, first)
+    not_replaced = {b.node_id for b in bins if b.used}
+    left = fill_all(bins, [(key, n) for key, n in rest_by_shape.items() if n > 0])
+    held = {b.node_id for b in bins if b.used and b.node_id is not None}
+    if left or stuck_left:
+        # Nodes of a type whose resources are unknown may hold what no other node does.
+        opaque = {n.node_id for n in holders if n.node_type not in offers}
+        held |= opaque
+        not_replaced |= opaque
+    ready_of_type = Counter(map(_NODE_TYPE, ready))
+    held_of_type = Counter(n.node_type for n in retiring if n.node_id in held)
+    short = {n: t.min_workers - ready_of_type[n] - held_of_type[n] for n, t in types.items()}
+    drop: list[str] = []
+    for_min = 0
+    for n in retiring:  # in placement order: the readiest are kept for min_workers
+        if n.node_id in held or n.status is Status.REQUESTED:
+            continue
+        if short.get(n.node_type, 0) > 0:
+            short[n.node_type] -= 1
+            for_min += 1
+            continue
+        drop.append(n.node_id)
+    return _Retired(frozenset(held), drop, len(held - not_replaced) + for_min)
+
+
+def _surge(launch: dict[str, int], types: Mapping[str, NodeTypeSpec], cap: int) -> None:
+    """Cut ``launch`` (in place, lowest priority first) to ``cap`` nodes: what the demand
+    needs plus ``max_surge``, less the retiring nodes still kept that launches replace."""
+    excess = sum(launch.values()) - max(0, cap)
+    for name in sorted(launch, key=lambda n: (types[n].priority, n)):
+        if excess <= 0:
+            break
+        cut = min(launch[name], excess)
+        launch[name] -= cut
+        excess -= cut
+    for name in [name for name, n in launch.items() if n == 0]:
+        del launch[name]

@@ -1,10 +1,11 @@
 """The loop: observe (list and look up), decide (reconcile, pure), act (launch, terminate).
 
 ``Autoscaler`` assembles the rooms that keep state across ticks (the node book, the
-observer, the offering book, the launcher, the terminator, the strangers, the progress
-report) and runs one tick through them. A tick never raises: any error is logged and
-reported, and the next tick starts from the ledger. Every decision is written to the
-ledger before it is acted on, and every answer from EC2 as soon as it arrives.
+observer, the offering book, the launcher, the terminator, the strangers, the nodes a
+config change retires, the progress report) and runs one tick through them. A tick never
+raises: any error is logged and reported, and the next tick starts from the ledger. Every
+decision is written to the ledger before it is acted on, and every answer from EC2 as soon
+as it arrives.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from steadyscale.loop.report import (
     TickReport,
     summarize,
 )
+from steadyscale.loop.retirement import Retirement
 from steadyscale.loop.strangers import Strangers
 from steadyscale.loop.terminator import Terminator
 from steadyscale.ops.health import HealthChecker
@@ -91,6 +93,7 @@ class Autoscaler:
         self.strangers = Strangers(config, provider, self.reporter)
         self.progress = Progress(ledger)
         self.infeasible = InfeasibleNotice(self.reporter)
+        self.retirement = Retirement(self.book, self.reporter)
         self.config = config
 
     @property
@@ -99,8 +102,10 @@ class Autoscaler:
 
     @config.setter
     def config(self, config: ClusterConfig) -> None:
-        """A new config reaches every room that reads one, from the next tick on."""
+        """A new config reaches every room that reads one, from the next tick on; the
+        nodes it renames are re-labelled, those it replaces retire."""
         self._config = config
+        self.retirement.start(config)
         self.offerings.config = config
         self.observer.config = config
         self.launcher.config = config
@@ -185,6 +190,7 @@ class Autoscaler:
             unavailable_types=self.offerings.unavailable_types(),
             known_instance_ids=frozenset(self.book.known_ids),
             health=verdicts,
+            retiring=self.retirement.retiring(report),
             former_names=former,
         )
         # Act.
@@ -204,7 +210,8 @@ class Autoscaler:
             self.metrics.unhealthy_replaced.labels(record.node_type).inc()
             self.reporter.emit(report, "unhealthy", f"{node_id} ({record.instance_id}) {why}", 1)
         if self.clock.now() < deadline:
-            self.terminator.terminate(actions.terminate, report, actions.unhealthy)
+            terminate = self.retirement.release(actions.terminate, actions.retired, report)
+            self.terminator.terminate(terminate, report, {**actions.unhealthy, **actions.retired})
         if self.clock.now() < deadline:
             self.launcher.resend(requests, waiting, report, deadline)
         if self.clock.now() < deadline:

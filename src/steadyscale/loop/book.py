@@ -4,7 +4,7 @@ ever recorded, and the writes that keep the ledger in step with the records."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from steadyscale.core.lifecycle import (
     NO_UPDATE,
@@ -50,6 +50,14 @@ class NodeBook:
             if record.status is Status.REQUESTED and record.request_id:
                 waiting.setdefault(record.request_id, []).append(record)
         return waiting
+
+    def relabel(self, renames: Mapping[str, str]) -> None:
+        """Renamed node types: their live records take the new name, as the ledger did."""
+        if not renames:
+            return
+        for record in self.records.values():
+            if record.status not in TERMINAL and record.node_type in renames:
+                record.node_type = renames[record.node_type]
 
     def add(self, record: NodeRecord) -> None:
         self.records[record.node_id] = record

@@ -58,6 +58,7 @@ class Metrics:
         self.stale_after_seconds = stale_after_seconds
         self.started_at = clock.now()
         self.last_tick_at: float | None = None
+        self._gauged_types: set[str] = set()  # every node type the instances gauge has shown
         self._cloud_series(self.registry)
         self._node_series(self.registry)
         self._tick_series(self.registry)
@@ -176,14 +177,17 @@ class Metrics:
             self.api_errors.labels(call.action, call.error).inc()
 
     def nodes(self, records: Iterable[NodeRecord], node_types: Iterable[str]) -> None:
-        """Set the instances gauge from the records: one pass, zeros kept for known types."""
+        """Set the instances gauge from the records: one pass, zeros kept for known types
+        and for types gauged before (a renamed or removed type's last count never lingers)."""
+        self._gauged_types.update(node_types)
         counts: dict[tuple[str, Status], int] = {
-            (name, status): 0 for name in node_types for status in _GAUGED
+            (name, status): 0 for name in self._gauged_types for status in _GAUGED
         }
         for record in records:
             if record.status not in TERMINAL:
                 key = (record.node_type, record.status)
                 counts[key] = counts.get(key, 0) + 1
+        self._gauged_types.update(name for name, _ in counts)
         for (node_type, status), count in counts.items():
             self.instances.labels(node_type, status.value).set(count)
 

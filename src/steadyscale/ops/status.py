@@ -1,160 +1,60 @@
-"""What ``steadyscale status`` shows: nodes by type and status, demand (and what of it no
-node type can hold, and why), recent failures and the oldest instance EC2 does not show
-yet, read from the ledger without its writer lock.
+"""What ``steadyscale status`` shows: nodes by type and status (node types the config no
+longer has too, while their nodes live), the nodes a config change retires, demand (and
+what of it no node type can hold, and why), recent failures and the oldest instance EC2
+does not show yet, read from the ledger without its writer lock.
 
-``StatusReport`` is the ``--json`` output; ``docs/status.schema.json`` is generated from it
-(``python -m steadyscale.app.docgen``), so the published schema and the code cannot drift.
+``StatusReport`` (``ops.status_report``) is the ``--json`` output, and the published schema.
 """
 
 from __future__ import annotations
 
 import io
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from steadyscale.config import ClusterConfig
-from steadyscale.core.lifecycle import TERMINAL, Status
+from steadyscale.core.changes import ChangePlan, Fate, decode_snapshot
+from steadyscale.core.lifecycle import Status
 from steadyscale.core.resources import format_bundle
+from steadyscale.ops.status_report import (
+    COLUMNS,
+    FAILURES_SHOWN,
+    FORMAT_VERSION,
+    DemandEntry,
+    FailureEntry,
+    NodeTypeStatus,
+    NotVisibleEntry,
+    Progress,
+    StatusReport,
+)
 from steadyscale.retries.clock import Clock
+from steadyscale.store.changes import change_plan
 from steadyscale.store.failures import Failure
 from steadyscale.store.ledger import Ledger
 
-# Every status a live node can have, in lifecycle order; finished nodes are not counted.
-COLUMNS: list[str] = [s.value for s in Status if s not in TERMINAL]
-FORMAT_VERSION = 1
-FAILURES_SHOWN = 5
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NodeTypeStatus(_Out):
-    instance_type: str = Field(description="EC2 instance type of the node type")
-    min_workers: int = Field(ge=0)
-    max_workers: int = Field(ge=0)
-    counts: dict[str, int] = Field(
-        description="nodes by lifecycle status; a key for every status in `statuses`"
-    )
-    total: int = Field(ge=0, description="nodes of this type not yet finished")
-
-
-class DemandEntry(_Out):
-    bundle: dict[str, float] = Field(description="resources of one bundle, e.g. {CPU: 2}")
-    count: int = Field(ge=0)
-
-
-class FailureEntry(_Out):
-    node_id: str
-    node_type: str | None
-    instance_id: str | None = Field(description="EC2 instance id, if the node had one")
-    status: str = Field(
-        description="launch_failed, interrupted or lost; terminating for a `held` node"
-    )
-    at: float = Field(
-        description="when, in the autoscaler clock's seconds since the epoch; for a `held` "
-        "node, when its termination was asked"
-    )
-    reason: str
-    held: bool = Field(
-        False,
-        description="a node EC2 refuses to terminate (termination protection, a policy): "
-        "listed first, until it is terminated, however old the refusal",
-    )
-
-
-class NotVisibleEntry(_Out):
-    node_id: str
-    node_type: str
-    instance_id: str | None
-    launched_at: float | None = Field(description="when RunInstances returned its id")
-    seconds_since_launch: float = Field(ge=0)
-
-
-class InfeasibleEntry(_Out):
-    bundle: dict[str, float] = Field(description="resources of one bundle, e.g. {GPU: 1}")
-    count: int = Field(ge=0)
-    cause: str = Field(
-        description="the first reason: not_offered (no node type offers the resource), "
-        "too_large (more of it than any node type offers), not_together (no node type "
-        "offers all of it at once) or no_node_types"
-    )
-    resource: str | None = Field(description="the resource not_offered or too_large names")
-    why: str = Field(description='in words, e.g. "no node type offers GPU"')
-
-
-class Progress(_Out):
-    unmet: int = Field(ge=0, description="bundles left without a node by limits or pacing")
-    infeasible: int = Field(
-        ge=0, description="bundles no node type can hold: never met, whatever else holds"
-    )
-    infeasible_demand: list[InfeasibleEntry] = Field(
-        default_factory=list,
-        description="the bundles counted in `infeasible`, by shape, each with why",
-    )
-    feasible_met: bool = Field(
-        False, description="all demand that fits a node type sits on ready nodes"
-    )
-    capacity_met: bool = Field(
-        description="all demand sits on ready nodes: false while `infeasible` is above 0"
-    )
-    since: float = Field(
-        description="the tick since which it stands so (seconds since the "
-        "epoch): the daemon writes it only when it changes"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_an_earlier_daemon(cls, data: Any) -> Any:
-        """An earlier daemon wrote capacity_met for the demand that fits, infeasible or not:
-        read it as feasible_met, and as capacity_met only with nothing infeasible."""
-        if isinstance(data, dict) and "feasible_met" not in data and "capacity_met" in data:
-            met = bool(data["capacity_met"])
-            data = {**data, "feasible_met": met, "capacity_met": met and not data["infeasible"]}
-        return data
-
-
-class StatusReport(_Out):
-    """What ``steadyscale status --json`` prints: one object."""
-
-    model_config = ConfigDict(title="steadyscale status")
-
-    format_version: int = Field(FORMAT_VERSION, description="bumped on incompatible changes")
-    cluster_name: str
-    generated_at: float = Field(description="seconds since the epoch")
-    statuses: list[str] = Field(description="the statuses counted, in lifecycle order")
-    node_types: dict[str, NodeTypeStatus]
-    totals: dict[str, int] = Field(description="nodes by status over every node type")
-    demand: list[DemandEntry] = Field(description="the demand the autoscaler works toward")
-    pending_demand: int = Field(ge=0, description="bundles demanded, all entries together")
-    demand_updated_at: float | None
-    progress: Progress | None = Field(
-        description="where demand stood at the daemon's last tick; null before its first"
-    )
-    recent_failures: list[FailureEntry] = Field(
-        description=f"the nodes EC2 refuses to terminate (`held`; up to {FAILURES_SHOWN}), then "
-        f"the latest {FAILURES_SHOWN} moves to a failure status; each part newest first"
-    )
-    refused_terminations: int = Field(
-        0, ge=0, description="nodes EC2 refuses to terminate, all of them (some may be unlisted)"
-    )
-    not_visible: int = Field(
-        ge=0, description="launched nodes EC2 has not shown yet (eventual consistency)"
-    )
-    oldest_not_visible: NotVisibleEntry | None
+__all__ = [
+    "COLUMNS",
+    "StatusReport",
+    "collect_status",
+    "read_status",
+    "render_status",
+    "status_view",
+    "watch_status",
+]
 
 
 def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = None) -> StatusReport:
     counts = ledger.counts_by_status()
-    invisible = [r for r in ledger.nodes() if r.status is Status.LAUNCHED]
+    records = ledger.nodes()
+    invisible = [r for r in records if r.status is Status.LAUNCHED]
     failures = ledger.recent_failures(FAILURES_SHOWN)
     demand = ledger.demand()
     progress = ledger.progress()
@@ -162,16 +62,8 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
     # never report a negative age.
     moment = max([time.time() if now is None else now, *(r.launched_at or 0.0 for r in invisible)])
     oldest = min(invisible, key=lambda r: r.launched_at or moment, default=None)
-    node_types = {
-        name: NodeTypeStatus(
-            instance_type=t.instance_type,
-            min_workers=t.min_workers,
-            max_workers=t.max_workers,
-            counts={c: counts.get(name, {}).get(c, 0) for c in COLUMNS},
-            total=sum(counts.get(name, {}).get(c, 0) for c in COLUMNS),
-        )
-        for name, t in config.available_node_types.items()
-    }
+    plan = change_plan(ledger, config.available_node_types, records)
+    node_types = _node_types(config, ledger, counts, plan)
     return StatusReport(
         format_version=FORMAT_VERSION,
         cluster_name=config.cluster_name,
@@ -195,7 +87,45 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
             launched_at=oldest.launched_at,
             seconds_since_launch=round(moment - (oldest.launched_at or moment), 1),
         ),
+        retiring=len(plan.retiring),
+        retiring_reasons=dict(Counter(plan.retiring.values())),
+        relabel_pending=dict(plan.renames),
     )
+
+
+def _node_types(
+    config: ClusterConfig,
+    ledger: Ledger,
+    counts: dict[str, dict[str, int]],
+    plan: ChangePlan,
+) -> dict[str, NodeTypeStatus]:
+    """A row per configured node type, then one per node type the config no longer has
+    whose nodes still live (so that they are never invisible)."""
+    retiring = Counter(f.node_type for f in plan.fates.values() if f.fate is Fate.RETIRING)
+
+    def row(name: str, instance_type: str, low: int, high: int) -> NodeTypeStatus:
+        of_type = counts.get(name, {})
+        return NodeTypeStatus(
+            instance_type=instance_type,
+            min_workers=low,
+            max_workers=high,
+            counts={c: of_type.get(c, 0) for c in COLUMNS},
+            total=sum(of_type.get(c, 0) for c in COLUMNS),
+            configured=name in config.available_node_types,
+            retiring=retiring[name],
+        )
+
+    rows = {
+        name: row(name, t.instance_type, t.min_workers, t.max_workers)
+        for name, t in config.available_node_types.items()
+    }
+    known = decode_snapshot(ledger.node_types()) or {}
+    for name in sorted(counts.keys() - rows.keys()):
+        if any(counts[name].get(c, 0) for c in COLUMNS):
+            definition = known.get(name)
+            instance = definition.node_config.get("InstanceType") if definition else None
+            rows[name] = row(name, str(instance or "-"), 0, 0)
+    return rows
 
 
 def _progress(written: dict[str, Any] | None) -> Progress | None:
@@ -241,13 +171,13 @@ def status_view(report: StatusReport) -> RenderableType:
 
     for name, info in report.node_types.items():
         table.add_row(
-            name,
+            name if info.configured else Text(f"{name} (removed)", style="yellow"),
             info.instance_type,
             f"{info.min_workers}-{info.max_workers}",
             *(cell(info.counts[c]) for c in COLUMNS),
             str(info.total),
         )
-    parts: list[RenderableType] = [table]
+    parts: list[RenderableType] = [table, *_changes_view(report)]
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
     if report.progress is not None and demand:
@@ -280,6 +210,24 @@ def status_view(report: StatusReport) -> RenderableType:
     else:
         parts.append(Text("recent failures: none"))
     return Group(*parts)
+
+
+def _changes_view(report: StatusReport) -> list[RenderableType]:
+    """The nodes a config change retires, and the renames the daemon has not applied yet."""
+    parts: list[RenderableType] = []
+    if report.retiring:
+        why = "; ".join(f"{n} x {reason}" for reason, n in report.retiring_reasons.items())
+        parts.append(
+            Text(
+                f"retiring: {report.retiring} node(s), each terminated once ready nodes of a "
+                f"configured type hold its demand ({why})",
+                style="yellow",
+            )
+        )
+    if report.relabel_pending:
+        renames = ", ".join(f"{old} -> {new}" for old, new in report.relabel_pending.items())
+        parts.append(Text(f"re-labelled when the daemon starts with this config: {renames}"))
+    return parts
 
 
 def _progress_view(progress: Progress, demanded: int) -> list[Text]:

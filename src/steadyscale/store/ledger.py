@@ -86,6 +86,8 @@ MIGRATIONS: dict[int, list[str]] = {
 }
 
 _NODE_FIELDS = [f.name for f in fields(NodeRecord) if f.name != "history"]
+# The meta key of the node types the daemon last started with (``core.changes``).
+_NODE_TYPES = "node_types"
 
 
 class LedgerError(StoreError):
@@ -273,6 +275,39 @@ class Ledger:
         """The nodes EC2 refuses to terminate, then the latest moves to a failure status:
         up to ``limit`` of each, newest first, in one query."""
         return read_failures(self._db, limit)
+
+    # ------------------------------------------------------------------ node types
+
+    def node_types(self) -> str | None:
+        """The node types the daemon last started with, as ``core.changes`` encodes them;
+        None in a ledger from before they were kept."""
+        return self.meta(_NODE_TYPES)
+
+    def start_with_node_types(self, snapshot: str, renames: Mapping[str, str]) -> None:
+        """At the daemon's start, in one transaction: the live nodes of renamed node types
+        take their new name, and the node types it starts with are kept. Launch requests
+        keep the name they were sent under: it is in their node-type tag, which EC2
+        compares on a resend under the same ClientToken."""
+        finished = [s.value for s in TERMINAL]
+        marks = ", ".join("?" for _ in finished)
+        with self.transaction():
+            for old, new in renames.items():
+                self._db.execute(
+                    "UPDATE nodes SET node_type = ? WHERE node_type = ? "
+                    f"AND status NOT IN ({marks})",
+                    (new, old, *finished),
+                )
+            self.set_meta(_NODE_TYPES, snapshot)
+
+    def live_launch_specs(self) -> dict[str, str | None]:
+        """The launch parameters of the requests that launched live nodes, by request id."""
+        marks = ", ".join("?" for _ in TERMINAL)
+        rows = self._db.rows(
+            "SELECT request_id, spec FROM requests WHERE request_id IN (SELECT request_id "
+            f"FROM nodes WHERE status NOT IN ({marks}))",
+            [s.value for s in TERMINAL],
+        )
+        return {r["request_id"]: r["spec"] for r in rows}
 
     def save_progress(self, progress: Mapping[str, Any]) -> None:
         """Where demand stood at the daemon's last tick (unmet, infeasible, ...)."""

@@ -1,12 +1,18 @@
 """``steadyscale validate``: check a cluster config (and, for real EC2, that credentials
-exist) and say in one line what is wrong, or what the config describes."""
+exist) and say in one line what is wrong, or what the config describes; against the
+cluster's ledger, also what the config will do to its live nodes (kept, re-labelled,
+retiring) before the daemon does it."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from steadyscale.app.cli.common import Commands, load_config
 from steadyscale.errors import SteadyscaleError
+
+if TYPE_CHECKING:
+    from steadyscale.config import ClusterConfig
 
 
 def register(commands: Commands) -> None:
@@ -36,4 +42,31 @@ def execute(args: argparse.Namespace) -> int:
         f"ok: cluster {config.cluster_name}, provider {config.provider.type} "
         f"({config.provider.region}), node types: {types}"
     )
+    for line in _live_nodes(config, args.config):
+        print(line)
     return 0
+
+
+def _live_nodes(config: ClusterConfig, config_path: str) -> list[str]:
+    """What the config does to the live nodes of the cluster's ledger, read as ``status``
+    reads it (no lock; safe beside a running daemon). Nothing without a ledger, or when
+    the daemon starts a fresh one (the embedded emulator and the memory backend)."""
+    from steadyscale.config import ledger_path  # noqa: PLC0415
+    from steadyscale.ops.changes import describe_plan  # noqa: PLC0415
+    from steadyscale.store.changes import change_plan  # noqa: PLC0415
+    from steadyscale.store.ledger import Ledger  # noqa: PLC0415
+
+    path = ledger_path(config, config_path)
+    if config.provider.type in ("emulator", "memory") or not path.exists():
+        return []
+    ledger = Ledger(path, readonly=True)
+    try:
+        plan = change_plan(ledger, config.available_node_types)
+    finally:
+        ledger.close()
+    if not plan.fates:
+        return [f"ledger {path}: no live nodes"]
+    return [
+        f"ledger {path}: {len(plan.fates)} live node(s); with this config:",
+        *(f"  {line}" for line in describe_plan(plan, config.max_surge)),
+    ]
