@@ -77,3 +77,15 @@ def test_demand_that_all_fits_gives_the_summary_it_always_gave() -> None:
     assert " infeasible " not in out.getvalue() and "fit no node type" not in out.getvalue()
     assert summary.infeasible == [] and summary.as_dict()["infeasible_bundles"] == 0
     assert "fit no node type" not in format_summary(summary)
+
+
+def test_the_summary_audits_the_memory_backends_ground_truth() -> None:
+    runtime = _runtime(DemandItem(bundle={"CPU": 2}, count=2))
+    try:
+        summary = run_daemon(runtime, out=io.StringIO(), max_seconds=120)
+        truth = runtime.ground_truth()
+    finally:
+        runtime.close()
+    assert truth is not None and len(truth) == summary.nodes_launched == 2
+    assert summary.duplicates == 0
+    assert summary.leaks == 2  # the demand stands: both instances still run at the end

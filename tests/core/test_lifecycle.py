@@ -122,6 +122,15 @@ def test_only_a_sighting_alone_is_memory_only() -> None:
     assert not NodeUpdate(last_error="refused").memory_only
 
 
+def test_an_update_of_any_field_but_the_time_last_seen_is_written() -> None:
+    """``memory_only`` names the fields one by one (it runs for every sighting): a field
+    added to ``NodeUpdate`` and forgotten there would never reach the ledger."""
+    for f in fields(NodeUpdate):
+        value: object = 1.0 if "float" in str(f.type) else "value"
+        update = NodeUpdate(**{f.name: value})  # type: ignore[arg-type]
+        assert update.memory_only is (f.name == "last_seen_at"), f.name
+
+
 def test_an_update_sets_every_field_it_names_and_names_only_record_fields() -> None:
     record = NodeRecord(node_id="n-1", node_type="cpu", status=Status.QUEUED, created_at=0)
     values: dict[str, object] = {}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import steadyscale
 
-_HEAVY = ("moto", "steadyscale.emulator.server", "steadyscale.emulator.app")
+_HEAVY = ("moto", "steadyscale.emulator.server", "steadyscale.emulator.dispatch")
 
 
 def _modules_after_import(module: str) -> list[str]:

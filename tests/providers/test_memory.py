@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 import weakref
 from typing import Any
 
@@ -282,3 +285,27 @@ def test_a_dropped_provider_frees_its_model_at_once_without_waiting_for_the_coll
         assert model() is None
     finally:
         gc.enable()
+
+
+def test_the_memory_backend_runs_without_importing_moto() -> None:
+    """The EC2 model reads instance types' vCPUs from moto's data file; only the emulator
+    may run moto's code (the import contracts cannot see an import by name)."""
+    code = (
+        "import json, sys\n"
+        "from steadyscale.ec2model.settings import build_settings\n"
+        "from steadyscale.providers.memory import MemoryProvider\n"
+        "from steadyscale.providers.protocol import LaunchSpec\n"
+        "from steadyscale.retries.clock import FakeClock\n"
+        "memory = MemoryProvider(cluster_name='c1', clock=FakeClock(),\n"
+        "                        settings=build_settings(profile='none', overrides={\n"
+        "                            'capacity': {'vcpu_limit': 6}}))\n"
+        "spec = LaunchSpec('r-1', 'ss-r-1', 'cpu', 3,\n"
+        "                  {'InstanceType': 'm5.xlarge', 'ImageId': 'ami-12345678'})\n"
+        "launched = len(memory.launch(spec).instances)\n"
+        "moto = sorted(m for m in sys.modules if m == 'moto' or m.startswith('moto.'))\n"
+        "print(json.dumps([launched, moto]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    launched, moto = json.loads(done.stdout)
+    assert launched == 1  # 4 vCPUs each (from moto's data) under a limit of 6
+    assert moto == []

@@ -121,3 +121,27 @@ def test_both_backends_terminate_around_a_protected_instance_alike(
         shapes.append(why.replace(refused_id, "ID"))
         assert refused_id == kept.instance_id
     assert shapes[0] == shapes[1]
+
+
+@pytest.mark.parametrize("backends", [{}], indirect=True)
+def test_both_backends_say_alike_why_an_instance_went_away(
+    backends: tuple[Emulator, EC2Provider, MemoryProvider],
+) -> None:
+    emu, boto, memory = backends
+    reasons = []
+    for provider, interrupt in ((boto, emu.interrupt), (memory, memory.interrupt)):
+        spot = {"InstanceMarketOptions": {"MarketType": "spot"}}
+        [reclaimed] = provider.launch(_spec(1, "ss-spot", **spot)).instances
+        [ended] = provider.launch(_spec(1, "ss-ours")).instances
+        interrupt([reclaimed.instance_id])
+        provider.terminate([ended.instance_id])
+        shown = {
+            i.instance_id: (i.state, i.state_reason)
+            for i in provider.describe([reclaimed.instance_id, ended.instance_id])
+        }
+        reasons.append((shown[reclaimed.instance_id], shown[ended.instance_id]))
+    assert reasons[0] == reasons[1]
+    assert [reason for _, reason in reasons[0]] == [
+        "Server.SpotInstanceTermination",
+        "Client.UserInitiatedShutdown",
+    ]

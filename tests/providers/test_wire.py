@@ -6,7 +6,13 @@ from typing import Any
 
 from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE, TAG_REQUEST
 from steadyscale.providers.protocol import LaunchSpec
-from steadyscale.providers.wire import instance_tags, market_of, merge_tags, run_instances_params
+from steadyscale.providers.wire import (
+    instance_tags,
+    market_of,
+    merge_tags,
+    run_instances_params,
+    with_market,
+)
 
 
 def _tags(spec: dict[str, Any]) -> dict[str, str]:
@@ -96,3 +102,12 @@ def test_a_launch_first_sent_under_a_former_cluster_name_is_tagged_with_it() -> 
         LaunchSpec("r-2", "ss-r-2", "cpu", 1, {"InstanceType": "m5.large"}), "new"
     )
     assert instance_tags(fresh)[TAG_CLUSTER] == "new"
+
+
+def test_the_market_a_launch_asks_for_is_the_market_read_back() -> None:
+    node_config = {"InstanceType": "m5.large", "ImageId": "ami-12345678"}
+    spot = with_market(node_config, "spot")
+    assert spot["InstanceMarketOptions"] == {"MarketType": "spot"} and market_of(spot) == "spot"
+    on_demand = with_market(node_config, "on-demand")
+    assert on_demand == node_config and market_of(on_demand) == "on-demand"
+    assert "InstanceMarketOptions" not in node_config  # the node type's mapping is not changed

@@ -16,7 +16,6 @@ from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
 from steadyscale.core.lifecycle import UP, Status
 from steadyscale.core.resources import format_bundle
 from steadyscale.loop.autoscaler import Autoscaler, Event, TickReport
-from steadyscale.providers.memory import MemoryProvider
 from steadyscale.testing.audit import audit
 
 _SHOWN = (
@@ -100,11 +99,8 @@ def ground_truth_checks(runtime: Runtime) -> tuple[int | None, int | None]:
     A duplicate is a cluster instance the ledger never heard of, or one more than its
     request asked for; a leak is a cluster instance still not terminated.
     """
-    if isinstance(runtime.provider, MemoryProvider):
-        everything = runtime.provider.truth(include_gone=True)
-    elif runtime.emulator is not None:
-        everything = runtime.emulator.truth(runtime.config.provider.region, include_gone=True)
-    else:
+    everything = runtime.ground_truth()
+    if everything is None:
         return None, None
     truth = [i for i in everything if i.tags.get(TAG_CLUSTER) == runtime.config.cluster_name]
     over, unrecorded = audit(

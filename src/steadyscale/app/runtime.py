@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from steadyscale.app.loading import model_settings
 from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
 from steadyscale.config import ClusterConfig, bucket_pairs, ledger_path
+from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
 from steadyscale.ops.health import HealthChecker, Prober, prober_for
@@ -48,6 +49,15 @@ class Runtime:
     metrics: Metrics
     health: HealthChecker
     emulator: Emulator | None = None  # only with provider.type emulator
+
+    def ground_truth(self) -> list[TrackedInstance] | None:
+        """Every instance as it really is, gone ones included, from the memory model or the
+        embedded emulator; None against an EC2 endpoint, which has no ground truth."""
+        if isinstance(self.provider, MemoryProvider):
+            return self.provider.truth(include_gone=True)
+        if self.emulator is not None:
+            return self.emulator.truth(self.config.provider.region, include_gone=True)
+        return None
 
     def close(self) -> None:
         self.health.close()

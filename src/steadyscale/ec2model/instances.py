@@ -30,6 +30,11 @@ STATE_CODES: dict[InstanceState, int] = {
     InstanceState.STOPPED: 80,
 }
 
+# Why EC2 says an instance is going away (its StateReason code): reclaimed spot capacity,
+# or a TerminateInstances.
+SPOT_TERMINATION = "Server.SpotInstanceTermination"
+USER_SHUTDOWN = "Client.UserInitiatedShutdown"
+
 # States that still occupy capacity (and would be billed).
 ACTIVE_STATES = frozenset({InstanceState.PENDING, InstanceState.RUNNING, InstanceState.STOPPING})
 
@@ -73,6 +78,11 @@ class TrackedInstance:
     @property
     def pool(self) -> tuple[str, str, str]:
         return (self.instance_type, self.availability_zone, self.market)
+
+    @property
+    def ending_reason(self) -> str:
+        """The StateReason code EC2 shows once the instance is going away."""
+        return SPOT_TERMINATION if self.interrupted else USER_SHUTDOWN
 
     def to_json(self) -> dict[str, Any]:
         return {

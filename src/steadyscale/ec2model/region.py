@@ -19,6 +19,8 @@ from steadyscale.ec2model.capacity import CapacityBook
 from steadyscale.ec2model.gate import CallGate
 from steadyscale.ec2model.instances import (
     ACTIVE_STATES,
+    SPOT_TERMINATION,
+    USER_SHUTDOWN,
     InstanceState,
     StateChange,
     TrackedInstance,
@@ -148,7 +150,7 @@ class RegionModel:
         if inst.state not in ACTIVE_STATES:
             return None
         inst.interrupted = True
-        return self._begin_shutdown(inst, at, "Server.SpotInstanceTermination")
+        return self._begin_shutdown(inst, at, SPOT_TERMINATION)
 
     # ---------------------------------------------------------------- launches
 
@@ -238,7 +240,7 @@ class RegionModel:
         previous = inst.state
         if previous in (InstanceState.SHUTTING_DOWN, InstanceState.TERMINATED):
             return previous, previous, None
-        change = self._begin_shutdown(inst, now, "Client.UserInitiatedShutdown")
+        change = self._begin_shutdown(inst, now, USER_SHUTDOWN)
         return previous, inst.state, change
 
     def interrupt(self, instance_id: str, now: float) -> StateChange | None:

@@ -11,7 +11,7 @@ import math
 import random
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -280,7 +280,6 @@ class EmulatorSettings(_Strict):
         return self.visibility_by_operation.get(operation, self.visibility)
 
 
-ProfileName = Literal["none", "realistic", "harsh"]
 PROFILES: tuple[str, ...] = ("none", "realistic", "harsh")
 
 

@@ -1,10 +1,11 @@
 """An EC2 endpoint that behaves like real EC2: eventually consistent, throttled, faulty.
 
 moto's EC2 does the bookkeeping (``ec2``, the only user of moto's private API); the model
-(``steadyscale.ec2model``) decides what a caller may see and when; ``app`` dispatches each
-request, ``control`` serves the ground truth and fault injection, and ``server`` runs it
-on 127.0.0.1 (``Emulator``). The server, and with it moto, is imported only when
-``Emulator`` is first used, so code that only reads emulator settings stays quick to start.
+(``steadyscale.ec2model``) decides what a caller may see and when; ``dispatch`` is the WSGI
+application each request goes through, ``control`` serves the ground truth and fault
+injection, and ``server`` serves it all on 127.0.0.1 (``Emulator``). The server, and with
+it moto, is imported only when ``Emulator`` is first used, so code that only reads
+emulator settings stays quick to start.
 """
 
 from __future__ import annotations

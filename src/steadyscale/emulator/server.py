@@ -20,7 +20,7 @@ from steadyscale.ec2model.calllog import CallLog
 from steadyscale.ec2model.gate import Fault
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
-from steadyscale.emulator.app import EmulatorApp
+from steadyscale.emulator.dispatch import EmulatorApp
 from steadyscale.errors import EmulatorStartError
 from steadyscale.ops.serving import ServerThread
 from steadyscale.retries.clock import Clock, ScaledClock

@@ -20,6 +20,7 @@ from steadyscale.loop.offerings import OfferingBook, Pool, request_pool
 from steadyscale.loop.report import Reporter, TickReport
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.protocol import CloudProvider, LaunchSpec
+from steadyscale.providers.wire import with_market
 from steadyscale.retries.clock import Clock
 from steadyscale.store.ledger import LaunchRequest
 
@@ -39,9 +40,7 @@ def _new_request(
 ) -> LaunchRequest:
     """A launch request into ``pool``: its ClientToken derives from its id, and its
     parameters (the node type's, with the pool's market) are kept for every resend."""
-    params = dict(node_config)
-    if pool.market == "spot":
-        params["InstanceMarketOptions"] = {"MarketType": "spot"}
+    params = with_market(node_config, pool.market)
     return LaunchRequest(
         request_id=request_id,
         node_type=node_type,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from steadyscale.config import ClusterConfig
 from steadyscale.loop.report import Reporter, TickReport
-from steadyscale.providers.wire import market_of
+from steadyscale.providers.wire import Market, market_of
 from steadyscale.retries.clock import Clock
 from steadyscale.store.ledger import LaunchRequest
 
@@ -20,7 +20,7 @@ class Pool:
     """Where one launch goes: a subnet (None: EC2's choice) and a market."""
 
     subnet: str | None
-    market: str  # "spot" or "on-demand"
+    market: Market
 
 
 def request_pool(request: LaunchRequest) -> Pool:

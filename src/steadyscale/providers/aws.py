@@ -40,6 +40,15 @@ from steadyscale.errors import (
     Throttled,
     cloud_error,
 )
+from steadyscale.providers.byid import (
+    LookupPolicy,
+    StatesCall,
+    call_dropping_unknown,
+    call_in_chunks,
+    chunks,
+    lookup_until_visible,
+    terminate_in_chunks,
+)
 from steadyscale.providers.protocol import (
     DEFAULT_OPTIONS,
     LOOKUP_BATCH,
@@ -47,15 +56,8 @@ from steadyscale.providers.protocol import (
     ClientOptions,
     LaunchResult,
     LaunchSpec,
-    LookupPolicy,
     NotVisibleYet,
-    StatesCall,
     TerminateResult,
-    call_dropping_unknown,
-    call_in_chunks,
-    chunks,
-    lookup_until_visible,
-    terminate_in_chunks,
 )
 from steadyscale.providers.wire import run_instances_params
 from steadyscale.retries.clock import Clock

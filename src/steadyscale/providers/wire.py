@@ -1,6 +1,7 @@
 """EC2's wire shape, written once: the RunInstances parameters of a launch (tags at
-creation, subnet, counts, ClientToken) and the market a launch asks for. Every backend and
-the Ray provider build their requests here, so a rule cannot drift between them.
+creation, subnet, counts, ClientToken) and the market a launch asks for, written and read.
+Every backend, the loop and the Ray provider build their requests here, so a rule cannot
+drift between them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ def market_of(params: Mapping[str, Any] | None) -> Market:
     options = params.get("InstanceMarketOptions") if params else None
     spot = isinstance(options, Mapping) and options.get("MarketType") == "spot"
     return "spot" if spot else "on-demand"
+
+
+def with_market(params: Mapping[str, Any], market: Market) -> dict[str, Any]:
+    """A copy of RunInstances parameters that asks for ``market`` (``market_of`` reads it
+    back): spot through ``InstanceMarketOptions``; on-demand is EC2's default."""
+    asked = dict(params)
+    if market == "spot":
+        asked["InstanceMarketOptions"] = {"MarketType": "spot"}
+    return asked
 
 
 def _pairs(tags: Mapping[str, str]) -> list[dict[str, str]]:

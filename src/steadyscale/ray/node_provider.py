@@ -21,12 +21,12 @@ from ray.autoscaler.node_provider import NodeProvider
 from steadyscale.config import DEFAULT_RATE_LIMITS, bucket_pairs
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.protocol import ClientOptions, CloudProvider
-from steadyscale.ray import config as hooks
+from steadyscale.ray import hooks
 from steadyscale.ray.book import LIVE_STATES, NodeBook, to_aws_tags
-from steadyscale.ray.config import RayProviderSettings, default_state_path, parse_settings
 from steadyscale.ray.journal import StateFile
 from steadyscale.ray.launcher import Launcher
 from steadyscale.ray.observer import Observer
+from steadyscale.ray.settings import RayProviderSettings, default_state_path, parse_settings
 from steadyscale.ray.shared import Shared
 from steadyscale.ray.terminator import Terminator
 from steadyscale.ray.unanswered import UNANSWERED, Reasons

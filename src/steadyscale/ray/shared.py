@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from steadyscale.providers.protocol import CloudProvider
 from steadyscale.ray.book import NodeBook
-from steadyscale.ray.config import RayProviderSettings
 from steadyscale.ray.journal import StateFile
+from steadyscale.ray.settings import RayProviderSettings
 from steadyscale.ray.unanswered import Reasons
 from steadyscale.retries.clock import Clock
 

@@ -14,7 +14,12 @@ from moto.ec2.exceptions import InvalidInstanceIdError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.instances import StateReason
 
-from steadyscale.ec2model.instances import STATE_CODES, InstanceState, StateChange
+from steadyscale.ec2model.instances import (
+    SPOT_TERMINATION,
+    STATE_CODES,
+    InstanceState,
+    StateChange,
+)
 from steadyscale.ec2model.launch import ClientTokens
 from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.settings import Operation
@@ -72,8 +77,7 @@ class RegionRecords:
                 tracked = self.model.instances.get(change.instance_id)
                 if tracked is not None and tracked.interrupted:
                     inst.state_reason = StateReason(
-                        "Server.SpotInstanceTermination: Spot instance termination",
-                        "Server.SpotInstanceTermination",
+                        f"{SPOT_TERMINATION}: Spot instance termination", SPOT_TERMINATION
                     )
             else:
                 set_state(inst, change.new_state)

@@ -24,13 +24,8 @@ from steadyscale.errors import (
     Throttled,
     cloud_error,
 )
-from steadyscale.providers.protocol import (
-    NOT_FOUND,
-    ApiCall,
-    ApiObserver,
-    LaunchResult,
-    call_dropping_unknown,
-)
+from steadyscale.providers.byid import NOT_FOUND, call_dropping_unknown
+from steadyscale.providers.protocol import ApiCall, ApiObserver, LaunchResult
 from steadyscale.retries.backoff import Backoff
 from steadyscale.retries.clock import Clock
 from steadyscale.retries.pacing import ClientPacer

@@ -21,6 +21,13 @@ from steadyscale.ec2model.launch import ClientTokens, Launch, LaunchRefusedError
 from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.settings import EmulatorSettings, Operation
 from steadyscale.errors import cloud_error
+from steadyscale.providers.byid import (
+    LookupPolicy,
+    call_in_chunks,
+    chunks,
+    lookup_until_visible,
+    terminate_in_chunks,
+)
 from steadyscale.providers.memory.calls import ModelCalls
 from steadyscale.providers.memory.views import InstanceViews, launched
 from steadyscale.providers.protocol import (
@@ -30,13 +37,8 @@ from steadyscale.providers.protocol import (
     ClientOptions,
     LaunchResult,
     LaunchSpec,
-    LookupPolicy,
     NotVisibleYet,
     TerminateResult,
-    call_in_chunks,
-    chunks,
-    lookup_until_visible,
-    terminate_in_chunks,
 )
 from steadyscale.providers.wire import instance_tags, market_of, run_instances_params
 from steadyscale.retries.clock import Clock

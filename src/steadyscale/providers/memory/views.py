@@ -13,8 +13,6 @@ from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.visibility import Visibility
 from steadyscale.providers.protocol import LaunchResult
 
-_SPOT_REASON = "Server.SpotInstanceTermination"
-_USER_REASON = "Client.UserInitiatedShutdown"
 _ENDING = (InstanceState.SHUTTING_DOWN, InstanceState.TERMINATED)
 
 
@@ -31,9 +29,7 @@ class InstanceViews:
         cached = self._views.get(inst.instance_id)
         if cached is not None and cached[0] == state.value:
             return cached[1]
-        reason = None
-        if state in _ENDING:
-            reason = _SPOT_REASON if inst.interrupted else _USER_REASON
+        reason = inst.ending_reason if state in _ENDING else None
         view = CloudInstance(
             instance_id=inst.instance_id,
             state=state.value,

@@ -1,5 +1,4 @@
-"""The Ray provider's config: its ``provider`` section (Ray's AWS keys and ours), and the
-hooks Ray calls on the cluster config before any node exists (``bootstrap_config``,
+"""The hooks Ray calls on the cluster config before any node exists (``bootstrap_config``,
 ``fillout_available_node_types_resources``), filled from Ray's own AWS defaults.
 """
 
@@ -7,44 +6,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from steadyscale.config import describe_validation_error
 from steadyscale.errors import ConfigError
-
-
-class RayProviderSettings(BaseModel):
-    """The ``provider`` section. Ray's AWS keys are accepted as they are (extra keys pass);
-    the ones below are read, with Ray's defaults where Ray has the key."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    region: str = Field(min_length=1)
-    cache_stopped_nodes: bool = True
-    aws_credentials: dict[str, str] | None = None
-    # steadyscale's own keys.
-    endpoint_url: str | None = None
-    state_path: str | None = None
-    time_scale: float = Field(default=1.0, gt=0)
-    lookup_deadline_seconds: float = Field(default=5.0, ge=0)
-    visibility_timeout_seconds: float = Field(default=600.0, gt=0)
-    launch_deadline_seconds: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1)
-
-
-def parse_settings(provider_config: Mapping[str, Any]) -> RayProviderSettings:
-    try:
-        return RayProviderSettings.model_validate(dict(provider_config))
-    except ValidationError as exc:
-        message = describe_validation_error(exc)
-        raise ConfigError(f"provider.{message}; see docs/ray.md for the keys") from None
-
-
-def default_state_path(cluster_name: str, region: str) -> Path:
-    return Path.home() / ".steadyscale" / "ray" / f"{cluster_name}-{region}.sqlite"
+from steadyscale.ray.settings import parse_settings
 
 
 def with_ray_aws_defaults(cluster_config: Mapping[str, Any]) -> dict[str, Any]:

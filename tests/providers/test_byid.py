@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from steadyscale.errors import LaunchRejected
-from steadyscale.providers.protocol import call_in_chunks, terminate_in_chunks
+from steadyscale.providers.byid import call_in_chunks, terminate_in_chunks
 
 PROTECTED = "i-p"
 UNKNOWN = "i-u"

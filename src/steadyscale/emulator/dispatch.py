@@ -1,4 +1,4 @@
-"""The emulator's WSGI application: each EC2 request is parsed, passes the model's gate
+"""The emulator's WSGI dispatch: each EC2 request is parsed, passes the model's gate
 (throttling, then faults), is answered by the model over moto, timed, written to the call
 log and sent (or, on a timeout fault, held and dropped). ``/_steadyscale/`` paths go to the
 control API.
