@@ -95,6 +95,18 @@ def test_a_node_of_a_type_the_config_does_not_have_retires_unflagged() -> None:
     assert schedule(_input([busy], 0)).drop == ("gone-0",)
 
 
+def test_a_retiring_node_holds_demand_by_what_it_offers_not_by_what_its_type_offers_now() -> None:
+    # Launched as {CPU: 2} each; the type now launches {CPU: 4}: each holds one bundle.
+    types = {"cpu": _type(cpu=4)}
+    own = {n.node_id: CPU2 for n in _old(6)}
+    decision = schedule(_input(_old(6), 6, types, retiring_offers=own, max_surge=1))
+    assert decision.drop == ()
+    assert decision.busy == {n.node_id for n in _old(6)}
+    assert decision.launch == {"cpu": 1}
+    decision = schedule(_input(_old(6) + _new(1), 6, types, retiring_offers=own, max_surge=1))
+    assert len(decision.drop) == 2  # the ready {CPU: 4} node holds two of their bundles
+
+
 def test_retiring_nodes_do_not_count_toward_max_workers() -> None:
     decision = schedule(_input(_old(3), 3, max_workers=3))
     assert decision.launch == {"cpu": 3}

@@ -234,3 +234,29 @@ def test_a_removed_type_is_replaced_by_a_type_that_holds_more_bundles_per_node(
     after = _live(cluster)
     assert len(after) == DEMAND // 2
     assert {i.instance_type for i in cluster.truth() if i.instance_id in after} == {"m5.xlarge"}
+
+
+def test_a_bigger_instance_type_is_rolled_out_without_dropping_a_busy_node(
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = _six_ready(cluster_factory)
+    before = _live(cluster)
+    bigger = {
+        "cpu": {
+            "node_config": {**NODE, "InstanceType": "m5.xlarge"},
+            "resources": {"CPU": 4},  # the old nodes still offer 2 each
+            "max_workers": 50,
+        }
+    }
+
+    def each(c: Cluster) -> None:
+        assert _ready_bundles(c) >= DEMAND
+
+    _restart(cluster, available_node_types=bigger, max_surge=1)
+    cluster.tick()
+    each(cluster)
+    _restart(cluster, available_node_types=bigger, max_surge=1)  # the ledger still knows
+    cluster.run(lambda r: r.settled and not (_live(cluster) & before), max_ticks=200, each=each)
+    after = _live(cluster)
+    assert len(after) == DEMAND // 2
+    assert {i.instance_type for i in cluster.truth() if i.instance_id in after} == {"m5.xlarge"}
