@@ -152,6 +152,40 @@ def test_a_trace_row_that_names_a_resource_twice_is_refused_naming_it(
     assert f"{trace}:2: bundle 'CPU=2;CPU=4': CPU is given twice; give each resource once" in err
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("demand.yaml", "- bundle: {CPU: 2, CPU: 4}\n  count: 3\n", "line 1, column 20"),
+        ("trace.yaml", "- {time: 0, bundle: {CPU: 2, CPU: 4}, count: 3}\n", "line 1, column 30"),
+    ],
+)
+def test_a_yaml_bundle_that_names_a_resource_twice_is_refused_naming_it(
+    tmp_path: Path, name: str, text: str, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # YAML itself keeps the last of two equal keys: a bundle would lose a resource silently.
+    file = tmp_path / name
+    file.write_text(text)
+    if name == "demand.yaml":
+        args = ["request", str(_cluster(tmp_path)), "--file", str(file)]
+    else:
+        args = _simulate(tmp_path, "--trace", str(file))
+    err = _one_line_exit_2(args, capsys)
+    assert f"{file}: {where}: CPU is given twice (first at line 1); give each key once" in err
+
+
+def test_a_config_that_names_a_node_type_twice_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cluster(tmp_path)
+    text = config.read_text()
+    node_type = text[text.index("  cpu:") : text.index("cluster_name:")]
+    config.write_text(
+        text.replace(node_type, node_type + node_type.replace("m5.large", "c5.large"))
+    )
+    err = _one_line_exit_2(["validate", str(config)], capsys)
+    assert "cpu is given twice (first at line 2); give each key once" in err
+
+
 # Each command with the arguments it requires.
 COMMAND_ARGS = {
     "run": ["c.yaml"],

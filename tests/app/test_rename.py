@@ -303,6 +303,33 @@ def test_carried_over_the_cluster_stays_tracked_scales_and_leaves_nothing_behind
     daemon.run(lambda: carried(daemon.ledger) == {}, max_ticks=2)
 
 
+def test_a_carry_over_cut_short_before_its_ledger_moved_is_refused_until_finished(
+    ec2: EC2, daemons: list[Daemon]
+) -> None:
+    config = ec2.config("a")
+    six = _cluster_of_six(ec2, config)
+    ec2.config("b")
+    state = ec2.directory / ".steadyscale"
+    # carry-over killed after its ledger says cluster b, before the file moves to b.db.
+    ledger = Ledger(state / "a.db")
+    claim(ledger, config_file=str(config.resolve()), cluster_name="b")
+    ledger.close()
+    with pytest.raises(LedgerError) as refused:
+        open_runtime(load_config(config), config, clock=ec2.clock)
+    assert str(refused.value) == (
+        f"this config's ledger {state / 'a.db'} runs cluster b (6 live node(s)), but the "
+        f"ledger of cluster b is {state / 'b.db'}: a carry-over was cut short; finish it "
+        f"with: steadyscale ledger carry-over {config} --from a"
+    )
+    assert not (state / "b.db").exists()
+    result = _cli("ledger", "carry-over", config, "--from", "a")
+    assert result.returncode == 0, result.stderr
+    daemon = Daemon(ec2, config)
+    daemons.append(daemon)
+    daemon.run(lambda: daemon.autoscaler.ticks >= 5)
+    assert {r.instance_id for r in daemon.nodes(Status.READY)} == six
+
+
 def test_carry_over_is_refused_while_a_daemon_runs_on_the_old_ledger(
     ec2: EC2, daemons: list[Daemon]
 ) -> None:

@@ -144,6 +144,34 @@ def test_a_re_labelled_node_launched_with_an_older_node_config_still_retires() -
     )
 
 
+def test_a_retiring_node_offers_what_it_was_launched_with_after_a_restart_too() -> None:
+    before = {"cpu": _type()}
+    bigger = {**NODE, "InstanceType": "m5.xlarge"}
+    after = {"cpu": _type(bigger, resources={"CPU": 4})}
+    nodes = [*_nodes("cpu", 2, NODE), LiveNode("new", "cpu", canonical(bigger))]
+    plan = plan_changes(snapshot=definitions(before), nodes=nodes, node_types=after)
+    # The old nodes offer CPU 2, not the CPU 4 the type offers now; the new one the type's.
+    assert plan.offers == {"cpu-0": {"CPU": 2}, "cpu-1": {"CPU": 2}}
+    # The ledger keeps it: at the next start the snapshot already has the new definition.
+    restarted = decode_snapshot(encode_snapshot(plan.snapshot))
+    assert restarted == plan.snapshot
+    again = plan_changes(snapshot=restarted, nodes=nodes, node_types=after)
+    assert again.offers == plan.offers
+    assert again.retiring == plan.retiring
+    gone = plan_changes(snapshot=restarted, nodes=nodes[2:], node_types=after)
+    assert gone.snapshot == definitions(after)  # none of them left: forgotten
+
+
+def test_a_retiring_node_whose_type_offers_the_same_has_no_offer_of_its_own() -> None:
+    before = {"cpu": _type()}
+    after = {"cpu": _type({**NODE, "ImageId": "ami-2"})}
+    plan = plan_changes(
+        snapshot=definitions(before), nodes=_nodes("cpu", 2, NODE), node_types=after
+    )
+    assert plan.counts() == {Fate.RETIRING: 2}
+    assert plan.offers == {}
+
+
 def test_the_snapshot_and_a_request_spec_read_back() -> None:
     types = definitions({"cpu": _type(market="spot")})
     assert decode_snapshot(encode_snapshot(types)) == types

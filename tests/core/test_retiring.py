@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from steadyscale.config import NodeType
@@ -95,6 +95,18 @@ def test_a_node_of_a_type_the_config_does_not_have_retires_unflagged() -> None:
     assert schedule(_input([busy], 0)).drop == ("gone-0",)
 
 
+def test_a_retiring_node_holds_demand_by_what_it_offers_not_by_what_its_type_offers_now() -> None:
+    # Launched as {CPU: 2} each; the type now launches {CPU: 4}: each holds one bundle.
+    types = {"cpu": _type(cpu=4)}
+    own = {n.node_id: CPU2 for n in _old(6)}
+    decision = schedule(_input(_old(6), 6, types, retiring_offers=own, max_surge=1))
+    assert decision.drop == ()
+    assert decision.busy == {n.node_id for n in _old(6)}
+    assert decision.launch == {"cpu": 1}
+    decision = schedule(_input(_old(6) + _new(1), 6, types, retiring_offers=own, max_surge=1))
+    assert len(decision.drop) == 2  # the ready {CPU: 4} node holds two of their bundles
+
+
 def test_retiring_nodes_do_not_count_toward_max_workers() -> None:
     decision = schedule(_input(_old(3), 3, max_workers=3))
     assert decision.launch == {"cpu": 3}
@@ -109,6 +121,26 @@ def test_max_surge_bounds_the_replacements_starting_at_once() -> None:
     decision = schedule(_input(two_ready, 6, max_surge=2))
     assert len(decision.drop) == 2
     assert decision.launch == {"cpu": 2}
+
+
+def test_a_replacement_type_that_holds_more_per_node_still_replaces_max_surge_at_a_time() -> None:
+    # Six retiring nodes hold one bundle each; a node of the new type holds two: three
+    # replace them all. The surge counts replacements in new nodes, never stalls.
+    types, gone = {"big": _type(cpu=4)}, {"gone": CPU2}
+    old = _old(6, node_type="gone")
+    assert schedule(_input(old, 6, types, retired_resources=gone, max_surge=2)).launch == {"big": 2}
+    starting = old + _new(2, Status.PENDING, node_type="big")
+    assert schedule(_input(starting, 6, types, retired_resources=gone, max_surge=2)).launch == {}
+    decision = schedule(_input(old + _new(2, node_type="big"), 6, types, retired_resources=gone))
+    assert len(decision.drop) == 4
+    assert decision.launch == {"big": 1}
+
+
+def test_a_replacement_type_that_holds_less_per_node_starts_max_surge_at_a_time() -> None:
+    # Three retiring nodes hold two bundles each; six new nodes replace them, two at a time.
+    old = _old(3, node_type="gone")
+    inp = _input(old, 6, retired_resources={"gone": {"CPU": 4.0}}, max_surge=2)
+    assert schedule(inp).launch == {"cpu": 2}
 
 
 def test_new_demand_during_a_replacement_is_not_held_back_by_the_surge() -> None:
@@ -257,3 +289,17 @@ def test_property_launches_are_computed_without_ready_retiring_nodes(inp: Schedu
     with_them = SchedulingInput(**{**inp.__dict__, **fast, "nodes": staying + ready_retiring})
     without = SchedulingInput(**{**inp.__dict__, **fast, "nodes": staying})
     assert schedule(with_them).launch == schedule(without).launch
+
+
+@settings(max_examples=400, deadline=None)
+@given(_retiring_scenarios())
+def test_property_a_replacement_never_stalls(inp: SchedulingInput) -> None:
+    """While retiring nodes hold demand that configured types can take, and no node of a
+    configured type is on its way, replacements are launched: whatever the nodes' sizes."""
+    staying = [n for n in inp.nodes if not _retires(inp, n)]
+    assume(all(n.status is Status.READY for n in staying))
+    roomy = SchedulingInput(**{**inp.__dict__, "max_workers": 10**6, "upscaling_speed": 1e6})
+    decision = schedule(roomy)
+    held = decision.busy & {n.node_id for n in inp.nodes if _retires(inp, n)}
+    if held and not decision.infeasible:
+        assert decision.launch

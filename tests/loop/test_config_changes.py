@@ -62,6 +62,18 @@ def _ready_capacity(cluster: Cluster) -> int:
     )
 
 
+def _ready_bundles(cluster: Cluster) -> int:
+    """Bundles of {CPU: 2} the ready nodes can hold, by what their instances really are: an
+    m5.large holds one, an m5.xlarge two."""
+    per_node = {"m5.large": 1, "m5.xlarge": 2}
+    running = {i.instance_id: i for i in cluster.truth() if i.state.value == "running"}
+    return sum(
+        per_node[running[r.instance_id].instance_type]
+        for r in cluster.autoscaler.records.values()
+        if r.status is Status.READY and r.instance_id in running
+    )
+
+
 def _image_ids(cluster: Cluster, ids: set[str]) -> set[str]:
     reservations = cluster.emulator.client().describe_instances(InstanceIds=sorted(ids))
     return {i["ImageId"] for r in reservations["Reservations"] for i in r["Instances"]}
@@ -204,3 +216,47 @@ def test_a_rename_while_a_launch_answer_was_lost_resends_it_as_it_was_sent(
     cluster.run(lambda r: r.settled and cluster.count(Status.READY) == DEMAND, max_ticks=60)
     assert len(cluster.truth()) == DEMAND  # not one launched twice
     assert {r.node_type for r in cluster.autoscaler.active_records()} == {"cpu2"}
+
+
+def test_a_removed_type_is_replaced_by_a_type_that_holds_more_bundles_per_node(
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = _six_ready(cluster_factory)
+    before = _live(cluster)
+    big = {"node_config": {**NODE, "InstanceType": "m5.xlarge"}, "resources": {"CPU": 4}}
+    _restart(cluster, available_node_types={"big": {**big, "max_workers": 50}}, max_surge=1)
+
+    def each(c: Cluster) -> None:
+        assert _ready_bundles(c) >= DEMAND  # make before break, in bundles
+
+    # Three new nodes hold what six old ones did: the replacement still goes ahead.
+    cluster.run(lambda r: r.settled and not (_live(cluster) & before), max_ticks=200, each=each)
+    after = _live(cluster)
+    assert len(after) == DEMAND // 2
+    assert {i.instance_type for i in cluster.truth() if i.instance_id in after} == {"m5.xlarge"}
+
+
+def test_a_bigger_instance_type_is_rolled_out_without_dropping_a_busy_node(
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = _six_ready(cluster_factory)
+    before = _live(cluster)
+    bigger = {
+        "cpu": {
+            "node_config": {**NODE, "InstanceType": "m5.xlarge"},
+            "resources": {"CPU": 4},  # the old nodes still offer 2 each
+            "max_workers": 50,
+        }
+    }
+
+    def each(c: Cluster) -> None:
+        assert _ready_bundles(c) >= DEMAND
+
+    _restart(cluster, available_node_types=bigger, max_surge=1)
+    cluster.tick()
+    each(cluster)
+    _restart(cluster, available_node_types=bigger, max_surge=1)  # the ledger still knows
+    cluster.run(lambda r: r.settled and not (_live(cluster) & before), max_ticks=200, each=each)
+    after = _live(cluster)
+    assert len(after) == DEMAND // 2
+    assert {i.instance_type for i in cluster.truth() if i.instance_id in after} == {"m5.xlarge"}

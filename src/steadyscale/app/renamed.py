@@ -6,7 +6,9 @@ runtime calls ``refuse_if_renamed`` before anything starts: a new or empty ledge
 while a ledger beside it, run by the same config under another name, still tracks live
 nodes (the way out: the old name back, or ``steadyscale ledger carry-over``), and while a
 ledger beside it still carries nodes tagged with the name (a cluster of that name would
-take them for strangers). ``claim_ledger`` then records who runs the ledger.
+take them for strangers), and while this config's ledger of this very name lies beside it
+(a carry-over cut short before it moved the file). ``claim_ledger`` then records who runs
+the ledger.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ def refuse_if_renamed(config: ClusterConfig, config_path: str | Path | None, pat
     own = read_ledger_file(path) if path.exists() else None
     empty = not path.exists() or (own is not None and own.live_nodes == 0)
     for other in ledgers_beside(path):
-        if not other.live_nodes or other.owner.cluster_name == config.cluster_name:
+        if not other.live_nodes:
+            continue
+        if other.owner.cluster_name == config.cluster_name:
+            # This config's ledger, of this name, beside the one to start: carry-over moves
+            # it here after it wrote the name; killed in between, it was left there.
+            if empty and other.owner.config_file == config_file:
+                raise LedgerError(_cut_short(config, config_path, other, path))
             continue
         if other.owner.config_file == config_file:
             if empty:
@@ -67,6 +75,17 @@ def _renamed(config: ClusterConfig, config_path: str | Path, other: LedgerFile) 
         f"steadyscale:cluster={old}, which cluster {new} would never see; set cluster_name "
         f"back to {old}, or carry the cluster over to {new} with: steadyscale ledger "
         f"carry-over {config_path} --from {old}"
+    )
+
+
+def _cut_short(
+    config: ClusterConfig, config_path: str | Path, other: LedgerFile, path: Path
+) -> str:
+    return (
+        f"this config's ledger {other.path} runs cluster {config.cluster_name} "
+        f"({other.live_nodes} live node(s)), but the ledger of cluster {config.cluster_name} "
+        f"is {path}: a carry-over was cut short; finish it with: steadyscale ledger "
+        f"carry-over {config_path} --from {other.path.stem}"
     )
 
 

@@ -49,12 +49,46 @@ def not_utf8(file: Path, raw: bytes, start: int) -> str:
     )
 
 
-def read_yaml_document(path: str | Path) -> Any:
-    """The YAML value in a UTF-8 file, or a ConfigError that says what is wrong with it."""
-    file = Path(path)
-    text = read_text_file(file)
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _RepeatedKey(yaml.YAMLError):
+    """A mapping names a key twice: where the second is, in words."""
+
+    def __init__(self, key: object, first: int, mark: yaml.Mark) -> None:
+        super().__init__(
+            f"line {mark.line + 1}, column {mark.column + 1}: {key} is given twice "
+            f"(first at line {first}); give each key once"
+        )
+
+
+class _OnceEachKey(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: YAML itself keeps the
+    last silently, and a node type or a bundle's resource written twice would vanish."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}  # key -> the line it is first given at
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                continue  # `<<: *defaults`: keys given beside it override the merged ones
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                line = first.get(key)
+            except TypeError:
+                continue  # not a key YAML can map: the constructor below refuses it
+            if line is not None:
+                raise _RepeatedKey(key, line, key_node.start_mark)
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, file: Path) -> Any:
+    """The YAML value in ``text`` (read from ``file``), or a ConfigError that says what is
+    wrong with it and where."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_OnceEachKey)  # a SafeLoader
+    except _RepeatedKey as exc:
+        raise ConfigError(f"{file}: {exc}") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
@@ -67,6 +101,12 @@ def read_yaml_document(path: str | Path) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{file}: malformed YAML{where}: {problem}") from None
+
+
+def read_yaml_document(path: str | Path) -> Any:
+    """The YAML value in a UTF-8 file, or a ConfigError that says what is wrong with it."""
+    file = Path(path)
+    return parse_yaml(read_text_file(file), file)
 
 
 def read_yaml_file(path: str | Path) -> dict[str, Any]:

@@ -7,9 +7,10 @@ A node is *kept* while its type is configured with the node_config it was launch
 *re-labelled* when its type was renamed: the type is gone and its node_config and resources
 equal exactly one configured type the snapshot did not have. Otherwise it is *retiring*:
 no new demand goes on it, and it is terminated only once replacement capacity of a
-configured type holds its demand (make before break; the scheduler's rules). Without a
-snapshot (a ledger from before snapshots were kept) nothing is taken for a rename, and
-nodes of unknown types retire: the safe path.
+configured type holds its demand (make before break; the scheduler's rules), by what it
+offers: the resources its type had when it was launched (the snapshot keeps them while it
+lives, whatever the type offers now). Without a snapshot (a ledger from before snapshots
+were kept) nothing is taken for a rename, and nodes of unknown types retire: the safe path.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -41,17 +42,25 @@ class DefinesNodes(Protocol):
 
 @dataclass(frozen=True)
 class TypeDefinition:
-    """One node type as the snapshot keeps it."""
+    """One node type as the snapshot keeps it, with what its live nodes launched with an
+    earlier node_config offer (they retire), by that node_config (canonical)."""
 
     node_config: Mapping[str, Any]
     resources: Mapping[str, float]
     market: str = "on-demand"
+    earlier: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def same_nodes(self, other: DefinesNodes) -> bool:
         """Whether ``other`` launches the same nodes offering the same resources."""
         return canonical(self.node_config) == canonical(other.node_config) and dict(
             self.resources
         ) == dict(other.resources)
+
+    def offer(self, launched: str) -> Mapping[str, float] | None:
+        """What a node of this type launched with ``launched`` offers; None: unknown."""
+        if launched == canonical(self.node_config):
+            return self.resources
+        return self.earlier.get(launched)
 
 
 def canonical(node_config: Mapping[str, Any]) -> str:
@@ -73,12 +82,17 @@ def encode_snapshot(snapshot: Mapping[str, TypeDefinition]) -> str:
                 "node_config": dict(d.node_config),
                 "resources": dict(d.resources),
                 "market": d.market,
+                **({"earlier": {k: dict(v) for k, v in d.earlier.items()}} if d.earlier else {}),
             }
             for name, d in snapshot.items()
         },
         sort_keys=True,
         default=str,
     )
+
+
+def _amounts(raw: Mapping[Any, Any]) -> dict[str, float]:
+    return {str(k): float(v) for k, v in raw.items()}
 
 
 def decode_snapshot(text: str | None) -> dict[str, TypeDefinition] | None:
@@ -91,8 +105,9 @@ def decode_snapshot(text: str | None) -> dict[str, TypeDefinition] | None:
         return {
             str(name): TypeDefinition(
                 dict(entry["node_config"]),
-                {str(k): float(v) for k, v in entry["resources"].items()},
+                _amounts(entry["resources"]),
                 str(entry.get("market", "on-demand")),
+                {str(k): _amounts(v) for k, v in entry.get("earlier", {}).items()},
             )
             for name, entry in raw.items()
         }
@@ -144,6 +159,9 @@ class ChangePlan:
     fates: Mapping[str, NodeFate]  # by node id
     snapshot: Mapping[str, TypeDefinition]  # what the ledger keeps once the plan is applied
     had_snapshot: bool  # False: a ledger from before snapshots; no rename is recognised
+    # What a retiring node offers, by node id, where it is not what its type offers (it
+    # was launched with an earlier node_config of a type whose resources changed too).
+    offers: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @property
     def retiring(self) -> dict[str, str]:
@@ -175,29 +193,49 @@ def plan_changes(
     renames = _renames(known, node_types)
     current = {name: canonical(t.node_config) for name, t in node_types.items()}
     fates: dict[str, NodeFate] = {}
+    offers: dict[str, Mapping[str, float]] = {}
+    launches: dict[str, dict[str, Mapping[str, float]]] = {}  # type -> launched -> offer
     for node in nodes:
         old = node.node_type
         new = renames.get(old, old)
-        if new not in node_types:
-            fates[node.node_id] = NodeFate(Fate.RETIRING, old, new, f"node type {old} was removed")
-            continue
         launched = node.launched_with
         if launched is None and old in known:
             launched = canonical(known[old].node_config)
-        if launched is not None and launched != current[new]:
-            changed = _changed_keys(launched, node_types[new].node_config)
-            reason = f"node type {new}'s node_config changed ({changed})"
-            fates[node.node_id] = NodeFate(Fate.RETIRING, old, new, reason)
-        elif new != old:
-            fates[node.node_id] = NodeFate(Fate.RELABELLED, old, new)
-        else:
-            fates[node.node_id] = NodeFate(Fate.KEPT, old, new)
+        fate = fates[node.node_id] = _fate(old, new, launched, node_types, current)
+        if fate.fate is Fate.RETIRING and old in known and launched is not None:
+            offer = known[old].offer(launched)
+            if offer is not None:
+                launches.setdefault(new, {})[launched] = offer
+                by_type = node_types[new] if new in node_types else known[new]
+                if offer != by_type.resources:
+                    offers[node.node_id] = offer
     return ChangePlan(
         renames=renames,
         fates=fates,
-        snapshot=_snapshot_after(known, node_types, fates.values()),
+        snapshot=_snapshot_after(known, node_types, fates.values(), launches),
         had_snapshot=snapshot is not None,
+        offers=offers,
     )
+
+
+def _fate(
+    old: str,
+    new: str,
+    launched: str | None,
+    node_types: Mapping[str, DefinesNodes],
+    current: Mapping[str, str],
+) -> NodeFate:
+    """A node of type ``old`` (``new`` once renamed), launched with ``launched``."""
+    if new not in node_types:
+        return NodeFate(Fate.RETIRING, old, new, f"node type {old} was removed")
+    if launched is not None and launched != current[new]:
+        changed = _changed_keys(launched, node_types[new].node_config)
+        return NodeFate(
+            Fate.RETIRING, old, new, f"node type {new}'s node_config changed ({changed})"
+        )
+    if new != old:
+        return NodeFate(Fate.RELABELLED, old, new)
+    return NodeFate(Fate.KEPT, old, new)
 
 
 def _renames(
@@ -219,13 +257,21 @@ def _snapshot_after(
     known: Mapping[str, TypeDefinition],
     node_types: Mapping[str, DefinesNodes],
     fates: Iterable[NodeFate],
+    launches: Mapping[str, Mapping[str, Mapping[str, float]]],
 ) -> dict[str, TypeDefinition]:
-    """The configured types, and the removed ones whose nodes still retire: their
-    resources place demand on those nodes, after a restart too."""
+    """The configured types, and the removed ones whose nodes still retire, each with
+    what its retiring nodes launched with another node_config offer: their resources
+    place demand on those nodes, after a restart too."""
     snapshot = definitions(node_types)
     for fate in fates:
         if fate.new_type not in snapshot and fate.new_type in known:
-            snapshot[fate.new_type] = known[fate.new_type]
+            snapshot[fate.new_type] = replace(known[fate.new_type], earlier={})
+    for name, offers in launches.items():
+        definition = snapshot.get(name)
+        if definition is not None:
+            own = canonical(definition.node_config)
+            earlier = {launched: o for launched, o in offers.items() if launched != own}
+            snapshot[name] = replace(definition, earlier=earlier)
     return snapshot
 
 
@@ -239,11 +285,13 @@ def _changed_keys(launched: str, node_config: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class Retiring:
     """What the loop keeps of a plan while its nodes retire, for the scheduler: why each
-    retires (by node id), what a node of a removed type offers, and ``max_surge`` resolved."""
+    retires (by node id), what a node of a removed type offers, ``max_surge`` resolved,
+    and what a node offers where its type offers something else (by node id)."""
 
     reasons: Mapping[str, str] = field(default_factory=dict)
     resources: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     max_surge: int = 1
+    offers: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # ChangePlan's
 
 
 NOT_RETIRING = Retiring()

@@ -89,12 +89,26 @@ def fill_all(bins: list[Bin], shapes: Sequence[Shape]) -> list[tuple[dict[str, f
     return leftover
 
 
+def shape_key(bundle: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    """A bundle's shape: its resources, sorted."""
+    return tuple(sorted(bundle.items()))
+
+
+def placed(
+    bundles: Sequence[tuple[dict[str, float], int]], left: Sequence[tuple[dict[str, float], int]]
+) -> list[tuple[dict[str, float], int]]:
+    """``bundles`` by shape less what ``left`` still has of each: what was placed."""
+    rest = {shape_key(bundle): n for bundle, n in left}
+    taken = [(bundle, n - rest.get(shape_key(bundle), 0)) for bundle, n in bundles]
+    return [(bundle, n) for bundle, n in taken if n > 0]
+
+
 def shapes(demand: Sequence[DemandItem]) -> list[Shape]:
     """The demand's bundles by shape, largest first."""
     by_shape: dict[tuple[tuple[str, float], ...], int] = {}
     for item in demand:
         if item.count > 0:
-            key = tuple(sorted(item.bundle.items()))
+            key = shape_key(item.bundle)
             by_shape[key] = by_shape.get(key, 0) + item.count
     return sorted(by_shape.items(), key=lambda kv: _size(dict(kv[0])), reverse=True)
 

@@ -159,6 +159,7 @@ def _schedule(
             unavailable_types=unavailable_types,
             retired_resources=retiring.resources,
             max_surge=retiring.max_surge,
+            retiring_offers=retiring.offers,
         )
     )
     return views, decision

@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from steadyscale.core.lifecycle import STARTING, Status
-from steadyscale.core.packing import Bin, Shape, fill, fill_all, shapes, utilization
+from steadyscale.core.packing import (
+    Bin,
+    Shape,
+    fill,
+    fill_all,
+    placed,
+    shape_key,
+    shapes,
+    utilization,
+)
 from steadyscale.core.resources import DemandItem, fits
 from steadyscale.core.specs import NodeTypeSpec
 
@@ -82,6 +91,9 @@ class SchedulingInput:
     # Replacement nodes that may start at once beyond what the demand needs, while
     # retiring nodes still hold demand.
     max_surge: int = 1
+    # What a retiring node offers, by node id, where its type offers something else (it
+    # was launched with an earlier node_config of a type whose resources changed too).
+    retiring_offers: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -280,7 +292,10 @@ def _scale_down(
 class _Retired(NamedTuple):
     held: frozenset[str]  # retiring nodes demand stays on
     drop: list[str]  # retiring nodes to drop now
-    replaced: int  # retiring nodes kept that launches replace: they count against the surge
+    # New nodes that replace the retiring nodes kept (what their demand takes, one per node
+    # kept for min_workers): they count against the surge, in new nodes, so that a type
+    # holding more (or less) per node than the retiring nodes is rolled out all the same.
+    replaced: int
 
 
 def _retire(
@@ -298,48 +313,74 @@ def _retire(
     offers = {**inp.retired_resources, **{name: t.resources for name, t in types.items()}}
     ready = [n for n in staying if n.status is Status.READY]
     rest = fill_all([Bin(n.node_id, n.node_type, offers[n.node_type]) for n in ready], demand)
-    # A queued node is nothing yet: it holds nothing, and goes.
-    holders = [n for n in retiring if n.status is not Status.QUEUED]
-    bins = [
-        Bin(n.node_id, n.node_type, offers[n.node_type]) for n in holders if n.node_type in offers
-    ]
-    # The stuck demand first, so that the nodes it keeps are told apart.
-    rest_by_shape = {tuple(sorted(bundle.items())): count for bundle, count in rest}
-    first: list[Shape] = []
-    for bundle, count in stuck:
-        key = tuple(sorted(bundle.items()))
-        k = min(count, rest_by_shape.get(key, 0))
-        if k:
-            first.append((key, k))
-            rest_by_shape[key] -= k
-    stuck_left = fill_all(bins, first)
-    not_replaced = {b.node_id for b in bins if b.used}
-    left = fill_all(bins, [(key, n) for key, n in rest_by_shape.items() if n > 0])
-    held = {b.node_id for b in bins if b.used and b.node_id is not None}
-    if left or stuck_left:
-        # Nodes of a type whose resources are unknown may hold what no other node does.
-        opaque = {n.node_id for n in holders if n.node_type not in offers}
-        held |= opaque
-        not_replaced |= opaque
+    held, moved = _hold(inp, retiring, offers, rest, stuck)
+    replacing, _, _ = _open_new(inp, moved, Counter(), 0)
     ready_of_type = Counter(map(_NODE_TYPE, ready))
     held_of_type = Counter(n.node_type for n in retiring if n.node_id in held)
     short = {n: t.min_workers - ready_of_type[n] - held_of_type[n] for n, t in types.items()}
     drop: list[str] = []
-    for_min = 0
+    for_min: Counter[str] = Counter()
     for n in retiring:  # in placement order: the readiest are kept for min_workers
         if n.node_id in held or n.status is Status.REQUESTED:
             continue
         if short.get(n.node_type, 0) > 0:
             short[n.node_type] -= 1
-            for_min += 1
+            for_min[n.node_type] += 1
             continue
         drop.append(n.node_id)
-    return _Retired(frozenset(held), drop, len(held - not_replaced) + for_min)
+    # A new node of a type counts toward its min_workers too: one that takes over demand
+    # also replaces a node kept for them.
+    replaced = sum(max(replacing.get(t, 0), for_min[t]) for t in {*replacing, *for_min})
+    return _Retired(frozenset(held), drop, replaced)
+
+
+def _hold(
+    inp: SchedulingInput,
+    retiring: list[NodeView],
+    offers: Mapping[str, Mapping[str, float]],
+    rest: Leftover,
+    stuck: Leftover,
+) -> tuple[set[str], Leftover]:
+    """The retiring nodes that hold ``rest`` (what ready nodes cannot hold), ``stuck``
+    demand first; and the demand new nodes are to take over from them."""
+    # A queued node is nothing yet: it holds nothing, and goes.
+    holders = [n for n in retiring if n.status is not Status.QUEUED]
+    own = inp.retiring_offers
+    bins = [
+        # A node with an offer of its own is its own kind: no type's room is shared with it.
+        Bin(n.node_id, n.node_id, own[n.node_id])
+        if n.node_id in own
+        else Bin(n.node_id, n.node_type, offers[n.node_type])
+        for n in holders
+        if n.node_id in own or n.node_type in offers
+    ]
+    # The stuck demand first, so that the nodes it keeps are told apart.
+    rest_by_shape = {shape_key(bundle): count for bundle, count in rest}
+    first: list[Shape] = []
+    for bundle, count in stuck:
+        key = shape_key(bundle)
+        k = min(count, rest_by_shape.get(key, 0))
+        if k:
+            first.append((key, k))
+            rest_by_shape[key] -= k
+    stuck_left = fill_all(bins, first)
+    kept = [b for b in bins if b.used]
+    others = [b for b in bins if not b.used]
+    # The rest goes first where stuck demand keeps a node anyway, then onto the others:
+    # theirs is the demand new nodes are to take over.
+    movable = fill_all(kept, [(key, n) for key, n in rest_by_shape.items() if n > 0])
+    left = fill_all(others, [(shape_key(bundle), n) for bundle, n in movable])
+    held = {b.node_id for b in bins if b.used and b.node_id is not None}
+    if left or stuck_left:
+        # Nodes of a type whose resources are unknown may hold what no other node does.
+        opaque = {n.node_id for n in holders if n.node_type not in offers and n.node_id not in own}
+        held |= opaque
+    return held, placed(movable, left)
 
 
 def _surge(launch: dict[str, int], types: Mapping[str, NodeTypeSpec], cap: int) -> None:
     """Cut ``launch`` (in place, lowest priority first) to ``cap`` nodes: what the demand
-    needs plus ``max_surge``, less the retiring nodes still kept that launches replace."""
+    needs plus ``max_surge``, less the new nodes that replace retiring nodes still kept."""
     excess = sum(launch.values()) - max(0, cap)
     for name in sorted(launch, key=lambda n: (types[n].priority, n)):
         if excess <= 0:

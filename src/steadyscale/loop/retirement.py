@@ -28,8 +28,8 @@ from steadyscale.store.changes import apply_plan, change_plan
 
 
 class Retirement:
-    """The retiring nodes (node id -> why), what a node of a removed type offers, and the
-    surge resolved for this change."""
+    """The retiring nodes (node id -> why), what a node of a removed type offers (and a
+    node whose type offers something else now), and the surge resolved for this change."""
 
     def __init__(self, book: NodeBook, reporter: Reporter, drained: DrainHook = no_drain):
         self.book = book
@@ -37,6 +37,7 @@ class Retirement:
         self.drained = drained
         self.reasons: dict[str, str] = {}
         self.resources: dict[str, Mapping[str, float]] = {}
+        self.offers: Mapping[str, Mapping[str, float]] = {}
         self.max_surge = 1
         self._notes: list[tuple[str, str, int]] = []  # told with the next tick's events
 
@@ -54,6 +55,7 @@ class Retirement:
             for name, definition in plan.snapshot.items()
             if name not in node_types
         }
+        self.offers = plan.offers
         self.max_surge = resolve_surge(config.max_surge, len(self.reasons))
         self._notes = _notes(plan, self.max_surge)
 
@@ -70,7 +72,7 @@ class Retirement:
             del self.reasons[node_id]
         for node_id in [n for n in self.reasons if records[n].status not in ACTIVE]:
             del self.reasons[node_id]
-        return Retiring(self.reasons, self.resources, self.max_surge)
+        return Retiring(self.reasons, self.resources, self.max_surge, self.offers)
 
     def release(
         self, terminate: Sequence[str], retired: Mapping[str, str], report: TickReport

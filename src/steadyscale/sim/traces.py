@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
-from steadyscale.config import ClusterConfig
+from steadyscale.config import ClusterConfig, parse_yaml
 from steadyscale.core.resources import (
     DemandItem,
     RepeatedName,
@@ -161,10 +160,7 @@ def _bundle_text(text: str, where: str) -> dict[str, float]:
 
 
 def _yaml_rows(text: str, source: Path) -> list[_Row]:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"{source}: malformed YAML") from None
+    raw = parse_yaml(text, source)
     if not isinstance(raw, list):
         raise ConfigError(f"{source}: expected a list of {{time, bundle, count}} (or a .csv file)")
     rows: list[_Row] = []

@@ -38,17 +38,9 @@ def carried_names(config: ClusterConfig, config_path: str) -> list[str]:
     """The former cluster names the cluster's ledger still has live nodes of (after
     ``steadyscale ledger carry-over``): the daemon must still terminate those."""
     from steadyscale.config import ledger_path  # noqa: PLC0415
-    from steadyscale.store.ledger import Ledger, LedgerError  # noqa: PLC0415
-    from steadyscale.store.ownership import carried  # noqa: PLC0415
+    from steadyscale.store.ownership import read_ledger_file  # noqa: PLC0415
 
     path = ledger_path(config, config_path)
-    if not path.exists():
-        return []
-    try:
-        ledger = Ledger(path, readonly=True)
-    except LedgerError:
-        return []  # the daemon reports it; the policy of the config alone is still right
-    try:
-        return sorted(carried(ledger))
-    finally:
-        ledger.close()
+    # An unreadable ledger: the daemon reports it; the policy of the config alone is right.
+    ledger = read_ledger_file(path) if path.exists() else None
+    return sorted(name for name, live in ledger.carried.items() if live) if ledger else []
