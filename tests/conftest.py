@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from steadyscale.emulator import Emulator
 from steadyscale.emulator.pytest_plugin import EmulatorFactory
 from steadyscale.retries.clock import FakeClock
+from steadyscale.testing.postgres import PostgresServer
 from tests.cluster import Cluster, make_cluster
 
 QUIET = {
@@ -41,6 +43,20 @@ def _cli_logging_undone() -> Iterator[None]:
             root.removeHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("steadyscale.lifecycle").setLevel(logging.NOTSET)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server on 127.0.0.1 for the whole run (started on first use)."""
+    server = PostgresServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty database on the shared server: one per test."""
+    return postgres_server.create_database(f"t{uuid.uuid4().hex[:16]}")
 
 
 @pytest.fixture
