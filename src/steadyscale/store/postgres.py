@@ -137,7 +137,7 @@ class PostgresStore:
             raise self._unavailable(exc) from None
         self._conn = conn
         if self._writer_key is not None:
-            self._relock(conn, self._writer_key)
+            self._relock(conn, self._writer_key, lost=True)
         return conn
 
     def _unavailable(self, exc: psycopg.Error) -> StoreError:
@@ -192,7 +192,7 @@ class PostgresStore:
                 self._relock(conn, key)
             self._writer_key = key
 
-    def _relock(self, conn: Connection, key: int) -> None:
+    def _relock(self, conn: Connection, key: int, *, lost: bool = False) -> None:
         try:
             taken = conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (key,)).fetchone()
             holder = None if taken and taken["taken"] else self._holder(conn, key)
@@ -203,8 +203,9 @@ class PostgresStore:
             return
         self._writer_key = None
         self._drop()
+        raised = "this daemon's writer lock went with its broken connection, and " if lost else ""
         raise self.schema.error(
-            f"another steadyscale daemon ({holder or 'unknown'}) is running on "
+            f"{raised}another steadyscale daemon ({holder or 'unknown'}) is running on "
             f"{self.schema.name} {self.path}; stop it first, or give this one another "
             f"{self.schema.name}"
         )
