@@ -163,3 +163,25 @@ def test_a_fresh_embedded_emulator_empties_a_database_ledger(
         assert runtime.ledger_path == DatabaseURL(postgres)
     finally:
         runtime.ledger.close()
+
+
+def test_a_renamed_cluster_starting_on_a_database_is_carried_over_by_its_claim(
+    tmp_path: Path, postgres: str
+) -> None:
+    from steadyscale.app.loading import load_cluster_config  # noqa: PLC0415
+    from steadyscale.app.renamed import claim_ledger, refuse_if_renamed  # noqa: PLC0415
+    from steadyscale.store.ownership import carried  # noqa: PLC0415
+
+    config_path = _config(tmp_path, postgres, cluster_name="new")
+    ledger = Ledger(postgres)
+    ledger.save_nodes(
+        [NodeRecord(node_id="n-1", node_type="cpu", status=Status.READY, created_at=1.0)]
+    )
+    claim(ledger, config_file=str(config_path.resolve()), cluster_name="old")
+    config = load_cluster_config(str(config_path))
+    # Nothing lies beside a database, and its URL does not depend on the name: no refusal,
+    refuse_if_renamed(config, config_path, DatabaseURL(postgres))
+    # and the start carries its live nodes over in place.
+    claim_ledger(ledger, config, config_path)
+    assert carried(ledger) == {"old": frozenset({"n-1"})}
+    ledger.close()

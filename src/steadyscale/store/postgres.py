@@ -81,6 +81,38 @@ def holds_store(url: DatabaseURL, schema: Schema) -> bool:
     return bool(found and found[0])
 
 
+def lock_holder(conn: Connection, key: int) -> str | None:
+    """Who holds the advisory lock ``key`` in this database (its application name)."""
+    row = conn.execute(
+        "SELECT a.application_name AS name FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.classid::bigint = %s AND l.objid::bigint = %s "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    return None if row is None else str(row["name"]).removeprefix("steadyscale ")
+
+
+def stored_version(conn: Connection, schema: Schema, where: str) -> int:
+    """The database's schema version: 0 for a new one; refuses one whose ``meta`` has none."""
+    found = conn.execute("SELECT to_regclass('meta') IS NOT NULL AS present").fetchone()
+    if not (found and found["present"]):
+        reached = [
+            version
+            for version, query in schema.unversioned.items()
+            if conn.execute(query).fetchone() is not None
+        ]
+        return max(reached, default=0)
+    row = conn.execute("SELECT value FROM meta WHERE key = %s", (VERSION_KEY,)).fetchone()
+    if row is None:
+        raise schema.error(
+            f"{schema.name} {where} has no schema version; it was not written by "
+            "steadyscale, or is damaged"
+        )
+    return int(row["value"])
+
+
 class PostgresStore:
     """One PostgreSQL database at its schema's version (the database is the store).
 
@@ -195,7 +227,7 @@ class PostgresStore:
     def _relock(self, conn: Connection, key: int, *, lost: bool = False) -> None:
         try:
             taken = conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (key,)).fetchone()
-            holder = None if taken and taken["taken"] else self._holder(conn, key)
+            holder = None if taken and taken["taken"] else lock_holder(conn, key)
         except psycopg.Error as exc:
             self._drop()
             raise self._unavailable(exc) from None
@@ -210,40 +242,11 @@ class PostgresStore:
             f"{self.schema.name}"
         )
 
-    @staticmethod
-    def _holder(conn: Connection, key: int) -> str | None:
-        row = conn.execute(
-            "SELECT a.application_name AS name FROM pg_locks l "
-            "JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-            "AND l.classid::bigint = %s AND l.objid::bigint = %s "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-        ).fetchone()
-        return None if row is None else str(row["name"]).removeprefix("steadyscale ")
-
     # ------------------------------------------------------------------ schema
-
-    def _stored_version(self, conn: Connection) -> int:
-        found = conn.execute("SELECT to_regclass('meta') IS NOT NULL AS present").fetchone()
-        if not (found and found["present"]):
-            reached = [
-                version
-                for version, query in self.schema.unversioned.items()
-                if conn.execute(query).fetchone() is not None
-            ]
-            return max(reached, default=0)
-        row = conn.execute("SELECT value FROM meta WHERE key = %s", (VERSION_KEY,)).fetchone()
-        if row is None:
-            raise self.schema.error(
-                f"{self.schema.name} {self.path} has no schema version; it was not written "
-                "by steadyscale, or is damaged"
-            )
-        return int(row["value"])
 
     def _check_readable(self) -> None:
         with self._lock, self._guard() as conn:
-            version = self._stored_version(conn)
+            version = stored_version(conn, self.schema, self.path)
         if version == 0:
             raise self.schema.error(
                 f"{self.schema.name} {self.path} is empty: no steadyscale daemon has written it yet"
@@ -261,11 +264,11 @@ class PostgresStore:
         target = self.schema.version
         key = advisory_key(f"steadyscale {self.schema.name} schema")
         with self._lock, self._guard() as conn:
-            version = self._stored_version(conn)
+            version = stored_version(conn, self.schema, self.path)
             while version < target:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-                    version = self._stored_version(conn)
+                    version = stored_version(conn, self.schema, self.path)
                     if version >= target:
                         break
                     version += 1
