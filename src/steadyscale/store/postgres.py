@@ -274,7 +274,7 @@ class PostgresStore:
                     version += 1
                     for statement in self.schema.migrations[version]:
                         conn.execute(render(statement, self.dialect))
-                    conn.execute(META_TABLE)
+                    conn.execute(render(META_TABLE, self.dialect))
                     conn.execute(translate(SET_META), (VERSION_KEY, str(version)))
         if version > target:
             raise self.schema.error(
