@@ -230,6 +230,19 @@ def test_a_fenced_transaction_holds_the_fence_row_until_it_commits(
     ledger.close()
 
 
+def test_a_silent_server_is_noticed_by_keepalives_unless_the_url_says_otherwise(
+    postgres: str,
+) -> None:
+    ledger = Ledger(postgres)
+    dsn = _store(ledger)._connection().info.dsn
+    assert "keepalives_idle=10" in dsn and "tcp_user_timeout=30000" in dsn
+    ledger.close()
+    ledger = Ledger(f"{postgres}?keepalives_idle=42")
+    dsn = _store(ledger)._connection().info.dsn
+    assert "keepalives_idle=42" in dsn and "keepalives_count=3" in dsn
+    ledger.close()
+
+
 def test_a_password_never_appears_in_messages(postgres_server: PostgresServer) -> None:
     url = postgres_server.url("nowhere").replace("steadyscale@", "steadyscale:s3cr%40t@")
     assert "s3cr" not in str(DatabaseURL(url)) and "s3cr" not in repr(DatabaseURL(url))

@@ -26,6 +26,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from steadyscale.config.location import DatabaseURL, redact
@@ -69,11 +70,29 @@ def translate(sql: str) -> str:
     return "".join(out)
 
 
+# A server gone without a word (a lost machine, a cut network) is noticed in about half a
+# minute, not after the kernel's default of hours: TCP keepalives, and a limit on how long
+# sent data may go unacknowledged. The URL's own settings of these win.
+KEEPALIVE = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+
+
+def conninfo(url: DatabaseURL) -> str:
+    """The URL with ``KEEPALIVE``'s defaults for what it does not set."""
+    given = conninfo_to_dict(url.secret)
+    return make_conninfo(url.secret, **{k: v for k, v in KEEPALIVE.items() if k not in given})
+
+
 def holds_store(url: DatabaseURL, schema: Schema) -> bool:
     """Whether the database at ``url`` holds a store (a ``meta`` table): a database no
     daemon has written yet is not a ledger. Unreachable: the schema's ``unavailable``."""
     try:
-        with psycopg.connect(url.secret, autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(conninfo(url), autocommit=True, connect_timeout=10) as conn:
             found = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
     except psycopg.Error as exc:
         detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
@@ -158,7 +177,7 @@ class PostgresStore:
         options = "-c default_transaction_read_only=on" if self.readonly else ""
         try:
             conn: Connection = psycopg.connect(
-                self.url.secret,
+                conninfo(self.url),
                 autocommit=True,
                 row_factory=dict_row,
                 connect_timeout=max(1, round(self.connect_timeout)),
