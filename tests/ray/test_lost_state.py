@@ -15,6 +15,7 @@ from ray.autoscaler.node_launch_exception import NodeLaunchException
 from ray.autoscaler.tags import (
     TAG_RAY_CLUSTER_NAME,
     TAG_RAY_LAUNCH_CONFIG,
+    TAG_RAY_LAUNCH_REQUEST,
     TAG_RAY_NODE_KIND,
     TAG_RAY_USER_NODE_TYPE,
 )
@@ -148,6 +149,17 @@ def test_a_state_file_lost_while_a_launch_was_unanswered_launches_nothing_twice(
     assert len(after.non_terminated_nodes({})) == 5
     workers = [i for i in emulator.truth() if i.tags.get(TAG_RAY_CLUSTER_NAME) == "c1"]
     assert len(workers) == 5
+
+
+def test_rays_autoscaler_v2_is_not_held_it_waits_for_its_requests_itself(
+    fake_emulator: FakeEmulator, tmp_path: Path
+) -> None:
+    emulator, clock, first, _, _ = running_cluster(fake_emulator, tmp_path, running=2, invisible=1)
+    after = provider_for(emulator, clock, tmp_path, **lose(first, "deleted", tmp_path))
+    after.non_terminated_nodes({})
+
+    assert after.create_node(NODE_CONFIG, WORKER, 1) == {}
+    assert len(after.create_node(NODE_CONFIG, {**WORKER, TAG_RAY_LAUNCH_REQUEST: "r-7"}, 1)) == 1
 
 
 def test_a_new_state_file_in_front_of_only_a_head_node_launches_at_once(

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ray.autoscaler.node_launch_exception import NodeLaunchException
-from ray.autoscaler.tags import TAG_RAY_CLUSTER_NAME, TAG_RAY_NODE_KIND, TAG_RAY_USER_NODE_TYPE
+from ray.autoscaler.tags import (
+    TAG_RAY_CLUSTER_NAME,
+    TAG_RAY_LAUNCH_REQUEST,
+    TAG_RAY_NODE_KIND,
+    TAG_RAY_USER_NODE_TYPE,
+)
 
 from steadyscale.core.instances import TAG_LEDGER, CloudInstance
 from steadyscale.errors import (
@@ -131,9 +136,11 @@ class Launcher:
     def _held(self, count: int, tags: Mapping[str, str]) -> bool:
         """A new state file that adopted a live cluster launches nothing for a while: EC2
         may still hide nodes the lost file launched, which Ray would otherwise get twice.
-        Ray asks again at its next update."""
+        Ray asks again at its next update. Not Ray's autoscaler v2 (its launches carry a
+        launch request id): it keeps its requests in Ray's GCS and waits for their nodes
+        itself, and would ask again only after its own timeout (10 minutes)."""
         wait = self._shared.adoption.wait(self._shared.clock.now())
-        if wait <= 0:
+        if wait <= 0 or TAG_RAY_LAUNCH_REQUEST in tags:
             return False
         log.info(
             "launch of %d %s nodes held for %.0f s more: the state file is new and EC2 may "
