@@ -228,3 +228,27 @@ def test_the_hold_is_off_with_lost_state_hold_seconds_zero(
     )
 
     assert len(after.create_node(NODE_CONFIG, WORKER, 1)) == 1
+
+
+def test_after_a_lost_state_file_stopped_nodes_are_still_reused_once_the_hold_is_over(
+    fake_emulator: FakeEmulator, tmp_path: Path
+) -> None:
+    emulator, clock, _ = fake_emulator("none")
+    first = provider_for(emulator, clock, tmp_path, cache_stopped_nodes=True)
+    running = sorted(first.create_node(NODE_CONFIG, WORKER, 2))
+    stopped = sorted(first.create_node(NODE_CONFIG, WORKER, 2))
+    clock.advance(5)
+    first.non_terminated_nodes({})
+    first.terminate_nodes(stopped)
+    clock.advance(120)
+    assert set(truth_of(emulator, stopped).values()) == {InstanceState.STOPPED}
+
+    after = provider_for(
+        emulator, clock, tmp_path, cache_stopped_nodes=True, **lose(first, "deleted", tmp_path)
+    )
+
+    assert sorted(after.non_terminated_nodes({})) == running
+    assert after.create_node(NODE_CONFIG, WORKER, 2) == {}, "held"
+    clock.advance(300)
+    assert sorted(after.create_node(NODE_CONFIG, WORKER, 2)) == stopped
+    assert emulator.calls.count("RunInstances") == 2, "nothing new launched"
