@@ -252,3 +252,15 @@ def test_after_a_lost_state_file_stopped_nodes_are_still_reused_once_the_hold_is
     clock.advance(300)
     assert sorted(after.create_node(NODE_CONFIG, WORKER, 2)) == stopped
     assert emulator.calls.count("RunInstances") == 2, "nothing new launched"
+
+
+def test_a_new_state_file_that_cannot_list_yet_launches_only_once_the_hold_is_over(
+    fake_emulator: FakeEmulator, tmp_path: Path
+) -> None:
+    emulator, clock, first, _, _ = running_cluster(fake_emulator, tmp_path, running=2, invisible=0)
+    after = provider_for(emulator, clock, tmp_path, **lose(first, "deleted", tmp_path))
+    emulator.inject("server_error", "DescribeInstances", count=1000)
+
+    assert after.create_node(NODE_CONFIG, WORKER, 1) == {}, "it cannot tell: held"
+    clock.advance(300)
+    assert len(after.create_node(NODE_CONFIG, WORKER, 1)) == 1

@@ -83,11 +83,9 @@ class Adoption:
         )
 
     def wait(self, now: float) -> float:
-        """Seconds launches still wait: while a new file has not seen a listing (it cannot
-        tell yet), or until the hold after an adoption ends; else 0."""
+        """Seconds launches still wait: until the hold ends if the new file adopted nodes,
+        or has seen no listing yet (it cannot tell); else 0."""
         with self._lock:
-            if not self._looked:
-                return self._hold_seconds
-            if self._hold_until is None:
+            if self._looked and self._hold_until is None:
                 return 0.0
-            return max(0.0, self._hold_until - now)
+            return max(0.0, (self._hold_until or self._opened_at + self._hold_seconds) - now)
