@@ -264,3 +264,23 @@ def test_a_new_state_file_that_cannot_list_yet_launches_only_once_the_hold_is_ov
     assert after.create_node(NODE_CONFIG, WORKER, 1) == {}, "it cannot tell: held"
     clock.advance(300)
     assert len(after.create_node(NODE_CONFIG, WORKER, 1)) == 1
+
+
+def test_a_provider_restarted_within_the_hold_keeps_it(
+    fake_emulator: FakeEmulator, tmp_path: Path
+) -> None:
+    emulator, clock, first, _, hidden = running_cluster(
+        fake_emulator, tmp_path, running=2, invisible=2
+    )
+    adopting = provider_for(emulator, clock, tmp_path, **lose(first, "deleted", tmp_path))
+    adopting.non_terminated_nodes({})
+    adopting.state.close()
+    clock.advance(10)
+
+    restarted = provider_for(emulator, clock, tmp_path)
+
+    assert not restarted.state.is_new
+    assert restarted.create_node(NODE_CONFIG, WORKER, 2) == {}, "still held"
+    clock.advance(290)
+    assert len(restarted.create_node(NODE_CONFIG, WORKER, 1)) == 1
+    assert set(hidden) <= set(restarted.non_terminated_nodes({}))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from ray.autoscaler.tags import NODE_KIND_HEAD, TAG_RAY_NODE_KIND
 
 from steadyscale.core.instances import TAG_LEDGER, CloudInstance
+from steadyscale.ray.journal import StateFile
 
 log = logging.getLogger("steadyscale.ray")
 
@@ -39,21 +40,16 @@ class Adoption:
     another file launched, and from then on says how long launches wait."""
 
     def __init__(
-        self,
-        *,
-        path: str,
-        is_new: bool,
-        ledger_id: str,
-        opened_at: float,
-        hold_seconds: float,
+        self, *, path: str, state: StateFile, opened_at: float, hold_seconds: float
     ) -> None:
         self._path = path
-        self._ledger_id = ledger_id
+        self._state = state
         self._opened_at = opened_at
         self._hold_seconds = hold_seconds
         self._lock = threading.Lock()
-        self._looked = not is_new  # a file that was there already has nothing to adopt
-        self._hold_until: float | None = None
+        # A file that was there already has nothing to adopt, but keeps a hold it began.
+        self._looked = not state.is_new
+        self._hold_until: float | None = None if state.is_new else state.hold_until()
         self.adopted: tuple[str, ...] = ()
 
     @property
@@ -68,10 +64,11 @@ class Adoption:
             if self._looked:
                 return
             self._looked = True
-            self.adopted = tuple(launched_elsewhere(listed, self._ledger_id))
+            self.adopted = tuple(launched_elsewhere(listed, self._state.ledger_id))
             if not self.adopted:
                 return
             self._hold_until = self._opened_at + self._hold_seconds
+            self._state.set_hold_until(self._hold_until)
         log.warning(
             "state file %s is new, but the cluster has %d live worker nodes another state file "
             "launched (was the file lost, or moved to another host or path?): adopted them "

@@ -21,6 +21,9 @@ from typing import Any
 from steadyscale.store.sqlite import MEMORY, Schema, Store, statements
 
 _LEDGER_ID = "ledger_id"
+# Until when a new file that adopted a live cluster holds launches (``ray.adoption``): a
+# provider restarted on the same file within the hold keeps it.
+_HOLD_UNTIL = "launch_hold_until"
 
 SCHEMA = Schema(
     name="state file",
@@ -124,6 +127,13 @@ class StateFile:
 
     def close(self) -> None:
         self._db.close()
+
+    def hold_until(self) -> float | None:
+        rows = self._db.rows("SELECT value FROM meta WHERE key = ?", (_HOLD_UNTIL,))
+        return float(rows[0][0]) if rows else None
+
+    def set_hold_until(self, at: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_HOLD_UNTIL, str(at)))
 
     def add_launches(self, launches: list[PendingLaunch]) -> None:
         self._db.executemany(

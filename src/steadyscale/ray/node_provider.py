@@ -97,8 +97,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             reasons=self._reasons,
             adoption=Adoption(
                 path=str(path),
-                is_new=self.state.is_new,
-                ledger_id=self.state.ledger_id,
+                state=self.state,
                 opened_at=self.clock.now(),
                 hold_seconds=self.settings.lost_state_hold_seconds,
             ),
