@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ray.autoscaler.node_launch_exception import NodeLaunchException
 from ray.autoscaler.tags import (
     TAG_RAY_CLUSTER_NAME,
@@ -19,11 +20,14 @@ from ray.autoscaler.tags import (
     TAG_RAY_NODE_KIND,
     TAG_RAY_USER_NODE_TYPE,
 )
+from ray.autoscaler.v2.instance_manager.config import FileConfigReader
+from ray.autoscaler.v2.instance_manager.node_provider import NodeProviderAdapter
 
 from steadyscale.core.instances import TAG_LEDGER
 from steadyscale.emulator import Emulator, InstanceState
 from steadyscale.ray import EC2NodeProvider
 from steadyscale.retries.clock import FakeClock
+from steadyscale.testing.ray_harness import cluster_config
 from tests.conftest import FakeEmulator, launch
 from tests.ray.test_ray_provider import LAG_30, NODE_CONFIG, WORKER, provider_for, truth_of
 
@@ -284,3 +288,42 @@ def test_a_provider_restarted_within_the_hold_keeps_it(
     clock.advance(290)
     assert len(restarted.create_node(NODE_CONFIG, WORKER, 1)) == 1
     assert set(hidden) <= set(restarted.non_terminated_nodes({}))
+
+
+def adapter_for(provider: EC2NodeProvider, tmp_path: Path) -> Any:
+    """Ray's autoscaler v2 on the provider, through Ray's own adapter."""
+    config = cluster_config("c1", dict(provider.provider_config), workers=5, subnet_ids=[])
+    for node_type in config["available_node_types"].values():
+        node_type["node_config"].pop("SubnetIds")
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return NodeProviderAdapter(provider, FileConfigReader(str(path)))
+
+
+def launch_through(adapter: Any, count: int, request_id: str) -> None:
+    adapter._do_launch({"worker": count}, request_id)
+    adapter._node_launcher_executors.shutdown(wait=True)  # the launches are done
+    assert adapter.poll_errors() == []
+
+
+def test_ray_v2_sees_every_listed_node_with_its_request_after_a_lost_state_file(
+    fake_emulator: FakeEmulator, tmp_path: Path
+) -> None:
+    emulator, clock, _ = fake_emulator("realistic", **LAG_30)
+    first = provider_for(emulator, clock, tmp_path)
+    launch_through(adapter_for(first, tmp_path), 3, "req-1")
+    clock.advance(60)
+    launch_through(adapter_for(first, tmp_path), 2, "req-2")  # EC2 lists them in 30 s
+    before = mutations(emulator)
+
+    after = provider_for(emulator, clock, tmp_path, **lose(first, "new path", tmp_path))
+    adapter = adapter_for(after, tmp_path)
+
+    seen = adapter.get_non_terminated()
+    assert sorted((i.node_type, i.request_id) for i in seen.values()) == [("worker", "req-1")] * 3
+    clock.advance(30)  # what v2 requested and EC2 hid now shows, with its request
+    seen = adapter.get_non_terminated()
+    assert sorted(i.request_id for i in seen.values()) == ["req-1"] * 3 + ["req-2"] * 2
+    assert mutations(emulator) == before, "nothing launched, stopped or terminated"
+    launch_through(adapter, 1, "req-3")  # v2 waits for its requests itself: not held
+    assert emulator.calls.count("RunInstances") == before["RunInstances"] + 1
