@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 TAG_CLUSTER = "steadyscale:cluster"
+TAG_LEDGER = "steadyscale:ledger-id"
 TAG_NODE_TYPE = "steadyscale:node-type"
 TAG_REQUEST = "steadyscale:request-id"
 
