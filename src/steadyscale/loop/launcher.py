@@ -81,10 +81,7 @@ class Launcher:
         self.clock = clock
         self._new_id = new_ids  # a seeded source makes a simulation reproducible
         self.crash = crash
-        # Tagged on every instance launched; a request first sent before the ledger had an
-        # id is resent without it (EC2 compares tags under one ClientToken).
-        self.ledger_id = self.ledger.ledger_id
-        self.untagged = self.ledger.untagged_requests()
+        self.ledger_id, self.untagged = self.ledger.ledger_id, self.ledger.untagged_requests()
 
     def launch(self, launch: Mapping[str, int], report: TickReport, deadline: float) -> None:
         """Launch what the scheduler asked for, within EC2's instance bucket: the rest waits
