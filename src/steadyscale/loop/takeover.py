@@ -69,6 +69,7 @@ class Adoption:
     adopted: list[NodeRecord] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
     untagged: list[str] = field(default_factory=list)  # ids EC2 did not tag (yet)
+    tag_error: str | None = None  # why CreateTags failed, when it did
     retagged: int = 0  # tracked instances tagged with the ledger's id only now
 
     def by_type(self) -> dict[str, int]:
@@ -116,7 +117,6 @@ def adopt(
         try:
             done.untagged = provider.create_tags(to_tag, {TAG_LEDGER: ledger_id})
         except CloudError as exc:  # not fatal: they are tracked, and tagged next time
-            log.warning("could not tag %d instance(s) with the ledger's id: %s", len(to_tag), exc)
-            done.untagged = to_tag
+            done.untagged, done.tag_error = to_tag, str(exc)
         done.retagged = len(set(to_tag) - set(done.untagged))
     return done

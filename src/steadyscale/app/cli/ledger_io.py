@@ -88,9 +88,11 @@ def _print_adoption(done: Adoption, configured: Collection[str], config_path: st
     for refused in done.refused:
         print(f"not adopted: {refused.instance_id}: {refused.why}")
     if done.untagged:
+        why = done.tag_error or "EC2 does not show them yet"
         print(
-            f"{len(done.untagged)} instance(s) not tagged with the ledger's id yet (EC2 does "
-            f"not show them yet): run `steadyscale ledger adopt {config_path}` again later"
+            f"{len(done.untagged)} instance(s) not tagged with the ledger's id yet ({why}); "
+            f"they are adopted: run `steadyscale ledger adopt {config_path}` again later to "
+            "tag them (it needs ec2:CreateTags on the cluster's instances)"
         )
     print(f"next: steadyscale run {config_path}")
 
