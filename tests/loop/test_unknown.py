@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.loop.autoscaler import Autoscaler
 from steadyscale.loop.takeover import adopt, live_unknown, unknown_at_start
-from steadyscale.ops.health import HealthChecker
+from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.protocol import CloudProvider, LaunchSpec
 from steadyscale.store.ledger import LaunchRequest, Ledger
 from tests.cluster import Harness, make_cluster, make_memory_cluster
@@ -28,7 +29,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """``harness(**config) -> Harness`` on the emulator or the memory backend."""
     made: list[Harness] = []
 
-    def make(**config: object) -> Harness:
+    def make(**config: Any) -> Harness:
         maker = make_cluster if request.param == "emulator" else make_memory_cluster
         made.append(maker("realistic", **config))
         return made[-1]
@@ -44,9 +45,13 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Backend]:
 def _second(cluster: Harness, ledger: Ledger) -> Autoscaler:
     """Another autoscaler on the same cluster and backend, with its own ledger."""
     first = cluster.autoscaler
-    health = HealthChecker(lambda *a: True, cluster.clock)  # type: ignore[arg-type]
     return Autoscaler(
-        cluster.config, first.provider, ledger, cluster.clock, metrics=first.metrics, health=health
+        cluster.config,
+        first.provider,
+        ledger,
+        cluster.clock,
+        metrics=Metrics(cluster.clock),
+        health=first.health,
     )
 
 
