@@ -8,6 +8,7 @@ ClientToken before RunInstances is sent, the instance ids as soon as the answer 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -88,6 +89,13 @@ MIGRATIONS: dict[int, list[str]] = {
 _NODE_FIELDS = [f.name for f in fields(NodeRecord) if f.name != "history"]
 # The meta key of the node types the daemon last started with (``core.changes``).
 _NODE_TYPES = "node_types"
+# The ledger's id (``Ledger.ledger_id``), and the requests still open when it was created:
+# they were first sent without it, and EC2 compares tags on a resend of one ClientToken.
+LEDGER_ID = "ledger_id"
+_UNTAGGED = "untagged_requests"
+# Cluster instances the ledger cannot explain, as the daemon last listed them (JSON), for
+# ``status``: reported and left alone, never terminated.
+UNKNOWN_INSTANCES = "unknown_instances"
 
 
 class LedgerError(StoreError):
@@ -140,6 +148,48 @@ class Ledger:
         self.path = str(path)
         self.writer_lock: WriterLock | None = None
         self._db = Store(path, SCHEMA, readonly=readonly)
+        if not readonly:
+            self._give_id()
+
+    def _give_id(self) -> None:
+        """The first writable open gives the ledger its id, once (a concurrent first open
+        keeps the id that won)."""
+        if self.meta(LEDGER_ID) is not None:
+            return
+        with self.transaction():
+            if self.meta(LEDGER_ID) is not None:
+                return
+            untagged = [r.request_id for r in self.requests(open_only=True)]
+            if untagged:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", (_UNTAGGED, json.dumps(untagged))
+                )
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (LEDGER_ID, str(uuid.uuid4())),
+            )
+
+    @property
+    def ledger_id(self) -> str | None:
+        """This ledger's id (a UUID4), tagged on every instance it launches: only this
+        ledger may conclude such an instance is unwanted. None only in a ledger opened
+        read-only that no writable open gave one yet."""
+        return self.meta(LEDGER_ID)
+
+    def untagged_requests(self) -> frozenset[str]:
+        """Requests first sent before the ledger had an id: resent without it."""
+        text = self.meta(_UNTAGGED)
+        return frozenset(json.loads(text)) if text else frozenset()
+
+    def is_empty(self) -> bool:
+        """No launch request and no node: a fresh ledger, which explains no instance."""
+        return not (
+            self._db.row("SELECT request_id FROM requests LIMIT 1")
+            or self._db.row("SELECT node_id FROM nodes LIMIT 1")
+        )
+
+    def all_meta(self) -> dict[str, str]:
+        return {r["key"]: str(r["value"]) for r in self._db.rows("SELECT key, value FROM meta")}
 
     def acquire_writer(self) -> None:
         """Become the one daemon writing this ledger, or raise LedgerError."""
@@ -163,16 +213,18 @@ class Ledger:
 
     def set_demand(self, items: Iterable[DemandItem], at: float) -> None:
         with self.transaction():
-            self._db.execute("DELETE FROM demand")
-            for position, item in enumerate(items):
-                if item.count > 0:
-                    self._db.execute(
-                        "INSERT INTO demand VALUES (?, ?, ?, ?)",
-                        (position, json.dumps(item.bundle, sort_keys=True), item.count, at),
-                    )
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('demand_updated_at', ?)", (str(at),)
-            )
+            self.write_demand(items, at)
+
+    def write_demand(self, items: Iterable[DemandItem], at: float) -> None:
+        """``set_demand`` inside the caller's transaction."""
+        self._db.execute("DELETE FROM demand")
+        for position, item in enumerate(items):
+            if item.count > 0:
+                self._db.execute(
+                    "INSERT INTO demand VALUES (?, ?, ?, ?)",
+                    (position, json.dumps(item.bundle, sort_keys=True), item.count, at),
+                )
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('demand_updated_at', ?)", (str(at),))
 
     def demand(self) -> list[DemandItem]:
         rows = self._db.rows("SELECT bundle, count FROM demand ORDER BY position")
