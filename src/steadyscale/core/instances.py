@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 TAG_CLUSTER = "steadyscale:cluster"
-TAG_LEDGER = "steadyscale:ledger-id"
 TAG_NODE_TYPE = "steadyscale:node-type"
 TAG_REQUEST = "steadyscale:request-id"
 # The id of the ledger that launched an instance: only that ledger may conclude it is
