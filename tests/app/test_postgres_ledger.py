@@ -154,11 +154,13 @@ def test_a_fresh_embedded_emulator_empties_a_database_ledger(
     ledger.save_nodes(
         [NodeRecord(node_id="n-1", node_type="cpu", status=Status.READY, created_at=1.0)]
     )
+    earlier = ledger.ledger_id
     ledger.close()
     config_path = _config(tmp_path, postgres, provider={"type": "memory"})
     runtime = open_runtime(load_cluster_config(str(config_path)), config_path)
     try:
         assert runtime.ledger.nodes(include_terminal=True) == []
+        assert runtime.ledger.ledger_id not in (None, earlier)  # a new ledger, a new id
         assert runtime.ledger.meta("schema_version") is not None
         assert runtime.ledger_path == DatabaseURL(postgres)
     finally:
