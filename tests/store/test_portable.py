@@ -14,10 +14,11 @@ from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.store.ledger import LaunchRequest, Ledger, LedgerError
 from steadyscale.store.portable import export_ledger, import_ledger
+from tests.ledgers import LedgerAt
 
 
-def test_a_ledger_gets_an_id_on_its_first_writable_open_and_keeps_it(tmp_path: Path) -> None:
-    path = tmp_path / "l.db"
+def test_a_ledger_gets_an_id_on_its_first_writable_open_and_keeps_it(ledger_at: LedgerAt) -> None:
+    path = ledger_at("l.db")
     first = Ledger(path)
     ledger_id = first.ledger_id
     assert ledger_id is not None and uuid.UUID(ledger_id).version == 4
@@ -30,8 +31,8 @@ def test_a_ledger_gets_an_id_on_its_first_writable_open_and_keeps_it(tmp_path: P
     reader.close()
 
 
-def test_a_readonly_open_of_a_ledger_without_an_id_says_none(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+def test_a_readonly_open_of_a_ledger_without_an_id_says_none(ledger_at: LedgerAt) -> None:
+    path = ledger_at("old.db")
     old = Ledger(path)
     old._db.execute("DELETE FROM meta WHERE key = 'ledger_id'")  # as an older version left it
     old.close()
@@ -40,7 +41,7 @@ def test_a_readonly_open_of_a_ledger_without_an_id_says_none(tmp_path: Path) -> 
     reader.close()
 
 
-def _busy_ledger(path: Path) -> Ledger:
+def _busy_ledger(path: str | Path) -> Ledger:
     ledger = Ledger(path)
     ledger.set_demand([DemandItem(bundle={"CPU": 2, "GPU": 1}, count=3)], 500.0)
     spec = json.dumps({"InstanceType": "m5.large", "ImageId": "ami-1"})
@@ -75,14 +76,14 @@ def _busy_ledger(path: Path) -> Ledger:
     return ledger
 
 
-def test_export_import_export_gives_the_same_document(tmp_path: Path) -> None:
-    source = _busy_ledger(tmp_path / "a.db")
+def test_export_import_export_gives_the_same_document(ledger_at: LedgerAt) -> None:
+    source = _busy_ledger(ledger_at("a.db"))
     exported = export_ledger(source, "c1")
     source.close()
     assert exported["version"] == 1 and len(exported["nodes"]) == 3
     assert exported["requests"][0]["client_token"] == "ss-r-0"
     text = json.dumps(exported, sort_keys=True)
-    target = Ledger(tmp_path / "b.db")
+    target = Ledger(ledger_at("b.db"))
     assert target.ledger_id != exported["ledger_id"]
     assert import_ledger(target, json.loads(text), source="x.json", cluster_name="c1") == 3
     assert target.ledger_id == exported["ledger_id"]
@@ -95,8 +96,8 @@ def test_export_import_export_gives_the_same_document(tmp_path: Path) -> None:
     target.close()
 
 
-def _document(tmp_path: Path) -> dict[str, Any]:
-    source = _busy_ledger(tmp_path / "a.db")
+def _document(ledger_at: LedgerAt) -> dict[str, Any]:
+    source = _busy_ledger(ledger_at("a.db"))
     try:
         return export_ledger(source, "c1")
     finally:
@@ -117,11 +118,11 @@ def _document(tmp_path: Path) -> dict[str, Any]:
     ],
 )
 def test_an_import_of_anything_else_is_one_line_and_leaves_the_ledger_empty(
-    tmp_path: Path, change: Any, message: str
+    ledger_at: LedgerAt, change: Any, message: str
 ) -> None:
-    document = _document(tmp_path)
+    document = _document(ledger_at)
     change(document)
-    target = Ledger(tmp_path / "b.db")
+    target = Ledger(ledger_at("b.db"))
     with pytest.raises(LedgerError, match="^" + message.replace("(", r"\(")) as raised:
         import_ledger(target, document, source="x.json", cluster_name="c1")
     assert "\n" not in str(raised.value)
@@ -129,10 +130,27 @@ def test_an_import_of_anything_else_is_one_line_and_leaves_the_ledger_empty(
     target.close()
 
 
-def test_an_import_into_a_ledger_with_records_is_refused(tmp_path: Path) -> None:
-    document = _document(tmp_path)
-    busy = _busy_ledger(tmp_path / "c.db")
+def test_an_import_into_a_ledger_with_records_is_refused(ledger_at: LedgerAt) -> None:
+    document = _document(ledger_at)
+    busy = _busy_ledger(ledger_at("c.db"))
     with pytest.raises(LedgerError, match="is not empty: import only into a new ledger"):
         import_ledger(busy, document, source="x.json", cluster_name="c1")
     assert len(busy.nodes(include_terminal=True)) == 3
     busy.close()
+
+
+def test_a_ledger_moves_between_a_file_and_a_database_as_one_document(
+    tmp_path: Path, postgres: str
+) -> None:
+    """A PostgreSQL ledger does not move as a file does: export and import move it."""
+    source = _busy_ledger(tmp_path / "a.db")
+    exported = json.dumps(export_ledger(source, "c1"), sort_keys=True)
+    source.close()
+    database = Ledger(postgres)
+    assert import_ledger(database, json.loads(exported), source="x.json", cluster_name="c1") == 3
+    assert json.dumps(export_ledger(database, "c1"), sort_keys=True) == exported
+    back = Ledger(tmp_path / "back.db")
+    import_ledger(back, export_ledger(database, "c1"), source="db", cluster_name="c1")
+    assert json.dumps(export_ledger(back, "c1"), sort_keys=True) == exported
+    database.close()
+    back.close()

@@ -16,6 +16,7 @@ from steadyscale.app.cli.common import Commands, add_log_level, load_config
 from steadyscale.errors import SteadyscaleError
 
 if TYPE_CHECKING:
+    from steadyscale.config import LedgerLocation
     from steadyscale.loop.takeover import Adoption
     from steadyscale.store.ledger import Ledger
 
@@ -122,7 +123,7 @@ def export_ledger(args: argparse.Namespace) -> int:
 
 
 def import_ledger(args: argparse.Namespace) -> int:
-    from steadyscale.config import ledger_path  # noqa: PLC0415
+    from steadyscale.config import ledger_location  # noqa: PLC0415
     from steadyscale.store.portable import import_ledger as load  # noqa: PLC0415
 
     config = load_config(args.config)
@@ -134,7 +135,7 @@ def import_ledger(args: argparse.Namespace) -> int:
         raise SteadyscaleError(
             f"{args.file}: not JSON ({exc}); give a file `steadyscale ledger export` wrote"
         ) from None
-    path = ledger_path(config, args.config)
+    path = ledger_location(config, args.config)
     ledger = _locked(path)
     try:
         nodes = load(ledger, document, source=args.file, cluster_name=config.cluster_name)
@@ -145,10 +146,20 @@ def import_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
-def _locked(path: Path) -> Ledger:
-    """The ledger at ``path``, its writer lock taken first: no daemon runs on it."""
+def _locked(path: LedgerLocation) -> Ledger:
+    """The ledger at ``path``, its writer lock taken first: no daemon runs on it (in a
+    PostgreSQL database: its advisory lock, taken before anything else is written)."""
+    from steadyscale.config import DatabaseURL  # noqa: PLC0415
     from steadyscale.store.ledger import Ledger, WriterLock  # noqa: PLC0415
 
+    if isinstance(path, DatabaseURL):
+        ledger = Ledger(path)
+        try:
+            ledger.acquire_writer()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
     lock = WriterLock(path)
     lock.acquire()
     try:
