@@ -11,6 +11,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from steadyscale.config.base import StrictModel
+from steadyscale.config.ha import HaConfig
 from steadyscale.config.metrics import MetricsConfig
 from steadyscale.config.node_types import NodeType
 from steadyscale.config.provider import Provider
@@ -106,6 +107,11 @@ class ClusterConfig(StrictModel):
     )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig, description="Prometheus metrics and /healthz."
+    )
+    ha: HaConfig = Field(
+        default_factory=HaConfig,
+        description="Replicas of the daemon on one PostgreSQL ledger, one leading: see `ha` "
+        "below and docs/ha.md.",
     )
     provider: Provider = Field(description="Where the instances run: see `provider` below.")
     available_node_types: dict[str, NodeType] = Field(
