@@ -4,8 +4,6 @@ trust runs out, and EC2 mutations refused from that instant."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 
 from steadyscale.ec2model.settings import build_settings
@@ -20,34 +18,9 @@ from steadyscale.loop.leadership import (
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import LaunchSpec
 from steadyscale.retries.clock import FakeClock
+from tests.loop.fakes import TableLease
 
 TIMING = LeaseTiming(ttl_seconds=15, renew_interval_seconds=5, margin_seconds=2)
-
-
-@dataclass
-class TableLease:
-    """The lease row in a dict, as the database keeps it: ``holder`` is who asks."""
-
-    holder: str
-    row: dict[str, object]
-    answers: bool = True  # False: the database cannot be reached
-    asked: list[str] = field(default_factory=list)
-
-    def acquire(self) -> int | None:
-        self.asked.append("acquire")
-        if not self.answers or self.row.get("holder") not in (None, self.holder):
-            return None
-        epoch = int(str(self.row.get("epoch", 0))) + 1
-        self.row.update(holder=self.holder, epoch=epoch)
-        return epoch
-
-    def renew(self, epoch: int) -> bool:
-        self.asked.append("renew")
-        return self.answers and self.row.get("epoch") == epoch
-
-    def release(self, epoch: int) -> None:
-        if self.row.get("epoch") == epoch:
-            self.row["holder"] = None
 
 
 def _leadership(

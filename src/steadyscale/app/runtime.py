@@ -21,6 +21,8 @@ from steadyscale.config import ClusterConfig, bucket_pairs, ledger_path
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
+from steadyscale.loop.gated import LeaderGatedProvider
+from steadyscale.loop.leadership import Leadership
 from steadyscale.ops.health import HealthChecker, Prober, prober_for
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
@@ -40,6 +42,20 @@ EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key":
 
 
 @dataclass
+class Replication:
+    """What a replica on a PostgreSQL ledger has beyond a single daemon: its leadership
+    (the lease), the EC2 gate's check, how to fence the ledger's writes with an epoch
+    (None: refuse every write, as a follower), what a new leader claims in the ledger,
+    and the errors that end a tick and the leadership with it."""
+
+    leadership: Leadership
+    fence: Callable[[int | None], None]
+    on_lead: Callable[[], None]
+    stop_on: tuple[type[Exception], ...]
+    close: Callable[[], None]
+
+
+@dataclass
 class Runtime:
     config: ClusterConfig
     clock: Clock
@@ -49,6 +65,7 @@ class Runtime:
     metrics: Metrics
     health: HealthChecker
     emulator: Emulator | None = None  # only with provider.type emulator
+    replication: Replication | None = None  # only for replicas on a PostgreSQL ledger
 
     def ground_truth(self) -> list[TrackedInstance] | None:
         """Every instance as it really is, gone ones included, from the memory model or the
@@ -61,6 +78,8 @@ class Runtime:
 
     def close(self) -> None:
         self.health.close()
+        if self.replication is not None:
+            self.replication.close()
         self.ledger.close()
         if self.emulator is not None:
             self.emulator.stop()
@@ -95,16 +114,22 @@ def build_autoscaler(
     runtime: Runtime, *, on_event: Callable[[Event], None] | None = None
 ) -> Autoscaler:
     """The daemon's autoscaler on the runtime's collaborators, its crash points armed by
-    ``STEADYSCALE_CRASH_AT`` (the chaos harness kills daemons there)."""
+    ``STEADYSCALE_CRASH_AT`` (the chaos harness kills daemons there). A replica's
+    autoscaler sends EC2 mutations through the gate of its leadership."""
+    provider = runtime.provider
+    replication = runtime.replication
+    if replication is not None:
+        provider = LeaderGatedProvider(provider, replication.leadership.check)
     return Autoscaler(
         runtime.config,
-        runtime.provider,
+        provider,
         runtime.ledger,
         runtime.clock,
         metrics=runtime.metrics,
         health=runtime.health,
         on_event=on_event,
         crash=crashpoint,
+        stop_on=replication.stop_on if replication is not None else (),
     )
 
 
