@@ -12,8 +12,8 @@ from pathlib import Path
 
 from steadyscale.app.daemon import Run
 from steadyscale.app.replica import Replica
+from steadyscale.app.replication import Replication
 from steadyscale.app.runtime import (
-    Replication,
     Runtime,
     build_health,
     build_memory_provider,

@@ -23,7 +23,7 @@ from steadyscale.loop.leadership import Leadership, LeaderState, Role
 
 if TYPE_CHECKING:
     from steadyscale.app.daemon import Run
-    from steadyscale.app.runtime import Replication
+    from steadyscale.app.replication import Replication
 
 log = logging.getLogger("steadyscale.replica")
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from steadyscale.app.loading import model_settings
 from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
+from steadyscale.app.replication import Replication
 from steadyscale.config import ClusterConfig, bucket_pairs, ledger_path
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
 from steadyscale.loop.gated import LeaderGatedProvider
-from steadyscale.loop.leadership import Leadership
 from steadyscale.ops.health import HealthChecker, Prober, prober_for
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
@@ -39,20 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("steadyscale.runtime")
 
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-@dataclass
-class Replication:
-    """What a replica on a PostgreSQL ledger has beyond a single daemon: its leadership
-    (the lease), the EC2 gate's check, how to fence the ledger's writes with an epoch
-    (None: refuse every write, as a follower), what a new leader claims in the ledger,
-    and the errors that end a tick and the leadership with it."""
-
-    leadership: Leadership
-    fence: Callable[[int | None], None]
-    on_lead: Callable[[], None]
-    stop_on: tuple[type[Exception], ...]
-    close: Callable[[], None]
 
 
 @dataclass
@@ -133,9 +119,12 @@ def build_autoscaler(
     )
 
 
-def client_options(config: ClusterConfig, observer: ApiObserver | None = None) -> ClientOptions:
+def client_options(
+    config: ClusterConfig, observer: ApiObserver | None = None, replica_id: str | None = None
+) -> ClientOptions:
     """How the config's provider calls EC2, whichever backend it is."""
     return ClientOptions(
+        replica_id=replica_id,
         max_attempts=config.provider.max_attempts,
         lookup_deadline=config.lookup_deadline_seconds,
         rate_limits=bucket_pairs(config.provider.rate_limits),
@@ -149,6 +138,7 @@ def build_provider(
     clock: Clock,
     endpoint_url: str | None = None,
     observer: ApiObserver | None = None,
+    replica_id: str | None = None,
 ) -> EC2Provider:
     provider = config.provider
     credentials = EMULATOR_CREDENTIALS if provider.type == "emulator" else None
@@ -156,7 +146,7 @@ def build_provider(
         cluster_name=config.cluster_name,
         region=provider.region,
         clock=clock,
-        options=client_options(config, observer),
+        options=client_options(config, observer, replica_id),
         endpoint_url=endpoint_url or provider.endpoint_url,
         connect_timeout=provider.connect_timeout_seconds,
         read_timeout=provider.read_timeout_seconds,
@@ -187,6 +177,7 @@ def open_runtime(
     *,
     fresh_emulator_ledger: bool = True,
     clock: Clock | None = None,
+    replica_id: str | None = None,
 ) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
 
