@@ -192,27 +192,9 @@ def open_runtime(
     if not fresh:
         # (An embedded emulator starts empty: no earlier ledger's instance can be alive.)
         refuse_if_renamed(config, config_path, path)
-    emulator: Emulator | None = None  # only with provider.type emulator
     clock = _runtime_clock(config, clock)
-    provider: CloudProvider
     metrics = build_metrics(config, clock)
-    if config.provider.type == "memory":
-        memory = build_memory_provider(config, clock, observer=metrics.api_call)
-        provider = memory
-        prober = memory_prober(config, memory)
-    else:
-        if config.provider.type == "emulator":
-            from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
-
-            emulator = Emulator(model_settings(config), clock=clock).start()
-        ec2 = build_provider(
-            config,
-            clock,
-            observer=metrics.api_call,
-            endpoint_url=emulator.endpoint_url if emulator else None,
-        )
-        provider = ec2
-        prober = endpoint_prober(config, ec2.endpoint_url)
+    provider, prober, emulator = _open_cloud(config, clock, metrics, replica_id)
     health = build_health(prober, clock, metrics)
     try:
         provider.preflight()
@@ -232,6 +214,29 @@ def open_runtime(
         metrics=metrics,
         health=health,
     )
+
+
+def _open_cloud(
+    config: ClusterConfig, clock: Clock, metrics: Metrics, replica_id: str | None
+) -> tuple[CloudProvider, Prober, Emulator | None]:
+    """The config's EC2 (the memory model, an embedded emulator, or an endpoint), the
+    prober its nodes need, and the emulator if one was started."""
+    if config.provider.type == "memory":
+        memory = build_memory_provider(config, clock, observer=metrics.api_call)
+        return memory, memory_prober(config, memory), None
+    emulator: Emulator | None = None  # only with provider.type emulator
+    if config.provider.type == "emulator":
+        from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
+
+        emulator = Emulator(model_settings(config), clock=clock).start()
+    ec2 = build_provider(
+        config,
+        clock,
+        observer=metrics.api_call,
+        endpoint_url=emulator.endpoint_url if emulator else None,
+        replica_id=replica_id,
+    )
+    return ec2, endpoint_prober(config, ec2.endpoint_url), emulator
 
 
 def _runtime_clock(config: ClusterConfig, clock: Clock | None) -> Clock:
