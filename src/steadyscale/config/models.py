@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from steadyscale.config.base import StrictModel
 from steadyscale.config.ha import HaConfig
+from steadyscale.config.location import is_url, url_problem
 from steadyscale.config.metrics import MetricsConfig
 from steadyscale.config.node_types import NodeType
 from steadyscale.config.provider import Provider
@@ -102,8 +103,12 @@ class ClusterConfig(StrictModel):
     )
     ledger: str | None = Field(
         default=None,
-        description="Path of the SQLite ledger; relative to the config file. Default: "
-        "`.steadyscale/<cluster_name>.db` beside the config.",
+        description="Where the ledger is: a SQLite file path, relative to the config file "
+        "(default: `.steadyscale/<cluster_name>.db` beside the config), or a PostgreSQL "
+        "database URL `postgresql://user[:password]@host[:port]/database` (also "
+        "`postgres://`; one database per cluster), which several replicas can share. A "
+        "password in the URL is shown as `***` in logs, errors and `status`; libpq's "
+        "`PGPASSWORD` or `~/.pgpass` keep it out of the config.",
     )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig, description="Prometheus metrics and /healthz."
@@ -148,6 +153,15 @@ class ClusterConfig(StrictModel):
             f"{value!r}: give a number of nodes >= 1 (e.g. 2) or a percentage of the nodes "
             "being replaced, above 0 and at most 100 (e.g. 25%)"
         )
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger_location(cls, value: str | None) -> str | None:
+        if value is not None and is_url(value):
+            problem = url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @field_validator("cluster_name")
     @classmethod
