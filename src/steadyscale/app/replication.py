@@ -18,7 +18,6 @@ from steadyscale.loop.leadership import (
 )
 from steadyscale.ops.metrics import Metrics
 from steadyscale.retries.clock import Clock, MonotonicClock
-from steadyscale.store.postgres_lease import PostgresLease, fence_query
 
 Fence = tuple[str, tuple[Any, ...]]
 # A follower's fence: no write of its may commit, whatever the lease says.
@@ -53,6 +52,9 @@ def build_replication(
     connection of its own, its trust measured on ``clock`` (monotonic by default), its
     ledger writes refused until it leads, and ``errors`` (the ledger's fenced and
     unavailable errors) ending its leadership."""
+    # (psycopg loads only for a PostgreSQL ledger)
+    from steadyscale.store.postgres_lease import PostgresLease, fence_query  # noqa: PLC0415
+
     ha = config.ha
     lease = PostgresLease(url, holder=replica_id, ttl_seconds=ha.lease_ttl_seconds)
     timing = LeaseTiming(

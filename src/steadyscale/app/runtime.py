@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING
 
 from steadyscale.app.loading import model_settings
 from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
-from steadyscale.app.replication import Replication
-from steadyscale.config import ClusterConfig, bucket_pairs, ledger_path
+from steadyscale.app.replication import Fence, Replication, build_replication
+from steadyscale.config import (
+    ClusterConfig,
+    DatabaseURL,
+    LedgerLocation,
+    bucket_pairs,
+    default_replica_id,
+    ledger_location,
+)
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
@@ -30,6 +37,7 @@ from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import ApiObserver, ClientOptions, CloudProvider
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 from steadyscale.sim.simulation import Assembly
+from steadyscale.store.errors import FencedError, StoreUnavailableError
 from steadyscale.store.ledger import Ledger, WriterLock
 from steadyscale.testing.crashpoints import crashpoint
 
@@ -47,7 +55,7 @@ class Runtime:
     clock: Clock
     provider: CloudProvider
     ledger: Ledger
-    ledger_path: Path
+    ledger_path: LedgerLocation  # a file, or a database (its URL shows no password)
     metrics: Metrics
     health: HealthChecker
     emulator: Emulator | None = None  # only with provider.type emulator
@@ -181,12 +189,16 @@ def open_runtime(
 ) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
 
-    The runtime is the ledger's one writer: a second daemon on the same ledger fails here.
+    The runtime is the ledger file's one writer: a second daemon on the same file fails
+    here. On a PostgreSQL ledger it is one replica among any number (``_open_replica``).
     A config whose ``cluster_name`` changed is refused before anything starts while the
     ledger of its former name still tracks live nodes. ``clock``: the clock of an
     ``aws`` endpoint's emulator (tests run one on a fake clock); by default the wall's.
     """
-    path = ledger_path(config, config_path)
+    location = ledger_location(config, config_path)
+    if isinstance(location, DatabaseURL):
+        return _open_replica(config, config_path, location, clock=clock, replica_id=replica_id)
+    path = location
     in_process = config.provider.type in ("memory", "emulator")
     fresh = in_process and fresh_emulator_ledger
     if not fresh:
@@ -237,6 +249,60 @@ def _open_cloud(
         replica_id=replica_id,
     )
     return ec2, endpoint_prober(config, ec2.endpoint_url), emulator
+
+
+def _open_replica(
+    config: ClusterConfig,
+    config_path: str | Path | None,
+    url: DatabaseURL,
+    *,
+    clock: Clock | None,
+    replica_id: str | None,
+) -> Runtime:
+    """One replica on the PostgreSQL ledger at ``url``: the lease replaces the writer lock
+    (a replica alone simply leads), and its ledger writes are refused until it leads."""
+    from steadyscale.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg only here
+
+    replica = replica_id or config.ha.replica_id or default_replica_id()
+    clock = _runtime_clock(config, clock)
+    metrics = build_metrics(config, clock)
+    provider, prober, emulator = _open_cloud(config, clock, metrics, replica)
+    health = build_health(prober, clock, metrics)
+    try:
+        provider.preflight()
+        ledger = Ledger(url)
+        store = ledger.store
+        if not isinstance(store, PostgresStore):  # (a URL always opens one)
+            raise TypeError(f"ledger {url} did not open as a PostgreSQL store")
+
+        def set_fence(fence: Fence) -> None:
+            store.fence = fence
+
+        replication = build_replication(
+            config,
+            url=url.secret,
+            replica_id=replica,
+            metrics=metrics,
+            set_fence=set_fence,
+            on_lead=lambda: claim_ledger(ledger, config, config_path),
+            errors=(FencedError, StoreUnavailableError),
+        )
+    except BaseException:
+        if emulator is not None:
+            emulator.stop()
+        raise
+    log.warning("replica %s on ledger %s: following until it takes the lease", replica, url)
+    return Runtime(
+        config=config,
+        clock=clock,
+        provider=provider,
+        ledger=ledger,
+        ledger_path=url,
+        emulator=emulator,
+        metrics=metrics,
+        health=health,
+        replication=replication,
+    )
 
 
 def _runtime_clock(config: ClusterConfig, clock: Clock | None) -> Clock:
