@@ -99,3 +99,7 @@ class TableLease:
     def release(self, epoch: int) -> None:
         if self.row.get("epoch") == epoch:
             self.row["holder"] = None
+
+    def expires_in(self) -> float | None:
+        expires = self.row.get("expires_in")
+        return None if expires is None else float(str(expires))

@@ -53,6 +53,15 @@ def test_a_held_lease_keeps_a_replica_following_and_unable_to_act() -> None:
         leadership.check()
 
 
+def test_a_follower_tries_again_right_after_the_holders_lease_expires() -> None:
+    leadership, lease, clock, _ = _leadership({"holder": "b", "epoch": 4, "expires_in": 1.5})
+    leadership.step()
+    assert leadership.due_in() == pytest.approx(1.55)  # not a whole renewal interval
+    lease.row.update(holder=None, expires_in=None)  # b's lease expired
+    clock.advance(1.55)
+    assert leadership.step().epoch == 5
+
+
 def test_the_leader_renews_every_interval_and_its_trust_counts_from_before_the_call() -> None:
     leadership, lease, clock, _ = _leadership()
     leadership.step()

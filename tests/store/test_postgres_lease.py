@@ -131,3 +131,18 @@ def test_the_fence_query_is_true_only_for_the_current_epoch(
 def test_a_ttl_must_be_positive(postgres: str) -> None:
     with pytest.raises(ValueError, match="ttl_seconds"):
         PostgresLease(postgres, holder="a", ttl_seconds=0)
+
+
+def test_expires_in_is_read_on_the_database_clock(
+    postgres_server: PostgresServer,
+    postgres: str,
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, b = lease_pair
+    assert b.expires_in() is None  # nobody ever held it
+    assert a.acquire() == 1
+    remaining = b.expires_in()
+    assert remaining is not None and 25 < remaining <= 30
+    _expire(postgres_server, postgres)
+    expired = b.expires_in()
+    assert expired is not None and expired < 0

@@ -24,6 +24,9 @@ from steadyscale.retries.clock import Clock
 
 log = logging.getLogger("steadyscale.leadership")
 
+# A follower retries this long after the holder's lease expires.
+_AFTER_EXPIRY = 0.05
+
 
 class Lease(Protocol):
     """A lease with an epoch that only grows (``store.postgres_lease.PostgresLease``)."""
@@ -38,6 +41,11 @@ class Lease(Protocol):
 
     def release(self, epoch: int) -> None:
         """Hand the lease of ``epoch`` over now."""
+        ...
+
+    def expires_in(self) -> float | None:
+        """Seconds until the current holder's lease expires (None: unknown), so that a
+        follower tries again right then instead of up to a renewal interval later."""
         ...
 
 
@@ -167,6 +175,11 @@ class Leadership:
     def _acquire(self, started: float) -> None:
         epoch = self.lease.acquire()
         if epoch is None:
+            expires_in = self.lease.expires_in()
+            if expires_in is not None:
+                # (A moment after the expiry, by the database's clock, measured from here.)
+                retry = self.clock.now() + max(expires_in, 0.0) + _AFTER_EXPIRY
+                self._next_attempt = min(self._next_attempt, retry)
             return
         with self._lock:
             self._state = LeaderState(

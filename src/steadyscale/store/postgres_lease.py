@@ -131,6 +131,12 @@ class PostgresLease:
             return None
         return LeaseHolder(epoch=int(row[0]), holder=str(row[1]), expires_in_seconds=row[2])
 
+    def expires_in(self) -> float | None:
+        """Seconds until the holder's lease expires by the database's clock (negative once
+        expired); None when there is none or no connection."""
+        holder = self.current()
+        return None if holder is None else holder.expires_in_seconds
+
     def close(self) -> None:
         if self._conn is not None:
             try:
