@@ -86,3 +86,10 @@ def test_simulate_benchmark_reports_its_figures() -> None:
     ray = report["ray"]
     assert ("update_ms" in ray) == (report["ray_update_over_our_tick"] is not None)
     assert "update_ms" in ray or "ray is not installed" in ray["skipped"]
+
+
+def test_ledger_backends_benchmark_reports_both_and_the_ratio() -> None:
+    report = _report("ledger_backends", "--nodes", "50", "--rounds", "2", timeout=300)
+    assert set(report["tick_write_ms"]) == {"sqlite", "postgres"}
+    assert report["tick_write_ms"]["sqlite"] > 0 and report["tick_write_ms"]["postgres"] > 0
+    assert report["postgres_over_sqlite"] > 0 and report["pipeline_speedup"] > 0

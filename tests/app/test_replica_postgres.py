@@ -22,7 +22,7 @@ from steadyscale.app.runtime import (
     build_metrics,
     memory_prober,
 )
-from steadyscale.config import DatabaseURL
+from steadyscale.config import DatabaseURL, HaConfig
 from steadyscale.core.resources import DemandItem
 from steadyscale.ec2model.settings import build_settings
 from steadyscale.loop.leadership import Role
@@ -112,7 +112,7 @@ def _replica(url: str, world: tuple[FakeClock, MemoryProvider], name: str) -> Pg
         store.fence = fence
 
     replication = build_replication(
-        CONFIG,
+        HaConfig(),
         url=url,
         replica_id=name,
         metrics=metrics,

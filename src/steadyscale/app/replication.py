@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from steadyscale.config import ClusterConfig
+from steadyscale.config import HaConfig
 from steadyscale.loop.leadership import (
     Leadership,
     LeaderState,
@@ -38,7 +38,7 @@ class Replication:
 
 
 def build_replication(
-    config: ClusterConfig,
+    ha: HaConfig,
     *,
     url: str,
     replica_id: str,
@@ -55,7 +55,6 @@ def build_replication(
     # (psycopg loads only for a PostgreSQL ledger)
     from steadyscale.store.postgres_lease import PostgresLease, fence_query  # noqa: PLC0415
 
-    ha = config.ha
     lease = PostgresLease(url, holder=replica_id, ttl_seconds=ha.lease_ttl_seconds)
     timing = LeaseTiming(
         ttl_seconds=ha.lease_ttl_seconds,

@@ -21,6 +21,7 @@ from steadyscale.app.replication import Fence, Replication, build_replication
 from steadyscale.config import (
     ClusterConfig,
     DatabaseURL,
+    HaConfig,
     LedgerLocation,
     bucket_pairs,
     default_replica_id,
@@ -189,16 +190,16 @@ def open_runtime(
 ) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
 
-    The runtime is the ledger file's one writer: a second daemon on the same file fails
-    here. On a PostgreSQL ledger it is one replica among any number (``_open_replica``).
+    The runtime is the ledger's one writer: a second daemon on the same ledger fails here;
+    on a PostgreSQL ledger with an ``ha`` section (or a replica id) it is one replica among
+    any number instead (``_open_replica``).
     A config whose ``cluster_name`` changed is refused before anything starts while the
     ledger of its former name still tracks live nodes. ``clock``: the clock of an
     ``aws`` endpoint's emulator (tests run one on a fake clock); by default the wall's.
     """
-    location = ledger_location(config, config_path)
-    if isinstance(location, DatabaseURL):
-        return _open_replica(config, config_path, location, clock=clock, replica_id=replica_id)
-    path = location
+    path = ledger_location(config, config_path)
+    if isinstance(path, DatabaseURL) and (config.ha is not None or replica_id is not None):
+        return _open_replica(config, config_path, path, clock=clock, replica_id=replica_id)
     in_process = config.provider.type in ("memory", "emulator")
     fresh = in_process and fresh_emulator_ledger
     if not fresh:
@@ -263,7 +264,8 @@ def _open_replica(
     (a replica alone simply leads), and its ledger writes are refused until it leads."""
     from steadyscale.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg only here
 
-    replica = replica_id or config.ha.replica_id or default_replica_id()
+    ha = config.ha or HaConfig()
+    replica = replica_id or ha.replica_id or default_replica_id()
     clock = _runtime_clock(config, clock)
     metrics = build_metrics(config, clock)
     provider, prober, emulator = _open_cloud(config, clock, metrics, replica)
@@ -279,7 +281,7 @@ def _open_replica(
             store.fence = fence
 
         replication = build_replication(
-            config,
+            ha,
             url=url.secret,
             replica_id=replica,
             metrics=metrics,
@@ -313,9 +315,12 @@ def _runtime_clock(config: ClusterConfig, clock: Clock | None) -> Clock:
     return clock or WallClock()
 
 
-def _open_ledger(path: Path, *, fresh: bool) -> Ledger:
-    """The ledger, its writer lock taken before anything touches it. ``fresh``: an
-    earlier run's ledger is replaced (the embedded emulator starts empty)."""
+def _open_ledger(path: LedgerLocation, *, fresh: bool) -> Ledger:
+    """The ledger, its writer lock taken before anything touches it (in a database: its
+    advisory lock, taken before anything is written). ``fresh``: an earlier run's ledger
+    is replaced (the embedded emulator starts empty)."""
+    if isinstance(path, DatabaseURL):
+        return _open_database_ledger(path, fresh=fresh)
     lock = WriterLock(path)
     lock.acquire()
     if fresh and path.exists():
@@ -332,6 +337,19 @@ def _open_ledger(path: Path, *, fresh: bool) -> Ledger:
         lock.release()
         raise
     ledger.writer_lock = lock
+    return ledger
+
+
+def _open_database_ledger(url: DatabaseURL, *, fresh: bool) -> Ledger:
+    ledger = Ledger(url)
+    try:
+        ledger.acquire_writer()
+        if fresh and ledger.nodes(include_terminal=True):
+            ledger.clear()
+            log.warning("emptied the ledger %s: the embedded emulator starts empty", url)
+    except BaseException:
+        ledger.close()
+        raise
     return ledger
 
 

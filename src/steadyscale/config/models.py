@@ -113,10 +113,12 @@ class ClusterConfig(StrictModel):
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig, description="Prometheus metrics and /healthz."
     )
-    ha: HaConfig = Field(
-        default_factory=HaConfig,
-        description="Replicas of the daemon on one PostgreSQL ledger, one leading: see `ha` "
-        "below and docs/ha.md.",
+    ha: HaConfig | None = Field(
+        default=None,
+        description="With a PostgreSQL ledger: run the daemon as one of several replicas, one "
+        "leading through a lease (see `ha` below and docs/ha.md); `{}` takes the defaults. "
+        "Without it (and without `run --replica-id`) a database ledger has one daemon, as a "
+        "file does. Ignored with a SQLite ledger.",
     )
     provider: Provider = Field(description="Where the instances run: see `provider` below.")
     available_node_types: dict[str, NodeType] = Field(

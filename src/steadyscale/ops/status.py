@@ -12,7 +12,6 @@ import io
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -20,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from steadyscale.config import ClusterConfig
+from steadyscale.config import ClusterConfig, LedgerLocation
 from steadyscale.core.changes import ChangePlan, Fate, decode_snapshot
 from steadyscale.core.lifecycle import Status
 from steadyscale.core.resources import format_bundle
@@ -147,7 +146,9 @@ def _failure(failure: Failure) -> FailureEntry:
     )
 
 
-def read_status(config: ClusterConfig, path: Path, now: float | None = None) -> StatusReport:
+def read_status(
+    config: ClusterConfig, path: LedgerLocation, now: float | None = None
+) -> StatusReport:
     """Open the ledger read-only (no writer lock), collect, close: safe beside a daemon."""
     ledger = Ledger(path, readonly=True)
     try:

@@ -24,7 +24,7 @@ from steadyscale.store.errors import LedgerError, LedgerUnavailableError
 from steadyscale.store.failures import Failures, read_failures
 from steadyscale.store.ledger_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from steadyscale.store.sqlite import Store
-from steadyscale.store.storage import SET_META, Storage
+from steadyscale.store.storage import SET_META, VERSION_KEY, Storage
 
 if TYPE_CHECKING:
     from steadyscale.store.postgres import PostgresStore
@@ -163,6 +163,14 @@ class Ledger:
     def transaction(self) -> Iterator[None]:
         with self._db.transaction():
             yield
+
+    def clear(self) -> None:
+        """Forget everything but the schema, in one transaction: a new ledger in place
+        (a database is not deleted as a file is)."""
+        with self.transaction():
+            for table in ("demand", "requests", "nodes", "transitions"):
+                self._db.execute(f"DELETE FROM {table}")
+            self._db.execute("DELETE FROM meta WHERE key <> ?", (VERSION_KEY,))
 
     # ------------------------------------------------------------------ demand
 

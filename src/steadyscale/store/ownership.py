@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steadyscale.config.location import DatabaseURL, LedgerLocation
-from steadyscale.store.ledger import Ledger, LedgerError, WriterLock, ledger_exists
+from steadyscale.store.ledger import (
+    Ledger,
+    LedgerError,
+    LedgerUnavailableError,
+    WriterLock,
+    ledger_exists,
+)
 
 _CONFIG_FILE = "config_file"
 _CLUSTER_NAME = "cluster_name"
@@ -107,6 +113,8 @@ def read_ledger(where: LedgerLocation) -> LedgerFile | None:
         if not ledger_exists(where):
             return None
         ledger = Ledger(where, readonly=True)
+    except LedgerUnavailableError:
+        raise  # a database that cannot be reached now is not "no ledger"
     except LedgerError:
         return None
     try:

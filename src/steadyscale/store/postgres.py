@@ -26,6 +26,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from steadyscale.config.location import DatabaseURL, redact
@@ -69,16 +70,66 @@ def translate(sql: str) -> str:
     return "".join(out)
 
 
+# A server gone without a word (a lost machine, a cut network) is noticed in about half a
+# minute, not after the kernel's default of hours: TCP keepalives, and a limit on how long
+# sent data may go unacknowledged. The URL's own settings of these win.
+KEEPALIVE = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+
+
+def conninfo(url: DatabaseURL) -> str:
+    """The URL with ``KEEPALIVE``'s defaults for what it does not set."""
+    given = conninfo_to_dict(url.secret)
+    return make_conninfo(url.secret, **{k: v for k, v in KEEPALIVE.items() if k not in given})
+
+
 def holds_store(url: DatabaseURL, schema: Schema) -> bool:
     """Whether the database at ``url`` holds a store (a ``meta`` table): a database no
     daemon has written yet is not a ledger. Unreachable: the schema's ``unavailable``."""
     try:
-        with psycopg.connect(url.secret, autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(conninfo(url), autocommit=True, connect_timeout=10) as conn:
             found = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
     except psycopg.Error as exc:
         detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
         raise schema.unavailable(f"{schema.name} {url} is unavailable ({detail})") from None
     return bool(found and found[0])
+
+
+def lock_holder(conn: Connection, key: int) -> str | None:
+    """Who holds the advisory lock ``key`` in this database (its application name)."""
+    row = conn.execute(
+        "SELECT a.application_name AS name FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.classid::bigint = %s AND l.objid::bigint = %s "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    return None if row is None else str(row["name"]).removeprefix("steadyscale ")
+
+
+def stored_version(conn: Connection, schema: Schema, where: str) -> int:
+    """The database's schema version: 0 for a new one; refuses one whose ``meta`` has none."""
+    found = conn.execute("SELECT to_regclass('meta') IS NOT NULL AS present").fetchone()
+    if not (found and found["present"]):
+        reached = [
+            version
+            for version, query in schema.unversioned.items()
+            if conn.execute(query).fetchone() is not None
+        ]
+        return max(reached, default=0)
+    row = conn.execute("SELECT value FROM meta WHERE key = %s", (VERSION_KEY,)).fetchone()
+    if row is None:
+        raise schema.error(
+            f"{schema.name} {where} has no schema version; it was not written by "
+            "steadyscale, or is damaged"
+        )
+    return int(row["value"])
 
 
 class PostgresStore:
@@ -126,7 +177,7 @@ class PostgresStore:
         options = "-c default_transaction_read_only=on" if self.readonly else ""
         try:
             conn: Connection = psycopg.connect(
-                self.url.secret,
+                conninfo(self.url),
                 autocommit=True,
                 row_factory=dict_row,
                 connect_timeout=max(1, round(self.connect_timeout)),
@@ -137,7 +188,7 @@ class PostgresStore:
             raise self._unavailable(exc) from None
         self._conn = conn
         if self._writer_key is not None:
-            self._relock(conn, self._writer_key)
+            self._relock(conn, self._writer_key, lost=True)
         return conn
 
     def _unavailable(self, exc: psycopg.Error) -> StoreError:
@@ -192,10 +243,10 @@ class PostgresStore:
                 self._relock(conn, key)
             self._writer_key = key
 
-    def _relock(self, conn: Connection, key: int) -> None:
+    def _relock(self, conn: Connection, key: int, *, lost: bool = False) -> None:
         try:
             taken = conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (key,)).fetchone()
-            holder = None if taken and taken["taken"] else self._holder(conn, key)
+            holder = None if taken and taken["taken"] else lock_holder(conn, key)
         except psycopg.Error as exc:
             self._drop()
             raise self._unavailable(exc) from None
@@ -203,46 +254,18 @@ class PostgresStore:
             return
         self._writer_key = None
         self._drop()
+        raised = "this daemon's writer lock went with its broken connection, and " if lost else ""
         raise self.schema.error(
-            f"another steadyscale daemon ({holder or 'unknown'}) is running on "
+            f"{raised}another steadyscale daemon ({holder or 'unknown'}) is running on "
             f"{self.schema.name} {self.path}; stop it first, or give this one another "
             f"{self.schema.name}"
         )
 
-    @staticmethod
-    def _holder(conn: Connection, key: int) -> str | None:
-        row = conn.execute(
-            "SELECT a.application_name AS name FROM pg_locks l "
-            "JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-            "AND l.classid::bigint = %s AND l.objid::bigint = %s "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-        ).fetchone()
-        return None if row is None else str(row["name"]).removeprefix("steadyscale ")
-
     # ------------------------------------------------------------------ schema
-
-    def _stored_version(self, conn: Connection) -> int:
-        found = conn.execute("SELECT to_regclass('meta') IS NOT NULL AS present").fetchone()
-        if not (found and found["present"]):
-            reached = [
-                version
-                for version, query in self.schema.unversioned.items()
-                if conn.execute(query).fetchone() is not None
-            ]
-            return max(reached, default=0)
-        row = conn.execute("SELECT value FROM meta WHERE key = %s", (VERSION_KEY,)).fetchone()
-        if row is None:
-            raise self.schema.error(
-                f"{self.schema.name} {self.path} has no schema version; it was not written "
-                "by steadyscale, or is damaged"
-            )
-        return int(row["value"])
 
     def _check_readable(self) -> None:
         with self._lock, self._guard() as conn:
-            version = self._stored_version(conn)
+            version = stored_version(conn, self.schema, self.path)
         if version == 0:
             raise self.schema.error(
                 f"{self.schema.name} {self.path} is empty: no steadyscale daemon has written it yet"
@@ -260,17 +283,17 @@ class PostgresStore:
         target = self.schema.version
         key = advisory_key(f"steadyscale {self.schema.name} schema")
         with self._lock, self._guard() as conn:
-            version = self._stored_version(conn)
+            version = stored_version(conn, self.schema, self.path)
             while version < target:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-                    version = self._stored_version(conn)
+                    version = stored_version(conn, self.schema, self.path)
                     if version >= target:
                         break
                     version += 1
                     for statement in self.schema.migrations[version]:
                         conn.execute(render(statement, self.dialect))
-                    conn.execute(META_TABLE)
+                    conn.execute(render(META_TABLE, self.dialect))
                     conn.execute(translate(SET_META), (VERSION_KEY, str(version)))
         if version > target:
             raise self.schema.error(

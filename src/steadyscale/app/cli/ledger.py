@@ -43,7 +43,7 @@ def register(commands: Commands) -> None:
 
 
 def carry_over(args: argparse.Namespace) -> int:
-    from steadyscale.config import ledger_path, parse_config, read_yaml_file  # noqa: PLC0415
+    from steadyscale.config import ledger_location, parse_config, read_yaml_file  # noqa: PLC0415
     from steadyscale.store.ownership import carry_over as move_ledger  # noqa: PLC0415
 
     config = load_config(args.config)
@@ -58,8 +58,8 @@ def carry_over(args: argparse.Namespace) -> int:
         old_config = parse_config({**read_yaml_file(args.config), "cluster_name": former})
     except ConfigError as exc:
         raise SteadyscaleError(f"--from {former!r}: {str(exc).split(': ', 1)[-1]}") from None
-    old = ledger_path(old_config, args.config)
-    new = ledger_path(config, args.config)
+    old = ledger_location(old_config, args.config)
+    new = ledger_location(config, args.config)
     done = move_ledger(
         old,
         new,
