@@ -233,9 +233,7 @@ def test_the_cli_names_the_pair_that_is_wrong(
     assert expected in err and err.count("\n") == 1
 
 
-def test_the_ha_block_is_off_by_default_and_its_lease_defaults_to_15s_5s_2s() -> (
-    None
-):
+def test_the_ha_block_is_off_by_default_and_its_lease_defaults_to_15s_5s_2s() -> None:
     assert parse_cluster_config(_base()).ha is None  # no replicas unless asked for
     ha = parse_cluster_config({**_base(), "ha": {}}).ha
     assert ha is not None
