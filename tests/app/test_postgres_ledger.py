@@ -16,6 +16,7 @@ import yaml
 from steadyscale.app.cli import main
 from steadyscale.config import DatabaseURL
 from steadyscale.core.lifecycle import NodeRecord, Status
+from steadyscale.core.resources import DemandItem
 from steadyscale.store.ledger import Ledger
 from steadyscale.store.ownership import claim
 from steadyscale.testing.postgres import PostgresServer
@@ -154,11 +155,13 @@ def test_a_fresh_embedded_emulator_empties_a_database_ledger(
     ledger.save_nodes(
         [NodeRecord(node_id="n-1", node_type="cpu", status=Status.READY, created_at=1.0)]
     )
+    earlier = ledger.ledger_id
     ledger.close()
     config_path = _config(tmp_path, postgres, provider={"type": "memory"})
     runtime = open_runtime(load_cluster_config(str(config_path)), config_path)
     try:
         assert runtime.ledger.nodes(include_terminal=True) == []
+        assert runtime.ledger.ledger_id not in (None, earlier)  # a new ledger, a new id
         assert runtime.ledger.meta("schema_version") is not None
         assert runtime.ledger_path == DatabaseURL(postgres)
     finally:
@@ -185,3 +188,33 @@ def test_a_renamed_cluster_starting_on_a_database_is_carried_over_by_its_claim(
     claim_ledger(ledger, config, config_path)
     assert carried(ledger) == {"old": frozenset({"n-1"})}
     ledger.close()
+
+
+def test_a_file_ledger_is_exported_and_imported_into_a_database_under_its_lock(
+    tmp_path: Path, postgres: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = _with_password(postgres)
+    (tmp_path / "file").mkdir()
+    file_config = _config(tmp_path / "file", str(tmp_path / "a.db"))
+    ledger = Ledger(tmp_path / "a.db")
+    ledger.save_nodes(
+        [NodeRecord(node_id="n-1", node_type="cpu", status=Status.READY, created_at=1.0)]
+    )
+    ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=1)], 5.0)
+    ledger.close()
+    backup = tmp_path / "backup.json"
+    assert main(["ledger", "export", str(file_config), "-o", str(backup)]) == 0
+    config = _config(tmp_path, url)
+    Ledger(url).close()  # created (empty) by a daemon's first start
+    daemon = Ledger(url)
+    daemon.acquire_writer()
+    assert main(["ledger", "import", str(config), str(backup)]) == 2
+    assert "another steadyscale daemon" in capsys.readouterr().err
+    daemon.close()
+
+    assert main(["ledger", "import", str(config), str(backup)]) == 0
+    out = capsys.readouterr().out
+    assert "into ledger postgresql://steadyscale:***@" in out and SECRET not in out
+    assert main(["ledger", "export", str(config)]) == 0
+    assert capsys.readouterr().out == backup.read_text()  # the same ledger, id and all
+    assert [r.node_id for r in Ledger(url, readonly=True).nodes()] == ["n-1"]

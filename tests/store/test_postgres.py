@@ -4,6 +4,7 @@ reconnected (a cut and a restart), the fence hook, and a password kept out of me
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -13,7 +14,7 @@ from steadyscale.config import DatabaseURL
 from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.store.errors import FencedError, LedgerError, LedgerUnavailableError
-from steadyscale.store.ledger import Ledger, ledger_exists
+from steadyscale.store.ledger import SCHEMA_VERSION, Ledger, ledger_exists
 from steadyscale.store.postgres import PostgresStore, translate
 from steadyscale.store.storage import Dialects, postgres_ddl, render
 from steadyscale.testing.netproxy import NetProxy
@@ -142,6 +143,14 @@ def test_a_cut_connection_fails_one_call_and_the_next_reconnects(
         postgres_server.drop_connections(_database(postgres))
         ledger.save_nodes([_node("n-2")])
     assert ledger.nodes() == []
+    # Whoever carries on inside it after the cut writes nothing on a new connection.
+    with pytest.raises(LedgerUnavailableError), ledger.transaction():
+        ledger.save_nodes([_node("n-1")])
+        postgres_server.drop_connections(_database(postgres))
+        with pytest.raises(LedgerUnavailableError):
+            ledger.save_nodes([_node("n-2")])
+        ledger.set_meta("half", "written")
+    assert (ledger.nodes(), ledger.meta("half")) == ([], None)
     with ledger.transaction():
         ledger.save_nodes([_node("n-3")])
     assert [r.node_id for r in ledger.nodes()] == ["n-3"]
@@ -283,3 +292,26 @@ def test_a_ticks_node_batch_is_pipelined_not_a_round_trip_per_row(
         proxy.close()
     assert one_by_one >= 20 * 0.02  # the proxy does delay each round trip
     assert batched < 2.0, batched
+
+
+def test_daemons_opening_a_new_database_at_once_create_it_once(postgres: str) -> None:
+    opened: list[Ledger] = []
+    failed: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            opened.append(Ledger(postgres))
+        except BaseException as exc:  # (reported below)
+            failed.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == [] and len(opened) == 6
+    assert {ledger.meta("schema_version") for ledger in opened} == {str(SCHEMA_VERSION)}
+    for ledger in opened:
+        ledger.close()

@@ -92,9 +92,11 @@ class ClusterConfig(StrictModel):
     gc_grace_seconds: float = Field(
         default=300.0,
         ge=0,
-        description="Cluster-tagged instances the ledger does not know are terminated this "
-        "long after their launch (unless their request-id tag matches a launch we are "
-        "waiting on).",
+        description="An instance this ledger launched (its steadyscale:ledger-id tag) under "
+        "a launch request it gave up, and tracks no node for, is terminated this long after "
+        "its launch. Cluster instances the ledger cannot explain (another ledger's id, or "
+        "none) are never terminated: they are reported, and `steadyscale ledger adopt` takes "
+        "them over.",
     )
     max_tick_seconds: float = Field(
         default=60.0,

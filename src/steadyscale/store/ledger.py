@@ -10,6 +10,7 @@ ClientToken before RunInstances is sent, the instance ids as soon as the answer 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -60,8 +61,30 @@ _REQUEST_FIELDS = [
     "error",
     "spec",
 ]
+
+
+def _upsert(table: str, columns: list[str]) -> str:
+    """Insert a row, or update every column of the row with its key (the first column)."""
+    updates = ", ".join(f"{name} = excluded.{name}" for name in columns[1:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+    )
+
+
+# An upsert, not INSERT OR REPLACE: a clash on instance_id must fail loudly rather than
+# silently delete the other node's row (and with it our memory of an instance).
+_SAVE_NODE = _upsert("nodes", _NODE_FIELDS)
+_SAVE_REQUEST = _upsert("requests", _REQUEST_FIELDS)
 # The meta key of the node types the daemon last started with (``core.changes``).
 _NODE_TYPES = "node_types"
+# The ledger's id (``Ledger.ledger_id``), and the requests still open when it was created:
+# they were first sent without it, and EC2 compares tags on a resend of one ClientToken.
+LEDGER_ID = "ledger_id"
+_UNTAGGED = "untagged_requests"
+# Cluster instances the ledger cannot explain, as the daemon last listed them (JSON), for
+# ``status``: reported and left alone, never terminated.
+UNKNOWN_INSTANCES = "unknown_instances"
 
 
 @dataclass
@@ -132,15 +155,53 @@ class Ledger:
         self.path = str(self.location)
         self.writer_lock: WriterLock | None = None
         self._db = open_store(self.location, readonly=readonly)
+        if not readonly:
+            self._give_id()
 
     @property
     def store(self) -> Storage:
         """The storage under the ledger (a ``PostgresStore`` has the ``fence`` hook)."""
         return self._db
 
+    def _give_id(self) -> None:
+        """The first writable open gives the ledger its id, once (a concurrent first open
+        keeps the id that won)."""
+        if self.meta(LEDGER_ID) is not None:
+            return
+        with self.transaction():
+            if self.meta(LEDGER_ID) is not None:
+                return
+            untagged = [r.request_id for r in self.requests(open_only=True)]
+            if untagged:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", (_UNTAGGED, json.dumps(untagged))
+                )
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (LEDGER_ID, str(uuid.uuid4())),
+            )
+
     @property
-    def is_file(self) -> bool:
-        return isinstance(self.location, Path)
+    def ledger_id(self) -> str | None:
+        """This ledger's id (a UUID4), tagged on every instance it launches: only this
+        ledger may conclude such an instance is unwanted. None only in a ledger opened
+        read-only that no writable open gave one yet."""
+        return self.meta(LEDGER_ID)
+
+    def untagged_requests(self) -> frozenset[str]:
+        """Requests first sent before the ledger had an id: resent without it."""
+        text = self.meta(_UNTAGGED)
+        return frozenset(json.loads(text)) if text else frozenset()
+
+    def is_empty(self) -> bool:
+        """No launch request and no node: a fresh ledger, which explains no instance."""
+        return not (
+            self._db.row("SELECT request_id FROM requests LIMIT 1")
+            or self._db.row("SELECT node_id FROM nodes LIMIT 1")
+        )
+
+    def all_meta(self) -> dict[str, str]:
+        return {r["key"]: str(r["value"]) for r in self._db.rows("SELECT key, value FROM meta")}
 
     def acquire_writer(self) -> None:
         """Become the one daemon writing this ledger, or raise LedgerError: a file lock
@@ -165,28 +226,32 @@ class Ledger:
             yield
 
     def clear(self) -> None:
-        """Forget everything but the schema, in one transaction: a new ledger in place
-        (a database is not deleted as a file is)."""
+        """Forget everything but the schema, in one transaction: a new ledger in place,
+        with a new id (a database is not deleted as a file is)."""
         with self.transaction():
             for table in ("demand", "requests", "nodes", "transitions"):
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute("DELETE FROM meta WHERE key <> ?", (VERSION_KEY,))
+        self._give_id()
 
     # ------------------------------------------------------------------ demand
 
     def set_demand(self, items: Iterable[DemandItem], at: float) -> None:
+        with self.transaction():
+            self.write_demand(items, at)
+
+    def write_demand(self, items: Iterable[DemandItem], at: float) -> None:
+        """``set_demand`` inside the caller's transaction."""
         rows = [
             (position, json.dumps(item.bundle, sort_keys=True), item.count, at)
             for position, item in enumerate(items)
             if item.count > 0
         ]
-        with self.transaction():
-            self._db.execute("DELETE FROM demand")
-            self._db.executemany(
-                "INSERT INTO demand (position, bundle, count, updated_at) VALUES (?, ?, ?, ?)",
-                rows,
-            )
-            self._db.execute(SET_META, ("demand_updated_at", str(at)))
+        self._db.execute("DELETE FROM demand")
+        self._db.executemany(
+            "INSERT INTO demand (position, bundle, count, updated_at) VALUES (?, ?, ?, ?)", rows
+        )
+        self._db.execute(SET_META, ("demand_updated_at", str(at)))
 
     def demand(self) -> list[DemandItem]:
         rows = self._db.rows("SELECT bundle, count FROM demand ORDER BY position")
@@ -199,26 +264,7 @@ class Ledger:
     # ------------------------------------------------------------------ requests
 
     def save_request(self, request: LaunchRequest) -> None:
-        updates = ", ".join(f"{name} = excluded.{name}" for name in _REQUEST_FIELDS[1:])
-        self._db.execute(
-            f"INSERT INTO requests ({', '.join(_REQUEST_FIELDS)}) "
-            f"VALUES ({', '.join('?' for _ in _REQUEST_FIELDS)}) "
-            f"ON CONFLICT (request_id) DO UPDATE SET {updates}",
-            (
-                request.request_id,
-                request.node_type,
-                request.count,
-                request.client_token,
-                request.subnet_id,
-                request.status,
-                request.attempts,
-                request.created_at,
-                request.sent_at,
-                request.launched,
-                request.error,
-                request.spec,
-            ),
-        )
+        self._db.execute(_SAVE_REQUEST, tuple(getattr(request, name) for name in _REQUEST_FIELDS))
 
     def requests(self, *, open_only: bool = False) -> list[LaunchRequest]:
         query = "SELECT * FROM requests"
@@ -233,16 +279,8 @@ class Ledger:
         self, records: Iterable[NodeRecord], entries: Iterable[tuple[str, HistoryEntry]] = ()
     ) -> None:
         """Write records (all their fields) and new history entries; call in a transaction."""
-        placeholders = ", ".join("?" for _ in _NODE_FIELDS)
-        updates = ", ".join(f"{name} = excluded.{name}" for name in _NODE_FIELDS[1:])
-        # An upsert, not INSERT OR REPLACE: a clash on instance_id must fail loudly rather
-        # than silently delete the other node's row (and with it our memory of an instance).
-        sql = (
-            f"INSERT INTO nodes ({', '.join(_NODE_FIELDS)}) VALUES ({placeholders}) "
-            f"ON CONFLICT(node_id) DO UPDATE SET {updates}"
-        )
         self._db.executemany(
-            sql, [tuple(_column(getattr(r, name)) for name in _NODE_FIELDS) for r in records]
+            _SAVE_NODE, [tuple(_column(getattr(r, name)) for name in _NODE_FIELDS) for r in records]
         )
         self._db.executemany(
             "INSERT INTO transitions (node_id, status, at, reason) VALUES (?, ?, ?, ?)",

@@ -132,6 +132,30 @@ def stored_version(conn: Connection, schema: Schema, where: str) -> int:
     return int(row["value"])
 
 
+def upgrade(conn: Connection, schema: Schema, where: str) -> None:
+    """Apply each migration the database lacks, one transaction each, under an advisory
+    lock held until it commits (another process may be migrating it too)."""
+    target = schema.version
+    key = advisory_key(f"steadyscale {schema.name} schema")
+    version = stored_version(conn, schema, where)
+    while version < target:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            version = stored_version(conn, schema, where)
+            if version >= target:
+                break
+            version += 1
+            for statement in schema.migrations[version]:
+                conn.execute(render(statement, "postgres"))
+            conn.execute(render(META_TABLE, "postgres"))
+            conn.execute(translate(SET_META), (VERSION_KEY, str(version)))
+    if version > target:
+        raise schema.error(
+            f"{schema.name} {where} has schema version {version}, newer than this "
+            f"steadyscale understands ({target}); upgrade steadyscale"
+        )
+
+
 class PostgresStore:
     """One PostgreSQL database at its schema's version (the database is the store).
 
@@ -158,7 +182,9 @@ class PostgresStore:
         self.fence: tuple[str, tuple[Any, ...]] | None = None
         self._lock = threading.RLock()
         self._conn: Connection | None = None
-        self._in_transaction = False
+        self._in_transaction = False  # the server-side transaction is open
+        self._depth = 0  # transaction() blocks open (a nested one joins the outer)
+        self._cut_off = False  # the connection broke inside the open transaction()
         self._writer_key: int | None = None
         try:
             if readonly:
@@ -172,6 +198,13 @@ class PostgresStore:
     # ------------------------------------------------------------------ connection
 
     def _connection(self) -> Connection:
+        if self._cut_off:
+            # The rest of a transaction whose start was rolled back with its connection
+            # must not run, committed call by call, on a new one.
+            raise self.schema.unavailable(
+                f"{self.schema.name} {self.path} is unavailable (the connection broke in "
+                "this transaction, which was rolled back); the next one connects again"
+            )
         if self._conn is not None and not self._conn.closed:
             return self._conn
         options = "-c default_transaction_read_only=on" if self.readonly else ""
@@ -218,6 +251,7 @@ class PostgresStore:
                 self._conn.close()
             self._conn = None
         self._in_transaction = False
+        self._cut_off = self._depth > 0
 
     def close(self) -> None:
         with self._lock:
@@ -278,28 +312,8 @@ class PostgresStore:
             )
 
     def _upgrade(self) -> None:
-        """Apply each migration the database lacks, one transaction each, under an
-        advisory lock held until it commits (another process may be migrating it too)."""
-        target = self.schema.version
-        key = advisory_key(f"steadyscale {self.schema.name} schema")
         with self._lock, self._guard() as conn:
-            version = stored_version(conn, self.schema, self.path)
-            while version < target:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-                    version = stored_version(conn, self.schema, self.path)
-                    if version >= target:
-                        break
-                    version += 1
-                    for statement in self.schema.migrations[version]:
-                        conn.execute(render(statement, self.dialect))
-                    conn.execute(render(META_TABLE, self.dialect))
-                    conn.execute(translate(SET_META), (VERSION_KEY, str(version)))
-        if version > target:
-            raise self.schema.error(
-                f"{self.schema.name} {self.path} has schema version {version}, newer than "
-                f"this steadyscale understands ({target}); upgrade steadyscale"
-            )
+            upgrade(conn, self.schema, self.path)
 
     # ------------------------------------------------------------------ the Storage calls
 
@@ -308,12 +322,17 @@ class PostgresStore:
         """One write transaction, fenced; other threads wait for it to end. Inside one,
         another ``transaction`` is part of it."""
         with self._lock:
-            if self._in_transaction:
-                yield
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
                 return
             with self._guard() as conn:
                 conn.execute("BEGIN")
                 self._in_transaction = True
+            self._depth = 1
             try:
                 self._check_fence()
                 yield
@@ -321,7 +340,11 @@ class PostgresStore:
                 with suppress(StoreError):  # the body's error is the one to report
                     self._end("ROLLBACK")
                 raise
-            self._end("COMMIT")
+            else:
+                self._end("COMMIT")
+            finally:
+                self._depth = 0
+                self._cut_off = False
 
     def _end(self, command: str) -> None:
         if not self._in_transaction:
