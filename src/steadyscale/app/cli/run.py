@@ -55,6 +55,14 @@ def register(commands: Commands) -> None:
         "that the ledger cannot explain (without it, a new ledger facing such instances "
         "refuses to start; `steadyscale ledger adopt CONFIG` takes them over instead)",
     )
+    run.add_argument(
+        "--replica-id",
+        metavar="NAME",
+        dest="replica_id",
+        help="this replica's name on a PostgreSQL ledger shared by several daemons (in the "
+        "lease, the logs and the User-Agent of its EC2 calls); overrides ha.replica_id, "
+        "default <hostname>-<pid>",
+    )
     run.set_defaults(func=execute)
 
 
@@ -90,10 +98,11 @@ def execute(args: argparse.Namespace) -> int:
     from steadyscale.app.runtime import open_runtime  # noqa: PLC0415
 
     check_max_seconds(args.max_seconds)
+    replica_id = _replica_id(args.replica_id)
     config = load_config(args.config)
     address = metrics_address(args.metrics, config.metrics.host, config.metrics.port)
     stop = _stop_on_signals()
-    runtime = open_runtime(config, args.config)
+    runtime = open_runtime(config, args.config, replica_id=replica_id)
     server: MetricsServer | None = None
     try:
         _face_unknown(runtime, args.config, terminate=args.terminate_unknown)
@@ -114,12 +123,30 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replica_id(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from steadyscale.config import check_replica_id  # noqa: PLC0415
+
+    try:
+        return check_replica_id(text)
+    except ValueError as exc:
+        raise SteadyscaleError(f"--replica-id: {exc}") from None
+
+
 def _face_unknown(runtime: Runtime, config_path: str, *, terminate: bool) -> None:
     """I7 at the start: a new ledger facing live cluster instances it cannot explain (a
     lost ledger's, say) refuses to act on them, unless told to terminate them."""
     from steadyscale.loop import takeover  # noqa: PLC0415
 
     ledger = runtime.ledger
+    if terminate and runtime.replication is not None:
+        # A replica may not act before it leads, and which replica leads is not known yet.
+        raise SteadyscaleError(
+            "--terminate-unknown: not with replicas (an ha section on a PostgreSQL ledger); "
+            f"run steadyscale ledger adopt {config_path}, or once without ha: and "
+            "--terminate-unknown while no replica runs"
+        )
     if terminate:
         found = takeover.live_unknown(runtime.provider, ledger)
     else:
