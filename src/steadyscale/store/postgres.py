@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 
 from steadyscale.config.location import DatabaseURL, redact
 from steadyscale.store.errors import FencedError, StoreError
+from steadyscale.store.postgres_lease import fence_out_leader, lock_holder
 from steadyscale.store.storage import (
     META_TABLE,
     SET_META,
@@ -98,19 +99,6 @@ def holds_store(url: DatabaseURL, schema: Schema) -> bool:
         detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
         raise schema.unavailable(f"{schema.name} {url} is unavailable ({detail})") from None
     return bool(found and found[0])
-
-
-def lock_holder(conn: Connection, key: int) -> str | None:
-    """Who holds the advisory lock ``key`` in this database (its application name)."""
-    row = conn.execute(
-        "SELECT a.application_name AS name FROM pg_locks l "
-        "JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-        "AND l.classid::bigint = %s AND l.objid::bigint = %s "
-        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-    ).fetchone()
-    return None if row is None else str(row["name"]).removeprefix("steadyscale ")
 
 
 def stored_version(conn: Connection, schema: Schema, where: str) -> int:
@@ -278,14 +266,26 @@ class PostgresStore:
             self._writer_key = key
 
     def _relock(self, conn: Connection, key: int, *, lost: bool = False) -> None:
+        """Take the lock, then refuse while a replica's lease is unexpired: with the lock
+        held no replica can take the lease (``store.postgres_lease``)."""
         try:
             taken = conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (key,)).fetchone()
             holder = None if taken and taken["taken"] else lock_holder(conn, key)
+            leader = fence_out_leader(conn) if taken and taken["taken"] else None
+            if leader is not None:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
         except psycopg.Error as exc:
             self._drop()
             raise self._unavailable(exc) from None
-        if taken and taken["taken"]:
+        if taken and taken["taken"] and leader is None:
             return
+        if leader is not None:
+            self._writer_key = None
+            raise self.schema.error(
+                f"replica {leader.holder} leads {self.schema.name} {self.path} (lease epoch "
+                f"{leader.epoch}, expires in {max(leader.expires_in_seconds, 0):.0f}s by the "
+                "database's clock); stop every steadyscale run on it first, then try again"
+            )
         self._writer_key = None
         self._drop()
         raised = "this daemon's writer lock went with its broken connection, and " if lost else ""
