@@ -2,7 +2,7 @@
 ``adopt`` and ``carry-over`` are refused with one line naming the leader while a replica
 leads, and change nothing; a replica does not take the lease while such a command holds
 the ledger's writer lock, and leads once it ended; ``request`` writes demand beside a
-leader (user input, not an actor's write)."""
+leader (user input, not an actor's write); ``status`` shows who holds the lease."""
 
 from __future__ import annotations
 
@@ -129,3 +129,28 @@ def test_request_writes_demand_beside_a_leading_replica(
     assert leader.demand() == [DemandItem(bundle={"CPU": 2}, count=3)]
     assert main(["status", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["pending_demand"] == 3
+
+
+def test_status_shows_who_holds_the_lease(
+    tmp_path: Path, postgres: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, postgres)
+    Ledger(postgres).close()
+    assert main(["status", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["lease"] is None  # no replica ever ran
+    ledger = Ledger(postgres)
+    replication = _replication(postgres, "r1", ledger, FakeClock(0.0))
+    try:
+        assert replication.leadership.step().epoch == 1
+        assert main(["status", str(config), "--json"]) == 0
+        lease = json.loads(capsys.readouterr().out)["lease"]
+        assert lease["holder"] == "r1" and lease["epoch"] == 1
+        assert 10 < lease["expires_in_seconds"] <= 15  # the default TTL, by the database
+        assert main(["status", str(config)]) == 0
+        assert "leader: r1 (lease epoch 1, expires in " in capsys.readouterr().out
+        replication.leadership.release()
+        assert main(["status", str(config)]) == 0
+        assert "leader: none (the lease of r1, epoch 1, expired " in capsys.readouterr().out
+    finally:
+        replication.close()
+        ledger.close()

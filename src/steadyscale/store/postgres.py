@@ -27,11 +27,11 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from steadyscale.config.location import DatabaseURL, redact
 from steadyscale.store.errors import FencedError, StoreError
-from steadyscale.store.postgres_lease import fence_out_leader, lock_holder
+from steadyscale.store.postgres_lease import LeaseHolder, fence_out_leader, lock_holder, read_lease
 from steadyscale.store.storage import (
     META_TABLE,
     SET_META,
@@ -250,6 +250,11 @@ class PostgresStore:
                     self._conn.execute("SELECT pg_advisory_unlock_all()")
             self._writer_key = None
             self._drop()
+
+    def lease(self) -> LeaseHolder | None:
+        """The replicas' leader lease, read without a lock (``status``)."""
+        with self._lock, self._guard() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            return read_lease(cursor)
 
     # ------------------------------------------------------------------ the writer lock
 

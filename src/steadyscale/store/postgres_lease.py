@@ -237,20 +237,30 @@ def lock_holder(conn: psycopg.Connection[Any], key: int) -> str | None:
     return None if row is None else str(row[0]).removeprefix("steadyscale ")
 
 
+def read_lease(
+    cursor: psycopg.Cursor[Any], name: str = DEFAULT_NAME, *, for_update: bool = False
+) -> LeaseHolder | None:
+    """The lease as the database sees it, read on any connection without creating its
+    table (``status`` reads it read-only); None when no replica ever took it."""
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,))
+    exists = cursor.fetchone()
+    if not (exists and exists[0]):
+        return None  # no replica ever ran on this database
+    cursor.execute(_READ + (" FOR UPDATE" if for_update else ""), {"name": name})
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return LeaseHolder(epoch=int(row[0]), holder=str(row[1]), expires_in_seconds=row[2])
+
+
 def fence_out_leader(conn: psycopg.Connection[Any], name: str = DEFAULT_NAME) -> LeaseHolder | None:
     """For a command holding the ledger's writer lock on ``conn`` (no replica can take the
     lease meanwhile): the leader while its lease is unexpired by the database's clock (the
     command must refuse), else None, the lease's epoch moved on if there is one."""
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,))
-        exists = cursor.fetchone()
-        if not (exists and exists[0]):
-            return None  # no replica ever ran on this database
-        cursor.execute(_READ + " FOR UPDATE", {"name": name})
-        row = cursor.fetchone()
-        if row is None:
+        leader = read_lease(cursor, name, for_update=True)
+        if leader is None:
             return None
-        leader = LeaseHolder(epoch=int(row[0]), holder=str(row[1]), expires_in_seconds=row[2])
         if not leader.expired:
             return leader
         cursor.execute(_FENCE_OUT, {"name": name})
