@@ -286,11 +286,7 @@ class PostgresStore:
             return
         if leader is not None:
             self._writer_key = None
-            raise self.schema.error(
-                f"replica {leader.holder} leads {self.schema.name} {self.path} (lease epoch "
-                f"{leader.epoch}, expires in {max(leader.expires_in_seconds, 0):.0f}s by the "
-                "database's clock); stop every steadyscale run on it first, then try again"
-            )
+            raise self.schema.error(leader.refusal(f"{self.schema.name} {self.path}"))
         self._writer_key = None
         self._drop()
         raised = "this daemon's writer lock went with its broken connection, and " if lost else ""

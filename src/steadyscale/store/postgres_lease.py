@@ -93,6 +93,14 @@ class LeaseHolder:
     def expired(self) -> bool:
         return self.expires_in_seconds <= 0
 
+    def refusal(self, where: str) -> str:
+        """Why a command may not write the ledger ``where`` now: this replica leads it."""
+        return (
+            f"replica {self.holder} leads {where} (lease epoch {self.epoch}, expires in "
+            f"{max(self.expires_in_seconds, 0):.0f}s by the database's clock); stop every "
+            "steadyscale run on it first, then try again"
+        )
+
 
 def fence_query(epoch: int, name: str = DEFAULT_NAME) -> tuple[str, tuple[Any, ...]]:
     """The PostgreSQL store's ``fence``: a write commits only while the lease's epoch is
