@@ -103,7 +103,12 @@ def holds_store(url: DatabaseURL, schema: Schema) -> bool:
 
 def stored_version(conn: Connection, schema: Schema, where: str) -> int:
     """The database's schema version: 0 for a new one; refuses one whose ``meta`` has none."""
-    found = conn.execute("SELECT to_regclass('meta') IS NOT NULL AS present").fetchone()
+    # (pg_tables, read by the statement's snapshot: to_regclass may answer from a cache
+    # that predates a concurrent creator's commit, met under the migration lock)
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE tablename = 'meta' "
+        "AND schemaname = ANY (current_schemas(false))) AS present"
+    ).fetchone()
     if not (found and found["present"]):
         reached = [
             version
