@@ -16,7 +16,6 @@ it returns one row whose first column is true.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import socket
@@ -31,7 +30,7 @@ from psycopg.rows import dict_row, tuple_row
 
 from steadyscale.config.location import DatabaseURL, redact
 from steadyscale.store.errors import FencedError, StoreError
-from steadyscale.store.postgres_lease import LeaseHolder, fence_out_leader, lock_holder, read_lease
+from steadyscale.store.postgres_lease import LeaseHolder, read_lease, take_writer_lock
 from steadyscale.store.storage import (
     META_TABLE,
     SET_META,
@@ -40,6 +39,7 @@ from steadyscale.store.storage import (
     Row,
     Schema,
     render,
+    translate,
 )
 
 Connection = psycopg.Connection[dict[str, Any]]
@@ -48,27 +48,6 @@ Connection = psycopg.Connection[dict[str, Any]]
 def advisory_key(name: str) -> int:
     """A stable signed 64-bit advisory-lock key for ``name``."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-@functools.lru_cache(maxsize=512)
-def translate(sql: str) -> str:
-    """Portable SQL (``?`` placeholders) as psycopg takes it (``%s``; a literal ``%`` is
-    doubled). Quoted text and identifiers are left as they are."""
-    out: list[str] = []
-    quote: str | None = None
-    for char in sql:
-        if quote is not None:
-            if char == quote:
-                quote = None
-            out.append("%%" if char == "%" else char)
-        elif char in ("'", '"'):
-            quote = char
-            out.append(char)
-        elif char == "?":
-            out.append("%s")
-        else:
-            out.append("%%" if char == "%" else char)
-    return "".join(out)
 
 
 # A server gone without a word (a lost machine, a cut network) is noticed in about half a
@@ -103,11 +82,11 @@ def holds_store(url: DatabaseURL, schema: Schema) -> bool:
 
 def stored_version(conn: Connection, schema: Schema, where: str) -> int:
     """The database's schema version: 0 for a new one; refuses one whose ``meta`` has none."""
-    # (pg_tables, read by the statement's snapshot: to_regclass may answer from a cache
-    # that predates a concurrent creator's commit, met under the migration lock)
+    # (Read from pg_tables, not to_regclass: a name looked up in the session's catalog
+    # cache can stay "absent" after another session created it and committed.)
     found = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE tablename = 'meta' "
-        "AND schemaname = ANY (current_schemas(false))) AS present"
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename = 'meta') AS present"
     ).fetchone()
     if not (found and found["present"]):
         reached = [
@@ -200,7 +179,12 @@ class PostgresStore:
             )
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        options = "-c default_transaction_read_only=on" if self.readonly else ""
+        settings = [
+            *self.url.settings,
+            *([("default_transaction_read_only", "on")] * self.readonly),
+        ]
+        given = conninfo_to_dict(self.url.secret).get("options") or ""
+        options = " ".join([str(given), *(f"-c {k}={v}" for k, v in settings)]).strip()
         try:
             conn: Connection = psycopg.connect(
                 conninfo(self.url),
@@ -233,8 +217,13 @@ class PostgresStore:
         conn = self._connection()
         try:
             yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if conn.broken or conn.closed or isinstance(exc, psycopg.InterfaceError):
+        except psycopg.Error as exc:
+            # (A session the server ended, e.g. an idle transaction past its limit, can
+            # surface as another class than OperationalError: the connection tells.)
+            lost = conn.broken or conn.closed or isinstance(exc, psycopg.InterfaceError)
+            if not lost and not isinstance(exc, psycopg.OperationalError):
+                raise
+            if lost:
                 self._drop()
             raise self._unavailable(exc) from None
 
@@ -256,13 +245,7 @@ class PostgresStore:
             self._writer_key = None
             self._drop()
 
-    def lease(self) -> LeaseHolder | None:
-        """The replicas' leader lease, read without a lock (``status``)."""
-        with self._lock, self._guard() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-            return read_lease(cursor)
-
-    # ------------------------------------------------------------------ the writer lock
-
+    # ------------------------------------------------------------------ writer lock, lease
     def acquire_writer(self, name: str) -> None:
         """Become the one writer (a session-level advisory lock on ``name``), or raise the
         schema's error naming who holds it. The server releases it when the session ends,
@@ -276,30 +259,28 @@ class PostgresStore:
             self._writer_key = key
 
     def _relock(self, conn: Connection, key: int, *, lost: bool = False) -> None:
-        """Take the lock, then refuse while a replica's lease is unexpired: with the lock
-        held no replica can take the lease (``store.postgres_lease``)."""
+        """Take the lock, refused too while a replica leads (``take_writer_lock``)."""
         try:
-            taken = conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (key,)).fetchone()
-            holder = None if taken and taken["taken"] else lock_holder(conn, key)
-            leader = fence_out_leader(conn) if taken and taken["taken"] else None
-            if leader is not None:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            refused = take_writer_lock(conn, key)
         except psycopg.Error as exc:
             self._drop()
             raise self._unavailable(exc) from None
-        if taken and taken["taken"] and leader is None:
+        if refused is None:
             return
-        if leader is not None:
-            self._writer_key = None
-            raise self.schema.error(leader.refusal(f"{self.schema.name} {self.path}"))
         self._writer_key = None
+        where = f"{self.schema.name} {self.path}"
+        if isinstance(refused, LeaseHolder):
+            raise self.schema.error(refused.refusal(where))
         self._drop()
         raised = "this daemon's writer lock went with its broken connection, and " if lost else ""
         raise self.schema.error(
-            f"{raised}another steadyscale daemon ({holder or 'unknown'}) is running on "
-            f"{self.schema.name} {self.path}; stop it first, or give this one another "
-            f"{self.schema.name}"
+            f"{raised}another steadyscale daemon ({refused}) is running on {where}; stop it "
+            f"first, or give this one another {self.schema.name}"
         )
+
+    def lease(self) -> LeaseHolder | None:  # the replicas' leader, read for ``status``
+        with self._lock, self._guard() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            return read_lease(cursor)
 
     # ------------------------------------------------------------------ schema
 

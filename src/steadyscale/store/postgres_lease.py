@@ -275,6 +275,21 @@ def fence_out_leader(conn: psycopg.Connection[Any], name: str = DEFAULT_NAME) ->
     return None
 
 
+def take_writer_lock(conn: psycopg.Connection[Any], key: int) -> str | LeaseHolder | None:
+    """Take the ledger's writer lock ``key`` for this session: None once taken; else who
+    holds it (a session's name), or the leader while a replica's lease is unexpired (the
+    lock let go again). Held, it keeps every replica from taking the lease."""
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+        taken = cursor.fetchone()
+    if not (taken and taken[0]):
+        return lock_holder(conn, key) or "unknown"
+    leader = fence_out_leader(conn)
+    if leader is not None:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    return leader
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
