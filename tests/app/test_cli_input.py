@@ -254,15 +254,24 @@ def test_run_replica_id_is_a_name_safe_in_a_user_agent(
     assert "--replica-id: replica id 'a/b': use letters, digits" in err
 
 
-def test_run_terminate_unknown_is_refused_for_replicas(
+def test_run_terminate_unknown_is_refused_while_a_replica_leads(
     tmp_path: Path, postgres: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A replica may not act before it leads: terminating at start is for a single daemon.
+    # A replica may not act before it leads: it terminates at start as a command does,
+    # under the ledger's writer lock, which another replica's unexpired lease refuses.
+    from steadyscale.store.postgres_lease import PostgresLease  # noqa: PLC0415
+
     config = tmp_path / "replica.yaml"
     data = yaml.safe_load(_cluster(tmp_path).read_text())
     data.update(provider={"type": "memory"}, ledger=postgres, ha={})
     config.write_text(yaml.safe_dump(data))
-    err = _one_line_exit_2(
-        ["run", str(config), "--terminate-unknown", "--metrics", "off", "--quiet"], capsys
-    )
-    assert "--terminate-unknown: not with replicas" in err
+    lease = PostgresLease(postgres, holder="other", ttl_seconds=60)
+    try:
+        assert lease.acquire() == 1
+        err = _one_line_exit_2(
+            ["run", str(config), "--terminate-unknown", "--metrics", "off", "--quiet"], capsys
+        )
+    finally:
+        lease.close()
+    assert "replica other leads ledger postgresql://" in err
+    assert "stop every steadyscale run on it first" in err

@@ -1,9 +1,11 @@
 """The commands on a PostgreSQL ledger (``ledger: postgresql://...``): request, status,
-validate and iam-policy read and write the database; the daemon takes its advisory lock;
-a renamed cluster is carried over in place; the URL's password is never printed."""
+validate and iam-policy read and write the database; every daemon on it is a replica
+(one leads); the commands that write it refuse while one leads; a renamed cluster is
+carried over in place; the URL's password is never printed."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from steadyscale.testing.postgres import PostgresServer
 
 COMMAND = [sys.executable, "-m", "steadyscale"]
 SECRET = "s3cr3t-pw"
+SHORT = ["--max-seconds", "4", "--json"]
 
 
 def _with_password(url: str) -> str:
@@ -92,34 +95,52 @@ def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(
         assert "is unavailable" in err and err.count("\n") == 1 and SECRET not in err
 
 
-def test_a_second_daemon_on_the_same_database_refuses_to_start(
-    tmp_path: Path, postgres: str
+def _until_leading(daemon: subprocess.Popen[str]) -> str:
+    """What ``daemon`` printed up to and including its line saying it leads."""
+    assert daemon.stdout is not None
+    seen = ""
+    while "leading with lease epoch" not in seen:
+        line = daemon.stdout.readline()
+        assert line, f"it ended without leading: {seen}"
+        seen += line
+    return seen
+
+
+@pytest.mark.parametrize("first_has_ha", [False, True])
+def test_a_daemon_without_ha_and_a_replica_on_one_database_never_both_act(
+    tmp_path: Path, postgres: str, first_has_ha: bool
 ) -> None:
+    # I8: a daemon without an ha section is a replica too, whatever runs beside it; the
+    # first leads, the second follows (it never ticks) until it stops.
     url = _with_password(postgres)
-    config = _config(tmp_path, url)
+    (tmp_path / "ha").mkdir()
+    plain, replica = _config(tmp_path, url), _config(tmp_path / "ha", url, ha={})
+    first_config, second_config = (replica, plain) if first_has_ha else (plain, replica)
     first = subprocess.Popen(
-        [*COMMAND, "run", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*COMMAND, "run", str(first_config), "--metrics", "off"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert first.stdout is not None
-    started = first.stdout.readline()
+    started = _until_leading(first)
     assert started.startswith("steadyscale: cluster pg") and "ledger postgresql://" in started
     try:
         second = subprocess.run(
-            [*COMMAND, "run", str(config)],
+            [*COMMAND, "run", str(second_config), "--metrics", "off", *SHORT],
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
         )
-        assert second.returncode == 2
-        assert second.stderr.strip().startswith(
-            f"steadyscale: error: another steadyscale daemon (pid {first.pid} on "
-        ), second.stderr
+        assert second.returncode == 0, second.stderr
+        assert "leading" not in second.stdout, second.stdout
+        assert json.loads(second.stdout.splitlines()[-1])["ticks"] == 0
         assert SECRET not in second.stderr + second.stdout
     finally:
         first.send_signal(signal.SIGTERM)
         out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
+    assert "stopped leading" not in out  # it led throughout
     assert SECRET not in started + out + err
 
 

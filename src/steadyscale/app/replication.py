@@ -53,9 +53,17 @@ def build_replication(
     ledger writes refused until it leads, and ``errors`` (the ledger's fenced and
     unavailable errors) ending its leadership."""
     # (psycopg loads only for a PostgreSQL ledger)
+    from steadyscale.store.ledger import WRITER_LOCK  # noqa: PLC0415
+    from steadyscale.store.postgres import advisory_key  # noqa: PLC0415
     from steadyscale.store.postgres_lease import PostgresLease, fence_query  # noqa: PLC0415
 
-    lease = PostgresLease(url, holder=replica_id, ttl_seconds=ha.lease_ttl_seconds)
+    # No takeover while a command (import, adopt, carry-over) holds the ledger's writer lock.
+    lease = PostgresLease(
+        url,
+        holder=replica_id,
+        ttl_seconds=ha.lease_ttl_seconds,
+        exclusive_key=advisory_key(WRITER_LOCK),
+    )
     timing = LeaseTiming(
         ttl_seconds=ha.lease_ttl_seconds,
         renew_interval_seconds=ha.renew_interval_seconds,

@@ -187,21 +187,25 @@ def open_runtime(
     fresh_emulator_ledger: bool = True,
     clock: Clock | None = None,
     replica_id: str | None = None,
+    daemon: bool = False,
 ) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
 
-    The runtime is the ledger's one writer: a second daemon on the same ledger fails here;
-    on a PostgreSQL ledger with an ``ha`` section (or a replica id) it is one replica among
-    any number instead (``_open_replica``).
+    The runtime is the ledger's one writer: a second daemon on the same ledger file fails
+    here, as does a command (``daemon`` false) while any daemon runs. A ``daemon`` on a
+    PostgreSQL ledger is always one replica among any number (``_open_replica``): every
+    daemon there goes through the lease, which excludes the commands' writer lock.
     A config whose ``cluster_name`` changed is refused before anything starts while the
     ledger of its former name still tracks live nodes. ``clock``: the clock of an
     ``aws`` endpoint's emulator (tests run one on a fake clock); by default the wall's.
     """
     path = ledger_location(config, config_path)
-    if isinstance(path, DatabaseURL) and (config.ha is not None or replica_id is not None):
-        return _open_replica(config, config_path, path, clock=clock, replica_id=replica_id)
     in_process = config.provider.type in ("memory", "emulator")
     fresh = in_process and fresh_emulator_ledger
+    if daemon and isinstance(path, DatabaseURL):
+        return _open_replica(
+            config, config_path, path, clock=clock, replica_id=replica_id, fresh=fresh
+        )
     if not fresh:
         # (An embedded emulator starts empty: no earlier ledger's instance can be alive.)
         refuse_if_renamed(config, config_path, path)
@@ -259,9 +263,11 @@ def _open_replica(
     *,
     clock: Clock | None,
     replica_id: str | None,
+    fresh: bool,
 ) -> Runtime:
     """One replica on the PostgreSQL ledger at ``url``: the lease replaces the writer lock
-    (a replica alone simply leads), and its ledger writes are refused until it leads."""
+    (a replica alone simply leads), and its ledger writes are refused until it leads.
+    ``fresh``: its embedded emulator starts empty, so its first lead empties the ledger."""
     from steadyscale.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg only here
 
     ha = config.ha or HaConfig()
@@ -286,7 +292,7 @@ def _open_replica(
             replica_id=replica,
             metrics=metrics,
             set_fence=set_fence,
-            on_lead=lambda: claim_ledger(ledger, config, config_path),
+            on_lead=_on_lead(ledger, config, config_path, fresh=fresh),
             errors=(FencedError, StoreUnavailableError),
         )
     except BaseException:
@@ -305,6 +311,28 @@ def _open_replica(
         health=health,
         replication=replication,
     )
+
+
+def _on_lead(
+    ledger: Ledger, config: ClusterConfig, config_path: str | Path | None, *, fresh: bool
+) -> Callable[[], None]:
+    """What a replica does with the ledger as it becomes leader, before it recovers."""
+    emptied = not fresh
+
+    def on_lead() -> None:
+        nonlocal emptied
+        if not emptied:
+            _empty(ledger, ledger.location)
+            emptied = True
+        claim_ledger(ledger, config, config_path)
+
+    return on_lead
+
+
+def _empty(ledger: Ledger, where: object) -> None:
+    if ledger.nodes(include_terminal=True):
+        ledger.clear()
+        log.warning("emptied the ledger %s: the embedded emulator starts empty", where)
 
 
 def _runtime_clock(config: ClusterConfig, clock: Clock | None) -> Clock:
@@ -344,9 +372,8 @@ def _open_database_ledger(url: DatabaseURL, *, fresh: bool) -> Ledger:
     ledger = Ledger(url)
     try:
         ledger.acquire_writer()
-        if fresh and ledger.nodes(include_terminal=True):
-            ledger.clear()
-            log.warning("emptied the ledger %s: the embedded emulator starts empty", url)
+        if fresh:
+            _empty(ledger, url)
     except BaseException:
         ledger.close()
         raise

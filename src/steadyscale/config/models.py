@@ -117,10 +117,10 @@ class ClusterConfig(StrictModel):
     )
     ha: HaConfig | None = Field(
         default=None,
-        description="With a PostgreSQL ledger: run the daemon as one of several replicas, one "
-        "leading through a lease (see `ha` below and docs/ha.md); `{}` takes the defaults. "
-        "Without it (and without `run --replica-id`) a database ledger has one daemon, as a "
-        "file does. Ignored with a SQLite ledger.",
+        description="With a PostgreSQL ledger: the lease's timing and this replica's name "
+        "(see `ha` below and docs/ha.md). Every daemon on a database ledger is one of any "
+        "number of replicas, one leading through a lease; without this section its defaults "
+        "apply. Ignored with a SQLite ledger.",
     )
     provider: Provider = Field(description="Where the instances run: see `provider` below.")
     available_node_types: dict[str, NodeType] = Field(

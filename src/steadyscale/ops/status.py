@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from steadyscale.config import ClusterConfig, LedgerLocation
+from steadyscale.config import ClusterConfig, DatabaseURL, LedgerLocation
 from steadyscale.core.changes import ChangePlan, Fate, decode_snapshot
 from steadyscale.core.lifecycle import Status
 from steadyscale.core.resources import format_bundle
@@ -30,6 +30,7 @@ from steadyscale.ops.status_report import (
     FORMAT_VERSION,
     DemandEntry,
     FailureEntry,
+    LeaseEntry,
     NodeTypeStatus,
     NotVisibleEntry,
     Progress,
@@ -93,6 +94,7 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         relabel_pending=dict(plan.renames),
         ledger_id=ledger.ledger_id,
         unknown_instances=_unknown(ledger.meta(UNKNOWN_INSTANCES)),
+        lease=None,  # (read_status fills it in for a database ledger)
     )
 
 
@@ -168,9 +170,24 @@ def read_status(
     """Open the ledger read-only (no writer lock), collect, close: safe beside a daemon."""
     ledger = Ledger(path, readonly=True)
     try:
-        return collect_status(config, ledger, now)
+        report = collect_status(config, ledger, now)
+        if isinstance(path, DatabaseURL):
+            report = report.model_copy(update={"lease": _lease(ledger)})
+        return report
     finally:
         ledger.close()
+
+
+def _lease(ledger: Ledger) -> LeaseEntry | None:
+    from steadyscale.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg only here
+
+    store = ledger.store
+    held = store.lease() if isinstance(store, PostgresStore) else None
+    if held is None:
+        return None
+    return LeaseEntry(
+        holder=held.holder, epoch=held.epoch, expires_in_seconds=round(held.expires_in_seconds, 1)
+    )
 
 
 def status_view(report: StatusReport) -> RenderableType:
@@ -195,6 +212,8 @@ def status_view(report: StatusReport) -> RenderableType:
             str(info.total),
         )
     parts: list[RenderableType] = [table, *_changes_view(report), *_unknown_view(report)]
+    if report.lease is not None:
+        parts.append(_lease_view(report.lease))
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
     if report.progress is not None and demand:
@@ -294,6 +313,19 @@ def _progress_view(progress: Progress, demanded: int) -> list[Text]:
             )
         )
     return lines
+
+
+def _lease_view(lease: LeaseEntry) -> Text:
+    if lease.expires_in_seconds > 0:
+        return Text(
+            f"leader: {lease.holder} (lease epoch {lease.epoch}, expires in "
+            f"{lease.expires_in_seconds:.0f}s)"
+        )
+    return Text(
+        f"leader: none (the lease of {lease.holder}, epoch {lease.epoch}, expired "
+        f"{-lease.expires_in_seconds:.0f}s ago)",
+        style="yellow",
+    )
 
 
 def render_status(report: StatusReport, *, width: int = 250) -> str:

@@ -93,6 +93,15 @@ class UnknownEntry(_Out):
     ledger_id: str | None = Field(description="the ledger id it carries, if any")
 
 
+class LeaseEntry(_Out):
+    holder: str = Field(description="the replica id that took the lease last")
+    epoch: int = Field(description="the lease's epoch, which only grows")
+    expires_in_seconds: float = Field(
+        description="until it expires, by the database's clock; negative once expired (no "
+        "replica leads until one takes it)"
+    )
+
+
 class Progress(_Out):
     unmet: int = Field(ge=0, description="bundles left without a node by limits or pacing")
     infeasible: int = Field(
@@ -171,6 +180,11 @@ class StatusReport(_Out):
         None,
         description="the ledger's id, tagged steadyscale:ledger-id on every instance it "
         "launches; null in a ledger no daemon of this version opened yet",
+    )
+    lease: LeaseEntry | None = Field(
+        None,
+        description="the replicas' leader lease of a PostgreSQL ledger; null for a file "
+        "ledger, or before any replica took it",
     )
     unknown_instances: list[UnknownEntry] = Field(
         default_factory=list,

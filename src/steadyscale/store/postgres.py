@@ -26,10 +26,11 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from steadyscale.config.location import DatabaseURL, redact
 from steadyscale.store.errors import FencedError, StoreError
+from steadyscale.store.postgres_lease import LeaseHolder, read_lease, take_writer_lock
 from steadyscale.store.storage import (
     META_TABLE,
     SET_META,
@@ -77,19 +78,6 @@ def holds_store(url: DatabaseURL, schema: Schema) -> bool:
         detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
         raise schema.unavailable(f"{schema.name} {url} is unavailable ({detail})") from None
     return bool(found and found[0])
-
-
-def lock_holder(conn: Connection, key: int) -> str | None:
-    """Who holds the advisory lock ``key`` in this database (its application name)."""
-    row = conn.execute(
-        "SELECT a.application_name AS name FROM pg_locks l "
-        "JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-        "AND l.classid::bigint = %s AND l.objid::bigint = %s "
-        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-    ).fetchone()
-    return None if row is None else str(row["name"]).removeprefix("steadyscale ")
 
 
 def stored_version(conn: Connection, schema: Schema, where: str) -> int:
@@ -257,8 +245,7 @@ class PostgresStore:
             self._writer_key = None
             self._drop()
 
-    # ------------------------------------------------------------------ the writer lock
-
+    # ------------------------------------------------------------------ writer lock, lease
     def acquire_writer(self, name: str) -> None:
         """Become the one writer (a session-level advisory lock on ``name``), or raise the
         schema's error naming who holds it. The server releases it when the session ends,
@@ -272,22 +259,28 @@ class PostgresStore:
             self._writer_key = key
 
     def _relock(self, conn: Connection, key: int, *, lost: bool = False) -> None:
+        """Take the lock, refused too while a replica leads (``take_writer_lock``)."""
         try:
-            taken = conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (key,)).fetchone()
-            holder = None if taken and taken["taken"] else lock_holder(conn, key)
+            refused = take_writer_lock(conn, key)
         except psycopg.Error as exc:
             self._drop()
             raise self._unavailable(exc) from None
-        if taken and taken["taken"]:
+        if refused is None:
             return
         self._writer_key = None
+        where = f"{self.schema.name} {self.path}"
+        if isinstance(refused, LeaseHolder):
+            raise self.schema.error(refused.refusal(where))
         self._drop()
         raised = "this daemon's writer lock went with its broken connection, and " if lost else ""
         raise self.schema.error(
-            f"{raised}another steadyscale daemon ({holder or 'unknown'}) is running on "
-            f"{self.schema.name} {self.path}; stop it first, or give this one another "
-            f"{self.schema.name}"
+            f"{raised}another steadyscale daemon ({refused}) is running on {where}; stop it "
+            f"first, or give this one another {self.schema.name}"
         )
+
+    def lease(self) -> LeaseHolder | None:  # the replicas' leader, read for ``status``
+        with self._lock, self._guard() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            return read_lease(cursor)
 
     # ------------------------------------------------------------------ schema
 

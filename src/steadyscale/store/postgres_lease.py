@@ -7,6 +7,13 @@ writes are fenced by it (``fence_query``), so a replica that lost the lease whil
 or cut off cannot write once a successor took over. The lease never decides how long a
 leader may trust itself: that is the caller's, on its own monotonic clock
 (``loop.leadership``). Any connection trouble is "not leading"; the next call reconnects.
+
+The lease and the ledger's writer lock (a session-level advisory lock, taken by the
+commands that write the ledger while no daemon runs: import, adopt, carry-over) exclude
+each other: a takeover runs under the same advisory key, transaction-level and tried
+only, so no replica takes the lease while a command holds the lock (and a replica that
+dies or pauses never holds it afterwards); a command refuses while the lease is held
+(``fence_out_leader``).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 
 log = logging.getLogger("steadyscale.lease")
 
@@ -62,6 +70,16 @@ SELECT epoch, holder, EXTRACT(EPOCH FROM expires_at - clock_timestamp())::float8
 FROM {TABLE} WHERE name = %(name)s
 """
 
+# A takeover waits for no command: tried, and given up while one holds the writer lock.
+_EXCLUSIVE = "SELECT pg_try_advisory_xact_lock(%(key)s)"
+
+# A command under the writer lock moves an expired lease's epoch on: its former holder,
+# paused past its lease, can then neither renew it nor commit a write fenced by it.
+_FENCE_OUT = f"""
+UPDATE {TABLE} SET epoch = epoch + 1, expires_at = LEAST(expires_at, clock_timestamp())
+WHERE name = %(name)s
+"""
+
 
 @dataclass(frozen=True)
 class LeaseHolder:
@@ -74,6 +92,14 @@ class LeaseHolder:
     @property
     def expired(self) -> bool:
         return self.expires_in_seconds <= 0
+
+    def refusal(self, where: str) -> str:
+        """Why a command may not write the ledger ``where`` now: this replica leads it."""
+        return (
+            f"replica {self.holder} leads {where} (lease epoch {self.epoch}, expires in "
+            f"{max(self.expires_in_seconds, 0):.0f}s by the database's clock); stop every "
+            "steadyscale run on it first, then try again"
+        )
 
 
 def fence_query(epoch: int, name: str = DEFAULT_NAME) -> tuple[str, tuple[Any, ...]]:
@@ -94,6 +120,7 @@ class PostgresLease:
         ttl_seconds: float,
         name: str = DEFAULT_NAME,
         timeout_seconds: float = 5.0,
+        exclusive_key: int | None = None,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be > 0, got {ttl_seconds:g}")
@@ -104,6 +131,8 @@ class PostgresLease:
         # No call may block much longer than this, so a dead network reads as "not
         # leading" instead of a renewal that never returns.
         self.timeout_seconds = timeout_seconds
+        # The ledger's writer-lock key: no takeover while a command holds that lock.
+        self.exclusive_key = exclusive_key
         self._conn: psycopg.Connection[Any] | None = None
 
     # ------------------------------------------------------------------ the lease
@@ -111,7 +140,8 @@ class PostgresLease:
     def acquire(self) -> int | None:
         """Take the lease if it is free, expired, or ours by name; the new epoch, or None
         while another replica holds it or the database cannot be reached."""
-        row = self._one(_ACQUIRE, {"name": self.name, "holder": self.holder, "ttl": self.ttl})
+        params = {"name": self.name, "holder": self.holder, "ttl": self.ttl}
+        row = self._one(_ACQUIRE, params, exclusive=True)
         return None if row is None else int(row[0])
 
     def renew(self, epoch: int) -> bool:
@@ -150,12 +180,22 @@ class PostgresLease:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _one(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    def _one(
+        self, sql: str, params: dict[str, Any], *, exclusive: bool = False
+    ) -> tuple[Any, ...] | None:
         """One statement in a transaction of its own; its first row, None when there is
-        none or the connection failed (closed, reopened by the next call)."""
+        none or the connection failed (closed, reopened by the next call). ``exclusive``:
+        only under the writer-lock key (None while a command holds it)."""
         try:
             conn = self._connection()
-            with conn.cursor() as cursor:
+            with conn.transaction(), conn.cursor() as cursor:
+                if exclusive and self.exclusive_key is not None:
+                    cursor.execute(_EXCLUSIVE, {"key": self.exclusive_key})
+                    free = cursor.fetchone()
+                    if not (free and free[0]):
+                        holder = lock_holder(conn, self.exclusive_key) or "unknown"
+                        log.info("lease %s: not taken while %s holds the ledger", self.name, holder)
+                        return None
                 cursor.execute(sql, params)
                 return cursor.fetchone() if cursor.description is not None else None
         except psycopg.Error as exc:
@@ -188,6 +228,66 @@ class PostgresLease:
                 raise
             self._conn = conn
         return self._conn
+
+
+def lock_holder(conn: psycopg.Connection[Any], key: int) -> str | None:
+    """Who holds the advisory lock ``key`` in this database (its application name)."""
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        cursor.execute(
+            "SELECT a.application_name FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.classid::bigint = %s AND l.objid::bigint = %s "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+        )
+        row = cursor.fetchone()
+    return None if row is None else str(row[0]).removeprefix("steadyscale ")
+
+
+def read_lease(
+    cursor: psycopg.Cursor[Any], name: str = DEFAULT_NAME, *, for_update: bool = False
+) -> LeaseHolder | None:
+    """The lease as the database sees it, read on any connection without creating its
+    table (``status`` reads it read-only); None when no replica ever took it."""
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,))
+    exists = cursor.fetchone()
+    if not (exists and exists[0]):
+        return None  # no replica ever ran on this database
+    cursor.execute(_READ + (" FOR UPDATE" if for_update else ""), {"name": name})
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return LeaseHolder(epoch=int(row[0]), holder=str(row[1]), expires_in_seconds=row[2])
+
+
+def fence_out_leader(conn: psycopg.Connection[Any], name: str = DEFAULT_NAME) -> LeaseHolder | None:
+    """For a command holding the ledger's writer lock on ``conn`` (no replica can take the
+    lease meanwhile): the leader while its lease is unexpired by the database's clock (the
+    command must refuse), else None, the lease's epoch moved on if there is one."""
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+        leader = read_lease(cursor, name, for_update=True)
+        if leader is None:
+            return None
+        if not leader.expired:
+            return leader
+        cursor.execute(_FENCE_OUT, {"name": name})
+    return None
+
+
+def take_writer_lock(conn: psycopg.Connection[Any], key: int) -> str | LeaseHolder | None:
+    """Take the ledger's writer lock ``key`` for this session: None once taken; else who
+    holds it (a session's name), or the leader while a replica's lease is unexpired (the
+    lock let go again). Held, it keeps every replica from taking the lease."""
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+        taken = cursor.fetchone()
+    if not (taken and taken[0]):
+        return lock_holder(conn, key) or "unknown"
+    leader = fence_out_leader(conn)
+    if leader is not None:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    return leader
 
 
 def _first_line(exc: BaseException) -> str:

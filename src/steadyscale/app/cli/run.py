@@ -102,7 +102,7 @@ def execute(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     address = metrics_address(args.metrics, config.metrics.host, config.metrics.port)
     stop = _stop_on_signals()
-    runtime = open_runtime(config, args.config, replica_id=replica_id)
+    runtime = open_runtime(config, args.config, replica_id=replica_id, daemon=True)
     server: MetricsServer | None = None
     try:
         _face_unknown(runtime, args.config, terminate=args.terminate_unknown)
@@ -139,14 +139,22 @@ def _face_unknown(runtime: Runtime, config_path: str, *, terminate: bool) -> Non
     lost ledger's, say) refuses to act on them, unless told to terminate them."""
     from steadyscale.loop import takeover  # noqa: PLC0415
 
-    ledger = runtime.ledger
     if terminate and runtime.replication is not None:
-        # A replica may not act before it leads, and which replica leads is not known yet.
-        raise SteadyscaleError(
-            "--terminate-unknown: not with replicas (an ha section on a PostgreSQL ledger); "
-            f"run steadyscale ledger adopt {config_path}, or once without ha: and "
-            "--terminate-unknown while no replica runs"
-        )
+        # A replica may not act before it leads: it terminates as a command would, under
+        # the ledger's writer lock, refused while any replica leads (none takes over
+        # meanwhile), before its own lease keeper starts.
+        from steadyscale.store.ledger import Ledger  # noqa: PLC0415
+
+        locked = Ledger(runtime.ledger.location)
+        try:
+            locked.acquire_writer()
+            found = takeover.live_unknown(runtime.provider, locked)
+            if found:
+                takeover.terminate_unknown(runtime.provider, found)
+        finally:
+            locked.close()
+        return
+    ledger = runtime.ledger
     if terminate:
         found = takeover.live_unknown(runtime.provider, ledger)
     else:
