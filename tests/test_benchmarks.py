@@ -86,3 +86,15 @@ def test_simulate_benchmark_reports_its_figures() -> None:
     ray = report["ray"]
     assert ("update_ms" in ray) == (report["ray_update_over_our_tick"] is not None)
     assert "update_ms" in ray or "ray is not installed" in ray["skipped"]
+
+
+def test_failover_benchmark_reports_takeovers_and_ground_truth() -> None:
+    report = _report("failover", "--nodes", "20", "--kills", "2", timeout=600)
+    assert len(report["takeover_s"]) == 2 and len(report["kill_moments_s"]) == 2
+    assert report["takeover_bound_s"] == 3.5
+    assert 0 < report["takeover_median_s"] <= report["takeover_max_s"]
+    assert report["undisturbed"]["kills"] == 0 and report["with_kills"]["kills"] == 2
+    assert report["undisturbed"]["capacity_seconds"] > 0
+    assert isinstance(report["capacity_seconds_lost"], float)
+    assert report["duplicates"] == 0 and report["leaks"] == 0 and report["overlaps"] == 0
+    assert report["with_kills"]["replicas_acted"] >= 2
