@@ -26,20 +26,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from steadyscale.testing.failover import ScheduleRun, run_schedule, wave
+from steadyscale.testing.failover import LEAD_IN, ScheduleRun, kill_moments, run_schedule, wave
 from steadyscale.testing.postgres import PostgresServer
 from steadyscale.testing.replicas import ReplicaCluster, Timings
 
-LEAD_IN = 3.0  # seconds of the schedule before the first kill may fall
 # Between kills: a takeover, and the replacement replica started and following.
 SPACING_OVER_BOUND = 2.5
-
-
-def kill_moments(kills: int, seconds: float, spacing: float, rng: random.Random) -> list[float]:
-    """``kills`` moments in the schedule, at least ``spacing`` apart, drawn from ``rng``."""
-    window = max(0.0, seconds - 2 * LEAD_IN - kills * spacing)
-    offsets = sorted(rng.uniform(0, window) for _ in range(kills))
-    return [round(LEAD_IN + o + i * spacing, 3) for i, o in enumerate(offsets)]
 
 
 def _one(
@@ -87,7 +79,8 @@ def _side(run: ScheduleRun, time_scale: float) -> dict[str, Any]:
 def run(nodes: int, kills: int, seed: int, time_scale: float, timings: Timings) -> dict[str, Any]:
     bound = timings.takeover_bound
     spacing = bound + SPACING_OVER_BOUND
-    seconds = max(20.0, 2 * LEAD_IN + kills * spacing)
+    # A quarter more than the kills need: room for the seed to place them.
+    seconds = max(20.0, 2 * LEAD_IN + 1.25 * kills * spacing)
     kills_at = kill_moments(kills, seconds, spacing, random.Random(seed))
     with PostgresServer() as server:
         common: dict[str, Any] = {

@@ -6,9 +6,10 @@ the capacity delivered sampled from ground truth).
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from steadyscale.testing.replicas import (
@@ -63,6 +64,17 @@ def wave(nodes: int, seconds: float) -> list[Step]:
     ]
 
 
+LEAD_IN = 3.0  # seconds of a schedule before the first kill may fall, and after the last
+
+
+def kill_moments(kills: int, seconds: float, spacing: float, rng: random.Random) -> list[float]:
+    """``kills`` moments in a schedule of ``seconds``, at least ``spacing`` apart and
+    ``LEAD_IN`` from either end (plus a spacing after the last), drawn from ``rng``."""
+    window = max(0.0, seconds - 2 * LEAD_IN - kills * spacing)
+    offsets = sorted(rng.uniform(0, window) for _ in range(kills))
+    return [round(LEAD_IN + o + i * spacing, 3) for i, o in enumerate(offsets)]
+
+
 def demand_at(steps: Sequence[Step], t: float) -> int:
     current = 0
     for step in steps:
@@ -73,10 +85,10 @@ def demand_at(steps: Sequence[Step], t: float) -> int:
 
 @dataclass
 class CapacitySampler:
-    """Samples how many cluster instances run, from ground truth, in a thread of its own:
-    the capacity delivered (bundle-seconds, up to what the schedule asks) follows."""
+    """Samples how many cluster instances run (``count``, from ground truth) in a thread
+    of its own: the capacity delivered (up to what the schedule asks) follows."""
 
-    cluster: ReplicaCluster
+    count: Callable[[], int]
     steps: Sequence[Step]
     every: float = 0.25
     samples: list[tuple[float, int]] = field(default_factory=list)
@@ -100,7 +112,7 @@ class CapacitySampler:
             at = time.monotonic() - self.start
             # The emulator busy past the timeout: a gap in the samples, not a zero.
             with contextlib.suppress(OSError):
-                self.samples.append((at, self.cluster.running_count()))
+                self.samples.append((at, self.count()))
             self._stop.wait(self.every)
 
     def delivered(self, until: float) -> float:
@@ -129,7 +141,7 @@ def run_schedule(
     """Follow ``steps`` (in a thread, so a takeover never delays demand) and SIGKILL the
     leader at each of ``kills_at``; then demand 0 until every instance ended."""
     cluster.start()
-    sampler = CapacitySampler(cluster, steps).begin()
+    sampler = CapacitySampler(cluster.running_count, steps).begin()
     errors: list[BaseException] = []
 
     def follow() -> None:

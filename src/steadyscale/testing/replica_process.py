@@ -90,18 +90,8 @@ class Replica:
             return ""
 
     def db_ports(self, server_port: int) -> list[int]:
-        """The local ports of its TCP connections to the database on ``server_port``: what
-        the server's ``pg_stat_activity.client_port`` shows of them."""
-        inodes = _socket_inodes(self.proc.pid)
-        ports: list[int] = []
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with contextlib.suppress(OSError):
-                for line in Path(table).read_text().splitlines()[1:]:
-                    fields = line.split()
-                    local, remote, inode = fields[1], fields[2], fields[9]
-                    if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == server_port:
-                        ports.append(int(local.rsplit(":", 1)[1], 16))
-        return sorted(ports)
+        """The local ports of its connections to the database on ``server_port``."""
+        return tcp_ports_to(self.proc.pid, server_port)
 
     # ------------------------------------------------------------------ hurting
 
@@ -134,6 +124,21 @@ class Replica:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
         return self.proc.returncode
+
+
+def tcp_ports_to(pid: int, server_port: int) -> list[int]:
+    """The local ports of process ``pid``'s TCP connections to ``server_port``: what a
+    server's ``pg_stat_activity.client_port`` shows of them."""
+    inodes = _socket_inodes(pid)
+    ports: list[int] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote, inode = fields[1], fields[2], fields[9]
+                if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == server_port:
+                    ports.append(int(local.rsplit(":", 1)[1], 16))
+    return sorted(ports)
 
 
 def _socket_inodes(pid: int) -> set[str]:

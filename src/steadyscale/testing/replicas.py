@@ -196,7 +196,17 @@ class ReplicaCluster:
             found = self.leaders()
             return found[0] if len(found) == 1 and found[0] not in excluding else None
 
-        return wait_for(one, timeout, "exactly one replica to lead")
+        try:
+            return wait_for(one, timeout, "exactly one replica to lead")
+        except ReplicaError as exc:
+            raise ReplicaError(f"{exc}; {self.describe()}") from None
+
+    def describe(self) -> str:
+        """Each replica's view of its leadership, and the end of its log."""
+        return "; ".join(
+            f"{r.replica_id} leads={r.leads()} paused={r.paused}: ...{r.log_tail(400)}"
+            for r in self.running
+        )
 
     def _dead(self) -> bool:
         """Raise if a replica the scenario did not kill has ended."""
@@ -313,14 +323,8 @@ class ReplicaCluster:
         if kind is Disruption.RESTART_DB:
             self.postgres.restart(mode="fast")
             return
-        ports = leader.db_ports(self.postgres.port)
-        if not ports:
+        if not cut_connections(self.postgres, self.database, leader.db_ports(self.postgres.port)):
             raise ReplicaError(f"{leader.replica_id} holds no connection to the database")
-        self.postgres.sql(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            f"WHERE datname = '{self.database}' "
-            f"AND client_port IN ({', '.join(str(p) for p in ports)})"
-        )
 
     # ------------------------------------------------------------------ verdict
 
@@ -355,6 +359,18 @@ class ReplicaCluster:
                 replica.stop()
         finally:
             self.emulator.stop()
+
+
+def cut_connections(server: PostgresServer, database: str, ports: list[int]) -> int:
+    """Terminate the server's sessions on ``database`` from these client ports, as a
+    network cut of one client would; how many were cut."""
+    if not ports:
+        return 0
+    out = server.sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        f"WHERE datname = '{database}' AND client_port IN ({', '.join(map(str, ports))})"
+    )
+    return int(out.strip() or 0)
 
 
 def _wanted(instance: dict[str, Any]) -> bool:
