@@ -64,6 +64,7 @@ def _side(run: ScheduleRun, time_scale: float) -> dict[str, Any]:
     return {
         "kills": run.kills,
         "capacity_seconds": round(run.delivered, 1),
+        "seconds_beyond_demand": round(run.beyond_demand, 1),
         "launched": v.launched,
         "duplicates": v.duplicates,
         "leaks": v.leaks,
@@ -133,6 +134,11 @@ def _table(r: dict[str, Any]) -> str:
         ("", "undisturbed", "leader killed"),
         ("kills", str(calm["kills"]), str(killed["kills"])),
         ("capacity-seconds", str(calm["capacity_seconds"]), str(killed["capacity_seconds"])),
+        (
+            "instance-seconds beyond demand",
+            str(calm["seconds_beyond_demand"]),
+            str(killed["seconds_beyond_demand"]),
+        ),
         ("instances launched", str(calm["launched"]), str(killed["launched"])),
         ("duplicates", str(calm["duplicates"]), str(killed["duplicates"])),
         ("leaks", str(calm["leaks"]), str(killed["leaks"])),

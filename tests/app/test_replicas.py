@@ -59,6 +59,19 @@ def test_another_replica_takes_over_a_leader_killed_or_paused_past_its_lease(
     assert len(result.verdict.acting.replicas) >= 2
 
 
+def test_another_replica_takes_over_a_leader_paused_inside_a_ledger_write(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    # Stopped between its fence (a row lock on the lease) and its commit: the lock must not
+    # hold the successor's takeover back for as long as the ex-leader stays stopped.
+    with ReplicaCluster(tmp_path, replicas=2, postgres=postgres_server, timings=TIMINGS) as cluster:
+        result = rise_and_fall(cluster, nodes=24, blow=Disruption.PAUSE_MID_WRITE)
+    _judge(result, 2)
+    for hit in result.disturbances:
+        assert hit.leader_after != hit.hit
+        assert hit.takeover_s <= SEEN_WITHIN
+
+
 @pytest.mark.parametrize("replicas", [2, 3])
 def test_a_leader_cut_off_from_the_database_mid_tick_leaves_one_leader_acting(
     tmp_path: Path, postgres_server: PostgresServer, replicas: int

@@ -9,8 +9,9 @@ import subprocess
 
 from steadyscale.testing.failover import CapacitySampler, Step, demand_at, kill_moments, wave
 from steadyscale.testing.postgres import PostgresServer
+from steadyscale.testing.postgres_faults import TableLock, cut_connections, waiting_for_a_lock
 from steadyscale.testing.replica_process import tcp_ports_to
-from steadyscale.testing.replicas import cut_connections, wait_for
+from steadyscale.testing.replicas import wait_for
 
 
 def test_only_the_connections_of_the_process_named_are_cut(
@@ -44,6 +45,36 @@ def test_only_the_connections_of_the_process_named_are_cut(
             client.wait()
 
 
+def test_a_write_waits_inside_its_transaction_while_the_tables_are_held(
+    postgres_server: PostgresServer, postgres: str
+) -> None:
+    database = postgres.rsplit("/", 1)[1]
+    postgres_server.sql("CREATE TABLE nodes (x INT)", database)
+    psql = str(postgres_server.bindir / "psql")
+    with TableLock(postgres_server, database, ["nodes"]) as lock:
+        writer = subprocess.Popen(
+            [psql, "-X", "-v", "ON_ERROR_STOP=1", postgres, "-c", "INSERT INTO nodes VALUES (1)"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(
+                lambda: waiting_for_a_lock(
+                    postgres_server, database, tcp_ports_to(writer.pid, postgres_server.port)
+                ),
+                30,
+                "the insert to wait",
+            )
+            # Reads go on meanwhile.
+            assert postgres_server.sql("SELECT count(*) FROM nodes", database).strip() == "0"
+            lock.release()
+            assert writer.wait(timeout=30) == 0
+        finally:
+            writer.kill()
+            writer.wait()
+    assert postgres_server.sql("SELECT count(*) FROM nodes", database).strip() == "1"
+
+
 def test_demand_rises_and_falls_in_steps_to_nothing() -> None:
     steps = wave(40, 20)
     assert steps[0] == Step(0, 10) and steps[-1].demand == 0
@@ -69,3 +100,4 @@ def test_capacity_counts_what_runs_up_to_the_demand_of_the_moment() -> None:
     sampler.samples = [(0, 0), (5, 6), (10, 6)]
     assert sampler.delivered(20) == 5 * 4 + 10 * 2
     assert sampler.delivered(7) == 2 * 4
+    assert sampler.beyond_demand(20) == 5 * 2 + 10 * 4

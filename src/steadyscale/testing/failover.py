@@ -12,13 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from steadyscale.testing.replicas import (
-    POLL,
-    Disruption,
-    Disturbance,
-    ReplicaCluster,
-    ReplicaVerdict,
-)
+from steadyscale.testing.replica_verdict import ReplicaVerdict
+from steadyscale.testing.replicas import POLL, Disruption, Disturbance, ReplicaCluster
 
 
 @dataclass
@@ -117,20 +112,28 @@ class CapacitySampler:
 
     def delivered(self, until: float) -> float:
         """Seconds x instances running, each moment capped at the schedule's demand."""
-        total = 0.0
-        for (t, running), (t_next, _) in zip(
-            self.samples, [*self.samples[1:], (until, 0)], strict=True
-        ):
+        return sum(min(running, demand) * dt for running, demand, dt in self._spans(until))
+
+    def beyond_demand(self, until: float) -> float:
+        """Seconds x instances running beyond the schedule's demand of the moment."""
+        return sum(max(0, running - demand) * dt for running, demand, dt in self._spans(until))
+
+    def _spans(self, until: float) -> list[tuple[int, int, float]]:
+        """(running, demand, seconds) of each sample until the next one (or ``until``)."""
+        spans: list[tuple[int, int, float]] = []
+        ends = [t for t, _ in self.samples[1:]] + [until]
+        for (t, running), t_next in zip(self.samples, ends, strict=True):
             if t >= until:
                 break
-            total += min(running, demand_at(self.steps, t)) * (min(t_next, until) - t)
-        return total
+            spans.append((running, demand_at(self.steps, t), min(t_next, until) - t))
+        return spans
 
 
 @dataclass
 class ScheduleRun:
     takeovers: list[float]
     delivered: float  # capacity-seconds delivered during the schedule
+    beyond_demand: float  # instance-seconds running beyond the demand of the moment
     verdict: ReplicaVerdict
     kills: int
 
@@ -169,6 +172,7 @@ def run_schedule(
     return ScheduleRun(
         takeovers=takeovers,
         delivered=sampler.delivered(seconds),
+        beyond_demand=sampler.beyond_demand(seconds),
         verdict=cluster.verdict(),
         kills=len(takeovers),
     )

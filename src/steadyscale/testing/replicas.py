@@ -27,15 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
-from steadyscale.store.ledger import Ledger
-from steadyscale.testing.acting import ActingReport, acting
-from steadyscale.testing.audit import audit
+from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.testing.chaos import ExternalEmulator, daemon_env, write_config
 from steadyscale.testing.postgres import PostgresServer
+from steadyscale.testing.postgres_faults import TableLock, cut_connections, waiting_for_a_lock
 from steadyscale.testing.replica_process import Replica
+from steadyscale.testing.replica_verdict import ReplicaVerdict, judge
 
 CLUSTER = "replicas"
+# The ledger's tables a leader writes each tick while the cluster changes.
+LEDGER_TABLES = ("nodes", "transitions", "requests")
 POLL = 0.05
 T = TypeVar("T")
 
@@ -81,6 +82,9 @@ class Timings:
 class Disruption(enum.Enum):
     KILL = "kill"  # SIGKILL the leader; a fresh replica replaces it
     PAUSE = "pause"  # SIGSTOP the leader until another leads, then SIGCONT
+    # The same, the leader stopped inside a ledger write transaction (PostgreSQL only):
+    # its fence's row lock on the lease stays held while it is stopped.
+    PAUSE_MID_WRITE = "pause-mid-write"
     CUT = "cut"  # terminate the leader's database connections (PostgreSQL only)
     RESTART_DB = "restart-db"  # restart the PostgreSQL server under every replica
 
@@ -91,28 +95,6 @@ class Disturbance:
     hit: str  # the replica that led when the blow fell
     leader_after: str
     takeover_s: float  # from the blow until one replica (maybe the same) leads again
-
-
-@dataclass
-class ReplicaVerdict:
-    launched: int  # distinct cluster instances EC2 ever had
-    duplicates: int  # beyond what a launch request asked, or live beyond demand at capacity
-    unrecorded: list[str]  # ids the ledger never recorded
-    leaks: int  # cluster instances not terminated
-    acting: ActingReport
-
-    def problems(self) -> list[str]:
-        """What broke an invariant, in words; empty when nothing did."""
-        found = [f"{o.describe()}" for o in self.acting.overlaps]
-        if self.duplicates:
-            found.append(f"{self.duplicates} duplicate instance(s)")
-        if self.unrecorded:
-            found.append(f"never recorded: {', '.join(self.unrecorded[:10])}")
-        if self.leaks:
-            found.append(f"{self.leaks} instance(s) left running")
-        if self.acting.unnamed:
-            found.append(f"{self.acting.unnamed} mutation(s) without a replica id")
-        return found
 
 
 @dataclass
@@ -305,8 +287,11 @@ class ReplicaCluster:
             after = self.wait_leader(timeout)
             took = time.monotonic() - blow
             self.add_replica()
-        elif kind is Disruption.PAUSE:
-            leader.pause()
+        elif kind in (Disruption.PAUSE, Disruption.PAUSE_MID_WRITE):
+            if kind is Disruption.PAUSE:
+                leader.pause()
+            else:
+                self._pause_mid_write(leader)
             after = self.wait_leader(timeout, excluding=(leader,))
             took = time.monotonic() - blow
             leader.resume()
@@ -317,14 +302,29 @@ class ReplicaCluster:
             took = time.monotonic() - blow
         return Disturbance(kind, leader.replica_id, after.replica_id, took)
 
-    def _hit_database(self, kind: Disruption, leader: Replica) -> None:
+    def _server(self, kind: Disruption) -> PostgresServer:
         if self.postgres is None:
             raise ReplicaError(f"{kind.value} needs a PostgreSQL ledger")
+        return self.postgres
+
+    def _hit_database(self, kind: Disruption, leader: Replica) -> None:
+        server = self._server(kind)
         if kind is Disruption.RESTART_DB:
-            self.postgres.restart(mode="fast")
-            return
-        if not cut_connections(self.postgres, self.database, leader.db_ports(self.postgres.port)):
+            server.restart(mode="fast")
+        elif not cut_connections(server, self.database, leader.db_ports(server.port)):
             raise ReplicaError(f"{leader.replica_id} holds no connection to the database")
+
+    def _pause_mid_write(self, leader: Replica) -> None:
+        """SIGSTOP the leader while its ledger write transaction waits inside: the ledger's
+        tables held locked until its write waits on them, then let go."""
+        server = self._server(Disruption.PAUSE_MID_WRITE)
+        with TableLock(server, self.database, LEDGER_TABLES):
+            wait_for(
+                lambda: waiting_for_a_lock(server, self.database, leader.db_ports(server.port)),
+                30,
+                f"{leader.replica_id} to write to the ledger",
+            )
+            leader.pause()
 
     # ------------------------------------------------------------------ verdict
 
@@ -337,20 +337,8 @@ class ReplicaCluster:
 
     def verdict(self) -> ReplicaVerdict:
         """Ground truth against the ledger, and the call log's terms."""
-        truth = self.truth()
-        ledger = Ledger(self.ledger)
-        try:
-            over, unrecorded = audit(
-                ledger, [(i["instance_id"], i["tags"].get(TAG_REQUEST, "")) for i in truth]
-            )
-        finally:
-            ledger.close()
-        return ReplicaVerdict(
-            launched=len(truth),
-            duplicates=over + self.excess_at_capacity,
-            unrecorded=unrecorded,
-            leaks=sum(1 for i in truth if i["state"] != "terminated"),
-            acting=acting(self.mutation_records()),
+        return judge(
+            self.truth(), self.ledger, self.mutation_records(), excess=self.excess_at_capacity
         )
 
     def close(self) -> None:
@@ -359,18 +347,6 @@ class ReplicaCluster:
                 replica.stop()
         finally:
             self.emulator.stop()
-
-
-def cut_connections(server: PostgresServer, database: str, ports: list[int]) -> int:
-    """Terminate the server's sessions on ``database`` from these client ports, as a
-    network cut of one client would; how many were cut."""
-    if not ports:
-        return 0
-    out = server.sql(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        f"WHERE datname = '{database}' AND client_port IN ({', '.join(map(str, ports))})"
-    )
-    return int(out.strip() or 0)
 
 
 def _wanted(instance: dict[str, Any]) -> bool:
