@@ -23,17 +23,19 @@ class ScenarioResult:
     exit_codes: list[int | None]  # of the replicas still running at the end, stopped cleanly
 
 
-def rise_and_fall(cluster: ReplicaCluster, *, nodes: int, blow: Disruption) -> ScenarioResult:
+def rise_and_fall(
+    cluster: ReplicaCluster, *, nodes: int, blow: Disruption, takeover_timeout: float = 60.0
+) -> ScenarioResult:
     """0 -> ``nodes`` with ``blow`` while the leader launches, down to a quarter with
     ``blow`` again while it terminates, back up to ``nodes`` and down to 0; each level
-    awaited by ground truth."""
+    awaited by ground truth, each takeover for at most ``takeover_timeout``."""
     cluster.start()
     hits: list[Disturbance] = []
     for level in (nodes, nodes // 4):
         since = len(cluster.mutation_records())
         cluster.set_demand(level)
         cluster.wait_acting(since)  # the blow falls in the middle of the leader's work
-        hits.append(cluster.disrupt(blow))
+        hits.append(cluster.disrupt(blow, timeout=takeover_timeout))
         cluster.wait_capacity(level)
     cluster.set_demand(nodes)
     cluster.wait_capacity(nodes)
