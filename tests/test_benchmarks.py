@@ -98,3 +98,10 @@ def test_failover_benchmark_reports_takeovers_and_ground_truth() -> None:
     assert isinstance(report["capacity_seconds_lost"], float)
     assert report["duplicates"] == 0 and report["leaks"] == 0 and report["overlaps"] == 0
     assert report["with_kills"]["replicas_acted"] >= 2
+
+
+def test_ledger_backends_benchmark_reports_both_and_the_ratio() -> None:
+    report = _report("ledger_backends", "--nodes", "50", "--rounds", "2", timeout=300)
+    assert set(report["tick_write_ms"]) == {"sqlite", "postgres"}
+    assert report["tick_write_ms"]["sqlite"] > 0 and report["tick_write_ms"]["postgres"] > 0
+    assert report["postgres_over_sqlite"] > 0 and report["pipeline_speedup"] > 0

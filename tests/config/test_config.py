@@ -10,7 +10,7 @@ import yaml
 
 from steadyscale.app.cli import main
 from steadyscale.app.loading import model_settings, parse_cluster_config
-from steadyscale.config import ledger_path, load_config, parse_config
+from steadyscale.config import DatabaseURL, ledger_location, ledger_path, load_config, parse_config
 from steadyscale.core.resources import parse_amounts
 from steadyscale.errors import ConfigError
 from tests.cluster import cluster_config
@@ -139,6 +139,35 @@ def test_ledger_lives_beside_the_config_unless_set(tmp_path: Path) -> None:
     assert ledger_path(config, tmp_path / "c.yaml") == tmp_path / ".steadyscale" / "test.db"
     config = cluster_config(ledger="state/l.db")
     assert ledger_path(config, tmp_path / "c.yaml") == tmp_path / "state" / "l.db"
+
+
+def test_a_ledger_url_is_a_database_and_never_a_path(tmp_path: Path) -> None:
+    url = "postgresql://steadyscale:s3cret@db.internal:5433/cluster_a?sslmode=require"
+    found = ledger_location(cluster_config(ledger=url), tmp_path / "c.yaml")
+    assert isinstance(found, DatabaseURL) and found.secret == url
+    assert str(found) == "postgresql://steadyscale:***@db.internal:5433/cluster_a?sslmode=require"
+    assert found.database == "cluster_a"
+    also = ledger_location(cluster_config(ledger="postgres://db/x"), tmp_path / "c.yaml")
+    assert isinstance(also, DatabaseURL)
+    relative = ledger_location(cluster_config(ledger="state/l.db"), tmp_path / "c.yaml")
+    assert relative == tmp_path / "state" / "l.db"
+    with pytest.raises(ConfigError, match=r"ledger postgresql://steadyscale:\*\*\*@db.internal"):
+        ledger_path(cluster_config(ledger=url), tmp_path / "c.yaml")  # a file only
+
+
+@pytest.mark.parametrize(
+    ("ledger", "expected"),
+    [
+        ("mysql://u:s3cret@h/db", "must start with postgresql:// or postgres://, not mysql://"),
+        ("postgresql://u:s3cret@h:5432", "no database"),
+        ("postgresql://u:s3cret@h:port/db", "not a valid URL"),
+        ("postgresql://u:s3cret@/db", "no host"),
+    ],
+)
+def test_a_bad_ledger_url_is_one_line_without_its_password(ledger: str, expected: str) -> None:
+    message = _error({**_base(), "ledger": ledger})
+    assert message.startswith("ledger: ") and expected in message, message
+    assert "s3cret" not in message and "\n" not in message
 
 
 def test_name_amount_pairs_are_parsed_in_one_place() -> None:

@@ -30,6 +30,7 @@ from steadyscale.ops.status import COLUMNS, collect_status, read_status, render_
 from steadyscale.retries.clock import FakeClock
 from steadyscale.store.ledger import Ledger
 from tests.cluster import Cluster, make_cluster
+from tests.ledgers import BACKENDS, ledger_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "status.schema.json").read_text())
@@ -42,12 +43,12 @@ NODE_TYPES = {
 }
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[Cluster, Path]]:
-    """A cluster mid-scale-up on a file ledger whose writer lock it holds, as a daemon
-    would: two of four nodes refused for capacity, the others launched, not yet visible;
-    and a config file pointing at the same ledger, for the CLI."""
-    ledger = tmp_path / "ledger.db"
+@pytest.fixture(params=BACKENDS)
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Cluster, Path]]:
+    """A cluster mid-scale-up on a ledger (a file, or a PostgreSQL database) whose writer
+    lock it holds, as a daemon would: two of four nodes refused for capacity, the others
+    launched, not yet visible; and a config file pointing at the same ledger, for the CLI."""
+    ledger = ledger_factory(request, tmp_path)("ledger.db")
     cluster = make_cluster(
         "realistic",
         ledger_path=str(ledger),
@@ -145,9 +146,9 @@ def test_status_reads_beside_a_daemon_in_the_middle_of_a_write(live: tuple[Clust
     with cluster.ledger.transaction():  # the daemon's write, not yet committed
         cluster.ledger.save_nodes([node])
         cluster.ledger.set_meta("demand_updated_at", "1")
-        report = read_status(cluster.config, Path(cluster.ledger.path))
+        report = read_status(cluster.config, cluster.ledger.location)
         assert report.demand_updated_at != 1.0  # the last committed state, no waiting
-    assert read_status(cluster.config, Path(cluster.ledger.path)).demand_updated_at == 1.0
+    assert read_status(cluster.config, cluster.ledger.location).demand_updated_at == 1.0
 
 
 def test_watch_redraws_every_interval_until_stopped(live: tuple[Cluster, Path]) -> None:
@@ -157,7 +158,7 @@ def test_watch_redraws_every_interval_until_stopped(live: tuple[Cluster, Path]) 
 
     def read() -> Any:
         cluster.ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=next(counts))], 0.0)
-        return read_status(cluster.config, Path(cluster.ledger.path))
+        return read_status(cluster.config, cluster.ledger.location)
 
     out = io.StringIO()
     frames = watch_status(
@@ -177,7 +178,7 @@ def test_watch_on_a_pipe_prints_one_frame_after_another(live: tuple[Cluster, Pat
     clock = FakeClock()
     out = io.StringIO()
     frames = watch_status(
-        lambda: read_status(cluster.config, Path(cluster.ledger.path)),
+        lambda: read_status(cluster.config, cluster.ledger.location),
         interval=1,
         clock=clock,
         console=Console(file=out, width=200),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -124,3 +125,32 @@ def test_a_damaged_state_file_is_an_error_and_left_alone(tmp_path: Path) -> None
         StateFile(path)
 
     assert path.read_bytes().startswith(b"not a database")
+
+
+def test_a_state_file_has_an_id_kept_across_opens_and_knows_when_it_is_new(
+    tmp_path: Path,
+) -> None:
+    first = StateFile(tmp_path / "s.sqlite")
+    first.close()
+
+    again = StateFile(tmp_path / "s.sqlite")
+
+    assert first.is_new and not again.is_new
+    assert uuid.UUID(first.ledger_id).version == 4
+    assert again.ledger_id == first.ledger_id
+    assert StateFile(tmp_path / "other.sqlite").ledger_id != first.ledger_id
+    assert StateFile(":memory:").is_new
+
+
+def test_a_file_from_before_state_files_had_an_id_gets_one_and_is_not_new(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    _unversioned_file(path, lifecycle=True, intents=True)
+
+    state = StateFile(path)
+
+    assert not state.is_new
+    assert uuid.UUID(state.ledger_id).version == 4
+    state.close()
+    assert StateFile(path).ledger_id == state.ledger_id

@@ -16,6 +16,7 @@ import pytest
 
 from steadyscale.emulator import Emulator
 from steadyscale.testing.ray_harness import Outcome, RayScenario, start_emulator
+from steadyscale.testing.ray_lost_state import LOSSES, LostStateScenario
 
 WORKERS = 100
 TIME_SCALE = 0.05
@@ -75,4 +76,26 @@ def test_a_restart_of_ray_while_its_launches_are_invisible_launches_nothing_twic
 
     assert outcome.invisible_at_restart == 20, "the restart should come before EC2 shows them"
     assert outcome.update_errors == 0, outcome.error_samples
+    assert outcome.launched == 20 and outcome.duplicates == 0 and outcome.leaks == 0
+
+
+@pytest.mark.parametrize("how", LOSSES)
+def test_a_lost_state_file_makes_ray_drop_relaunch_or_terminate_no_live_node(
+    tmp_path: Path, how: str
+) -> None:
+    lag = {"median": 100, "p99": 100, "max": 100}  # 5 real seconds at this time scale
+    emulator = start_emulator("realistic", time_scale=TIME_SCALE, seed=7, visibility=lag)
+    try:
+        scenario = LostStateScenario(
+            how=how, emulator=emulator, state_dir=tmp_path, hold_seconds=150
+        )
+        outcome = scenario.run_losing_state(running=10, invisible=10)
+    finally:
+        emulator.stop()
+
+    assert outcome.running_at_loss == 10
+    assert outcome.hidden_at_loss == 10, "the loss should come before EC2 shows them"
+    assert outcome.update_errors == 0, outcome.error_samples
+    assert outcome.terminated_at_loss == 0
+    assert outcome.seconds_to_target is not None, "never reached the target"
     assert outcome.launched == 20 and outcome.duplicates == 0 and outcome.leaks == 0

@@ -10,6 +10,7 @@ from typing import Any
 from steadyscale.core.lifecycle import TERMINATE_REFUSED, HistoryEntry, NodeRecord, Status
 from steadyscale.store.failures import FAILURES_SQL
 from steadyscale.store.ledger import Ledger
+from tests.ledgers import LedgerAt
 
 REFUSED = f"{TERMINATE_REFUSED}OperationNotPermitted: protected"
 
@@ -35,8 +36,8 @@ def _terminating(n: int, *, asked: float, error: str | None, accepted: bool = Fa
     )
 
 
-def _ledger(tmp_path: Path, records: list[NodeRecord], failed: int = 0) -> Ledger:
-    ledger = Ledger(tmp_path / "ledger.db")
+def _ledger(ledger_at: LedgerAt, records: list[NodeRecord], failed: int = 0) -> Ledger:
+    ledger = Ledger(ledger_at("ledger.db"))
     entries = [
         (f"n-{n:05}", HistoryEntry(Status.LAUNCH_FAILED, 500.0 + n, f"capacity {n}"))
         for n in range(failed)
@@ -47,10 +48,10 @@ def _ledger(tmp_path: Path, records: list[NodeRecord], failed: int = 0) -> Ledge
 
 
 def test_held_nodes_come_first_newest_first_until_a_terminate_is_accepted(
-    tmp_path: Path,
+    ledger_at: LedgerAt,
 ) -> None:
     ledger = _ledger(
-        tmp_path,
+        ledger_at,
         [
             *(_node(n, Status.LAUNCH_FAILED) for n in range(3)),
             _terminating(10, asked=100.0, error=REFUSED),
@@ -77,9 +78,9 @@ def test_held_nodes_come_first_newest_first_until_a_terminate_is_accepted(
     ]
 
 
-def test_at_most_limit_held_nodes_are_listed_and_all_are_counted(tmp_path: Path) -> None:
+def test_at_most_limit_held_nodes_are_listed_and_all_are_counted(ledger_at: LedgerAt) -> None:
     ledger = _ledger(
-        tmp_path, [_terminating(n, asked=float(n), error=REFUSED) for n in range(1, 9)]
+        ledger_at, [_terminating(n, asked=float(n), error=REFUSED) for n in range(1, 9)]
     )
     failures = ledger.recent_failures(5)
     ledger.close()
@@ -87,20 +88,23 @@ def test_at_most_limit_held_nodes_are_listed_and_all_are_counted(tmp_path: Path)
     assert (failures.held_total, failures.recent) == (8, [])
 
 
-def test_nothing_failed_nothing_listed(tmp_path: Path) -> None:
-    failures = _ledger(tmp_path, [_node(1)]).recent_failures(5)
+def test_nothing_failed_nothing_listed(ledger_at: LedgerAt) -> None:
+    failures = _ledger(ledger_at, [_node(1)]).recent_failures(5)
     assert (failures.held, failures.held_total, failures.recent) == ([], 0, [])
 
 
 def test_held_nodes_are_found_by_the_status_index_beside_ten_thousand_nodes(
-    tmp_path: Path,
+    ledger_at: LedgerAt,
 ) -> None:
     records = [_node(n) for n in range(10_000)]
     records.append(_terminating(10_000, asked=1.0, error=REFUSED))
-    ledger = _ledger(tmp_path, records)
+    ledger = _ledger(ledger_at, records)
     assert ledger.recent_failures(5).held_total == 1
     ledger.close()
-    db = sqlite3.connect(tmp_path / "ledger.db")
+    where = ledger_at("ledger.db")
+    if not isinstance(where, Path):
+        return  # (the query plan below is SQLite's)
+    db = sqlite3.connect(where)
     plan = " | ".join(
         row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {FAILURES_SQL}", ("",) * 8).fetchall()
     )

@@ -1,22 +1,37 @@
-"""The SQLite ledger: durable nodes, requests, demand and transitions; clear errors."""
+"""The ledger, on SQLite and on PostgreSQL: durable nodes, requests, demand and
+transitions; clear errors."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from steadyscale.core.lifecycle import NodeRecord, NodeUpdate, Status
 from steadyscale.core.resources import DemandItem
-from steadyscale.store.ledger import SCHEMA_VERSION, LaunchRequest, Ledger, LedgerError, WriterLock
+from steadyscale.store.ledger import (
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    LaunchRequest,
+    Ledger,
+    LedgerError,
+    WriterLock,
+    as_location,
+)
+from steadyscale.store.postgres import PostgresStore
+from steadyscale.store.sqlite import Store
+from steadyscale.store.storage import Storage
+from tests.ledgers import LedgerAt, run_sql
 
 
 def _node(node_id: str = "n-1", status: Status = Status.QUEUED) -> NodeRecord:
     return NodeRecord(node_id=node_id, node_type="cpu", status=status, created_at=1.0)
 
 
-def test_nodes_and_history_survive_a_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "l.db"
+def test_nodes_and_history_survive_a_reopen(ledger_at: LedgerAt) -> None:
+    path = ledger_at("l.db")
     ledger = Ledger(path)
     record = _node()
     entries = [
@@ -45,8 +60,8 @@ def test_nodes_and_history_survive_a_reopen(tmp_path: Path) -> None:
     again.close()
 
 
-def test_terminal_nodes_are_kept_but_not_loaded_by_default(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.db")
+def test_terminal_nodes_are_kept_but_not_loaded_by_default(ledger_at: LedgerAt) -> None:
+    ledger = Ledger(ledger_at("l.db"))
     done = _node("n-2", Status.TERMINATED)
     done.instance_id = "i-2"
     with ledger.transaction():
@@ -56,8 +71,8 @@ def test_terminal_nodes_are_kept_but_not_loaded_by_default(tmp_path: Path) -> No
     assert ledger.known_instance_ids() == {"i-2"}
 
 
-def test_demand_is_replaced_whole(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.db")
+def test_demand_is_replaced_whole(ledger_at: LedgerAt) -> None:
+    ledger = Ledger(ledger_at("l.db"))
     ledger.set_demand([DemandItem(bundle={"CPU": 2}, count=3)], 5.0)
     ledger.set_demand(
         [DemandItem(bundle={"GPU": 1}, count=1), DemandItem(bundle={"CPU": 1}, count=0)], 6.0
@@ -66,9 +81,10 @@ def test_demand_is_replaced_whole(tmp_path: Path) -> None:
     assert ledger.demand_updated_at() == 6.0
 
 
-def test_wal_mode_lets_a_second_connection_read_while_one_writes(tmp_path: Path) -> None:
-    writer = Ledger(tmp_path / "l.db")
-    reader = Ledger(tmp_path / "l.db")
+def test_a_second_connection_reads_while_one_writes(ledger_at: LedgerAt) -> None:
+    # (SQLite: WAL mode; PostgreSQL: MVCC)
+    writer = Ledger(ledger_at("l.db"))
+    reader = Ledger(ledger_at("l.db"))
     with writer.transaction():
         writer.save_nodes([_node()])
         assert reader.nodes() == []  # not committed yet, and the reader is not blocked
@@ -83,18 +99,20 @@ def test_a_corrupt_ledger_is_a_clear_error_and_is_left_alone(tmp_path: Path) -> 
     assert path.read_bytes().startswith(b"this is not a database")
 
 
-def test_a_ledger_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.db")
+def test_a_ledger_from_a_newer_version_is_refused(ledger_at: LedgerAt) -> None:
+    ledger = Ledger(ledger_at("l.db"))
     ledger.set_meta("schema_version", "99")
     ledger.close()
     with pytest.raises(LedgerError, match="upgrade steadyscale"):
-        Ledger(tmp_path / "l.db")
+        Ledger(ledger_at("l.db"))
+    with pytest.raises(LedgerError, match="upgrade steadyscale"):
+        Ledger(ledger_at("l.db"), readonly=True)
 
 
 def test_a_version_1_ledger_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     import sqlite3  # noqa: PLC0415
 
-    from steadyscale.store import ledger as ledger_module  # noqa: PLC0415
+    from steadyscale.store import ledger_schema as ledger_module  # noqa: PLC0415
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
@@ -116,37 +134,55 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_data(tmp_path: Path) -> No
     assert ledger.requests()[0].spec == '{"InstanceType": "m5.large"}'
 
 
-def test_a_file_without_a_schema_version_is_refused(tmp_path: Path) -> None:
-    import sqlite3  # noqa: PLC0415
+def test_a_version_1_ledger_is_migrated_on_either_backend(ledger_at: LedgerAt) -> None:
+    version_1 = dataclasses.replace(SCHEMA, migrations={1: MIGRATIONS[1]})
+    where = as_location(ledger_at("old.db"))
+    store: Storage = (
+        Store(where, version_1) if isinstance(where, Path) else PostgresStore(where, version_1)
+    )
+    store.execute(
+        "INSERT INTO requests (request_id, node_type, count, client_token, status, "
+        "created_at) VALUES ('r-1', 'cpu', 2, 'ss-r-1', 'open', 1.5)"
+    )
+    store.close()
+    ledger = Ledger(where)
+    assert ledger.meta("schema_version") == str(SCHEMA_VERSION)
+    [request] = ledger.requests()
+    assert (request.client_token, request.spec, request.created_at) == ("ss-r-1", None, 1.5)
+    ledger.close()
 
-    path = tmp_path / "foreign.db"
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.commit()
-    db.close()
+
+def test_a_file_without_a_schema_version_is_refused(
+    ledger_at: LedgerAt, request: pytest.FixtureRequest
+) -> None:
+    path = ledger_at("foreign.db")
+    run_sql(request, path, "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     with pytest.raises(LedgerError, match="has no schema version"):
         Ledger(path)
 
 
-def test_only_one_writer_at_a_time(tmp_path: Path) -> None:
-    first = Ledger(tmp_path / "l.db")
+def test_only_one_writer_at_a_time(ledger_at: LedgerAt) -> None:
+    first = Ledger(ledger_at("l.db"))
     first.acquire_writer()
-    second = Ledger(tmp_path / "l.db")
-    with pytest.raises(LedgerError, match=r"another steadyscale daemon \(pid \d+\) is running"):
+    second = Ledger(ledger_at("l.db"))
+    with pytest.raises(
+        LedgerError, match=r"another steadyscale daemon \(pid \d+( on [^)]+)?\) is running"
+    ):
         second.acquire_writer()
     assert second.demand() == []  # readers (status, request) are not blocked
     first.close()
     second.acquire_writer()  # free once the first is gone
     second.close()
-    lock = WriterLock(tmp_path / "l.db")
-    lock.acquire()
-    lock.release()
+    if isinstance(ledger_at("l.db"), Path):
+        lock = WriterLock(ledger_at("l.db"))
+        lock.acquire()
+        lock.release()
 
 
 def test_a_start_re_labels_live_nodes_and_keeps_the_node_types_in_one_transaction(
-    tmp_path: Path,
+    ledger_at: LedgerAt,
 ) -> None:
-    path = tmp_path / "l.db"
+    path = ledger_at("l.db")
     ledger = Ledger(path)
     live, done = _node("n-1"), _node("n-2", Status.CANCELLED)
     with ledger.transaction():
@@ -162,8 +198,8 @@ def test_a_start_re_labels_live_nodes_and_keeps_the_node_types_in_one_transactio
     again.close()
 
 
-def test_the_launch_parameters_of_live_nodes_are_read_by_request() -> None:
-    ledger = Ledger(":memory:")
+def test_the_launch_parameters_of_live_nodes_are_read_by_request(ledger_at: LedgerAt) -> None:
+    ledger = Ledger(ledger_at("l.db"))
     live = _node("n-1", Status.REQUESTED)
     live.request_id = "r-1"
     done = _node("n-2", Status.CANCELLED)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from steadyscale.config import DatabaseURL
 from steadyscale.core.lifecycle import NodeRecord, Status
 from steadyscale.store.ledger import Ledger, LedgerError, WriterLock
 from steadyscale.store.ownership import (
@@ -18,9 +19,10 @@ from steadyscale.store.ownership import (
     owner,
     set_carried,
 )
+from tests.ledgers import LedgerAt
 
 
-def _ledger(path: Path, *live: str, done: tuple[str, ...] = ()) -> Ledger:
+def _ledger(path: Path | str, *live: str, done: tuple[str, ...] = ()) -> Ledger:
     ledger = Ledger(path)
     records = [
         NodeRecord(node_id=n, node_type="cpu", status=Status.READY, created_at=1.0) for n in live
@@ -33,8 +35,10 @@ def _ledger(path: Path, *live: str, done: tuple[str, ...] = ()) -> Ledger:
     return ledger
 
 
-def test_a_daemon_start_records_the_config_file_and_the_cluster_name(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "a.db")
+def test_a_daemon_start_records_the_config_file_and_the_cluster_name(
+    ledger_at: LedgerAt,
+) -> None:
+    ledger = Ledger(ledger_at("a.db"))
     assert owner(ledger) == Owner(config_file=None, cluster_name=None)
     assert claim(ledger, config_file="/c/cluster.yaml", cluster_name="a") is None
     assert owner(ledger) == Owner(config_file="/c/cluster.yaml", cluster_name="a")
@@ -42,8 +46,10 @@ def test_a_daemon_start_records_the_config_file_and_the_cluster_name(tmp_path: P
     ledger.close()
 
 
-def test_a_ledger_run_under_a_new_name_carries_its_live_nodes_in_place(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path / "fixed.db", "n-1", "n-2", done=("n-0",))
+def test_a_ledger_run_under_a_new_name_carries_its_live_nodes_in_place(
+    ledger_at: LedgerAt,
+) -> None:
+    ledger = _ledger(ledger_at("fixed.db"), "n-1", "n-2", done=("n-0",))
     claim(ledger, config_file="/c/cluster.yaml", cluster_name="a")
     # The ledger's path does not depend on the name (``ledger:`` is set): the same file.
     assert claim(ledger, config_file="/c/cluster.yaml", cluster_name="b") == "a"
@@ -70,6 +76,41 @@ def test_carry_over_moves_the_ledger_and_records_which_nodes_carry_the_old_tag(
     assert carried(moved) == {"a": {"n-1", "n-2"}}
     assert {r.node_id for r in moved.nodes(include_terminal=True)} == {"n-0", "n-1", "n-2"}
     moved.close()
+
+
+def test_a_postgresql_ledger_is_carried_over_in_place_under_its_writer_lock(
+    postgres: str,
+) -> None:
+    url = DatabaseURL(postgres)
+    ledger = _ledger(postgres, "n-1", "n-2", done=("n-0",))
+    claim(ledger, config_file="/c/cluster.yaml", cluster_name="a")
+    ledger.acquire_writer()  # a daemon runs on it
+    with pytest.raises(LedgerError, match=r"another steadyscale daemon \(pid \d+"):
+        carry_over(url, url, config_file="/c/cluster.yaml", former_name="a", cluster_name="b")
+    ledger.close()
+
+    done = carry_over(url, url, config_file="/c/cluster.yaml", former_name="a", cluster_name="b")
+
+    assert (done.live_nodes, dict(done.carried), done.replaced) == (2, {"a": 2}, None)
+    again = Ledger(url)
+    assert owner(again) == Owner(config_file="/c/cluster.yaml", cluster_name="b")
+    assert carried(again) == {"a": {"n-1", "n-2"}}
+    again.close()
+
+
+def test_a_postgresql_ledger_never_moves_to_or_from_a_file(postgres: str, tmp_path: Path) -> None:
+    url = DatabaseURL(postgres)
+    _ledger(postgres, "n-1").close()
+    for old, new in ((url, tmp_path / "b.db"), (tmp_path / "b.db", url)):
+        with pytest.raises(LedgerError, match="never into or out of a PostgreSQL database"):
+            carry_over(old, new, config_file="/c/x.yaml", former_name="a", cluster_name="b")
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_carry_over_of_an_empty_database_is_refused(postgres: str) -> None:
+    url = DatabaseURL(postgres)
+    with pytest.raises(LedgerError, match=r"no ledger of cluster a at postgresql://"):
+        carry_over(url, url, config_file="/c/x.yaml", former_name="a", cluster_name="b")
 
 
 def test_carry_over_refuses_while_a_daemon_holds_either_ledger(tmp_path: Path) -> None:

@@ -9,6 +9,9 @@ ledger beside it still carries nodes tagged with the name (a cluster of that nam
 take them for strangers), and while this config's ledger of this very name lies beside it
 (a carry-over cut short before it moved the file). ``claim_ledger`` then records who runs
 the ledger.
+
+A PostgreSQL ledger has nothing beside it, and its URL does not depend on the name: a
+renamed cluster on one is carried over in place by ``claim_ledger``.
 """
 
 from __future__ import annotations
@@ -16,20 +19,22 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from steadyscale.config import ClusterConfig
+from steadyscale.config import ClusterConfig, DatabaseURL, LedgerLocation
 from steadyscale.store.ledger import Ledger, LedgerError
 from steadyscale.store.ownership import LedgerFile, claim, ledgers_beside, read_ledger_file
 
 log = logging.getLogger("steadyscale.runtime")
 
 
-def refuse_if_renamed(config: ClusterConfig, config_path: str | Path | None, path: Path) -> None:
+def refuse_if_renamed(
+    config: ClusterConfig, config_path: str | Path | None, path: LedgerLocation
+) -> None:
     """Refuse (LedgerError, one line) to start the new or empty ledger at ``path`` while a
     ledger beside it would be orphaned by it, or has nodes it would kill. Ledgers of other
     configs never block a new cluster; those that do not say which config ran them (an
     older steadyscale's) are only warned about, and so are this config's other ledgers
     once its own ledger tracks nodes."""
-    if config_path is None:
+    if config_path is None or isinstance(path, DatabaseURL):
         return
     config_file = str(Path(config_path).resolve())
     own = read_ledger_file(path) if path.exists() else None

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from steadyscale.app.loading import model_settings
 from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
-from steadyscale.config import ClusterConfig, bucket_pairs, ledger_path
+from steadyscale.config import ClusterConfig, DatabaseURL, LedgerLocation, bucket_pairs
+from steadyscale.config import ledger_location as find_ledger
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
@@ -45,7 +46,7 @@ class Runtime:
     clock: Clock
     provider: CloudProvider
     ledger: Ledger
-    ledger_path: Path
+    ledger_path: LedgerLocation  # a file, or a PostgreSQL database (str() hides a password)
     metrics: Metrics
     health: HealthChecker
     emulator: Emulator | None = None  # only with provider.type emulator
@@ -170,7 +171,7 @@ def open_runtime(
     ledger of its former name still tracks live nodes. ``clock``: the clock of an
     ``aws`` endpoint's emulator (tests run one on a fake clock); by default the wall's.
     """
-    path = ledger_path(config, config_path)
+    path = find_ledger(config, config_path)
     in_process = config.provider.type in ("memory", "emulator")
     fresh = in_process and fresh_emulator_ledger
     if not fresh:
@@ -226,9 +227,12 @@ def _runtime_clock(config: ClusterConfig, clock: Clock | None) -> Clock:
     return clock or WallClock()
 
 
-def _open_ledger(path: Path, *, fresh: bool) -> Ledger:
-    """The ledger, its writer lock taken before anything touches it. ``fresh``: an
-    earlier run's ledger is replaced (the embedded emulator starts empty)."""
+def _open_ledger(path: LedgerLocation, *, fresh: bool) -> Ledger:
+    """The ledger, its writer lock taken before anything touches it (in a database: its
+    advisory lock, taken before anything is written). ``fresh``: an earlier run's ledger
+    is replaced (the embedded emulator starts empty)."""
+    if isinstance(path, DatabaseURL):
+        return _open_database_ledger(path, fresh=fresh)
     lock = WriterLock(path)
     lock.acquire()
     if fresh and path.exists():
@@ -245,6 +249,19 @@ def _open_ledger(path: Path, *, fresh: bool) -> Ledger:
         lock.release()
         raise
     ledger.writer_lock = lock
+    return ledger
+
+
+def _open_database_ledger(url: DatabaseURL, *, fresh: bool) -> Ledger:
+    ledger = Ledger(url)
+    try:
+        ledger.acquire_writer()
+        if fresh and ledger.nodes(include_terminal=True):
+            ledger.clear()
+            log.warning("emptied the ledger %s: the embedded emulator starts empty", url)
+    except BaseException:
+        ledger.close()
+        raise
     return ledger
 
 

@@ -3,6 +3,7 @@ own model. Other packages import these names from here."""
 
 from steadyscale.config.loading import (
     describe_validation_error,
+    ledger_location,
     ledger_path,
     load_config,
     parse_config,
@@ -11,6 +12,7 @@ from steadyscale.config.loading import (
     read_yaml_document,
     read_yaml_file,
 )
+from steadyscale.config.location import DatabaseURL, LedgerLocation
 from steadyscale.config.metrics import MetricsConfig
 from steadyscale.config.models import ClusterConfig, ScenarioStep
 from steadyscale.config.node_types import HealthCheck, NodeType
@@ -24,7 +26,9 @@ from steadyscale.config.validation import (
 __all__ = [
     "DEFAULT_RATE_LIMITS",
     "ClusterConfig",
+    "DatabaseURL",
     "HealthCheck",
+    "LedgerLocation",
     "MetricsConfig",
     "NodeType",
     "Provider",
@@ -34,6 +38,7 @@ __all__ = [
     "describe_validation_error",
     "ec2_actions",
     "known_instance_types",
+    "ledger_location",
     "ledger_path",
     "load_config",
     "parse_config",

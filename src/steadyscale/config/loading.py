@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from steadyscale.config.location import DatabaseURL, LedgerLocation, location
 from steadyscale.config.models import ClusterConfig
 from steadyscale.config.validation import check_node_types
 from steadyscale.errors import ConfigError
@@ -148,10 +149,21 @@ def load_config(path: str | Path) -> ClusterConfig:
     return parse_config(data, source=str(path))
 
 
-def ledger_path(config: ClusterConfig, config_path: str | Path | None) -> Path:
-    """Where the ledger lives: ``ledger`` from the config, else beside the config file."""
+def ledger_location(config: ClusterConfig, config_path: str | Path | None) -> LedgerLocation:
+    """Where the ledger lives: ``ledger`` from the config (a PostgreSQL URL as it is, a
+    path relative to the config file), else a file beside the config file."""
     base = Path(config_path).resolve().parent if config_path else Path.cwd()
     if config.ledger:
-        path = Path(config.ledger).expanduser()
-        return path if path.is_absolute() else base / path
+        return location(config.ledger, base)
     return base / ".steadyscale" / f"{config.cluster_name}.db"
+
+
+def ledger_path(config: ClusterConfig, config_path: str | Path | None) -> Path:
+    """The ledger's file, for what works on files only; a PostgreSQL ledger is refused
+    with one line."""
+    found = ledger_location(config, config_path)
+    if isinstance(found, DatabaseURL):
+        raise ConfigError(
+            f"ledger {found} is a PostgreSQL database; this works on a ledger file only"
+        )
+    return found

@@ -11,6 +11,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from steadyscale.config.base import StrictModel
+from steadyscale.config.location import is_url, url_problem
 from steadyscale.config.metrics import MetricsConfig
 from steadyscale.config.node_types import NodeType
 from steadyscale.config.provider import Provider
@@ -90,9 +91,11 @@ class ClusterConfig(StrictModel):
     gc_grace_seconds: float = Field(
         default=300.0,
         ge=0,
-        description="Cluster-tagged instances the ledger does not know are terminated this "
-        "long after their launch (unless their request-id tag matches a launch we are "
-        "waiting on).",
+        description="An instance this ledger launched (its steadyscale:ledger-id tag) under "
+        "a launch request it gave up, and tracks no node for, is terminated this long after "
+        "its launch. Cluster instances the ledger cannot explain (another ledger's id, or "
+        "none) are never terminated: they are reported, and `steadyscale ledger adopt` takes "
+        "them over.",
     )
     max_tick_seconds: float = Field(
         default=60.0,
@@ -101,8 +104,12 @@ class ClusterConfig(StrictModel):
     )
     ledger: str | None = Field(
         default=None,
-        description="Path of the SQLite ledger; relative to the config file. Default: "
-        "`.steadyscale/<cluster_name>.db` beside the config.",
+        description="Where the ledger is: a SQLite file path, relative to the config file "
+        "(default: `.steadyscale/<cluster_name>.db` beside the config), or a PostgreSQL "
+        "database URL `postgresql://user[:password]@host[:port]/database` (also "
+        "`postgres://`; one database per cluster), which several replicas can share. A "
+        "password in the URL is shown as `***` in logs, errors and `status`; libpq's "
+        "`PGPASSWORD` or `~/.pgpass` keep it out of the config.",
     )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig, description="Prometheus metrics and /healthz."
@@ -142,6 +149,15 @@ class ClusterConfig(StrictModel):
             f"{value!r}: give a number of nodes >= 1 (e.g. 2) or a percentage of the nodes "
             "being replaced, above 0 and at most 100 (e.g. 25%)"
         )
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger_location(cls, value: str | None) -> str | None:
+        if value is not None and is_url(value):
+            problem = url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @field_validator("cluster_name")
     @classmethod

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 TAG_CLUSTER = "steadyscale:cluster"
 TAG_NODE_TYPE = "steadyscale:node-type"
 TAG_REQUEST = "steadyscale:request-id"
+# The id of the ledger that launched an instance: only that ledger may conclude it is
+# unwanted. An instance without it (or with another's) is unknown, never garbage.
+TAG_LEDGER = "steadyscale:ledger-id"
 
 
 @dataclass(frozen=True)
@@ -26,3 +29,8 @@ class CloudInstance:
     launch_time: float | None = None  # EC2's LaunchTime, seconds since the epoch
     public_ip: str | None = None
     lifecycle: str | None = None  # EC2's InstanceLifecycle: "spot", or None for on-demand
+
+    @property
+    def ledger_id(self) -> str | None:
+        """The id of the ledger that launched it (its ``TAG_LEDGER``), if it carries one."""
+        return self.tags.get(TAG_LEDGER)

@@ -90,7 +90,7 @@ class Autoscaler:
         self.terminator = Terminator(
             provider, self.book, reporter=self.reporter, clock=clock, crash=crash
         )
-        self.strangers = Strangers(config, provider, self.reporter)
+        self.strangers = Strangers(config, provider, self.reporter, ledger=ledger, metrics=metrics)
         self.progress = Progress(ledger)
         self.infeasible = InfeasibleNotice(self.reporter)
         self.retirement = Retirement(self.book, self.reporter)

@@ -81,6 +81,7 @@ class Launcher:
         self.clock = clock
         self._new_id = new_ids  # a seeded source makes a simulation reproducible
         self.crash = crash
+        self.ledger_id, self.untagged = self.ledger.ledger_id, self.ledger.untagged_requests()
 
     def launch(self, launch: Mapping[str, int], report: TickReport, deadline: float) -> None:
         """Launch what the scheduler asked for, within EC2's instance bucket: the rest waits
@@ -174,6 +175,7 @@ class Launcher:
             cluster_name=(
                 self.carried.name_of(waiting[0].node_id) if self.carried and waiting else None
             ),
+            ledger_id=None if request.request_id in self.untagged else self.ledger_id,
         )
         try:
             result = self.provider.launch(spec)

@@ -16,13 +16,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    make_wsgi_app,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from steadyscale.core.feasibility import Infeasible
 from steadyscale.core.lifecycle import TERMINAL, NodeRecord, Status
@@ -138,6 +132,13 @@ class Metrics:
             "Nodes terminated for failing their health "
             "check (and replaced when demand needs them).",
             ["node_type"],
+            registry=r,
+        )
+        self.unknown_instances = Gauge(
+            "steadyscale_unknown_instances",
+            "Cluster instances the ledger cannot explain, left alone (never terminated), by "
+            "reason: other_ledger, no_ledger_id, unknown_request.",
+            ["reason"],
             registry=r,
         )
 

@@ -9,10 +9,10 @@ does not show yet, read from the ledger without its writer lock.
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from steadyscale.config import ClusterConfig
+from steadyscale.config import ClusterConfig, LedgerLocation
 from steadyscale.core.changes import ChangePlan, Fate, decode_snapshot
 from steadyscale.core.lifecycle import Status
 from steadyscale.core.resources import format_bundle
@@ -34,11 +34,12 @@ from steadyscale.ops.status_report import (
     NotVisibleEntry,
     Progress,
     StatusReport,
+    UnknownEntry,
 )
 from steadyscale.retries.clock import Clock
 from steadyscale.store.changes import change_plan
 from steadyscale.store.failures import Failure
-from steadyscale.store.ledger import Ledger
+from steadyscale.store.ledger import UNKNOWN_INSTANCES, Ledger
 
 __all__ = [
     "COLUMNS",
@@ -90,7 +91,21 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         retiring=len(plan.retiring),
         retiring_reasons=dict(Counter(plan.retiring.values())),
         relabel_pending=dict(plan.renames),
+        ledger_id=ledger.ledger_id,
+        unknown_instances=_unknown(ledger.meta(UNKNOWN_INSTANCES)),
     )
+
+
+def _unknown(text: str | None) -> list[UnknownEntry]:
+    """The unknown instances the daemon listed last; keys a later steadyscale may add are
+    left out, not refused."""
+    if not text:
+        return []
+    fields = UnknownEntry.model_fields
+    return [
+        UnknownEntry.model_validate({k: v for k, v in entry.items() if k in fields})
+        for entry in json.loads(text)
+    ]
 
 
 def _node_types(
@@ -147,7 +162,9 @@ def _failure(failure: Failure) -> FailureEntry:
     )
 
 
-def read_status(config: ClusterConfig, path: Path, now: float | None = None) -> StatusReport:
+def read_status(
+    config: ClusterConfig, path: LedgerLocation, now: float | None = None
+) -> StatusReport:
     """Open the ledger read-only (no writer lock), collect, close: safe beside a daemon."""
     ledger = Ledger(path, readonly=True)
     try:
@@ -177,7 +194,7 @@ def status_view(report: StatusReport) -> RenderableType:
             *(cell(info.counts[c]) for c in COLUMNS),
             str(info.total),
         )
-    parts: list[RenderableType] = [table, *_changes_view(report)]
+    parts: list[RenderableType] = [table, *_changes_view(report), *_unknown_view(report)]
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
     parts.append(Text(f"demand: {demand or 'none'}"))
     if report.progress is not None and demand:
@@ -228,6 +245,23 @@ def _changes_view(report: StatusReport) -> list[RenderableType]:
         renames = ", ".join(f"{old} -> {new}" for old, new in report.relabel_pending.items())
         parts.append(Text(f"re-labelled when the daemon starts with this config: {renames}"))
     return parts
+
+
+def _unknown_view(report: StatusReport) -> list[RenderableType]:
+    """Cluster instances the ledger cannot explain: left alone, and how to take them over."""
+    unknown = report.unknown_instances
+    if not unknown:
+        return []
+    shown = ", ".join(f"{u.instance_id} ({u.reason})" for u in unknown[:5])
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    return [
+        Text(
+            f"unknown instances: {len(unknown)} tagged with the cluster that the ledger cannot "
+            f"explain, left alone (never terminated): {shown}{more}; "
+            "`steadyscale ledger adopt CONFIG` takes them over",
+            style="yellow",
+        )
+    ]
 
 
 def _progress_view(progress: Progress, demanded: int) -> list[Text]:

@@ -80,6 +80,19 @@ class InfeasibleEntry(_Out):
     why: str = Field(description='in words, e.g. "no node type offers GPU"')
 
 
+class UnknownEntry(_Out):
+    instance_id: str
+    reason: str = Field(
+        description="why the ledger cannot explain it: other_ledger (it carries another "
+        "ledger's id), no_ledger_id (it carries none), unknown_request (this ledger's id, "
+        "but a launch request this ledger has no record of)"
+    )
+    state: str = Field(description="EC2's state when the daemon last listed it")
+    node_type: str | None = Field(description="its steadyscale:node-type tag, if any")
+    instance_type: str | None
+    ledger_id: str | None = Field(description="the ledger id it carries, if any")
+
+
 class Progress(_Out):
     unmet: int = Field(ge=0, description="bundles left without a node by limits or pacing")
     infeasible: int = Field(
@@ -153,4 +166,15 @@ class StatusReport(_Out):
         default_factory=dict,
         description="node types this config renames (old -> new): the daemon re-labels their "
         "nodes when it starts with it",
+    )
+    ledger_id: str | None = Field(
+        None,
+        description="the ledger's id, tagged steadyscale:ledger-id on every instance it "
+        "launches; null in a ledger no daemon of this version opened yet",
+    )
+    unknown_instances: list[UnknownEntry] = Field(
+        default_factory=list,
+        description="live instances tagged with the cluster that the ledger cannot explain, "
+        "as the daemon last listed them: reported and left alone, never terminated "
+        "(`steadyscale ledger adopt` takes them over)",
     )

@@ -40,6 +40,9 @@ class LaunchSpec:
     # sent under a former cluster name (carried over) carries that name: EC2 refuses a
     # ClientToken repeated with other tags.
     cluster_name: str | None = None
+    # The launching ledger's id, tagged on the instances (``TAG_LEDGER``); None for a
+    # request first sent before ledgers had ids: a resend carries the tags first sent.
+    ledger_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE, TAG_REQUEST
+from steadyscale.core.instances import TAG_CLUSTER, TAG_LEDGER, TAG_NODE_TYPE, TAG_REQUEST
 from steadyscale.providers.protocol import LaunchSpec
 
 # Resource types RunInstances tags with the cluster's tags (TagSpecifications). Volumes
@@ -81,9 +81,10 @@ def merge_tags(
 
 def run_instances_params(spec: LaunchSpec, cluster_name: str) -> dict[str, Any]:
     """The RunInstances parameters of a launch: its node config with the cluster's tags at
-    creation (a Name the caller chose is kept; ours is only a default), its subnet, and
-    MinCount=1, MaxCount=count under its ClientToken, so EC2 launches it once. The cluster
-    is ``cluster_name`` unless the spec names the one its first attempt was sent under."""
+    creation (the ledger's id among them when the spec has one; a Name the caller chose is
+    kept, ours is only a default), its subnet, and MinCount=1, MaxCount=count under its
+    ClientToken, so EC2 launches it once. The cluster is ``cluster_name`` unless the spec
+    names the one its first attempt was sent under."""
     cluster_name = spec.cluster_name or cluster_name
     config = dict(spec.node_config)
     ownership = {
@@ -91,6 +92,8 @@ def run_instances_params(spec: LaunchSpec, cluster_name: str) -> dict[str, Any]:
         TAG_NODE_TYPE: spec.node_type,
         TAG_REQUEST: spec.request_id,
     }
+    if spec.ledger_id is not None:
+        ownership[TAG_LEDGER] = spec.ledger_id
     specs = merge_tags(
         config.pop("TagSpecifications", None),
         ownership,

@@ -4,17 +4,26 @@ Launches sent without an answer yet (their ClientToken and parameters), instance
 RunInstances returned but EC2 does not list yet, and terminations EC2
 refused as NotFound (a fresh id), live in a small SQLite file: a new provider reads them
 back, so it still reports the invisible nodes (Ray does not launch them again) and still
-terminates what it was asked to. This module does not import Ray.
+terminates what it was asked to. The file has an id (a UUID4, ``ledger_id`` in its meta
+table, as the ledger has) that every instance it launches carries as a tag: a provider can
+tell its own instances from those a lost or other state file launched. This module does
+not import Ray.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from steadyscale.store.sqlite import Schema, Store, statements
+from steadyscale.store.sqlite import MEMORY, Schema, Store, statements
+
+_LEDGER_ID = "ledger_id"
+# Until when a new file that adopted a live cluster holds launches (``ray.adoption``): a
+# provider restarted on the same file within the hold keeps it.
+_HOLD_UNTIL = "launch_hold_until"
 
 SCHEMA = Schema(
     name="state file",
@@ -89,6 +98,13 @@ class PendingTermination:
     since: float
 
 
+def _has_data(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 class StateFile:
     """The SQLite file behind ``state_path``; ``":memory:"`` keeps it in this process only.
 
@@ -97,12 +113,27 @@ class StateFile:
     """
 
     def __init__(self, path: str | Path) -> None:
+        # A file that was not there (or empty) is new: whatever a former file knew is lost.
+        self.is_new = str(path) == MEMORY or not _has_data(Path(path))
         # FULL, SQLite's default and what this file always had: an intent is on disk before
         # RunInstances is sent, even across a power cut.
         self._db = Store(path, SCHEMA, synchronous="FULL")
+        # OR IGNORE: a provider opening the same file at the same time may have set it.
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta VALUES (?, ?)", (_LEDGER_ID, str(uuid.uuid4()))
+        )
+        rows = self._db.rows("SELECT value FROM meta WHERE key = ?", (_LEDGER_ID,))
+        self.ledger_id: str = str(rows[0][0])
 
     def close(self) -> None:
         self._db.close()
+
+    def hold_until(self) -> float | None:
+        rows = self._db.rows("SELECT value FROM meta WHERE key = ?", (_HOLD_UNTIL,))
+        return float(rows[0][0]) if rows else None
+
+    def set_hold_until(self, at: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_HOLD_UNTIL, str(at)))
 
     def add_launches(self, launches: list[PendingLaunch]) -> None:
         self._db.executemany(

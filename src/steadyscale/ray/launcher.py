@@ -16,9 +16,14 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ray.autoscaler.node_launch_exception import NodeLaunchException
-from ray.autoscaler.tags import TAG_RAY_CLUSTER_NAME, TAG_RAY_NODE_KIND, TAG_RAY_USER_NODE_TYPE
+from ray.autoscaler.tags import (
+    TAG_RAY_CLUSTER_NAME,
+    TAG_RAY_LAUNCH_REQUEST,
+    TAG_RAY_NODE_KIND,
+    TAG_RAY_USER_NODE_TYPE,
+)
 
-from steadyscale.core.instances import CloudInstance
+from steadyscale.core.instances import TAG_LEDGER, CloudInstance
 from steadyscale.errors import (
     CapacityUnavailable,
     CloudError,
@@ -118,6 +123,8 @@ class Launcher:
             # towards this one, so a lost answer is never launched again.
             created.update(launched if launched is not None else {})
             count -= len(launched) if launched is not None else intent.count
+        if count > 0 and self._held(count, tags):
+            return created
         if count > 0 and self._shared.settings.cache_stopped_nodes:
             reused = self._reuse_stopped(tags, count)
             created.update(reused)
@@ -125,6 +132,24 @@ class Launcher:
         if count > 0:
             created.update(self._launch(node_config, tags, count))
         return created
+
+    def _held(self, count: int, tags: Mapping[str, str]) -> bool:
+        """A new state file that adopted a live cluster launches nothing for a while: EC2
+        may still hide nodes the lost file launched, which Ray would otherwise get twice.
+        Ray asks again at its next update. Not Ray's autoscaler v2 (its launches carry a
+        launch request id): it keeps its requests in Ray's GCS and waits for their nodes
+        itself, and would ask again only after its own timeout (10 minutes)."""
+        wait = self._shared.adoption.wait(self._shared.clock.now())
+        if wait <= 0 or TAG_RAY_LAUNCH_REQUEST in tags:
+            return False
+        log.info(
+            "launch of %d %s nodes held for %.0f s more: the state file is new and EC2 may "
+            "not list yet nodes the lost one launched",
+            count,
+            tags.get(TAG_RAY_USER_NODE_TYPE) or tags.get(TAG_RAY_NODE_KIND, "node"),
+            wait,
+        )
+        return True
 
     def resend(self) -> list[tuple[LaunchIntent, Created | None]]:
         """Send again each launch EC2 has not answered, with its own token and parameters:
@@ -207,7 +232,11 @@ class Launcher:
     def _launch(self, node_config: dict[str, Any], tags: dict[str, str], count: int) -> Created:
         config = dict(node_config)
         subnets = list(config.pop("SubnetIds", None) or [None])
-        aws_tags = {**to_aws_tags(tags), TAG_RAY_CLUSTER_NAME: self._shared.cluster_name}
+        aws_tags = {
+            **to_aws_tags(tags),
+            TAG_RAY_CLUSTER_NAME: self._shared.cluster_name,
+            TAG_LEDGER: self._shared.state.ledger_id,
+        }
         # The user's instance tags win over Ray's, as with Ray's own AWS provider.
         config["TagSpecifications"] = merge_tags(
             config.pop("TagSpecifications", None),

@@ -22,6 +22,7 @@ from steadyscale.config import DEFAULT_RATE_LIMITS, bucket_pairs
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.protocol import ClientOptions, CloudProvider
 from steadyscale.ray import hooks
+from steadyscale.ray.adoption import Adoption
 from steadyscale.ray.book import LIVE_STATES, NodeBook, to_aws_tags
 from steadyscale.ray.journal import StateFile
 from steadyscale.ray.launcher import Launcher
@@ -94,6 +95,12 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             settings=self.settings,
             cluster_name=cluster_name,
             reasons=self._reasons,
+            adoption=Adoption(
+                path=str(path),
+                state=self.state,
+                opened_at=self.clock.now(),
+                hold_seconds=self.settings.lost_state_hold_seconds,
+            ),
         )
         self._observer = Observer(shared)
         self._launcher = Launcher(
@@ -156,6 +163,7 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
     def create_node(
         self, node_config: dict[str, Any], tags: dict[str, str], count: int
     ) -> dict[str, Any]:
+        self._observer.look_once()
         return self._launcher.create(node_config, tags, count)
 
     def create_node_with_resources_and_labels(

@@ -37,11 +37,18 @@ class Observer:
                 "listing failed (%s); answering from the last listing", self._shared.reasons(exc)
             )
             return
+        self._shared.adoption.first_listing(listed)
         now = self._shared.clock.now()
         shown, missing = self._shared.book.absorb_listing(listed, now)
         self._shared.state.forget_launches(shown)
         if missing:
             self._recheck(missing, now)
+
+    def look_once(self) -> None:
+        """A new state file lists the cluster before its first launch: it may have to
+        adopt a live cluster first."""
+        if not self._shared.adoption.looked:
+            self.refresh()
 
     def _recheck(self, missing: list[str], now: float) -> None:
         """Nodes a listing omitted: not visible yet, a listing that flickers, or gone.

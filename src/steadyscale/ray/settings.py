@@ -30,6 +30,9 @@ class RayProviderSettings(BaseModel):
     lookup_deadline_seconds: float = Field(default=5.0, ge=0)
     visibility_timeout_seconds: float = Field(default=600.0, gt=0)
     launch_deadline_seconds: float = Field(default=60.0, gt=0)
+    # How long a new state file that finds worker nodes another file launched holds its
+    # launches: EC2 may still hide instances the lost file knew of ("up to a few minutes").
+    lost_state_hold_seconds: float = Field(default=300.0, ge=0)
     max_attempts: int = Field(default=3, ge=1)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from steadyscale.core.lifecycle import TERMINATE_REFUSED, Status
-from steadyscale.store.sqlite import Store
+from steadyscale.store.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -46,18 +46,18 @@ SELECT * FROM (
     FROM nodes
     WHERE status = ? AND terminate_accepted_at IS NULL AND substr(last_error, 1, ?) = ?
     ORDER BY terminate_requested_at DESC, node_id LIMIT ?
-)
+) AS held_nodes
 UNION ALL
 SELECT * FROM (
     SELECT t.node_id, n.node_type, n.instance_id, t.status, t.at, t.reason, 0, t.id, 0
     FROM transitions t LEFT JOIN nodes n ON n.node_id = t.node_id
     WHERE t.status IN (?, ?, ?) ORDER BY t.id DESC LIMIT ?
-)
+) AS failure_moves
 ORDER BY held DESC, rank DESC
 """
 
 
-def read_failures(db: Store, limit: int) -> Failures:
+def read_failures(db: Storage, limit: int) -> Failures:
     """Up to ``limit`` held nodes and ``limit`` failure moves, each newest first."""
     rows = db.rows(
         FAILURES_SQL,

@@ -1,107 +1,90 @@
-"""The durable ledger (SQLite, WAL): demand, launch requests, nodes and every transition.
+"""The durable ledger: demand, launch requests, nodes and every transition, in a SQLite
+file (WAL) or a PostgreSQL database (``ledger: postgresql://...``), behind one storage
+interface (``storage.Storage``) with the same schema, versions and migrations.
 
 What the autoscaler decided is written before it acts on it: a launch request and its
 ClientToken before RunInstances is sent, the instance ids as soon as the answer arrives.
-``status`` and ``request`` read and write the same file while the daemon runs.
+``status`` and ``request`` read and write the same ledger while the daemon runs.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from steadyscale.config.location import DatabaseURL, LedgerLocation, is_url
 from steadyscale.core.lifecycle import TERMINAL, HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.store import sqlite
+from steadyscale.store.errors import LedgerError, LedgerUnavailableError
 from steadyscale.store.failures import Failures, read_failures
-from steadyscale.store.sqlite import Schema, Store, StoreError, statements
+from steadyscale.store.ledger_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from steadyscale.store.sqlite import Store
+from steadyscale.store.storage import SET_META, VERSION_KEY, Storage
 
-# Version 1 of the ledger; MIGRATIONS take a file of any version to SCHEMA_VERSION.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS demand (
-    position INTEGER PRIMARY KEY,
-    bundle TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS requests (
-    request_id TEXT PRIMARY KEY,
-    node_type TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    client_token TEXT NOT NULL UNIQUE,
-    subnet_id TEXT,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    sent_at REAL,
-    launched INTEGER NOT NULL DEFAULT 0,
-    error TEXT
-);
-CREATE TABLE IF NOT EXISTS nodes (
-    node_id TEXT PRIMARY KEY,
-    node_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    request_id TEXT,
-    instance_id TEXT UNIQUE,
-    instance_type TEXT,
-    availability_zone TEXT,
-    private_ip TEXT,
-    launched_at REAL,
-    first_seen_at REAL,
-    last_seen_at REAL,
-    running_at REAL,
-    terminate_requested_at REAL,
-    terminate_accepted_at REAL,
-    idle_since REAL,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS nodes_by_status ON nodes (status);
-CREATE TABLE IF NOT EXISTS transitions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    node_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    at REAL NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS transitions_by_node ON transitions (node_id);
-"""
+if TYPE_CHECKING:
+    from steadyscale.store.postgres import PostgresStore
 
-# Each entry moves a ledger from version N-1 to N, in one transaction.
-MIGRATIONS: dict[int, list[str]] = {
-    1: statements(_SCHEMA),
-    # The launch parameters of a request, so a resend after a restart sends exactly what
-    # the first attempt sent even if the config changed (else EC2 answers
-    # IdempotentParameterMismatch for the same ClientToken).
-    # And when a node EC2 showed before went missing, so LOST is measured from then.
-    2: [
-        "ALTER TABLE requests ADD COLUMN spec TEXT",
-        "ALTER TABLE nodes ADD COLUMN missing_since REAL",
-    ],
-}
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "WRITER_LOCK",
+    "LaunchRequest",
+    "Ledger",
+    "LedgerError",
+    "LedgerUnavailableError",
+    "WriterLock",
+    "as_location",
+    "ledger_exists",
+    "open_store",
+]
+
 
 _NODE_FIELDS = [f.name for f in fields(NodeRecord) if f.name != "history"]
+_REQUEST_FIELDS = [
+    "request_id",
+    "node_type",
+    "count",
+    "client_token",
+    "subnet_id",
+    "status",
+    "attempts",
+    "created_at",
+    "sent_at",
+    "launched",
+    "error",
+    "spec",
+]
+
+
+def _upsert(table: str, columns: list[str]) -> str:
+    """Insert a row, or update every column of the row with its key (the first column)."""
+    updates = ", ".join(f"{name} = excluded.{name}" for name in columns[1:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+    )
+
+
+# An upsert, not INSERT OR REPLACE: a clash on instance_id must fail loudly rather than
+# silently delete the other node's row (and with it our memory of an instance).
+_SAVE_NODE = _upsert("nodes", _NODE_FIELDS)
+_SAVE_REQUEST = _upsert("requests", _REQUEST_FIELDS)
 # The meta key of the node types the daemon last started with (``core.changes``).
 _NODE_TYPES = "node_types"
-
-
-class LedgerError(StoreError):
-    """The ledger cannot be opened or read; it is never silently recreated."""
-
-
-SCHEMA = Schema(
-    name="ledger",
-    migrations=MIGRATIONS,
-    error=LedgerError,
-    unreadable_hint="move it aside only if you are sure no instance it tracks is still running",
-    migrate_hint="run the daemon of this version once to migrate it",
-)
-SCHEMA_VERSION = SCHEMA.version
+# The ledger's id (``Ledger.ledger_id``), and the requests still open when it was created:
+# they were first sent without it, and EC2 compares tags on a resend of one ClientToken.
+LEDGER_ID = "ledger_id"
+_UNTAGGED = "untagged_requests"
+# Cluster instances the ledger cannot explain, as the daemon last listed them (JSON), for
+# ``status``: reported and left alone, never terminated.
+UNKNOWN_INSTANCES = "unknown_instances"
 
 
 @dataclass
@@ -130,19 +113,102 @@ class WriterLock(sqlite.WriterLock):
         super().__init__(ledger_path, name="ledger", error=LedgerError)
 
 
-class Ledger:
-    """The ledger file, on ``store.sqlite``: safe to use from several threads."""
+# The advisory lock of a PostgreSQL ledger's one writer (one database per ledger).
+WRITER_LOCK = "steadyscale ledger writer"
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+
+def as_location(where: str | LedgerLocation) -> LedgerLocation:
+    """A ledger location from a path or URL given as text (a URL is never a path)."""
+    if isinstance(where, str):
+        return DatabaseURL(where) if is_url(where) else Path(where)
+    return where
+
+
+def open_store(where: LedgerLocation, *, readonly: bool = False) -> Storage:
+    """The ledger's storage at ``where``: a SQLite file, or a PostgreSQL database."""
+    if isinstance(where, DatabaseURL):
+        # (psycopg loads only for a PostgreSQL ledger)
+        from steadyscale.store.postgres import PostgresStore  # noqa: PLC0415
+
+        return PostgresStore(where, SCHEMA, readonly=readonly)
+    return Store(where, SCHEMA, readonly=readonly)
+
+
+def ledger_exists(where: LedgerLocation) -> bool:
+    """Whether a ledger is at ``where``: the file, or a database a daemon has written."""
+    if isinstance(where, DatabaseURL):
+        from steadyscale.store.postgres import holds_store  # noqa: PLC0415
+
+        return holds_store(where, SCHEMA)
+    return where.exists()
+
+
+class Ledger:
+    """The ledger, on a file or a database (``store``): safe to use from several threads."""
+
+    def __init__(self, location: str | LedgerLocation, *, readonly: bool = False) -> None:
         """Open (and create or migrate) the ledger; ``readonly`` opens an existing one for
         reading only, as ``status`` does while a daemon writes it: no lock, no schema
-        change, and WAL lets it read while the daemon writes."""
-        self.path = str(path)
+        change, and it reads while the daemon writes. ``path`` is how messages show it (a
+        URL's password as ***)."""
+        self.location = as_location(location)
+        self.path = str(self.location)
         self.writer_lock: WriterLock | None = None
-        self._db = Store(path, SCHEMA, readonly=readonly)
+        self._db = open_store(self.location, readonly=readonly)
+        if not readonly:
+            self._give_id()
+
+    @property
+    def store(self) -> Storage:
+        """The storage under the ledger (a ``PostgresStore`` has the ``fence`` hook)."""
+        return self._db
+
+    def _give_id(self) -> None:
+        """The first writable open gives the ledger its id, once (a concurrent first open
+        keeps the id that won)."""
+        if self.meta(LEDGER_ID) is not None:
+            return
+        with self.transaction():
+            if self.meta(LEDGER_ID) is not None:
+                return
+            untagged = [r.request_id for r in self.requests(open_only=True)]
+            if untagged:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", (_UNTAGGED, json.dumps(untagged))
+                )
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (LEDGER_ID, str(uuid.uuid4())),
+            )
+
+    @property
+    def ledger_id(self) -> str | None:
+        """This ledger's id (a UUID4), tagged on every instance it launches: only this
+        ledger may conclude such an instance is unwanted. None only in a ledger opened
+        read-only that no writable open gave one yet."""
+        return self.meta(LEDGER_ID)
+
+    def untagged_requests(self) -> frozenset[str]:
+        """Requests first sent before the ledger had an id: resent without it."""
+        text = self.meta(_UNTAGGED)
+        return frozenset(json.loads(text)) if text else frozenset()
+
+    def is_empty(self) -> bool:
+        """No launch request and no node: a fresh ledger, which explains no instance."""
+        return not (
+            self._db.row("SELECT request_id FROM requests LIMIT 1")
+            or self._db.row("SELECT node_id FROM nodes LIMIT 1")
+        )
+
+    def all_meta(self) -> dict[str, str]:
+        return {r["key"]: str(r["value"]) for r in self._db.rows("SELECT key, value FROM meta")}
 
     def acquire_writer(self) -> None:
-        """Become the one daemon writing this ledger, or raise LedgerError."""
+        """Become the one daemon writing this ledger, or raise LedgerError: a file lock
+        beside a file, a session-level advisory lock in a PostgreSQL database."""
+        if isinstance(self.location, DatabaseURL):
+            cast("PostgresStore", self._db).acquire_writer(WRITER_LOCK)
+            return
         if self.path == ":memory:" or self.writer_lock is not None:
             return
         self.writer_lock = WriterLock(self.path)
@@ -159,20 +225,33 @@ class Ledger:
         with self._db.transaction():
             yield
 
+    def clear(self) -> None:
+        """Forget everything but the schema, in one transaction: a new ledger in place,
+        with a new id (a database is not deleted as a file is)."""
+        with self.transaction():
+            for table in ("demand", "requests", "nodes", "transitions"):
+                self._db.execute(f"DELETE FROM {table}")
+            self._db.execute("DELETE FROM meta WHERE key <> ?", (VERSION_KEY,))
+        self._give_id()
+
     # ------------------------------------------------------------------ demand
 
     def set_demand(self, items: Iterable[DemandItem], at: float) -> None:
         with self.transaction():
-            self._db.execute("DELETE FROM demand")
-            for position, item in enumerate(items):
-                if item.count > 0:
-                    self._db.execute(
-                        "INSERT INTO demand VALUES (?, ?, ?, ?)",
-                        (position, json.dumps(item.bundle, sort_keys=True), item.count, at),
-                    )
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('demand_updated_at', ?)", (str(at),)
-            )
+            self.write_demand(items, at)
+
+    def write_demand(self, items: Iterable[DemandItem], at: float) -> None:
+        """``set_demand`` inside the caller's transaction."""
+        rows = [
+            (position, json.dumps(item.bundle, sort_keys=True), item.count, at)
+            for position, item in enumerate(items)
+            if item.count > 0
+        ]
+        self._db.execute("DELETE FROM demand")
+        self._db.executemany(
+            "INSERT INTO demand (position, bundle, count, updated_at) VALUES (?, ?, ?, ?)", rows
+        )
+        self._db.execute(SET_META, ("demand_updated_at", str(at)))
 
     def demand(self) -> list[DemandItem]:
         rows = self._db.rows("SELECT bundle, count FROM demand ORDER BY position")
@@ -185,25 +264,7 @@ class Ledger:
     # ------------------------------------------------------------------ requests
 
     def save_request(self, request: LaunchRequest) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO requests (request_id, node_type, count, client_token, "
-            "subnet_id, status, attempts, created_at, sent_at, launched, error, spec) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                request.request_id,
-                request.node_type,
-                request.count,
-                request.client_token,
-                request.subnet_id,
-                request.status,
-                request.attempts,
-                request.created_at,
-                request.sent_at,
-                request.launched,
-                request.error,
-                request.spec,
-            ),
-        )
+        self._db.execute(_SAVE_REQUEST, tuple(getattr(request, name) for name in _REQUEST_FIELDS))
 
     def requests(self, *, open_only: bool = False) -> list[LaunchRequest]:
         query = "SELECT * FROM requests"
@@ -218,16 +279,8 @@ class Ledger:
         self, records: Iterable[NodeRecord], entries: Iterable[tuple[str, HistoryEntry]] = ()
     ) -> None:
         """Write records (all their fields) and new history entries; call in a transaction."""
-        placeholders = ", ".join("?" for _ in _NODE_FIELDS)
-        updates = ", ".join(f"{name} = excluded.{name}" for name in _NODE_FIELDS[1:])
-        # An upsert, not INSERT OR REPLACE: a clash on instance_id must fail loudly rather
-        # than silently delete the other node's row (and with it our memory of an instance).
-        sql = (
-            f"INSERT INTO nodes ({', '.join(_NODE_FIELDS)}) VALUES ({placeholders}) "
-            f"ON CONFLICT(node_id) DO UPDATE SET {updates}"
-        )
         self._db.executemany(
-            sql, [tuple(_column(getattr(r, name)) for name in _NODE_FIELDS) for r in records]
+            _SAVE_NODE, [tuple(_column(getattr(r, name)) for name in _NODE_FIELDS) for r in records]
         )
         self._db.executemany(
             "INSERT INTO transitions (node_id, status, at, reason) VALUES (?, ?, ?, ?)",
@@ -318,7 +371,7 @@ class Ledger:
         return None if text is None else dict(json.loads(text))
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self._db.execute(SET_META, (key, value))
 
     def meta(self, key: str) -> str | None:
         row = self._db.row("SELECT value FROM meta WHERE key = ?", (key,))

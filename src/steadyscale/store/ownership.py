@@ -6,6 +6,10 @@ former name beside its own (``ledgers_beside``) instead of starting empty while 
 instances run on untracked. ``carry_over`` moves a ledger to a new cluster name. EC2 cannot
 retag those instances (tags are set at launch only), so the ledger remembers which nodes
 carry which former name (``carried``) until none of them is live.
+
+A PostgreSQL ledger does not move: its URL does not depend on the cluster name, so, as a
+file named by ``ledger:``, it is carried over in place (by ``claim`` at the daemon's start,
+or by ``carry_over`` under its advisory writer lock), and no ledger lies beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from steadyscale.store.ledger import Ledger, LedgerError, WriterLock
+from steadyscale.config.location import DatabaseURL, LedgerLocation
+from steadyscale.store.ledger import (
+    Ledger,
+    LedgerError,
+    LedgerUnavailableError,
+    WriterLock,
+    ledger_exists,
+)
 
 _CONFIG_FILE = "config_file"
 _CLUSTER_NAME = "cluster_name"
@@ -94,23 +105,33 @@ class LedgerFile:
     carried: Mapping[str, int]  # former cluster name -> live nodes still tagged with it
 
 
-def read_ledger_file(path: Path) -> LedgerFile | None:
-    """The ledger at ``path``, read without its lock; None when it is not a ledger this
-    steadyscale reads (another SQLite file, a damaged one, another schema version)."""
+def read_ledger(where: LedgerLocation) -> LedgerFile | None:
+    """The ledger at ``where`` (a file or a database), read without its lock; None when
+    there is none, or it is not a ledger this steadyscale reads (another SQLite file, a
+    damaged one, another schema version). ``path`` is the location as text for a URL."""
     try:
-        ledger = Ledger(path, readonly=True)
+        if not ledger_exists(where):
+            return None
+        ledger = Ledger(where, readonly=True)
+    except LedgerUnavailableError:
+        raise  # a database that cannot be reached now is not "no ledger"
     except LedgerError:
         return None
     try:
         live = {record.node_id for record in ledger.nodes()}
         return LedgerFile(
-            path=path,
+            path=where if isinstance(where, Path) else Path(str(where)),
             owner=owner(ledger),
             live_nodes=len(live),
             carried={name: len(ids & live) for name, ids in carried(ledger).items()},
         )
     finally:
         ledger.close()
+
+
+def read_ledger_file(path: Path) -> LedgerFile | None:
+    """The ledger file at ``path``: ``read_ledger``."""
+    return read_ledger(path)
 
 
 def ledgers_beside(path: Path) -> list[LedgerFile]:
@@ -136,12 +157,22 @@ class CarriedOver:
 
 
 def carry_over(
-    old: Path, new: Path, *, config_file: str, former_name: str, cluster_name: str
+    old: LedgerLocation,
+    new: LedgerLocation,
+    *,
+    config_file: str,
+    former_name: str,
+    cluster_name: str,
 ) -> CarriedOver:
     """Make the ledger of ``former_name`` at ``old`` the ledger of ``cluster_name`` at
-    ``new`` (the same file when the path does not depend on the name). Refused while a
-    daemon runs on either, when ``new`` tracks live nodes, and when the ledger belongs to
-    another config file that still exists."""
+    ``new`` (the same file when the path does not depend on the name; always the same
+    database for a PostgreSQL ledger). Refused while a daemon runs on either, when ``new``
+    tracks live nodes, and when the ledger belongs to another config file that still
+    exists."""
+    if isinstance(old, DatabaseURL) or isinstance(new, DatabaseURL):
+        return _carry_over_in_database(
+            old, new, config_file=config_file, former_name=former_name, cluster_name=cluster_name
+        )
     if not old.exists():
         raise LedgerError(f"no ledger of cluster {former_name} at {old}")
     locks = [WriterLock(old)] + ([WriterLock(new)] if new != old else [])
@@ -154,11 +185,7 @@ def carry_over(
         try:
             _check_config(ledger, old, config_file)
             replaced = _move_aside_if_empty(new, cluster_name) if new != old else None
-            with ledger.transaction():
-                by_name = _carry(ledger, cluster_name, owner(ledger).cluster_name or former_name)
-                set_carried(ledger, by_name)
-                ledger.set_meta(_CONFIG_FILE, config_file)
-                ledger.set_meta(_CLUSTER_NAME, cluster_name)
+            by_name = _rename(ledger, config_file, former_name, cluster_name)
             live = len(ledger.nodes())
         finally:
             ledger.close()  # the last connection: SQLite folds the WAL into the file
@@ -172,7 +199,49 @@ def carry_over(
     )
 
 
-def _check_config(ledger: Ledger, path: Path, config_file: str) -> None:
+def _rename(
+    ledger: Ledger, config_file: str, former_name: str, cluster_name: str
+) -> dict[str, frozenset[str]]:
+    """Record the new name and which live nodes carry a former one, in one transaction."""
+    with ledger.transaction():
+        by_name = _carry(ledger, cluster_name, owner(ledger).cluster_name or former_name)
+        set_carried(ledger, by_name)
+        ledger.set_meta(_CONFIG_FILE, config_file)
+        ledger.set_meta(_CLUSTER_NAME, cluster_name)
+    return by_name
+
+
+def _carry_over_in_database(
+    old: LedgerLocation,
+    new: LedgerLocation,
+    *,
+    config_file: str,
+    former_name: str,
+    cluster_name: str,
+) -> CarriedOver:
+    """``carry_over`` of a PostgreSQL ledger: in place, under its advisory writer lock."""
+    if old != new:
+        raise LedgerError(
+            f"the ledger of cluster {former_name} is {old} and that of {cluster_name} is "
+            f"{new}: a ledger moves between files only, never into or out of a PostgreSQL "
+            "database; keep the same ledger: setting for both names"
+        )
+    if not ledger_exists(old):
+        raise LedgerError(f"no ledger of cluster {former_name} at {old}")
+    ledger = Ledger(old)
+    try:
+        ledger.acquire_writer()
+        _check_config(ledger, old, config_file)
+        by_name = _rename(ledger, config_file, former_name, cluster_name)
+        live = len(ledger.nodes())
+    finally:
+        ledger.close()
+    return CarriedOver(
+        live_nodes=live, carried={n: len(ids) for n, ids in by_name.items()}, replaced=None
+    )
+
+
+def _check_config(ledger: Ledger, path: LedgerLocation, config_file: str) -> None:
     """Refuse a ledger another config runs: two configs on one cluster would fight."""
     recorded = owner(ledger)
     other = recorded.config_file

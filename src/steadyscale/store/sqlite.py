@@ -1,6 +1,7 @@
 """The one SQLite layer under every file steadyscale keeps (the ledger, the Ray state file):
 WAL, a schema version in a ``meta`` table, versioned migrations applied one transaction
 each, a read-only mode, a thread-safe transaction helper, and the single-writer lock.
+(``Schema`` is shared with the PostgreSQL store: ``storage``.)
 """
 
 from __future__ import annotations
@@ -9,21 +10,17 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from steadyscale.errors import SteadyscaleError
+from steadyscale.store.errors import StoreError
+from steadyscale.store.storage import META_TABLE, SET_META, VERSION_KEY, Dialect, Schema, render
 
 MEMORY = ":memory:"
-_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_VERSION_KEY = "schema_version"
 
-
-class StoreError(SteadyscaleError):
-    """A store file cannot be opened or read; it is never silently recreated."""
+__all__ = ["MEMORY", "Schema", "Store", "StoreError", "WriterLock", "statements"]
 
 
 def statements(script: str) -> list[str]:
@@ -41,32 +38,9 @@ def statements(script: str) -> list[str]:
     return found
 
 
-@dataclass(frozen=True)
-class Schema:
-    """What a store file holds, and how a file of any earlier version gets there.
-
-    ``migrations[1]`` creates version 1 from nothing; ``migrations[n]`` moves a file from
-    version n-1 to n. ``unversioned`` recognises files written before versions were kept
-    (no ``meta`` table): for a version, a query that returns a row when such a file has
-    reached it. Without it a file with no ``meta`` table is a new one.
-    """
-
-    name: str  # how messages name the file: "ledger", "state file"
-    migrations: Mapping[int, Sequence[str]]
-    error: type[StoreError] = StoreError
-    unversioned: Mapping[int, str] = field(default_factory=dict)
-    # Said after "is unreadable (...)" when a writer cannot open the file.
-    unreadable_hint: str | None = None
-    # Said to a reader of an older file: how it gets migrated.
-    migrate_hint: str = "open it once with this version of steadyscale to migrate it"
-
-    @property
-    def version(self) -> int:
-        return max(self.migrations)
-
-
 class Store:
-    """One SQLite file (or ``":memory:"``) at its schema's version.
+    """One SQLite file (or ``":memory:"``) at its schema's version: the ``Storage`` of a
+    ledger file and the Ray provider's state file.
 
     Opened for writing, it is created or migrated; ``readonly`` opens an existing one for
     reading only, as ``status`` does while a daemon writes it: no lock, no schema change
@@ -84,6 +58,7 @@ class Store:
     ) -> None:
         self.path = str(path)
         self.schema = schema
+        self.dialect: Dialect = "sqlite"
         self._lock = threading.RLock()
         try:
             self._db = self._connect(readonly=readonly)
@@ -127,7 +102,7 @@ class Store:
         return db
 
     def _check_readable(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,)).fetchone()
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (VERSION_KEY,)).fetchone()
         version = int(row["value"]) if row else 0
         if version != self.schema.version:
             raise self.schema.error(
@@ -145,7 +120,7 @@ class Store:
                 if self._db.execute(query).fetchone() is not None
             ]
             return max(reached, default=0)
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_VERSION_KEY,)).fetchone()
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (VERSION_KEY,)).fetchone()
         if row is None:
             raise self.schema.error(
                 f"{self.schema.name} {self.path} has no schema version; it was not written "
@@ -165,11 +140,9 @@ class Store:
                     break
                 version += 1
                 for statement in self.schema.migrations[version]:
-                    self._db.execute(statement)
-                self._db.execute(_META)
-                self._db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", (_VERSION_KEY, str(version))
-                )
+                    self._db.execute(render(statement, self.dialect))
+                self._db.execute(META_TABLE)
+                self._db.execute(SET_META, (VERSION_KEY, str(version)))
         if version > target:
             raise self.schema.error(
                 f"{self.schema.name} {self.path} has schema version {version}, newer than "

@@ -320,19 +320,20 @@ class RayScenario:
             if self.emulator.now() - start > max_seconds:
                 raise TimeoutError(f"fewer than {workers} launched in {max_seconds} s")
             time.sleep(0.01)
-        listed: set[str] = set()
+        launched = {i.instance_id for i in self._cluster(include_gone=True)}
+        self.outcome.invisible_at_restart = len(launched - self.listed())
+        self._new_autoscaler()
+
+    def listed(self) -> set[str]:
+        """The ids a DescribeInstances by the cluster's tag shows now (5xx retried)."""
         pages = (
-            self.emulator.client()
+            self.emulator.client(retries={"mode": "standard", "total_max_attempts": 20})
             .get_paginator("describe_instances")
             .paginate(Filters=[{"Name": f"tag:{TAG_RAY_CLUSTER_NAME}", "Values": [self.name]}])
         )
-        for page in pages:
-            for reservation in page["Reservations"]:
-                listed.update(i["InstanceId"] for i in reservation["Instances"])
-        self.outcome.invisible_at_restart = sum(
-            1 for i in self._cluster(include_gone=True) if i.instance_id not in listed
-        )
-        self._new_autoscaler()
+        return {
+            i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]
+        }
 
     def run(self, workers: int, *, max_seconds: float = 1200.0, restart: bool = False) -> Outcome:
         """Scale 0 -> ``workers`` -> 0; ``max_seconds`` (emulated) bounds each phase. With

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
 from steadyscale.errors import SteadyscaleError
 
 if TYPE_CHECKING:
-    from steadyscale.config import ClusterConfig
+    from steadyscale.config import ClusterConfig, LedgerLocation
     from steadyscale.store.ledger import Ledger
 
 EXIT_USAGE = 2
@@ -61,13 +60,15 @@ def is_loopback(host: str) -> bool:
         return False  # a name that resolves elsewhere, as far as we know
 
 
-def ledger_file(config_path: str) -> tuple[ClusterConfig, Path]:
-    """The config and the path of its ledger, which must exist (the daemon made it)."""
-    from steadyscale.config import ledger_path  # noqa: PLC0415
+def ledger_file(config_path: str) -> tuple[ClusterConfig, LedgerLocation]:
+    """The config and where its ledger is (a file, or a PostgreSQL database), which must
+    exist (the daemon made it)."""
+    from steadyscale.config import ledger_location  # noqa: PLC0415
+    from steadyscale.store.ledger import ledger_exists  # noqa: PLC0415
 
     config = load_config(config_path)
-    path = ledger_path(config, config_path)
-    if not path.exists():
+    path = ledger_location(config, config_path)
+    if not ledger_exists(path):
         from steadyscale.app.renamed import refuse_if_renamed  # noqa: PLC0415
 
         refuse_if_renamed(config, config_path, path)  # renamed: say so, not "start it"

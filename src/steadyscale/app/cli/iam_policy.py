@@ -37,10 +37,10 @@ def execute(args: argparse.Namespace) -> int:
 def carried_names(config: ClusterConfig, config_path: str) -> list[str]:
     """The former cluster names the cluster's ledger still has live nodes of (after
     ``steadyscale ledger carry-over``): the daemon must still terminate those."""
-    from steadyscale.config import ledger_path  # noqa: PLC0415
-    from steadyscale.store.ownership import read_ledger_file  # noqa: PLC0415
+    from steadyscale.config import ledger_location  # noqa: PLC0415
+    from steadyscale.store.ownership import read_ledger  # noqa: PLC0415
 
-    path = ledger_path(config, config_path)
-    # An unreadable ledger: the daemon reports it; the policy of the config alone is right.
-    ledger = read_ledger_file(path) if path.exists() else None
+    # No ledger, or an unreadable one: the daemon reports it; the policy of the config
+    # alone is right. (A database that cannot be reached is said in one line.)
+    ledger = read_ledger(ledger_location(config, config_path))
     return sorted(name for name, live in ledger.carried.items() if live) if ledger else []

@@ -3,6 +3,8 @@
 ``ledger carry-over CONFIG --from OLD`` makes the ledger of cluster OLD the ledger of the
 cluster CONFIG now names, after ``cluster_name`` changed: its nodes stay tracked, and the
 daemon lists them by their old tag (EC2 cannot change it) until they are gone.
+``ledger adopt``, ``export`` and ``import`` (``app.cli.ledger_io``) take a cluster over
+and move a ledger.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from steadyscale.app.cli import ledger_io
 from steadyscale.app.cli.common import Commands, Parser, add_log_level, load_config
 from steadyscale.errors import ConfigError, SteadyscaleError
 
@@ -17,7 +20,7 @@ from steadyscale.errors import ConfigError, SteadyscaleError
 def register(commands: Commands) -> None:
     ledger = commands.add_parser(
         "ledger",
-        help="work on a cluster's ledger (carry it over to a new cluster_name)",
+        help="work on a cluster's ledger (carry it over, adopt a cluster, export, import)",
         description="Work on a cluster's ledger while its daemon is stopped.",
     )
     actions = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", parser_class=Parser)
@@ -40,10 +43,11 @@ def register(commands: Commands) -> None:
     )
     add_log_level(carry, default=argparse.SUPPRESS)  # after the action, as for every command
     carry.set_defaults(func=carry_over)
+    ledger_io.register(actions)
 
 
 def carry_over(args: argparse.Namespace) -> int:
-    from steadyscale.config import ledger_path, parse_config, read_yaml_file  # noqa: PLC0415
+    from steadyscale.config import ledger_location, parse_config, read_yaml_file  # noqa: PLC0415
     from steadyscale.store.ownership import carry_over as move_ledger  # noqa: PLC0415
 
     config = load_config(args.config)
@@ -58,8 +62,8 @@ def carry_over(args: argparse.Namespace) -> int:
         old_config = parse_config({**read_yaml_file(args.config), "cluster_name": former})
     except ConfigError as exc:
         raise SteadyscaleError(f"--from {former!r}: {str(exc).split(': ', 1)[-1]}") from None
-    old = ledger_path(old_config, args.config)
-    new = ledger_path(config, args.config)
+    old = ledger_location(old_config, args.config)
+    new = ledger_location(config, args.config)
     done = move_ledger(
         old,
         new,

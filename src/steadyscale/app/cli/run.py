@@ -47,6 +47,14 @@ def register(commands: Commands) -> None:
         help="serve /metrics and /healthz here (default: the config's metrics "
         "block, 127.0.0.1 and a free port); 'off' serves nothing",
     )
+    run.add_argument(
+        "--terminate-unknown",
+        action="store_true",
+        dest="terminate_unknown",
+        help="terminate, before the first tick, the live instances tagged with the cluster "
+        "that the ledger cannot explain (without it, a new ledger facing such instances "
+        "refuses to start; `steadyscale ledger adopt CONFIG` takes them over instead)",
+    )
     run.set_defaults(func=execute)
 
 
@@ -88,6 +96,7 @@ def execute(args: argparse.Namespace) -> int:
     runtime = open_runtime(config, args.config)
     server: MetricsServer | None = None
     try:
+        _face_unknown(runtime, args.config, terminate=args.terminate_unknown)
         if not args.quiet:
             _print_start(config, runtime)
         if address is not None and runtime.metrics is not None:
@@ -103,6 +112,28 @@ def execute(args: argparse.Namespace) -> int:
             server.stop()
         runtime.close()
     return 0
+
+
+def _face_unknown(runtime: Runtime, config_path: str, *, terminate: bool) -> None:
+    """I7 at the start: a new ledger facing live cluster instances it cannot explain (a
+    lost ledger's, say) refuses to act on them, unless told to terminate them."""
+    from steadyscale.loop import takeover  # noqa: PLC0415
+
+    ledger = runtime.ledger
+    if terminate:
+        found = takeover.live_unknown(runtime.provider, ledger)
+    else:
+        found = takeover.unknown_at_start(runtime.provider, ledger)
+        if found:
+            raise SteadyscaleError(
+                f"the ledger {runtime.ledger_path} is new, but EC2 shows {len(found)} live "
+                f"instance(s) tagged steadyscale:cluster={runtime.config.cluster_name} that it "
+                f"cannot explain; nothing was done. Take them over: steadyscale ledger adopt "
+                f"{config_path}, or terminate them: steadyscale run {config_path} "
+                "--terminate-unknown"
+            )
+    if found:
+        takeover.terminate_unknown(runtime.provider, found)  # logged: what, how many
 
 
 def _stop_on_signals() -> threading.Event:

@@ -51,13 +51,13 @@ def _live_nodes(config: ClusterConfig, config_path: str) -> list[str]:
     """What the config does to the live nodes of the cluster's ledger, read as ``status``
     reads it (no lock; safe beside a running daemon). Nothing without a ledger, or when
     the daemon starts a fresh one (the embedded emulator and the memory backend)."""
-    from steadyscale.config import ledger_path  # noqa: PLC0415
+    from steadyscale.config import ledger_location  # noqa: PLC0415
     from steadyscale.ops.changes import describe_plan  # noqa: PLC0415
     from steadyscale.store.changes import change_plan  # noqa: PLC0415
-    from steadyscale.store.ledger import Ledger  # noqa: PLC0415
+    from steadyscale.store.ledger import Ledger, ledger_exists  # noqa: PLC0415
 
-    path = ledger_path(config, config_path)
-    if config.provider.type in ("emulator", "memory") or not path.exists():
+    path = ledger_location(config, config_path)
+    if config.provider.type in ("emulator", "memory") or not ledger_exists(path):
         return []
     ledger = Ledger(path, readonly=True)
     try:

@@ -1,0 +1,156 @@
+"""The ledger's id, and a ledger as one JSON document: export, import into a new ledger,
+and the same document again; anything else refused with one line."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, Status
+from steadyscale.core.resources import DemandItem
+from steadyscale.store.ledger import LaunchRequest, Ledger, LedgerError
+from steadyscale.store.portable import export_ledger, import_ledger
+from tests.ledgers import LedgerAt
+
+
+def test_a_ledger_gets_an_id_on_its_first_writable_open_and_keeps_it(ledger_at: LedgerAt) -> None:
+    path = ledger_at("l.db")
+    first = Ledger(path)
+    ledger_id = first.ledger_id
+    assert ledger_id is not None and uuid.UUID(ledger_id).version == 4
+    first.close()
+    again = Ledger(path)
+    reader = Ledger(path, readonly=True)
+    assert again.ledger_id == reader.ledger_id == ledger_id
+    assert again.untagged_requests() == frozenset()
+    again.close()
+    reader.close()
+
+
+def test_a_readonly_open_of_a_ledger_without_an_id_says_none(ledger_at: LedgerAt) -> None:
+    path = ledger_at("old.db")
+    old = Ledger(path)
+    old._db.execute("DELETE FROM meta WHERE key = 'ledger_id'")  # as an older version left it
+    old.close()
+    reader = Ledger(path, readonly=True)
+    assert reader.ledger_id is None
+    reader.close()
+
+
+def _busy_ledger(path: str | Path) -> Ledger:
+    ledger = Ledger(path)
+    ledger.set_demand([DemandItem(bundle={"CPU": 2, "GPU": 1}, count=3)], 500.0)
+    spec = json.dumps({"InstanceType": "m5.large", "ImageId": "ami-1"})
+    for n, status in enumerate(("done", "open")):
+        ledger.save_request(
+            LaunchRequest(
+                f"r-{n}", "cpu", 2, f"ss-r-{n}", status, 100.0, subnet_id="subnet-1", spec=spec
+            )
+        )
+    nodes = []
+    entries = []
+    for n, status in enumerate((Status.READY, Status.TERMINATED, Status.REQUESTED)):
+        record = NodeRecord(
+            f"n-{n}",
+            "cpu",
+            status,
+            100.0 + n,
+            request_id="r-0" if status is not Status.REQUESTED else "r-1",
+            instance_id=None if status is Status.REQUESTED else f"i-{n}",
+            running_at=110.0,
+        )
+        record.history += [
+            HistoryEntry(Status.QUEUED, 100.0, "demand needs it"),
+            HistoryEntry(status, 120.0 + n, "because"),
+        ]
+        nodes.append(record)
+        entries += [(record.node_id, e) for e in record.history]
+    with ledger.transaction():
+        ledger.save_nodes(nodes, entries)
+    ledger.set_meta("node_types", '{"cpu": {}}')
+    ledger.set_meta("cluster_name", "c1")
+    return ledger
+
+
+def test_export_import_export_gives_the_same_document(ledger_at: LedgerAt) -> None:
+    source = _busy_ledger(ledger_at("a.db"))
+    exported = export_ledger(source, "c1")
+    source.close()
+    assert exported["version"] == 1 and len(exported["nodes"]) == 3
+    assert exported["requests"][0]["client_token"] == "ss-r-0"
+    text = json.dumps(exported, sort_keys=True)
+    target = Ledger(ledger_at("b.db"))
+    assert target.ledger_id != exported["ledger_id"]
+    assert import_ledger(target, json.loads(text), source="x.json", cluster_name="c1") == 3
+    assert target.ledger_id == exported["ledger_id"]
+    assert json.dumps(export_ledger(target, "c1"), sort_keys=True) == text
+    assert [len(r.history) for r in target.nodes(include_terminal=True, with_history=True)] == [
+        2,
+        2,
+        2,
+    ]
+    target.close()
+
+
+def _document(ledger_at: LedgerAt) -> dict[str, Any]:
+    source = _busy_ledger(ledger_at("a.db"))
+    try:
+        return export_ledger(source, "c1")
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(format="other"), "x.json: not a steadyscale ledger export"),
+        (lambda d: d.update(version=2), "x.json: ledger export version 2; this steadyscale"),
+        (lambda d: d.update(cluster_name="c2"), "x.json: an export of cluster 'c2'"),
+        (lambda d: d["nodes"][0].update(status="flying"), "x.json: a damaged ledger export"),
+        (lambda d: d["nodes"][0].update(colour="red"), "x.json: a damaged ledger export"),
+        (lambda d: d.pop("requests"), "x.json: a damaged ledger export"),
+        (lambda d: d["demand"][0].update(bundle={"CPU": "x"}), "x.json: a damaged"),
+        (lambda d: d["meta"].update(x=3), "x.json: a damaged ledger export"),
+    ],
+)
+def test_an_import_of_anything_else_is_one_line_and_leaves_the_ledger_empty(
+    ledger_at: LedgerAt, change: Any, message: str
+) -> None:
+    document = _document(ledger_at)
+    change(document)
+    target = Ledger(ledger_at("b.db"))
+    with pytest.raises(LedgerError, match="^" + message.replace("(", r"\(")) as raised:
+        import_ledger(target, document, source="x.json", cluster_name="c1")
+    assert "\n" not in str(raised.value)
+    assert target.is_empty() and target.demand() == []
+    target.close()
+
+
+def test_an_import_into_a_ledger_with_records_is_refused(ledger_at: LedgerAt) -> None:
+    document = _document(ledger_at)
+    busy = _busy_ledger(ledger_at("c.db"))
+    with pytest.raises(LedgerError, match="is not empty: import only into a new ledger"):
+        import_ledger(busy, document, source="x.json", cluster_name="c1")
+    assert len(busy.nodes(include_terminal=True)) == 3
+    busy.close()
+
+
+def test_a_ledger_moves_between_a_file_and_a_database_as_one_document(
+    tmp_path: Path, postgres: str
+) -> None:
+    """A PostgreSQL ledger does not move as a file does: export and import move it."""
+    source = _busy_ledger(tmp_path / "a.db")
+    exported = json.dumps(export_ledger(source, "c1"), sort_keys=True)
+    source.close()
+    database = Ledger(postgres)
+    assert import_ledger(database, json.loads(exported), source="x.json", cluster_name="c1") == 3
+    assert json.dumps(export_ledger(database, "c1"), sort_keys=True) == exported
+    back = Ledger(tmp_path / "back.db")
+    import_ledger(back, export_ledger(database, "c1"), source="db", cluster_name="c1")
+    assert json.dumps(export_ledger(back, "c1"), sort_keys=True) == exported
+    database.close()
+    back.close()
