@@ -244,3 +244,11 @@ def test_log_level_after_the_command_sets_the_level(
     assert main(["--log-level", "error", "validate", str(config), "--log-level", "debug"]) == 0
     assert root_logger.level == logging.DEBUG
     assert "ok: cluster fine" in capsys.readouterr().out
+
+
+def test_run_replica_id_is_a_name_safe_in_a_user_agent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cluster(tmp_path)
+    err = _one_line_exit_2(["run", str(config), "--replica-id", "a/b"], capsys)
+    assert "--replica-id: replica id 'a/b': use letters, digits" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,15 @@ import yaml
 
 from steadyscale.app.cli import main
 from steadyscale.app.loading import model_settings, parse_cluster_config
-from steadyscale.config import DatabaseURL, ledger_location, ledger_path, load_config, parse_config
+from steadyscale.config import (
+    DatabaseURL,
+    check_replica_id,
+    default_replica_id,
+    ledger_location,
+    ledger_path,
+    load_config,
+    parse_config,
+)
 from steadyscale.core.resources import parse_amounts
 from steadyscale.errors import ConfigError
 from tests.cluster import cluster_config
@@ -222,3 +231,31 @@ def test_the_cli_names_the_pair_that_is_wrong(
     assert main([a.format(config=config) for a in args]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1
+
+
+def test_the_ha_block_is_off_by_default_and_its_lease_defaults_to_15s_5s_2s() -> None:
+    assert parse_cluster_config(_base()).ha is None  # no replicas unless asked for
+    ha = parse_cluster_config({**_base(), "ha": {}}).ha
+    assert ha is not None
+    assert (ha.lease_ttl_seconds, ha.renew_interval_seconds, ha.margin_seconds) == (15, 5, 2)
+    assert ha.replica_id is None
+    ha = parse_cluster_config({**_base(), "ha": {"replica_id": "east-1"}}).ha
+    assert ha is not None and ha.replica_id == "east-1"
+
+
+@pytest.mark.parametrize(
+    ("ha", "expected"),
+    [
+        ({"margin_seconds": 15}, "margin_seconds (15) must be below lease_ttl_seconds (15)"),
+        ({"renew_interval_seconds": 13}, "renew_interval_seconds (13) must be below"),
+        ({"replica_id": "a b"}, "replica id 'a b': use letters, digits"),
+        ({"lease_ttl": 3}, "ha.lease_ttl"),
+    ],
+)
+def test_a_bad_ha_block_is_one_line_naming_what_to_fix(ha: dict[str, Any], expected: str) -> None:
+    assert expected in _error({**_base(), "ha": ha})
+
+
+def test_the_default_replica_id_is_the_host_and_the_pid() -> None:
+    replica = default_replica_id()
+    assert replica.endswith(f"-{os.getpid()}") and check_replica_id(replica) == replica

@@ -73,3 +73,33 @@ def ledger_with(*records: NodeRecord) -> Ledger:
     with ledger.transaction():
         ledger.save_nodes(records)
     return ledger
+
+
+@dataclass
+class TableLease:
+    """The lease row in a dict, as the database keeps it: ``holder`` is who asks."""
+
+    holder: str
+    row: dict[str, object]
+    answers: bool = True  # False: the database cannot be reached
+    asked: list[str] = field(default_factory=list)
+
+    def acquire(self) -> int | None:
+        self.asked.append("acquire")
+        if not self.answers or self.row.get("holder") not in (None, self.holder):
+            return None
+        epoch = int(str(self.row.get("epoch", 0))) + 1
+        self.row.update(holder=self.holder, epoch=epoch)
+        return epoch
+
+    def renew(self, epoch: int) -> bool:
+        self.asked.append("renew")
+        return self.answers and self.row.get("epoch") == epoch
+
+    def release(self, epoch: int) -> None:
+        if self.row.get("epoch") == epoch:
+            self.row["holder"] = None
+
+    def expires_in(self) -> float | None:
+        expires = self.row.get("expires_in")
+        return None if expires is None else float(str(expires))

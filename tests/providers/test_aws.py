@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from moto.ec2.models import ec2_backends
@@ -342,3 +343,28 @@ def test_list_tagged_filters_by_any_tag_and_state_and_a_callers_name_is_kept(
     assert {i.instance_id for i in shown} == {i.instance_id for i in launched.instances}
     assert {i.tags["Name"] for i in shown} == {"mine"}
     assert provider.list_tagged("team", "a", states=("stopped",)) == []
+
+
+def test_every_call_of_a_replica_names_it_in_the_user_agent(
+    world: tuple[Emulator, FakeClock, EC2Provider],
+) -> None:
+    emu, clock, _ = world
+    agents: list[str] = []
+    for replica in (None, "r-2"):
+        provider = EC2Provider(
+            cluster_name="c",
+            region="us-east-1",
+            clock=clock,
+            endpoint_url=emu.endpoint_url,
+            credentials=CREDS,
+            options=ClientOptions(max_attempts=1, replica_id=replica),
+        )
+
+        def sent(request: Any, **_: Any) -> None:
+            agents.append(request.headers["User-Agent"].decode())
+
+        provider._ec2.meta.events.register("before-send.ec2", sent)
+        provider.list_cluster()
+    plain, replica_agent = agents
+    assert "steadyscale" in plain and "steadyscale-replica/" not in plain
+    assert "steadyscale-replica/r-2" in replica_agent

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from steadyscale.app.replica import run_replica
 from steadyscale.app.runtime import Runtime, build_autoscaler
 from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
 from steadyscale.core.lifecycle import UP, Status
@@ -119,11 +120,12 @@ class RunState:
     capacity_at: float | None = None
     peak: int = 0  # most nodes running (ready or not) at once
     errors: int = 0
+    ticks: int = 0
     max_tick: float = 0.0
     last: TickReport | None = None
 
 
-class _Run:
+class Run:
     """One ``run``: the scenario's steps fed into the ledger before each tick, each tick's
     report turned into progress lines and the state of the run."""
 
@@ -140,14 +142,22 @@ class _Run:
         self.runtime = runtime
         self.clock = runtime.clock
         self.start = self.clock.now()
-        self.printer = printer = Printer(out, self.start)
+        self.printer = Printer(out, self.start)
         self.stop = stop
         self.max_seconds = max_seconds
         self.quiet = quiet
         self.on_tick = on_tick
         self.steps = list(runtime.config.scenario)
         self.state = RunState()
-        self.autoscaler = build_autoscaler(runtime, on_event=None if quiet else printer.event)
+        # Built by whoever runs it: at once for a single daemon, on each leadership for a
+        # replica (built afresh from the ledger, as after a restart).
+        self.autoscaler: Autoscaler | None = None
+
+    def new_autoscaler(self) -> Autoscaler:
+        self.autoscaler = build_autoscaler(
+            self.runtime, on_event=None if self.quiet else self.printer.event
+        )
+        return self.autoscaler
 
     @property
     def scenario_done(self) -> bool:
@@ -177,6 +187,7 @@ class _Run:
     def until(self, report: TickReport) -> bool:
         """Note the tick; the run ends once the scenario is done and the cluster settled."""
         clock, state = self.clock, self.state
+        state.ticks += 1
         state.errors += len(report.errors)
         state.max_tick = max(state.max_tick, report.duration)
         state.peak = max(state.peak, sum(report.counts.get(s.value, 0) for s in UP))
@@ -194,7 +205,7 @@ class _Run:
                 )
         if not self.quiet:
             self.printer.tick(report, report.demanded_bundles)
-        if self.on_tick is not None:
+        if self.on_tick is not None and self.autoscaler is not None:
             self.on_tick(self.autoscaler, report)
         state.last = report
         return self.scenario_done and report.settled
@@ -207,7 +218,7 @@ class _Run:
         last = state.last
         return RunSummary(
             elapsed_seconds=self.clock.now() - self.start,
-            ticks=self.autoscaler.ticks,
+            ticks=state.ticks,
             nodes_launched=len(runtime.ledger.known_instance_ids()),
             peak_running=state.peak,
             demand_at=demand_at,
@@ -237,7 +248,7 @@ def run_daemon(
     quiet: bool = False,
     on_tick: Callable[[Autoscaler, TickReport], None] | None = None,
 ) -> RunSummary:
-    run = _Run(
+    run = Run(
         runtime,
         out,
         stop=stop or threading.Event(),  # the CLI sets it from SIGTERM and Ctrl-C
@@ -245,7 +256,11 @@ def run_daemon(
         quiet=quiet,
         on_tick=on_tick,
     )
-    run.autoscaler.run(stop=run.stop, until=run.until, before_tick=run.before_tick)
+    if runtime.replication is not None:
+        run_replica(run, runtime.replication)
+    else:
+        autoscaler = run.new_autoscaler()
+        autoscaler.run(stop=run.stop, until=run.until, before_tick=run.before_tick)
     return run.summary()
 
 

@@ -17,11 +17,20 @@ from typing import TYPE_CHECKING
 
 from steadyscale.app.loading import model_settings
 from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
-from steadyscale.config import ClusterConfig, DatabaseURL, LedgerLocation, bucket_pairs
-from steadyscale.config import ledger_location as find_ledger
+from steadyscale.app.replication import Fence, Replication, build_replication
+from steadyscale.config import (
+    ClusterConfig,
+    DatabaseURL,
+    HaConfig,
+    LedgerLocation,
+    bucket_pairs,
+    default_replica_id,
+    ledger_location,
+)
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
+from steadyscale.loop.gated import LeaderGatedProvider
 from steadyscale.ops.health import HealthChecker, Prober, prober_for
 from steadyscale.ops.metrics import Metrics
 from steadyscale.providers.aws import EC2Provider
@@ -29,6 +38,7 @@ from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import ApiObserver, ClientOptions, CloudProvider
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 from steadyscale.sim.simulation import Assembly
+from steadyscale.store.errors import FencedError, StoreUnavailableError
 from steadyscale.store.ledger import Ledger, WriterLock
 from steadyscale.testing.crashpoints import crashpoint
 
@@ -46,10 +56,11 @@ class Runtime:
     clock: Clock
     provider: CloudProvider
     ledger: Ledger
-    ledger_path: LedgerLocation  # a file, or a PostgreSQL database (str() hides a password)
+    ledger_path: LedgerLocation  # a file, or a database (its URL shows no password)
     metrics: Metrics
     health: HealthChecker
     emulator: Emulator | None = None  # only with provider.type emulator
+    replication: Replication | None = None  # only for replicas on a PostgreSQL ledger
 
     def ground_truth(self) -> list[TrackedInstance] | None:
         """Every instance as it really is, gone ones included, from the memory model or the
@@ -62,6 +73,8 @@ class Runtime:
 
     def close(self) -> None:
         self.health.close()
+        if self.replication is not None:
+            self.replication.close()
         self.ledger.close()
         if self.emulator is not None:
             self.emulator.stop()
@@ -96,22 +109,31 @@ def build_autoscaler(
     runtime: Runtime, *, on_event: Callable[[Event], None] | None = None
 ) -> Autoscaler:
     """The daemon's autoscaler on the runtime's collaborators, its crash points armed by
-    ``STEADYSCALE_CRASH_AT`` (the chaos harness kills daemons there)."""
+    ``STEADYSCALE_CRASH_AT`` (the chaos harness kills daemons there). A replica's
+    autoscaler sends EC2 mutations through the gate of its leadership."""
+    provider = runtime.provider
+    replication = runtime.replication
+    if replication is not None:
+        provider = LeaderGatedProvider(provider, replication.leadership.check)
     return Autoscaler(
         runtime.config,
-        runtime.provider,
+        provider,
         runtime.ledger,
         runtime.clock,
         metrics=runtime.metrics,
         health=runtime.health,
         on_event=on_event,
         crash=crashpoint,
+        stop_on=replication.stop_on if replication is not None else (),
     )
 
 
-def client_options(config: ClusterConfig, observer: ApiObserver | None = None) -> ClientOptions:
+def client_options(
+    config: ClusterConfig, observer: ApiObserver | None = None, replica_id: str | None = None
+) -> ClientOptions:
     """How the config's provider calls EC2, whichever backend it is."""
     return ClientOptions(
+        replica_id=replica_id,
         max_attempts=config.provider.max_attempts,
         lookup_deadline=config.lookup_deadline_seconds,
         rate_limits=bucket_pairs(config.provider.rate_limits),
@@ -125,6 +147,7 @@ def build_provider(
     clock: Clock,
     endpoint_url: str | None = None,
     observer: ApiObserver | None = None,
+    replica_id: str | None = None,
 ) -> EC2Provider:
     provider = config.provider
     credentials = EMULATOR_CREDENTIALS if provider.type == "emulator" else None
@@ -132,7 +155,7 @@ def build_provider(
         cluster_name=config.cluster_name,
         region=provider.region,
         clock=clock,
-        options=client_options(config, observer),
+        options=client_options(config, observer, replica_id),
         endpoint_url=endpoint_url or provider.endpoint_url,
         connect_timeout=provider.connect_timeout_seconds,
         read_timeout=provider.read_timeout_seconds,
@@ -163,41 +186,28 @@ def open_runtime(
     *,
     fresh_emulator_ledger: bool = True,
     clock: Clock | None = None,
+    replica_id: str | None = None,
 ) -> Runtime:
     """Start what the config needs; checks the cloud before the ledger is touched.
 
-    The runtime is the ledger's one writer: a second daemon on the same ledger fails here.
+    The runtime is the ledger's one writer: a second daemon on the same ledger fails here;
+    on a PostgreSQL ledger with an ``ha`` section (or a replica id) it is one replica among
+    any number instead (``_open_replica``).
     A config whose ``cluster_name`` changed is refused before anything starts while the
     ledger of its former name still tracks live nodes. ``clock``: the clock of an
     ``aws`` endpoint's emulator (tests run one on a fake clock); by default the wall's.
     """
-    path = find_ledger(config, config_path)
+    path = ledger_location(config, config_path)
+    if isinstance(path, DatabaseURL) and (config.ha is not None or replica_id is not None):
+        return _open_replica(config, config_path, path, clock=clock, replica_id=replica_id)
     in_process = config.provider.type in ("memory", "emulator")
     fresh = in_process and fresh_emulator_ledger
     if not fresh:
         # (An embedded emulator starts empty: no earlier ledger's instance can be alive.)
         refuse_if_renamed(config, config_path, path)
-    emulator: Emulator | None = None  # only with provider.type emulator
     clock = _runtime_clock(config, clock)
-    provider: CloudProvider
     metrics = build_metrics(config, clock)
-    if config.provider.type == "memory":
-        memory = build_memory_provider(config, clock, observer=metrics.api_call)
-        provider = memory
-        prober = memory_prober(config, memory)
-    else:
-        if config.provider.type == "emulator":
-            from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
-
-            emulator = Emulator(model_settings(config), clock=clock).start()
-        ec2 = build_provider(
-            config,
-            clock,
-            observer=metrics.api_call,
-            endpoint_url=emulator.endpoint_url if emulator else None,
-        )
-        provider = ec2
-        prober = endpoint_prober(config, ec2.endpoint_url)
+    provider, prober, emulator = _open_cloud(config, clock, metrics, replica_id)
     health = build_health(prober, clock, metrics)
     try:
         provider.preflight()
@@ -216,6 +226,84 @@ def open_runtime(
         emulator=emulator,
         metrics=metrics,
         health=health,
+    )
+
+
+def _open_cloud(
+    config: ClusterConfig, clock: Clock, metrics: Metrics, replica_id: str | None
+) -> tuple[CloudProvider, Prober, Emulator | None]:
+    """The config's EC2 (the memory model, an embedded emulator, or an endpoint), the
+    prober its nodes need, and the emulator if one was started."""
+    if config.provider.type == "memory":
+        memory = build_memory_provider(config, clock, observer=metrics.api_call)
+        return memory, memory_prober(config, memory), None
+    emulator: Emulator | None = None  # only with provider.type emulator
+    if config.provider.type == "emulator":
+        from steadyscale.emulator import Emulator  # noqa: PLC0415 - moto loads only here
+
+        emulator = Emulator(model_settings(config), clock=clock).start()
+    ec2 = build_provider(
+        config,
+        clock,
+        observer=metrics.api_call,
+        endpoint_url=emulator.endpoint_url if emulator else None,
+        replica_id=replica_id,
+    )
+    return ec2, endpoint_prober(config, ec2.endpoint_url), emulator
+
+
+def _open_replica(
+    config: ClusterConfig,
+    config_path: str | Path | None,
+    url: DatabaseURL,
+    *,
+    clock: Clock | None,
+    replica_id: str | None,
+) -> Runtime:
+    """One replica on the PostgreSQL ledger at ``url``: the lease replaces the writer lock
+    (a replica alone simply leads), and its ledger writes are refused until it leads."""
+    from steadyscale.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg only here
+
+    ha = config.ha or HaConfig()
+    replica = replica_id or ha.replica_id or default_replica_id()
+    clock = _runtime_clock(config, clock)
+    metrics = build_metrics(config, clock)
+    provider, prober, emulator = _open_cloud(config, clock, metrics, replica)
+    health = build_health(prober, clock, metrics)
+    try:
+        provider.preflight()
+        ledger = Ledger(url)
+        store = ledger.store
+        if not isinstance(store, PostgresStore):  # (a URL always opens one)
+            raise TypeError(f"ledger {url} did not open as a PostgreSQL store")
+
+        def set_fence(fence: Fence) -> None:
+            store.fence = fence
+
+        replication = build_replication(
+            ha,
+            url=url.secret,
+            replica_id=replica,
+            metrics=metrics,
+            set_fence=set_fence,
+            on_lead=lambda: claim_ledger(ledger, config, config_path),
+            errors=(FencedError, StoreUnavailableError),
+        )
+    except BaseException:
+        if emulator is not None:
+            emulator.stop()
+        raise
+    log.warning("replica %s on ledger %s: following until it takes the lease", replica, url)
+    return Runtime(
+        config=config,
+        clock=clock,
+        provider=provider,
+        ledger=ledger,
+        ledger_path=url,
+        emulator=emulator,
+        metrics=metrics,
+        health=health,
+        replication=replication,
     )
 
 

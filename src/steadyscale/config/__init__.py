@@ -1,6 +1,7 @@
 """The cluster config: models (pydantic), loading from YAML, and validation against EC2's
 own model. Other packages import these names from here."""
 
+from steadyscale.config.ha import HaConfig, check_replica_id, default_replica_id
 from steadyscale.config.loading import (
     describe_validation_error,
     ledger_location,
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_RATE_LIMITS",
     "ClusterConfig",
     "DatabaseURL",
+    "HaConfig",
     "HealthCheck",
     "LedgerLocation",
     "MetricsConfig",
@@ -35,6 +37,8 @@ __all__ = [
     "RateLimit",
     "ScenarioStep",
     "bucket_pairs",
+    "check_replica_id",
+    "default_replica_id",
     "describe_validation_error",
     "ec2_actions",
     "known_instance_types",

@@ -11,6 +11,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from steadyscale.config.base import StrictModel
+from steadyscale.config.ha import HaConfig
 from steadyscale.config.location import is_url, url_problem
 from steadyscale.config.metrics import MetricsConfig
 from steadyscale.config.node_types import NodeType
@@ -113,6 +114,13 @@ class ClusterConfig(StrictModel):
     )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig, description="Prometheus metrics and /healthz."
+    )
+    ha: HaConfig | None = Field(
+        default=None,
+        description="With a PostgreSQL ledger: run the daemon as one of several replicas, one "
+        "leading through a lease (see `ha` below and docs/ha.md); `{}` takes the defaults. "
+        "Without it (and without `run --replica-id`) a database ledger has one daemon, as a "
+        "file does. Ignored with a SQLite ledger.",
     )
     provider: Provider = Field(description="Where the instances run: see `provider` below.")
     available_node_types: dict[str, NodeType] = Field(

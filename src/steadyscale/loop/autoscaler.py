@@ -62,8 +62,12 @@ class Autoscaler:
         on_event: Callable[[Event], None] | None = None,
         new_ids: Callable[[str], str] = new_id,
         crash: CrashHook = no_crash,
+        stop_on: tuple[type[Exception], ...] = (),
     ) -> None:
         self.provider = provider
+        # Errors that end a tick and reach the caller: a replica that may no longer act
+        # (not leading, its writes fenced off) must stop, not carry on with the next step.
+        self.stop_on = stop_on
         self.ledger = ledger
         self.clock = clock
         self.metrics = metrics
@@ -142,6 +146,8 @@ class Autoscaler:
         crashed = False
         try:
             self._tick(report)
+        except self.stop_on:
+            raise
         except Exception as exc:  # a tick must never take the loop down
             log.exception("tick failed")
             report.errors.append(f"{type(exc).__name__}: {exc}")

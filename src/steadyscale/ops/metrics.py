@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from steadyscale.core.feasibility import Infeasible
 from steadyscale.core.lifecycle import TERMINAL, NodeRecord, Status
 from steadyscale.errors import SteadyscaleError
+from steadyscale.ops.gauges import DemandGauges, LeaderGauges
 from steadyscale.ops.serving import ServerThread
 from steadyscale.providers.protocol import ApiCall
 from steadyscale.retries.clock import Clock
@@ -57,6 +58,7 @@ class Metrics:
         self._node_series(self.registry)
         self._tick_series(self.registry)
         self.demand = DemandGauges(self.registry)
+        self.leader = LeaderGauges(self.registry)
 
     def _cloud_series(self, r: CollectorRegistry) -> None:
         """EC2 as the provider saw it: calls, errors, retries, lookups, lags."""
@@ -238,6 +240,10 @@ class Metrics:
         if found_late:
             self.lookups_found_late.inc(found_late)
 
+    def standing_by(self) -> None:
+        """A follower replica's loop is alive: /healthz stays 200 while it waits to lead."""
+        self.last_tick_at = self.clock.now()
+
     # ------------------------------------------------------------------ health
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -271,49 +277,6 @@ class Metrics:
             )
 
         return app
-
-
-class DemandGauges:
-    """Where demand stands after a tick: demanded, unmet, and what no node type can hold,
-    in all and by cause."""
-
-    def __init__(self, r: CollectorRegistry) -> None:
-        self.bundles = Gauge("steadyscale_demand_bundles", "Resource bundles demanded.", registry=r)
-        self.unmet = Gauge(
-            "steadyscale_demand_unmet",
-            "Bundles without a node because of limits, capacity or pacing.",
-            registry=r,
-        )
-        self.infeasible = Gauge(
-            "steadyscale_demand_infeasible",
-            "Bundles no configured node type can hold (never counted as met).",
-            registry=r,
-        )
-        self.infeasible_by_cause = Gauge(
-            "steadyscale_demand_infeasible_by_cause",
-            "Bundles no configured node type can hold, by the first reason: not_offered (no "
-            "type offers the resource), too_large (more of it than any type offers), "
-            "not_together (no type offers all of it at once), no_node_types; resource names "
-            "the resource for the first two. The series add up to steadyscale_demand_infeasible.",
-            ["cause", "resource"],
-            registry=r,
-        )
-        self._infeasible_series: set[tuple[str, str]] = set()
-
-    def set(
-        self, *, demanded: int, unmet: int, infeasible: int, explained: Sequence[Infeasible]
-    ) -> None:
-        self.bundles.set(demanded)
-        self.unmet.set(unmet)
-        self.infeasible.set(infeasible)
-        # Every (cause, resource) seen before and gone now reads 0, not its last value.
-        counts = dict.fromkeys(self._infeasible_series, 0)
-        for item in explained:
-            key = (item.cause.value, item.resource or "")
-            counts[key] = counts.get(key, 0) + item.count
-        for (cause, resource), count in counts.items():
-            self.infeasible_by_cause.labels(cause, resource).set(count)
-        self._infeasible_series.update(counts)
 
 
 def _json(

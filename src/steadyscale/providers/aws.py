@@ -112,6 +112,13 @@ def translate(exc: Exception) -> Exception:
     return exc
 
 
+def user_agent_extra(options: ClientOptions) -> str:
+    """What steadyscale adds to botocore's User-Agent: itself, and the replica if named."""
+    if options.replica_id is None:
+        return "steadyscale"
+    return f"steadyscale steadyscale-replica/{options.replica_id}"
+
+
 class EC2Provider:
     def __init__(
         self,
@@ -138,7 +145,7 @@ class EC2Provider:
             retries={"mode": "standard", "total_max_attempts": options.max_attempts},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            user_agent_extra="steadyscale",
+            user_agent_extra=user_agent_extra(options),
         )
         try:
             client_factory: Any = boto3.client

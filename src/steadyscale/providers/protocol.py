@@ -83,13 +83,15 @@ class ClientOptions:
     """How a provider calls EC2, whatever the backend: attempts per call (retried on
     throttling and 5xx, as the SDK's standard mode), the deadline of a single-instance
     lookup, client-side token buckets per action as (capacity, refill per second) and how
-    long a call may wait for its token, and who hears of every call (the metrics)."""
+    long a call may wait for its token, who hears of every call (the metrics), and which
+    replica sends them (named in each call's User-Agent, so EC2's logs tell them apart)."""
 
     max_attempts: int = 3
     lookup_deadline: float = 5.0
     rate_limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     rate_limit_max_wait: float = 2.0
     observer: ApiObserver | None = None
+    replica_id: str | None = None
 
 
 DEFAULT_OPTIONS = ClientOptions()

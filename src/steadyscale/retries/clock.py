@@ -32,6 +32,18 @@ class WallClock:
             time.sleep(seconds)
 
 
+class MonotonicClock:
+    """Real seconds that never jump with the wall clock (NTP steps, an operator's
+    ``date``): what a leader measures its lease's trust on."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
 class ScaledClock:
     """Emulated seconds that pass ``1 / time_scale`` times as fast as real ones.
 

@@ -55,6 +55,14 @@ def register(commands: Commands) -> None:
         "that the ledger cannot explain (without it, a new ledger facing such instances "
         "refuses to start; `steadyscale ledger adopt CONFIG` takes them over instead)",
     )
+    run.add_argument(
+        "--replica-id",
+        metavar="NAME",
+        dest="replica_id",
+        help="this replica's name on a PostgreSQL ledger shared by several daemons (in the "
+        "lease, the logs and the User-Agent of its EC2 calls); overrides ha.replica_id, "
+        "default <hostname>-<pid>",
+    )
     run.set_defaults(func=execute)
 
 
@@ -90,10 +98,11 @@ def execute(args: argparse.Namespace) -> int:
     from steadyscale.app.runtime import open_runtime  # noqa: PLC0415
 
     check_max_seconds(args.max_seconds)
+    replica_id = _replica_id(args.replica_id)
     config = load_config(args.config)
     address = metrics_address(args.metrics, config.metrics.host, config.metrics.port)
     stop = _stop_on_signals()
-    runtime = open_runtime(config, args.config)
+    runtime = open_runtime(config, args.config, replica_id=replica_id)
     server: MetricsServer | None = None
     try:
         _face_unknown(runtime, args.config, terminate=args.terminate_unknown)
@@ -134,6 +143,17 @@ def _face_unknown(runtime: Runtime, config_path: str, *, terminate: bool) -> Non
             )
     if found:
         takeover.terminate_unknown(runtime.provider, found)  # logged: what, how many
+
+
+def _replica_id(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from steadyscale.config import check_replica_id  # noqa: PLC0415
+
+    try:
+        return check_replica_id(text)
+    except ValueError as exc:
+        raise SteadyscaleError(f"--replica-id: {exc}") from None
 
 
 def _stop_on_signals() -> threading.Event:

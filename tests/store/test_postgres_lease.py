@@ -1,0 +1,148 @@
+"""The leader lease on a real PostgreSQL server: takeover only after expiry (by the
+database's clock), an epoch that only grows, an ex-leader's renewal refused, and a cut
+connection read as "not leading" and reopened by the next call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from steadyscale.store.postgres_lease import PostgresLease, fence_query
+from steadyscale.testing.postgres import PostgresServer
+
+
+@pytest.fixture
+def lease_pair(postgres: str) -> Iterator[tuple[PostgresLease, PostgresLease]]:
+    a = PostgresLease(postgres, holder="a", ttl_seconds=30)
+    b = PostgresLease(postgres, holder="b", ttl_seconds=30)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _database(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def _expire(server: PostgresServer, url: str) -> None:
+    """Move the lease's expiry into the past, as the TTL passing would (without waiting)."""
+    server.sql(
+        "UPDATE steadyscale_lease SET expires_at = clock_timestamp() - interval '1 second'",
+        _database(url),
+    )
+
+
+def test_the_first_replica_takes_the_lease_with_epoch_1(
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, b = lease_pair
+    assert a.acquire() == 1
+    holder = b.current()
+    assert holder is not None and holder.holder == "a" and holder.epoch == 1
+    assert 25 < holder.expires_in_seconds <= 30
+
+
+def test_another_replica_cannot_take_an_unexpired_lease(
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, b = lease_pair
+    assert a.acquire() == 1
+    assert b.acquire() is None
+    assert a.renew(1)
+    assert b.acquire() is None
+
+
+def test_takeover_after_expiry_increments_the_epoch_and_fences_the_ex_leader(
+    postgres_server: PostgresServer,
+    postgres: str,
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, b = lease_pair
+    assert a.acquire() == 1
+    _expire(postgres_server, postgres)
+    assert b.acquire() == 2
+    assert not a.renew(1)  # the ex-leader learns it lost
+    assert a.acquire() is None  # and cannot take it back while b holds it
+    assert b.renew(2)
+    _expire(postgres_server, postgres)
+    assert a.acquire() == 3
+
+
+def test_the_same_holder_retaking_its_lease_gets_a_new_epoch(
+    lease_pair: tuple[PostgresLease, PostgresLease], postgres: str
+) -> None:
+    a, _ = lease_pair
+    assert a.acquire() == 1
+    restarted = PostgresLease(postgres, holder="a", ttl_seconds=30)
+    try:
+        assert restarted.acquire() == 2  # no wait for its own former lease, but fenced
+        assert not a.renew(1)
+    finally:
+        restarted.close()
+
+
+def test_release_hands_over_at_once_and_keeps_the_epoch_growing(
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, b = lease_pair
+    assert a.acquire() == 1
+    b.release(1)  # not b's: nothing happens
+    assert b.acquire() is None
+    a.release(1)
+    assert b.acquire() == 2
+
+
+def test_a_cut_connection_is_not_leading_and_the_next_call_reconnects(
+    postgres_server: PostgresServer,
+    postgres: str,
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, _ = lease_pair
+    assert a.acquire() == 1
+    assert postgres_server.drop_connections(_database(postgres)) >= 1
+    assert not a.renew(1)  # the call on the cut connection fails: not leading
+    assert a.renew(1)  # the next call reconnects; nobody took over, so epoch 1 stands
+
+
+def test_an_unreachable_database_is_not_leading() -> None:
+    lease = PostgresLease(
+        "postgresql://nobody@127.0.0.1:1/none", holder="a", ttl_seconds=5, timeout_seconds=1
+    )
+    assert lease.acquire() is None
+    assert not lease.renew(1)
+    assert lease.current() is None
+
+
+def test_the_fence_query_is_true_only_for_the_current_epoch(
+    postgres_server: PostgresServer,
+    postgres: str,
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, _ = lease_pair
+    assert a.acquire() == 1
+    sql, params = fence_query(1)
+    assert params == (1, "leader") and sql.count("?") == 2
+    check = "SELECT epoch = {} FROM steadyscale_lease WHERE name = 'leader'"
+    assert postgres_server.sql(check.format(1), _database(postgres)).strip() == "t"
+    assert postgres_server.sql(check.format(0), _database(postgres)).strip() == "f"
+
+
+def test_a_ttl_must_be_positive(postgres: str) -> None:
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        PostgresLease(postgres, holder="a", ttl_seconds=0)
+
+
+def test_expires_in_is_read_on_the_database_clock(
+    postgres_server: PostgresServer,
+    postgres: str,
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, b = lease_pair
+    assert b.expires_in() is None  # nobody ever held it
+    assert a.acquire() == 1
+    remaining = b.expires_in()
+    assert remaining is not None and 25 < remaining <= 30
+    _expire(postgres_server, postgres)
+    expired = b.expires_in()
+    assert expired is not None and expired < 0
