@@ -97,6 +97,7 @@ def test_failover_benchmark_reports_takeovers_and_ground_truth() -> None:
     assert report["undisturbed"]["capacity_seconds"] > 0
     assert isinstance(report["capacity_seconds_lost"], float)
     assert report["duplicates"] == 0 and report["leaks"] == 0 and report["overlaps"] == 0
+    assert report["hurried_handovers"] == 0
     assert report["with_kills"]["replicas_acted"] >= 2
 
 

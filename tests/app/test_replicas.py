@@ -9,14 +9,26 @@ a minute to a minute each, the emulator's delays shrunk twentyfold).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from steadyscale.testing.acting import acting
+from steadyscale.testing.chaos import daemon_env, write_config
 from steadyscale.testing.failover import ScenarioResult, rise_and_fall
 from steadyscale.testing.postgres import PostgresServer
-from steadyscale.testing.replicas import Disruption, ReplicaCluster, ReplicaError, Timings
+from steadyscale.testing.replica_process import Replica
+from steadyscale.testing.replicas import (
+    CLUSTER,
+    Disruption,
+    ReplicaCluster,
+    ReplicaError,
+    Timings,
+    wait_for,
+)
 
 TIMINGS = Timings(
     lease_ttl_seconds=3, renew_interval_seconds=1, margin_seconds=1, interval_seconds=0.5
@@ -129,3 +141,55 @@ def test_one_replica_on_a_sqlite_ledger_leads_and_names_itself_in_the_call_log(
     assert verdict.problems() == []
     assert verdict.launched == 10 and verdict.acting.replicas == ["r1"]
     assert [t.replica for t in verdict.acting.terms] == ["r1"]
+
+
+def _bundles(count: int) -> list[str]:
+    return ["--bundle", "CPU=2", "--count", str(count)] if count else ["--clear"]
+
+
+def _both_acted(cluster: ReplicaCluster, since: int) -> bool:
+    later = cluster.mutation_records()[since:]
+    return {"r1", "rogue"} <= {str(r["replica"]) for r in later}
+
+
+def _request_both(configs: list[Path], count: int) -> None:
+    """``steadyscale request`` on each config at once, so both daemons hear of it together."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "steadyscale", "request", str(c), *_bundles(count)],
+            stdout=subprocess.DEVNULL,
+            env=daemon_env(),
+        )
+        for c in configs
+    ]
+    assert [proc.wait(timeout=60) for proc in procs] == [0] * len(procs)
+
+
+def test_two_daemons_that_both_lead_are_caught_taking_turns_in_the_call_log(
+    tmp_path: Path,
+) -> None:
+    # Two daemons on two SQLite ledgers share nothing: both lead, both act. The check that
+    # the replica tests rely on must see two actors here, or it proves nothing there.
+    with ReplicaCluster(tmp_path, replicas=1, timings=TIMINGS) as cluster:
+        cluster.start()
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        config = write_config(
+            elsewhere,
+            cluster.emulator.url,
+            cluster_name=CLUSTER,
+            loop_interval_seconds=TIMINGS.interval_seconds,
+            ledger=str(elsewhere / "other.db"),
+        )
+        rogue = Replica("rogue", config, elsewhere)
+        cluster.running.append(rogue)  # stopped with the cluster
+        wait_for(rogue.leads, 30, "the second daemon to lead")
+        for count in (8, 2, 8, 0):
+            since = len(cluster.mutation_records())
+            _request_both([cluster.config, config], count)
+            wait_for(lambda: _both_acted(cluster, since), 60, "both daemons to act")  # noqa: B023
+        cluster.wait_terminated()
+        report = acting(cluster.mutation_records())
+    floor = TIMINGS.margin_seconds / 2 / cluster.time_scale
+    assert sorted(report.replicas) == ["r1", "rogue"]
+    assert report.overlaps or report.hurried(floor)

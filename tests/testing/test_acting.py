@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from steadyscale.testing.acting import Term, acting, mutations, overlaps, terms
 
 
@@ -70,3 +72,19 @@ def test_a_term_inside_a_long_one_of_another_replica_is_found_against_it() -> No
 def test_mutations_without_a_replica_are_counted() -> None:
     report = acting([_call(None, 0, 1), _call("r1", 3, 4)])
     assert report.unnamed == 1
+
+
+def test_replicas_taking_turns_call_by_call_are_hurried_handovers() -> None:
+    # Never two calls at once, yet two actors: each handover far quieter than a lease allows.
+    report = acting(
+        [_call("r1", 0, 1), _call("r2", 1.5, 2), _call("r1", 2.2, 3), _call("r2", 30, 31)]
+    )
+    assert report.overlaps == []
+    assert [(h.first.replica, h.second.replica, h.gap) for h in report.hurried(10)] == [
+        ("r1", "r2", 0.5),
+        ("r2", "r1", pytest.approx(0.2)),
+    ]
+    assert report.hurried(0.1) == []
+    assert (
+        "r2 began acting 0.500 s after r1 last did (at 1.000)" in report.hurried(10)[0].describe()
+    )

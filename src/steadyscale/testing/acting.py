@@ -8,9 +8,14 @@ replica's mutation received in between; its span runs from its first mutation's 
 the latest answer of any of them. Two replicas acted in the same instant exactly when the
 span of a term of one intersects the span of a term of another: a mutation of the second
 arrived while the first still had one being answered, or the first sent one after the
-second had begun. Each handover (one replica's term ending, another's beginning) leaves a
-gap; with a fenced lease it is at least the leader's safety margin, barring a call the
-ex-leader sent before its deadline that arrived late.
+second had begun.
+
+That alone misses two replicas that both believe they lead but happen to take turns call
+by call. A lease rules that out more strictly: the leader sends nothing past its last
+renewal + TTL - margin, a successor takes over only once the lease expired (renewal + TTL
+by the database's clock), so each handover (one replica's term ending, another's
+beginning) leaves a quiet gap of at least the margin, less the travel time of the
+ex-leader's last request. ``hurried(floor)`` names the handovers quieter than ``floor``.
 """
 
 from __future__ import annotations
@@ -104,10 +109,23 @@ def overlaps(found: Sequence[Term]) -> list[Overlap]:
     return clashes
 
 
-def handover_gaps(found: Sequence[Term]) -> list[float]:
-    """Between each term and the next (another replica's): the quiet time (emulated
-    seconds; negative when they overlap)."""
-    return [b.start - a.end for a, b in pairwise(found)]
+@dataclass(frozen=True)
+class Handover:
+    """One term followed by another replica's, and the quiet time between them (emulated
+    seconds, negative when they overlap)."""
+
+    first: Term
+    second: Term
+
+    @property
+    def gap(self) -> float:
+        return self.second.start - self.first.end
+
+    def describe(self) -> str:
+        return (
+            f"{self.second.replica} began acting {self.gap:.3f} s after {self.first.replica} "
+            f"last did (at {self.first.end:.3f})"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,7 +135,19 @@ class ActingReport:
     terms: list[Term]
     overlaps: list[Overlap]
     unnamed: int  # mutations without a replica id in their User-Agent
-    min_gap: float | None  # emulated seconds
+
+    @property
+    def handovers(self) -> list[Handover]:
+        return [Handover(a, b) for a, b in pairwise(self.terms)]
+
+    @property
+    def min_gap(self) -> float | None:
+        """The quietest handover's gap (emulated seconds); None without a handover."""
+        return min((h.gap for h in self.handovers), default=None)
+
+    def hurried(self, floor: float) -> list[Handover]:
+        """The handovers quieter than ``floor`` emulated seconds."""
+        return [h for h in self.handovers if h.gap < floor]
 
     @property
     def replicas(self) -> list[str]:
@@ -129,13 +159,11 @@ class ActingReport:
 
 
 def acting(records: Iterable[Mapping[str, Any]]) -> ActingReport:
-    """Terms, overlaps and the narrowest handover of a call log's records."""
+    """Terms, overlaps and handovers of a call log's records."""
     calls = mutations(records)
     found = terms(calls)
-    gaps = handover_gaps(found)
     return ActingReport(
         terms=found,
         overlaps=overlaps(found),
         unnamed=sum(1 for c in calls if c.replica is None),
-        min_gap=min(gaps) if gaps else None,
     )

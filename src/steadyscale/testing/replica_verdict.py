@@ -21,10 +21,17 @@ class ReplicaVerdict:
     unrecorded: list[str]  # ids the ledger never recorded
     leaks: int  # cluster instances not terminated
     acting: ActingReport
+    # Handovers quieter than this (emulated seconds) break I8; None: not checked.
+    handover_floor: float | None = None
 
     def problems(self) -> list[str]:
         """What broke an invariant, in words; empty when nothing did."""
         found = [f"{o.describe()}" for o in self.acting.overlaps]
+        if self.handover_floor is not None:
+            found += [
+                f"{h.describe()}: less than {self.handover_floor:.3f} s"
+                for h in self.acting.hurried(self.handover_floor)
+            ]
         if self.duplicates:
             found.append(f"{self.duplicates} duplicate instance(s)")
         if self.unrecorded:
@@ -42,10 +49,12 @@ def judge(
     mutations: Iterable[Mapping[str, Any]],
     *,
     excess: int = 0,
+    handover_floor: float | None = None,
 ) -> ReplicaVerdict:
     """The verdict from the cluster's instances as they really are (gone ones too), the
     ledger they were launched from, the mutations in the call log, and how many instances
-    stayed wanted beyond demand once it was met (``excess``)."""
+    stayed wanted beyond demand once it was met (``excess``), and the quietest handover
+    between replicas that keeps to I8 (``handover_floor``, emulated seconds)."""
     ledger = Ledger(ledger_location)
     try:
         over, unrecorded = audit(
@@ -59,4 +68,5 @@ def judge(
         unrecorded=unrecorded,
         leaks=sum(1 for i in truth if i["state"] != "terminated"),
         acting=acting(mutations),
+        handover_floor=handover_floor,
     )

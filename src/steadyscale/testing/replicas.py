@@ -338,8 +338,21 @@ class ReplicaCluster:
     def verdict(self) -> ReplicaVerdict:
         """Ground truth against the ledger, and the call log's terms."""
         return judge(
-            self.truth(), self.ledger, self.mutation_records(), excess=self.excess_at_capacity
+            self.truth(),
+            self.ledger,
+            self.mutation_records(),
+            excess=self.excess_at_capacity,
+            handover_floor=self.handover_floor,
         )
+
+    @property
+    def handover_floor(self) -> float | None:
+        """Half the margin, in the emulator's seconds: the quietest a handover between
+        replicas on a lease may be (``testing.acting``), with room for the travel time of
+        the ex-leader's last request. None on SQLite (one daemon, no handover)."""
+        if self.postgres is None:
+            return None
+        return self.timings.margin_seconds / 2 / self.time_scale
 
     def close(self) -> None:
         try:
