@@ -40,6 +40,18 @@ def waiting_for_a_lock(server: PostgresServer, database: str, ports: Sequence[in
     return int(out.strip() or 0) > 0
 
 
+def in_transaction(server: PostgresServer, database: str, ports: Sequence[int]) -> bool:
+    """Whether a session from these client ports has a transaction open now."""
+    if not ports:
+        return False
+    out = server.sql(
+        "SELECT count(*) FROM pg_stat_activity "
+        f"WHERE datname = '{database}' AND client_port IN ({_ports(ports)}) "
+        "AND xact_start IS NOT NULL"
+    )
+    return int(out.strip() or 0) > 0
+
+
 class TableLock:
     """A ``psql`` session holding ``tables`` in EXCLUSIVE mode (reads go on, writes wait)
     until ``release``. Use as a context manager."""

@@ -30,7 +30,12 @@ from typing import Any, TypeVar
 from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.testing.chaos import ExternalEmulator, daemon_env, write_config
 from steadyscale.testing.postgres import PostgresServer
-from steadyscale.testing.postgres_faults import TableLock, cut_connections, waiting_for_a_lock
+from steadyscale.testing.postgres_faults import (
+    TableLock,
+    cut_connections,
+    in_transaction,
+    waiting_for_a_lock,
+)
 from steadyscale.testing.replica_process import Replica
 from steadyscale.testing.replica_verdict import ReplicaVerdict, judge
 
@@ -43,6 +48,11 @@ T = TypeVar("T")
 
 class ReplicaError(RuntimeError):
     """The cluster did not do what a scenario waited for, in time."""
+
+
+class TakeoverHeldBackError(ReplicaError):
+    """No replica took over from a stopped leader that still has a ledger transaction open
+    (its fence's lock on the lease row with it)."""
 
 
 def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
@@ -292,7 +302,7 @@ class ReplicaCluster:
                 leader.pause()
             else:
                 self._pause_mid_write(leader)
-            after = self.wait_leader(timeout, excluding=(leader,))
+            after = self._successor(leader, timeout)
             took = time.monotonic() - blow
             leader.resume()
             wait_for(lambda: leader.leads() is False, timeout, "the resumed ex-leader to follow")
@@ -301,6 +311,19 @@ class ReplicaCluster:
             after = self.wait_leader(timeout)
             took = time.monotonic() - blow
         return Disturbance(kind, leader.replica_id, after.replica_id, took)
+
+    def _successor(self, stopped: Replica, timeout: float) -> Replica:
+        """The replica that takes over from ``stopped``; TakeoverHeldBackError if none does
+        while ``stopped`` holds a ledger transaction open."""
+        try:
+            return self.wait_leader(timeout, excluding=(stopped,))
+        except ReplicaError as exc:
+            server = self.postgres
+            if server and in_transaction(server, self.database, stopped.db_ports(server.port)):
+                raise TakeoverHeldBackError(
+                    f"{stopped.replica_id} was stopped with a ledger transaction open: {exc}"
+                ) from None
+            raise
 
     def _server(self, kind: Disruption) -> PostgresServer:
         if self.postgres is None:
