@@ -252,3 +252,17 @@ def test_run_replica_id_is_a_name_safe_in_a_user_agent(
     config = _cluster(tmp_path)
     err = _one_line_exit_2(["run", str(config), "--replica-id", "a/b"], capsys)
     assert "--replica-id: replica id 'a/b': use letters, digits" in err
+
+
+def test_run_terminate_unknown_is_refused_for_replicas(
+    tmp_path: Path, postgres: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A replica may not act before it leads: terminating at start is for a single daemon.
+    config = tmp_path / "replica.yaml"
+    data = yaml.safe_load(_cluster(tmp_path).read_text())
+    data.update(provider={"type": "memory"}, ledger=postgres, ha={})
+    config.write_text(yaml.safe_dump(data))
+    err = _one_line_exit_2(
+        ["run", str(config), "--terminate-unknown", "--metrics", "off", "--quiet"], capsys
+    )
+    assert "--terminate-unknown: not with replicas" in err

@@ -165,3 +165,27 @@ def test_a_resumed_ex_leader_is_fenced_before_it_sends_ec2_anything(
     assert "RunInstances" not in memory.calls_by_action()
     assert b.replica.iteration() is not None  # the leader launches
     assert memory.calls_by_action()["RunInstances"] >= 1
+
+
+def test_a_cut_database_connection_ends_the_leadership_and_the_next_one_starts_afresh(
+    postgres_server: PostgresServer,
+    postgres: str,
+    replicas: tuple[PgReplica, PgReplica],
+) -> None:
+    a, _ = replicas
+    leadership = a.replica.leadership
+    assert leadership.step().epoch == 1
+    assert a.replica.iteration() is not None
+    assert postgres_server.drop_connections(postgres.rsplit("/", 1)[1]) >= 1
+    # The cut reaches the ledger's next call: the tick ends, and the leadership with it.
+    assert a.replica.iteration() is None
+    assert leadership.state.role is Role.FOLLOWER
+    assert "Unavailable" in leadership.state.reason
+    assert a.replica.run.autoscaler is None
+    # The lease's own connection was cut too: that attempt fails (not leading), the next
+    # reconnects, retakes the lease under a new epoch, and the replica recovers.
+    assert leadership.step().role is Role.FOLLOWER
+    a.lease_clock.advance(5)
+    assert leadership.step().epoch == 2
+    assert a.replica.iteration() is not None
+    assert a.replica.epoch == 2

@@ -293,7 +293,7 @@ def _open_replica(
         if emulator is not None:
             emulator.stop()
         raise
-    log.warning("replica %s on ledger %s: following until it takes the lease", replica, url)
+    log.info("replica %s on ledger %s: following until it takes the lease", replica, url)
     return Runtime(
         config=config,
         clock=clock,

@@ -123,12 +123,30 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replica_id(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from steadyscale.config import check_replica_id  # noqa: PLC0415
+
+    try:
+        return check_replica_id(text)
+    except ValueError as exc:
+        raise SteadyscaleError(f"--replica-id: {exc}") from None
+
+
 def _face_unknown(runtime: Runtime, config_path: str, *, terminate: bool) -> None:
     """I7 at the start: a new ledger facing live cluster instances it cannot explain (a
     lost ledger's, say) refuses to act on them, unless told to terminate them."""
     from steadyscale.loop import takeover  # noqa: PLC0415
 
     ledger = runtime.ledger
+    if terminate and runtime.replication is not None:
+        # A replica may not act before it leads, and which replica leads is not known yet.
+        raise SteadyscaleError(
+            "--terminate-unknown: not with replicas (an ha section on a PostgreSQL ledger); "
+            f"run steadyscale ledger adopt {config_path}, or once without ha: and "
+            "--terminate-unknown while no replica runs"
+        )
     if terminate:
         found = takeover.live_unknown(runtime.provider, ledger)
     else:
@@ -143,17 +161,6 @@ def _face_unknown(runtime: Runtime, config_path: str, *, terminate: bool) -> Non
             )
     if found:
         takeover.terminate_unknown(runtime.provider, found)  # logged: what, how many
-
-
-def _replica_id(text: str | None) -> str | None:
-    if text is None:
-        return None
-    from steadyscale.config import check_replica_id  # noqa: PLC0415
-
-    try:
-        return check_replica_id(text)
-    except ValueError as exc:
-        raise SteadyscaleError(f"--replica-id: {exc}") from None
 
 
 def _stop_on_signals() -> threading.Event:
