@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from steadyscale.testing.blows import disrupt
 from steadyscale.testing.replica_verdict import ReplicaVerdict
 from steadyscale.testing.replicas import POLL, Disruption, Disturbance, ReplicaCluster
 
@@ -35,7 +36,7 @@ def rise_and_fall(
         since = len(cluster.mutation_records())
         cluster.set_demand(level)
         cluster.wait_acting(since)  # the blow falls in the middle of the leader's work
-        hits.append(cluster.disrupt(blow, timeout=takeover_timeout))
+        hits.append(disrupt(cluster, blow, timeout=takeover_timeout))
         cluster.wait_capacity(level)
     cluster.set_demand(nodes)
     cluster.wait_capacity(nodes)
@@ -162,7 +163,7 @@ def run_schedule(
     takeovers: list[float] = []
     for at in kills_at:
         _sleep_until(sampler.start + at)
-        takeovers.append(cluster.disrupt(Disruption.KILL).takeover_s)
+        takeovers.append(disrupt(cluster, Disruption.KILL).takeover_s)
     demand.join(timeout=seconds + 120)
     _sleep_until(sampler.start + seconds)
     sampler.end()

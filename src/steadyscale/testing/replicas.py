@@ -1,12 +1,12 @@
-"""Several ``steadyscale run`` replicas on one ledger against an emulator process, hurt on
-purpose, judged by ground truth.
+"""Several ``steadyscale run`` replicas on one ledger against an emulator process, judged
+by ground truth.
 
 ``ReplicaCluster`` starts an emulator (``steadyscale emulator``, its delays shrunk by a time
 scale), writes a config whose ledger is a PostgreSQL database (or a SQLite file, for one
 replica) with short ``ha:`` timings, and starts N replicas. It finds the leader through
 each replica's ``steadyscale_leader`` gauge, sets demand with ``steadyscale request``, and
-hurts the leader: SIGKILL, SIGSTOP past its lease then SIGCONT, its database connections
-cut, or the database restarted under everyone. The verdict comes from the emulator: its
+waits for the cluster to reach a capacity by the emulator's ground truth. ``testing.blows``
+hurts the leader; the verdict (``testing.replica_verdict``) comes from the emulator: its
 ground truth (duplicates, leaks) and its call log (no two replicas acting in the same
 instant, ``testing.acting``).
 
@@ -30,18 +30,10 @@ from typing import Any, TypeVar
 from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.testing.chaos import ExternalEmulator, daemon_env, write_config
 from steadyscale.testing.postgres import PostgresServer
-from steadyscale.testing.postgres_faults import (
-    TableLock,
-    cut_connections,
-    in_transaction,
-    waiting_for_a_lock,
-)
 from steadyscale.testing.replica_process import Replica
 from steadyscale.testing.replica_verdict import ReplicaVerdict, judge
 
 CLUSTER = "replicas"
-# The ledger's tables a leader writes each tick while the cluster changes.
-LEDGER_TABLES = ("nodes", "transitions", "requests")
 POLL = 0.05
 T = TypeVar("T")
 
@@ -283,71 +275,6 @@ class ReplicaCluster:
             "every cluster instance to terminate",
         )
         return time.monotonic() - started
-
-    # ------------------------------------------------------------------ blows
-
-    def disrupt(self, kind: Disruption, timeout: float = 60.0) -> Disturbance:
-        """Hit the leader (or the database) and wait until one replica leads again."""
-        leader = self.wait_leader(timeout)
-        blow = time.monotonic()
-        if kind is Disruption.KILL:
-            leader.kill()
-            self.running.remove(leader)
-            self.gone.append(leader)
-            after = self.wait_leader(timeout)
-            took = time.monotonic() - blow
-            self.add_replica()
-        elif kind in (Disruption.PAUSE, Disruption.PAUSE_MID_WRITE):
-            if kind is Disruption.PAUSE:
-                leader.pause()
-            else:
-                self._pause_mid_write(leader)
-            after = self._successor(leader, timeout)
-            took = time.monotonic() - blow
-            leader.resume()
-            wait_for(lambda: leader.leads() is False, timeout, "the resumed ex-leader to follow")
-        else:
-            self._hit_database(kind, leader)
-            after = self.wait_leader(timeout)
-            took = time.monotonic() - blow
-        return Disturbance(kind, leader.replica_id, after.replica_id, took)
-
-    def _successor(self, stopped: Replica, timeout: float) -> Replica:
-        """The replica that takes over from ``stopped``; TakeoverHeldBackError if none does
-        while ``stopped`` holds a ledger transaction open."""
-        try:
-            return self.wait_leader(timeout, excluding=(stopped,))
-        except ReplicaError as exc:
-            server = self.postgres
-            if server and in_transaction(server, self.database, stopped.db_ports(server.port)):
-                raise TakeoverHeldBackError(
-                    f"{stopped.replica_id} was stopped with a ledger transaction open: {exc}"
-                ) from None
-            raise
-
-    def _server(self, kind: Disruption) -> PostgresServer:
-        if self.postgres is None:
-            raise ReplicaError(f"{kind.value} needs a PostgreSQL ledger")
-        return self.postgres
-
-    def _hit_database(self, kind: Disruption, leader: Replica) -> None:
-        server = self._server(kind)
-        if kind is Disruption.RESTART_DB:
-            server.restart(mode="fast")
-        elif not cut_connections(server, self.database, leader.db_ports(server.port)):
-            raise ReplicaError(f"{leader.replica_id} holds no connection to the database")
-
-    def _pause_mid_write(self, leader: Replica) -> None:
-        """SIGSTOP the leader while its ledger write transaction waits inside: the ledger's
-        tables held locked until its write waits on them, then let go."""
-        server = self._server(Disruption.PAUSE_MID_WRITE)
-        with TableLock(server, self.database, LEDGER_TABLES):
-            wait_for(
-                lambda: waiting_for_a_lock(server, self.database, leader.db_ports(server.port)),
-                30,
-                f"{leader.replica_id} to write to the ledger",
-            )
-            leader.pause()
 
     # ------------------------------------------------------------------ verdict
 
