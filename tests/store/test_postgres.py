@@ -15,8 +15,8 @@ from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.store.errors import FencedError, LedgerError, LedgerUnavailableError
 from steadyscale.store.ledger import SCHEMA_VERSION, Ledger, ledger_exists
-from steadyscale.store.postgres import PostgresStore, translate
-from steadyscale.store.storage import Dialects, postgres_ddl, render
+from steadyscale.store.postgres import PostgresStore
+from steadyscale.store.storage import Dialects, postgres_ddl, render, translate
 from steadyscale.testing.netproxy import NetProxy
 from steadyscale.testing.postgres import PostgresServer
 

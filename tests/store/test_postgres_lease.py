@@ -5,9 +5,16 @@ connection read as "not leading" and reopened by the next call."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
+from steadyscale.app.runtime import idle_transaction_limit
+from steadyscale.config import HaConfig
+from steadyscale.config.location import DatabaseURL
+from steadyscale.store.errors import LedgerUnavailableError
+from steadyscale.store.ledger import Ledger
+from steadyscale.store.postgres import PostgresStore
 from steadyscale.store.postgres_lease import PostgresLease, fence_query
 from steadyscale.testing.postgres import PostgresServer
 
@@ -146,3 +153,33 @@ def test_expires_in_is_read_on_the_database_clock(
     _expire(postgres_server, postgres)
     expired = b.expires_in()
     assert expired is not None and expired < 0
+
+
+def test_a_leader_paused_inside_a_ledger_transaction_does_not_hold_a_takeover_back(
+    postgres_server: PostgresServer,
+    postgres: str,
+    lease_pair: tuple[PostgresLease, PostgresLease],
+) -> None:
+    """The leader's fence holds a row lock on the lease in each write transaction; a
+    leader frozen mid-transaction (SIGSTOP, a VM pause) would hold it forever, and the
+    successor's takeover would wait on it. A replica's ledger sessions end an idle
+    transaction before the lease could expire, so the takeover goes through."""
+    a, b = lease_pair
+    epoch = a.acquire()
+    assert epoch == 1
+    ha = HaConfig(lease_ttl_seconds=2, renew_interval_seconds=0.5, margin_seconds=1)
+    ledger = Ledger(replace(DatabaseURL(postgres), settings=idle_transaction_limit(ha)))
+    store = ledger.store
+    assert isinstance(store, PostgresStore)
+    store.fence = fence_query(epoch)
+    _expire(postgres_server, postgres)  # its lease runs out while it is frozen below
+    frozen = store.transaction()
+    frozen.__enter__()  # the fence's row lock on the lease is taken here
+    store.execute("INSERT INTO meta (key, value) VALUES ('frozen', 'mid-write')")
+    try:
+        assert b.acquire() == 2  # waits at most the idle limit (1 s), within its lock timeout
+        with pytest.raises(LedgerUnavailableError):
+            frozen.__exit__(None, None, None)  # the frozen write never lands
+        assert ledger.meta("frozen") is None
+    finally:
+        ledger.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -272,7 +272,7 @@ def _open_replica(
     health = build_health(prober, clock, metrics)
     try:
         provider.preflight()
-        ledger = Ledger(url)
+        ledger = Ledger(replace(url, settings=idle_transaction_limit(ha)))
         store = ledger.store
         if not isinstance(store, PostgresStore):  # (a URL always opens one)
             raise TypeError(f"ledger {url} did not open as a PostgreSQL store")
@@ -362,3 +362,11 @@ def assemble_simulation(
     metrics = build_metrics(config, clock)
     health = build_health(memory_prober(config, provider), clock, metrics)
     return Assembly(provider=provider, metrics=metrics, health=health)
+
+
+def idle_transaction_limit(ha: HaConfig) -> tuple[tuple[str, str], ...]:
+    """A replica's ledger sessions: a transaction left open (its process paused or frozen
+    mid-write) is ended by the server before the lease could expire, so the row lock its
+    fence holds on the lease never holds a successor's takeover back."""
+    limit_ms = max(1, int((ha.lease_ttl_seconds - ha.margin_seconds) * 1000))
+    return (("idle_in_transaction_session_timeout", str(limit_ms)),)

@@ -31,6 +31,9 @@ class DatabaseURL:
     """A PostgreSQL database URL; ``str()`` is the URL with its password as ``***``."""
 
     secret: str = field(repr=False)
+    # Server settings for every session opened to it (``-c name=value``), after the URL's
+    # own ``options``: a replica bounds how long its transaction may sit idle.
+    settings: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         problem = url_problem(self.secret)

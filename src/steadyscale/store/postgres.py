@@ -16,7 +16,6 @@ it returns one row whose first column is true.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import socket
@@ -39,6 +38,7 @@ from steadyscale.store.storage import (
     Row,
     Schema,
     render,
+    translate,
 )
 
 Connection = psycopg.Connection[dict[str, Any]]
@@ -47,27 +47,6 @@ Connection = psycopg.Connection[dict[str, Any]]
 def advisory_key(name: str) -> int:
     """A stable signed 64-bit advisory-lock key for ``name``."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-@functools.lru_cache(maxsize=512)
-def translate(sql: str) -> str:
-    """Portable SQL (``?`` placeholders) as psycopg takes it (``%s``; a literal ``%`` is
-    doubled). Quoted text and identifiers are left as they are."""
-    out: list[str] = []
-    quote: str | None = None
-    for char in sql:
-        if quote is not None:
-            if char == quote:
-                quote = None
-            out.append("%%" if char == "%" else char)
-        elif char in ("'", '"'):
-            quote = char
-            out.append(char)
-        elif char == "?":
-            out.append("%s")
-        else:
-            out.append("%%" if char == "%" else char)
-    return "".join(out)
 
 
 # A server gone without a word (a lost machine, a cut network) is noticed in about half a
@@ -115,7 +94,12 @@ def lock_holder(conn: Connection, key: int) -> str | None:
 
 def stored_version(conn: Connection, schema: Schema, where: str) -> int:
     """The database's schema version: 0 for a new one; refuses one whose ``meta`` has none."""
-    found = conn.execute("SELECT to_regclass('meta') IS NOT NULL AS present").fetchone()
+    # (Read from pg_tables, not to_regclass: a name looked up in the session's catalog
+    # cache can stay "absent" after another session created it and committed.)
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename = 'meta') AS present"
+    ).fetchone()
     if not (found and found["present"]):
         reached = [
             version
@@ -207,7 +191,12 @@ class PostgresStore:
             )
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        options = "-c default_transaction_read_only=on" if self.readonly else ""
+        settings = [
+            *self.url.settings,
+            *([("default_transaction_read_only", "on")] * self.readonly),
+        ]
+        given = conninfo_to_dict(self.url.secret).get("options") or ""
+        options = " ".join([str(given), *(f"-c {k}={v}" for k, v in settings)]).strip()
         try:
             conn: Connection = psycopg.connect(
                 conninfo(self.url),
@@ -240,8 +229,13 @@ class PostgresStore:
         conn = self._connection()
         try:
             yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if conn.broken or conn.closed or isinstance(exc, psycopg.InterfaceError):
+        except psycopg.Error as exc:
+            # (A session the server ended, e.g. an idle transaction past its limit, can
+            # surface as another class than OperationalError: the connection tells.)
+            lost = conn.broken or conn.closed or isinstance(exc, psycopg.InterfaceError)
+            if not lost and not isinstance(exc, psycopg.OperationalError):
+                raise
+            if lost:
                 self._drop()
             raise self._unavailable(exc) from None
 

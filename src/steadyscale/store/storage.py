@@ -12,6 +12,7 @@ statement that needs more than a type swapped is given per dialect (``Dialects``
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -122,3 +123,24 @@ SET_META = (
 )
 META_TABLE = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 VERSION_KEY = "schema_version"
+
+
+@functools.lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """Portable SQL (``?`` placeholders) as psycopg takes it (``%s``; a literal ``%`` is
+    doubled). Quoted text and identifiers are left as they are."""
+    out: list[str] = []
+    quote: str | None = None
+    for char in sql:
+        if quote is not None:
+            if char == quote:
+                quote = None
+            out.append("%%" if char == "%" else char)
+        elif char in ("'", '"'):
+            quote = char
+            out.append(char)
+        elif char == "?":
+            out.append("%s")
+        else:
+            out.append("%%" if char == "%" else char)
+    return "".join(out)
