@@ -61,9 +61,10 @@ def own_postgres() -> Iterator[PostgresServer]:
 HELD_BACK = (
     "no takeover while the ex-leader stays stopped inside a ledger write: its fence's FOR "
     "SHARE lock on the lease row is held by its open transaction, so the successor's "
-    "takeover UPDATE waits (statement timeout, retried) until it resumes; the ledger's "
-    "connection needs an idle_in_transaction_session_timeout (or the like) that ends a "
-    "frozen transaction"
+    "takeover UPDATE waits (statement timeout, retried) until it resumes; the server must "
+    "end the frozen transaction, and with idle_in_transaction_session_timeout set for "
+    "replicas (main 38444f5) the stopped leader's session still stays idle in transaction "
+    "well past the limit"
 )
 
 
