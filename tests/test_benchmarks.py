@@ -88,6 +88,19 @@ def test_simulate_benchmark_reports_its_figures() -> None:
     assert "update_ms" in ray or "ray is not installed" in ray["skipped"]
 
 
+def test_failover_benchmark_reports_takeovers_and_ground_truth() -> None:
+    report = _report("failover", "--nodes", "20", "--kills", "2", timeout=600)
+    assert len(report["takeover_s"]) == 2 and len(report["kill_moments_s"]) == 2
+    assert report["takeover_bound_s"] == 3.5
+    assert 0 < report["takeover_median_s"] <= report["takeover_max_s"]
+    assert report["undisturbed"]["kills"] == 0 and report["with_kills"]["kills"] == 2
+    assert report["undisturbed"]["capacity_seconds"] > 0
+    assert isinstance(report["capacity_seconds_lost"], float)
+    assert report["duplicates"] == 0 and report["leaks"] == 0 and report["overlaps"] == 0
+    assert report["hurried_handovers"] == 0
+    assert report["with_kills"]["replicas_acted"] >= 2
+
+
 def test_ledger_backends_benchmark_reports_both_and_the_ratio() -> None:
     report = _report("ledger_backends", "--nodes", "50", "--rounds", "2", timeout=300)
     assert set(report["tick_write_ms"]) == {"sqlite", "postgres"}

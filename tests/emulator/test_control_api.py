@@ -179,3 +179,40 @@ def test_instance_ids_must_be_a_list_of_strings(
     assert error.startswith("bad request: instance_ids: ")
     assert 'a list of instance ids, e.g. ["i-0123456789abcdef0"]' in error
     assert [i.state for i in emu.truth()] == ["running"]  # nothing interrupted
+
+
+def test_call_log_names_the_replica_of_each_call_and_when_it_acted(
+    fake_emulator: FakeEmulator,
+) -> None:
+    emu, clock, ec2 = fake_emulator("none")
+    r1 = emu.client(user_agent_extra="steadyscale-replica/r1")
+    r2 = emu.client(user_agent_extra="other/1 steadyscale-replica/r-2")
+    (first,) = launch(r1)
+    clock.advance(5)
+    r2.terminate_instances(InstanceIds=[first])
+    r2.describe_instances()
+    ec2.describe_instances()
+    records = _get(f"{emu.endpoint_url}/_steadyscale/calls")["records"]
+    assert [(r["action"], r["replica"], r["mutation"]) for r in records] == [
+        ("RunInstances", "r1", True),
+        ("TerminateInstances", "r-2", True),
+        ("DescribeInstances", "r-2", False),
+        ("DescribeInstances", None, False),
+    ]
+    run, terminate = records[0], records[1]
+    assert run["received_at"] <= run["at"] < terminate["received_at"] <= terminate["at"]
+    assert terminate["received_at"] - run["received_at"] == pytest.approx(5)
+
+
+def test_call_log_gives_only_the_mutations_when_asked(fake_emulator: FakeEmulator) -> None:
+    emu, clock, ec2 = fake_emulator("none")
+    r1 = emu.client(user_agent_extra="steadyscale-replica/r1")
+    (first,) = launch(r1)
+    r1.describe_instances()
+    r1.create_tags(Resources=[first], Tags=[{"Key": "k", "Value": "v"}])
+    calls = _get(f"{emu.endpoint_url}/_steadyscale/calls?mutations=1")
+    assert calls["total"] == 3
+    assert [(r["action"], r["replica"]) for r in calls["records"]] == [
+        ("RunInstances", "r1"),
+        ("CreateTags", "r1"),
+    ]

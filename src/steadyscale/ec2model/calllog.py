@@ -1,4 +1,5 @@
-"""A record of every API call the emulator answered: action, outcome, latency.
+"""A record of every API call the emulator answered: action, outcome, latency, when it
+was received and answered, and which replica of steadyscale sent it.
 
 Counts by action and outcome are exact for the whole run; the individual records are kept
 in a bounded ring so a long soak does not grow without limit.
@@ -6,15 +7,31 @@ in a bounded ring so a long soak does not grow without limit.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
+_REPLICA = re.compile(r"(?:^|\s)steadyscale-replica/(\S+)")
+# Actions that only read: everything else EC2 offers changes something.
+_READ_PREFIXES = ("Describe", "Get", "List")
+
+
+def replica_of(user_agent: str | None) -> str | None:
+    """The replica id a ``steadyscale-replica/<id>`` token in a User-Agent names, if any."""
+    found = _REPLICA.search(user_agent or "")
+    return found.group(1) if found else None
+
+
+def is_mutation(action: str) -> bool:
+    """Whether an EC2 action changes something (anything but a read)."""
+    return not action.startswith(_READ_PREFIXES)
+
 
 @dataclass(frozen=True)
 class CallRecord:
-    at: float  # emulated seconds
+    at: float  # emulated seconds, when the answer was sent (or the connection dropped)
     region: str
     action: str
     outcome: str  # "ok", an EC2 error code, or "timeout"
@@ -26,6 +43,15 @@ class CallRecord:
     # resource types its TagSpecifications tag: what IAM authorises a call by.
     parameters: tuple[str, ...] = ()
     tagged_resource_types: tuple[str, ...] = ()
+    # Which steadyscale replica sent it (its User-Agent's steadyscale-replica/<id>), and
+    # when the request came in (emulated seconds): with ``at`` the window in which the
+    # call could have acted on EC2.
+    replica: str | None = None
+    received_at: float | None = None
+
+    @property
+    def mutation(self) -> bool:
+        return is_mutation(self.action)
 
 
 class CallLog:
@@ -59,12 +85,15 @@ class CallLog:
                 result.setdefault(action, {})[outcome] = n
             return result
 
-    def to_json(self, limit: int = 1000) -> dict[str, Any]:
+    def to_json(self, limit: int = 1000, *, mutations_only: bool = False) -> dict[str, Any]:
+        """Counts for the whole run and the last ``limit`` records kept (only those that
+        change something with ``mutations_only``), each with ``mutation`` said."""
         with self._lock:
-            recent = list(self._records)[-limit:] if limit > 0 else []
+            kept = [r for r in self._records if r.mutation] if mutations_only else self._records
+            recent = list(kept)[-limit:] if limit > 0 else []
             total = sum(self._counts.values())
         return {
             "total": total,
             "by_action": self.by_action(),
-            "records": [asdict(r) for r in recent],
+            "records": [{**asdict(r), "mutation": r.mutation} for r in recent],
         }

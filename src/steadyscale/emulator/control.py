@@ -84,7 +84,10 @@ class Control:
         }
 
     def _calls(self, request: Request, region: str) -> Any:
-        return self.calls.to_json(limit=int(request.args.get("limit", "1000")))
+        return self.calls.to_json(
+            limit=int(request.args.get("limit", "1000")),
+            mutations_only=request.args.get("mutations", "0") in _TRUE,
+        )
 
     def _settings(self, request: Request, region: str) -> Any:
         return self.ec2.settings.model_dump(mode="json")

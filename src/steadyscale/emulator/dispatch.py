@@ -1,7 +1,7 @@
 """The emulator's WSGI dispatch: each EC2 request is parsed, passes the model's gate
 (throttling, then faults), is answered by the model over moto, timed, written to the call
-log and sent (or, on a timeout fault, held and dropped). ``/_steadyscale/`` paths go to the
-control API.
+log with the replica that sent it (its User-Agent) and sent (or, on a timeout fault, held
+and dropped). ``/_steadyscale/`` paths go to the control API.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from steadyscale.ec2model.calllog import CallLog, CallRecord
+from steadyscale.ec2model.calllog import CallLog, CallRecord, replica_of
 from steadyscale.ec2model.gate import Fault
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.emulator.control import CONTROL_PREFIX, Control, WsgiStartResponse
@@ -43,6 +44,7 @@ class EmulatorApp:
         if path.startswith(CONTROL_PREFIX):
             return self.control.serve(environ, start_response)
         started = time.perf_counter()
+        sender = _Sender(replica_of(environ.get("HTTP_USER_AGENT")), self.clock.now())
         call = self.ec2.parse(environ)
         if call is None:
             outcome = ec2_error(400, "InvalidRequest", "The request could not be parsed.")
@@ -51,11 +53,11 @@ class EmulatorApp:
             outcome = self._gated(call, records, now)
         if outcome.fault is Fault.TIMEOUT:
             self.clock.sleep(self.settings.errors.timeout_seconds)
-            self._record(call, outcome, started, status=0)
+            self._record(call, outcome, started, sender, status=0)
             _drop_connection(environ)
             start_response("500 Internal Server Error", [("Content-Length", "0")])
             return []
-        self._record(call, outcome, started, status=outcome.status)
+        self._record(call, outcome, started, sender, status=outcome.status)
         return _send(start_response, outcome)
 
     def _gated(self, call: Ec2Call, records: RegionRecords, now: float) -> Outcome:
@@ -70,7 +72,9 @@ class EmulatorApp:
             return refused(hidden, instances=outcome.instances)
         return outcome
 
-    def _record(self, call: Ec2Call, outcome: Outcome, started: float, *, status: int) -> None:
+    def _record(
+        self, call: Ec2Call, outcome: Outcome, started: float, sender: _Sender, *, status: int
+    ) -> None:
         self.calls.add(
             CallRecord(
                 at=self.clock.now(),
@@ -83,8 +87,18 @@ class EmulatorApp:
                 instances=outcome.instances,
                 parameters=call.parameter_names(),
                 tagged_resource_types=call.tagged_resource_types(),
+                replica=sender.replica,
+                received_at=sender.received_at,
             )
         )
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """Who sent a request and when it came in."""
+
+    replica: str | None
+    received_at: float
 
 
 def _drop_connection(environ: dict[str, Any]) -> None:
