@@ -155,20 +155,25 @@ def test_expires_in_is_read_on_the_database_clock(
     assert expired is not None and expired < 0
 
 
+@pytest.mark.parametrize("idle_limit", [True, False], ids=["idle-limit", "mid-pipeline"])
 def test_a_leader_paused_inside_a_ledger_transaction_does_not_hold_a_takeover_back(
     postgres_server: PostgresServer,
     postgres: str,
     lease_pair: tuple[PostgresLease, PostgresLease],
+    idle_limit: bool,
 ) -> None:
     """The leader's fence holds a row lock on the lease in each write transaction; a
     leader frozen mid-transaction (SIGSTOP, a VM pause) would hold it forever, and the
     successor's takeover would wait on it. A replica's ledger sessions end an idle
-    transaction before the lease could expire, so the takeover goes through."""
+    transaction before the lease could expire; and where the server's limit is not armed
+    (a client frozen mid-pipeline: no session limit here), the successor ends the frozen
+    write itself once the lease expired."""
     a, b = lease_pair
     epoch = a.acquire()
     assert epoch == 1
     ha = HaConfig(lease_ttl_seconds=2, renew_interval_seconds=0.5, margin_seconds=1)
-    ledger = Ledger(replace(DatabaseURL(postgres), settings=idle_transaction_limit(ha)))
+    limit = idle_transaction_limit(ha) if idle_limit else ()
+    ledger = Ledger(replace(DatabaseURL(postgres), settings=limit))
     store = ledger.store
     assert isinstance(store, PostgresStore)
     store.fence = fence_query(epoch)

@@ -17,6 +17,8 @@ from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
 from steadyscale.core.lifecycle import UP, Status
 from steadyscale.core.resources import format_bundle
 from steadyscale.loop.autoscaler import Autoscaler, Event, TickReport
+from steadyscale.store.errors import StoreUnavailableError
+from steadyscale.store.ledger import Ledger
 from steadyscale.testing.audit import audit
 
 _SHOWN = (
@@ -219,7 +221,7 @@ class Run:
         return RunSummary(
             elapsed_seconds=self.clock.now() - self.start,
             ticks=state.ticks,
-            nodes_launched=len(runtime.ledger.known_instance_ids()),
+            nodes_launched=_launched(runtime.ledger),
             peak_running=state.peak,
             demand_at=demand_at,
             capacity_seconds=(
@@ -304,3 +306,13 @@ def _capacity(summary: RunSummary) -> str:
 
 def _maybe(value: int | None) -> str:
     return "n/a (no ground truth outside the emulator)" if value is None else str(value)
+
+
+def _launched(ledger: Ledger) -> int:
+    """How many instances the ledger knows. A database ledger whose connection broke while
+    the daemon idled (a follower, a server restart) fails the first call after it; the next
+    reconnects, so the summary asks twice before it gives up."""
+    try:
+        return len(ledger.known_instance_ids())
+    except StoreUnavailableError:
+        return len(ledger.known_instance_ids())

@@ -30,7 +30,12 @@ from psycopg.rows import dict_row, tuple_row
 
 from steadyscale.config.location import DatabaseURL, redact
 from steadyscale.store.errors import FencedError, StoreError
-from steadyscale.store.postgres_lease import LeaseHolder, read_lease, take_writer_lock
+from steadyscale.store.postgres_lease import (
+    FENCED_WRITER,
+    LeaseHolder,
+    read_lease,
+    take_writer_lock,
+)
 from steadyscale.store.storage import (
     META_TABLE,
     SET_META,
@@ -346,6 +351,9 @@ class PostgresStore:
         sql, params = self.fence
         try:
             with self._guard() as conn:
+                # (Named for the transaction only: a successor ends it if it outlives the
+                # lease; see postgres_lease.FENCED_WRITER.)
+                conn.execute("SELECT set_config('application_name', %s, true)", (FENCED_WRITER,))
                 rows = conn.execute(translate(sql), params).fetchall()
         except psycopg.Error as exc:
             raise FencedError(

@@ -51,6 +51,21 @@ WHERE l.expires_at <= clock_timestamp() OR l.holder = EXCLUDED.holder
 RETURNING epoch
 """
 
+# The application name a replica's ledger session carries while it is inside a fenced
+# write transaction (``PostgresStore``). Such a transaction holds a share lock on the lease
+# row; a leader frozen inside one (SIGSTOP, a VM pause, mid-pipeline where the server's
+# idle-in-transaction limit is not armed) would hold the takeover below back for as long.
+FENCED_WRITER = "steadyscale-fenced-writer"
+
+# Before a takeover of an expired lease: end the sessions still inside a fenced write. Their
+# leader stopped trusting its lease before it expired, so none of them may commit anyway.
+_EVICT = f"""
+SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 2000)) FROM pg_stat_activity a
+WHERE a.datname = current_database() AND a.application_name = '{FENCED_WRITER}'
+AND a.pid <> pg_backend_pid() AND EXISTS (
+    SELECT 1 FROM {TABLE} WHERE name = %(name)s AND expires_at <= clock_timestamp())
+"""
+
 # Renewal is conditional on our epoch only: while no one took over, nothing was written
 # under another epoch, so extending is safe even a little after expiry.
 _RENEW = f"""
@@ -140,6 +155,18 @@ class PostgresLease:
     def acquire(self) -> int | None:
         """Take the lease if it is free, expired, or ours by name; the new epoch, or None
         while another replica holds it or the database cannot be reached."""
+        # Read first, without a lock: a take attempted while another holds the lease would
+        # wait on the row lock of the holder's fenced write (up to the statement timeout,
+        # and past the lease's expiry), and would hold its renewals back meanwhile.
+        seen = self.current()
+        if seen is not None and seen.holder != self.holder and not seen.expired:
+            return None
+        if seen is not None and seen.expired:
+            evicted = self._one(_EVICT, {"name": self.name})
+            if evicted and evicted[0]:
+                log.warning(
+                    "lease %s: ended %d write(s) of a leader past its lease", self.name, evicted[0]
+                )
         params = {"name": self.name, "holder": self.holder, "ttl": self.ttl}
         row = self._one(_ACQUIRE, params, exclusive=True)
         return None if row is None else int(row[0])
