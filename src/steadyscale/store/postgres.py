@@ -133,6 +133,24 @@ def upgrade(conn: Connection, schema: Schema, where: str) -> None:
         )
 
 
+def fence_holds(conn: Connection, sql: str, params: tuple[Any, ...]) -> bool:
+    """Run a write transaction's fence: the session is named for the transaction only (a
+    successor ends it if it outlives the lease: ``postgres_lease.FENCED_WRITER``), then the
+    fence's query, which must return one row whose first column is true."""
+    conn.execute("SELECT set_config('application_name', %s, true)", (FENCED_WRITER,))
+    rows = conn.execute(translate(sql), params).fetchall()
+    return len(rows) == 1 and bool(next(iter(rows[0].values()), False))
+
+
+def fence_refused(name: str, where: str, failure: str | None) -> FencedError:
+    if failure is not None:
+        return FencedError(f"write to {name} {where} refused: its fence query failed ({failure})")
+    return FencedError(
+        f"write to {name} {where} refused: this process no longer holds the right to write "
+        "it (its fence did not hold; another replica leads)"
+    )
+
+
 class PostgresStore:
     """One PostgreSQL database at its schema's version (the database is the store).
 
@@ -348,23 +366,13 @@ class PostgresStore:
     def _check_fence(self) -> None:
         if self.fence is None:
             return
-        sql, params = self.fence
         try:
             with self._guard() as conn:
-                # (Named for the transaction only: a successor ends it if it outlives the
-                # lease; see postgres_lease.FENCED_WRITER.)
-                conn.execute("SELECT set_config('application_name', %s, true)", (FENCED_WRITER,))
-                rows = conn.execute(translate(sql), params).fetchall()
+                held = fence_holds(conn, *self.fence)
         except psycopg.Error as exc:
-            raise FencedError(
-                f"write to {self.schema.name} {self.path} refused: its fence query "
-                f"failed ({redact(str(exc).strip())})"
-            ) from None
-        if len(rows) != 1 or not next(iter(rows[0].values()), False):
-            raise FencedError(
-                f"write to {self.schema.name} {self.path} refused: this process no longer "
-                "holds the right to write it (its fence did not hold; another replica leads)"
-            )
+            raise fence_refused(self.schema.name, self.path, redact(str(exc).strip())) from None
+        if not held:
+            raise fence_refused(self.schema.name, self.path, None)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._lock, self.transaction(), self._guard() as conn:
