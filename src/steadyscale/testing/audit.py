@@ -6,8 +6,11 @@ the embedded emulator or the in-memory backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from steadyscale.config.location import LedgerLocation
+from steadyscale.core.instances import TAG_REQUEST
 from steadyscale.store.ledger import Ledger
 
 
@@ -25,3 +28,15 @@ def audit(ledger: Ledger, launched: Sequence[tuple[str, str]]) -> tuple[int, lis
     over = sum(max(0, n - asked[rid]) for rid, n in per_request.items() if rid in asked)
     unrecorded = sorted(iid for iid, _ in launched if iid not in known)
     return over, unrecorded
+
+
+def audit_truth(
+    location: str | LedgerLocation, truth: Sequence[Mapping[str, Any]]
+) -> tuple[int, list[str]]:
+    """``audit`` of the ledger at ``location`` against the emulator's ground truth (its
+    instances as the control API gives them, with their tags)."""
+    ledger = Ledger(location)
+    try:
+        return audit(ledger, [(i["instance_id"], i["tags"].get(TAG_REQUEST, "")) for i in truth])
+    finally:
+        ledger.close()

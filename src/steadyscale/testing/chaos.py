@@ -29,10 +29,10 @@ from typing import Any
 
 import yaml
 
-from steadyscale.core.instances import TAG_CLUSTER, TAG_REQUEST
+from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.core.resources import DemandItem
 from steadyscale.store.ledger import Ledger
-from steadyscale.testing.audit import audit
+from steadyscale.testing.audit import audit_truth
 from steadyscale.testing.crashpoints import ENV as CRASH_ENV
 from steadyscale.testing.crashpoints import POINTS
 
@@ -197,13 +197,7 @@ class Verdict:
 
 def verdict(emulator: ExternalEmulator, ledger_path: Path, demanded: int) -> Verdict:
     truth = emulator.truth()
-    ledger = Ledger(ledger_path)
-    try:
-        over, unrecorded = audit(
-            ledger, [(i["instance_id"], i["tags"].get(TAG_REQUEST, "")) for i in truth]
-        )
-    finally:
-        ledger.close()
+    over, unrecorded = audit_truth(ledger_path, truth)
     return Verdict(
         launched=len(truth),
         demanded=demanded,

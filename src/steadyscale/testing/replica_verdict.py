@@ -8,10 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from steadyscale.core.instances import TAG_REQUEST
-from steadyscale.store.ledger import Ledger
 from steadyscale.testing.acting import ActingReport, acting
-from steadyscale.testing.audit import audit
+from steadyscale.testing.audit import audit_truth
 
 
 @dataclass
@@ -55,13 +53,7 @@ def judge(
     ledger they were launched from, the mutations in the call log, and how many instances
     stayed wanted beyond demand once it was met (``excess``), and the quietest handover
     between replicas that keeps to I8 (``handover_floor``, emulated seconds)."""
-    ledger = Ledger(ledger_location)
-    try:
-        over, unrecorded = audit(
-            ledger, [(i["instance_id"], i["tags"].get(TAG_REQUEST, "")) for i in truth]
-        )
-    finally:
-        ledger.close()
+    over, unrecorded = audit_truth(ledger_location, truth)
     return ReplicaVerdict(
         launched=len(truth),
         duplicates=over + excess,
