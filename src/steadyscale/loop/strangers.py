@@ -50,6 +50,8 @@ class Strangers:
         self.reporter = reporter
         self.ledger = ledger
         self.metrics = metrics
+        # Read once, as the launcher does: a ledger's id never changes under its daemon.
+        self.ledger_id = ledger.ledger_id
         self._first_seen: dict[str, float] = {}
         self._said: set[str] = set()  # unknown instances warned about (once each)
         self._listed: list[dict[str, str | None]] | None = None  # as the ledger has them
@@ -62,7 +64,7 @@ class Strangers:
         for stale in set(self._first_seen) - seen_now:
             del self._first_seen[stale]
         self._said &= seen_now
-        ledger_id = self.ledger.ledger_id
+        ledger_id = self.ledger_id
         ours = [i for i in found if ledger_id is not None and i.ledger_id == ledger_id]
         requests = {r.request_id for r in self.ledger.requests()} if ours else set()
         doomed = []
