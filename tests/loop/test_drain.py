@@ -13,6 +13,7 @@ from typing import Any
 
 from steadyscale.core.lifecycle import NodeRecord, Status
 from steadyscale.loop.autoscaler import Autoscaler
+from steadyscale.ops.status import collect_status, render_status
 from steadyscale.store.workload import UsageReport
 from tests.cluster import Cluster, cluster_config
 
@@ -194,6 +195,8 @@ def test_a_draining_node_takes_no_demand(cluster_factory: ClusterFactory) -> Non
     [node] = _ready(cluster, 1)
     cluster.demand(0)
     cluster.run(lambda r: cluster.count(Status.DRAINING) == 1, max_ticks=50)
+    shown = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+    assert shown.node_types["cpu"].counts["draining"] == 1 and "draining" in render_status(shown)
     cluster.demand(1)
     cluster.run(lambda r: cluster.count(Status.READY) == 1, max_ticks=100)
     assert cluster.count(Status.DRAINING) == 1
