@@ -8,6 +8,7 @@ from __future__ import annotations
 from steadyscale.store.errors import LedgerError, LedgerUnavailableError
 from steadyscale.store.sqlite import statements
 from steadyscale.store.storage import Schema
+from steadyscale.store.workload import WORKLOAD_SCHEMA
 
 # Version 1 of the ledger; MIGRATIONS take a file of any version to SCHEMA_VERSION.
 _SCHEMA = """
@@ -72,6 +73,9 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE requests ADD COLUMN spec TEXT",
         "ALTER TABLE nodes ADD COLUMN missing_since REAL",
     ],
+    # What the workload says: per node usage reports with a time to live, and drains asked
+    # and acknowledged through the API (``store.workload``).
+    3: statements(WORKLOAD_SCHEMA),
 }
 
 SCHEMA = Schema(
