@@ -315,3 +315,32 @@ def test_each_allocation_strategy_chooses_what_it_should(
     )
     assert _pools(prioritized) == {("r5.large", "us-east-1a")}
     assert {g["Lifecycle"] for g in prioritized["Instances"]} == {"on-demand"}
+
+
+def test_overrides_by_subnet_launch_in_the_subnets_zone(
+    ec2_emulator_factory: EmulatorFactory,
+) -> None:
+    emulator, clock, ec2 = _emulator(ec2_emulator_factory)
+    template_id = _template(ec2, clock)
+    subnets = {s["SubnetId"]: s["AvailabilityZone"] for s in ec2.describe_subnets()["Subnets"]}
+    chosen = sorted(subnets)[:2]
+    answer = ec2.create_fleet(
+        ClientToken="by-subnet",
+        Type="instant",
+        TargetCapacitySpecification={"TotalTargetCapacity": 3, "DefaultTargetCapacityType": "spot"},
+        SpotOptions={"AllocationStrategy": "capacity-optimized"},
+        LaunchTemplateConfigs=[
+            {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": template_id, "Version": "1"},
+                "Overrides": [{"InstanceType": "c5.large", "SubnetId": s} for s in chosen],
+            }
+        ],
+    )
+    [group] = answer["Instances"]
+    subnet = group["LaunchTemplateAndOverrides"]["Overrides"]["SubnetId"]
+    assert subnet == chosen[0]
+    truth = {t.instance_id: t for t in emulator.truth()}
+    assert {truth[i].availability_zone for i in group["InstanceIds"]} == {subnets[subnet]}
+    clock.advance(600)
+    shown = ec2.describe_instances(InstanceIds=group["InstanceIds"])["Reservations"]
+    assert {i["SubnetId"] for r in shown for i in r["Instances"]} == {subnet}
