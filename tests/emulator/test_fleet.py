@@ -4,6 +4,9 @@ the model's pools, prices, allocation strategies and consistency behind EC2's wi
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -344,3 +347,24 @@ def test_overrides_by_subnet_launch_in_the_subnets_zone(
     clock.advance(600)
     shown = ec2.describe_instances(InstanceIds=group["InstanceIds"])["Reservations"]
     assert {i["SubnetId"] for r in shown for i in r["Instances"]} == {subnet}
+
+
+def test_the_control_api_shows_each_pools_price_and_room(
+    ec2_emulator_factory: EmulatorFactory,
+) -> None:
+    sizes = {"m5.large/us-east-1a/spot": 2}
+    emulator, clock, ec2 = _emulator(ec2_emulator_factory, capacity={"pools": sizes})
+    _fleet(ec2, _template(ec2, clock), 1, types=("m5.large",), zones=("us-east-1a",))
+    url = f"{emulator.endpoint_url}/_steadyscale/pools?instance_types=m5.large,c5.large"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        pools = json.load(answer)["pools"]
+    by_pool = {(p["instance_type"], p["availability_zone"], p["market"]): p for p in pools}
+    assert len(by_pool) == 2 * 6 * 2
+    assert by_pool[("m5.large", "us-east-1a", "spot")]["room"] == 1
+    assert by_pool[("m5.large", "us-east-1b", "spot")]["room"] is None
+    assert by_pool[("c5.large", "us-east-1a", "on-demand")]["hourly_price"] == 0.085
+    spot = by_pool[("c5.large", "us-east-1a", "spot")]["hourly_price"]
+    assert 0 < spot < 0.085
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(f"{emulator.endpoint_url}/_steadyscale/pools", timeout=10)
+    assert bad.value.code == 400
