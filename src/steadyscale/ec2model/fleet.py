@@ -213,10 +213,13 @@ def commit_fleet(
             max_count=placement.count,
             client_token=ask.client_token,
             tags={**ask.tags, **fleet_tags(plan)},
-            fleet_id=plan.fleet_id,
-            launch_template=plan.launch_template,
         )
         model.register_launch(launch, list(placed), now)
+        for instance_id in placed:
+            inst = model.instances[instance_id]
+            inst.fleet_id = plan.fleet_id
+            inst.launch_template = plan.launch_template
+            inst.history[0] = (now, inst.state.value, "CreateFleet")
 
 
 def pools_truth(

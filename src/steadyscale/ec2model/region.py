@@ -55,9 +55,7 @@ class RegionModel:
         self.gone: dict[str, TrackedInstance] = {}
         self._events: list[tuple[float, int, str, EventKind]] = []
         self.gate = CallGate(settings, seed)
-        self.capacity = CapacityBook(
-            settings.capacity, random.Random(f"{seed}/capacity"), seed=seed
-        )
+        self.capacity = CapacityBook(settings.capacity, random.Random(f"{seed}/capacity"), seed)
         self.prices = PriceBook(settings.market, seed, start)
         self.templates = TemplateBook(settings.market, seed)
         self.visibility = Visibility(
@@ -187,7 +185,6 @@ class RegionModel:
         settings = self.settings
         spot_rate = settings.spot.interruption_rate_per_hour
         vcpus = launch.vcpus
-        price = self.prices.price(*launch.pool, now)
         for instance_id in instance_ids:
             sequence = next(self._launch_seq)
             rng = random.Random(f"{self._seed}/instance/{sequence}")
@@ -206,12 +203,9 @@ class RegionModel:
                 sequence=sequence,
                 private_ip=private_ip(sequence),
                 tag_ready_at=dict.fromkeys(launch.tags, visible_at[Operation.TAG_INDEX]),
-                hourly_price=price,
-                fleet_id=launch.fleet_id,
-                launch_template=launch.launch_template,
+                hourly_price=self.prices.price(*launch.pool, now),
             )
-            action = "RunInstances" if launch.fleet_id is None else "CreateFleet"
-            inst.history.append((now, InstanceState.PENDING.value, action))
+            inst.history.append((now, InstanceState.PENDING.value, "RunInstances"))
             self.instances[instance_id] = inst
             self.capacity.occupy(inst)
             self._schedule(now + settings.boot.sample(rng), instance_id, EventKind.BOOTED)
