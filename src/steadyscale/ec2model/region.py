@@ -15,6 +15,7 @@ import random
 from collections.abc import Iterable
 from enum import StrEnum
 
+from steadyscale.ec2model import pricing, templates
 from steadyscale.ec2model.capacity import CapacityBook
 from steadyscale.ec2model.gate import CallGate
 from steadyscale.ec2model.instances import (
@@ -27,9 +28,7 @@ from steadyscale.ec2model.instances import (
     private_ip,
 )
 from steadyscale.ec2model.launch import Launch, LaunchRefusedError
-from steadyscale.ec2model.pricing import PriceBook
 from steadyscale.ec2model.settings import EmulatorSettings, Operation
-from steadyscale.ec2model.templates import TemplateBook
 from steadyscale.ec2model.visibility import Visibility
 
 
@@ -56,8 +55,8 @@ class RegionModel:
         self._events: list[tuple[float, int, str, EventKind]] = []
         self.gate = CallGate(settings, seed)
         self.capacity = CapacityBook(settings.capacity, random.Random(f"{seed}/capacity"), seed)
-        self.prices = PriceBook(settings.market, seed, start)
-        self.templates = TemplateBook(settings.market, seed)
+        self.prices = pricing.PriceBook(settings.market, seed, start)
+        self.templates = templates.TemplateBook(settings.market, seed)
         self.visibility = Visibility(
             settings,
             instances=self.instances,
