@@ -54,9 +54,12 @@ from steadyscale.providers.protocol import (
     LOOKUP_BATCH,
     ApiCall,
     ClientOptions,
+    FleetResult,
+    FleetSpec,
     LaunchResult,
     LaunchSpec,
     NotVisibleYet,
+    TemplateVersion,
     TerminateResult,
 )
 from steadyscale.providers.wire import run_instances_params
@@ -331,6 +334,27 @@ class EC2Provider:
         key = "StoppingInstances" if action == "StopInstances" else "StartingInstances"
         call = self._states_call(action, key, "")
         return call_in_chunks(call, instance_ids, chunk_size=TERMINATE_CHUNK)
+
+    # ------------------------------------------------------------------ fleets (to come)
+
+    def launch_fleet(self, spec: FleetSpec) -> FleetResult:
+        raise NotImplementedError("CreateFleet is not implemented on boto3 yet")
+
+    def launch_template_versions(self, name: str) -> list[TemplateVersion] | NotVisibleYet:
+        raise NotImplementedError("launch templates are not implemented on boto3 yet")
+
+    def create_launch_template(
+        self, name: str, data: Mapping[str, Any], client_token: str
+    ) -> TemplateVersion:
+        raise NotImplementedError("launch templates are not implemented on boto3 yet")
+
+    def create_launch_template_version(
+        self, name: str, data: Mapping[str, Any], client_token: str
+    ) -> TemplateVersion:
+        raise NotImplementedError("launch templates are not implemented on boto3 yet")
+
+    def spot_prices(self, instance_types: Sequence[str]) -> dict[tuple[str, str], float]:
+        raise NotImplementedError("DescribeSpotPriceHistory is not implemented on boto3 yet")
 
 
 __all__ = ["CloudError", "EC2Provider", "translate"]

@@ -29,6 +29,7 @@ from steadyscale.providers.byid import (
     terminate_in_chunks,
 )
 from steadyscale.providers.memory.calls import ModelCalls
+from steadyscale.providers.memory.fleet import FleetCalls
 from steadyscale.providers.memory.views import InstanceViews, launched
 from steadyscale.providers.protocol import (
     DEFAULT_OPTIONS,
@@ -70,7 +71,7 @@ class _Zones:
         return self._of_subnet[subnet]
 
 
-class MemoryProvider:
+class MemoryProvider(FleetCalls):
     """``CloudProvider`` on an in-process ``RegionModel``. Not thread-safe: one caller."""
 
     def __init__(
