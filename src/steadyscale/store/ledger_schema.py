@@ -72,6 +72,10 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE requests ADD COLUMN spec TEXT",
         "ALTER TABLE nodes ADD COLUMN missing_since REAL",
     ],
+    # What each node costs per hour (USD), recorded at launch from its pool's price, for
+    # the cost per hour ``status`` and the metrics show. (A fleet request's spec, its
+    # template version and overrides, goes in ``requests.spec`` as a RunInstances one does.)
+    3: ["ALTER TABLE nodes ADD COLUMN hourly_price REAL"],
 }
 
 SCHEMA = Schema(

@@ -1,0 +1,112 @@
+"""Launch templates of fleet node types: one per node type, named by cluster and node
+type, created from its ``node_config`` and given a new version only when that content
+changes (its hash is in the ClientToken, so a repeated create is the same create), or the
+template the user names. A template EC2 does not show yet is a state: the node type's
+launch waits a tick, nothing fails."""
+
+from __future__ import annotations
+
+from steadyscale.config import ClusterConfig
+from steadyscale.config.fleet import content_hash, template_data
+from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE
+from steadyscale.errors import CloudError
+from steadyscale.loop.report import Reporter, TickReport
+from steadyscale.providers.protocol import CloudProvider, NotVisibleYet, TemplateVersion
+from steadyscale.providers.wire import merge_tags
+
+# What EC2 answers a create of a name it has (our earlier create, not shown yet).
+ALREADY_EXISTS = "InvalidLaunchTemplateName.AlreadyExistsException"
+
+
+def template_name(cluster_name: str, node_type: str) -> str:
+    """``steadyscale-<cluster>-<node type>``: EC2 allows 3-128 of [a-zA-Z0-9().-/_]."""
+    raw = f"steadyscale-{cluster_name}-{node_type}"
+    return "".join(c if c.isalnum() or c in "().-/_" else "_" for c in raw)[:128]
+
+
+class Templates:
+    """The launch template version each fleet node type launches now."""
+
+    def __init__(self, config: ClusterConfig, provider: CloudProvider, reporter: Reporter) -> None:
+        self.config = config
+        self.provider = provider
+        self.reporter = reporter
+        # node type -> (content hash, the version carrying it), once EC2 showed it.
+        self._ready: dict[str, tuple[str, TemplateVersion]] = {}
+
+    def data(self, node_type: str) -> dict[str, object]:
+        """The LaunchTemplateData of a node type: its node_config, its volumes tagged with
+        the cluster and node type (the instances get their tags from CreateFleet)."""
+        spec = self.config.available_node_types[node_type]
+        data = template_data(spec.node_config)
+        tags = {TAG_CLUSTER: self.config.cluster_name, TAG_NODE_TYPE: node_type}
+        data["TagSpecifications"] = merge_tags(
+            data.get("TagSpecifications"), tags, resource_types=("volume",), precedence="ours"
+        )
+        return data
+
+    def version(self, node_type: str, report: TickReport) -> TemplateVersion | None:
+        """The version to launch, or None while EC2 does not show it yet (then it was
+        created, or asked for, this tick or before: the launch waits)."""
+        spec = self.config.available_node_types[node_type]
+        if spec.launch_template is not None:
+            return self._named(node_type, spec.launch_template.name, spec.launch_template.version)
+        name = template_name(self.config.cluster_name, node_type)
+        data = self.data(node_type)
+        digest = content_hash(data)
+        ready = self._ready.get(node_type)
+        if ready is not None and ready[0] == digest:
+            return ready[1]
+        try:
+            return self._find_or_create(node_type, name, data, digest, report)
+        except CloudError as exc:
+            report.errors.append(f"launch template {name}: {exc.code} (tried again next tick)")
+            return None
+
+    def _find_or_create(
+        self, node_type: str, name: str, data: dict[str, object], digest: str, report: TickReport
+    ) -> TemplateVersion | None:
+        token = f"ss-lt-{content_hash({'name': name, 'data': data})}"
+        versions = self.provider.launch_template_versions(name)
+        if isinstance(versions, NotVisibleYet):
+            try:
+                self.provider.create_launch_template(name, data, token)
+            except CloudError as exc:
+                if exc.code != ALREADY_EXISTS:
+                    raise
+            self.reporter.emit(
+                report, "template", f"{name} created; {node_type} launches once EC2 shows it"
+            )
+            return None
+        for found in reversed(versions):
+            if content_hash(found.data) == digest:
+                self._ready[node_type] = (digest, found)
+                return found
+        self.provider.create_launch_template_version(name, data, token)
+        self.reporter.emit(
+            report,
+            "template",
+            f"{name}: new version for a changed node_config; {node_type} launches once EC2 "
+            "shows it",
+        )
+        return None
+
+    def _named(self, node_type: str, name: str, version: int | str) -> TemplateVersion | None:
+        """The user's template, at the version the config names (``$Latest``: the newest
+        EC2 shows; ``$Default``: launched as EC2's default, by that name)."""
+        if isinstance(version, str) and version == "$Default":
+            return TemplateVersion(name=name, template_id="", version=0, data={})
+        ready = self._ready.get(node_type)
+        if ready is not None and ready[0] == f"{name}:{version}":
+            return ready[1]
+        try:
+            versions = self.provider.launch_template_versions(name)
+        except CloudError:
+            return None
+        if isinstance(versions, NotVisibleYet) or not versions:
+            return None
+        chosen = versions[-1] if version == "$Latest" else None
+        chosen = chosen or next((v for v in versions if v.version == version), None)
+        if chosen is not None and version != "$Latest":
+            self._ready[node_type] = (f"{name}:{version}", chosen)
+        return chosen
