@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from steadyscale.ec2model.profiles import PROFILES
 from steadyscale.ec2model.settings import (
-    PROFILES,
     Distribution,
     Operation,
     build_settings,

@@ -27,7 +27,9 @@ from steadyscale.ec2model.instances import (
     private_ip,
 )
 from steadyscale.ec2model.launch import Launch, LaunchRefusedError
+from steadyscale.ec2model.pricing import PriceBook
 from steadyscale.ec2model.settings import EmulatorSettings, Operation
+from steadyscale.ec2model.templates import TemplateBook
 from steadyscale.ec2model.visibility import Visibility
 
 
@@ -53,7 +55,11 @@ class RegionModel:
         self.gone: dict[str, TrackedInstance] = {}
         self._events: list[tuple[float, int, str, EventKind]] = []
         self.gate = CallGate(settings, seed)
-        self.capacity = CapacityBook(settings.capacity, random.Random(f"{seed}/capacity"))
+        self.capacity = CapacityBook(
+            settings.capacity, random.Random(f"{seed}/capacity"), seed=seed
+        )
+        self.prices = PriceBook(settings.market, seed, start)
+        self.templates = TemplateBook(settings.market, seed)
         self.visibility = Visibility(
             settings,
             instances=self.instances,
@@ -181,6 +187,7 @@ class RegionModel:
         settings = self.settings
         spot_rate = settings.spot.interruption_rate_per_hour
         vcpus = launch.vcpus
+        price = self.prices.price(*launch.pool, now)
         for instance_id in instance_ids:
             sequence = next(self._launch_seq)
             rng = random.Random(f"{self._seed}/instance/{sequence}")
@@ -199,8 +206,12 @@ class RegionModel:
                 sequence=sequence,
                 private_ip=private_ip(sequence),
                 tag_ready_at=dict.fromkeys(launch.tags, visible_at[Operation.TAG_INDEX]),
+                hourly_price=price,
+                fleet_id=launch.fleet_id,
+                launch_template=launch.launch_template,
             )
-            inst.history.append((now, InstanceState.PENDING.value, "RunInstances"))
+            action = "RunInstances" if launch.fleet_id is None else "CreateFleet"
+            inst.history.append((now, InstanceState.PENDING.value, action))
             self.instances[instance_id] = inst
             self.capacity.occupy(inst)
             self._schedule(now + settings.boot.sample(rng), instance_id, EventKind.BOOTED)

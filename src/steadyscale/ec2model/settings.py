@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from steadyscale.config.loading import describe_validation_error, read_yaml_file
+from steadyscale.ec2model.profiles import PROFILES, profile_values
 from steadyscale.errors import ConfigError
 from steadyscale.retries.tokenbucket import EC2_REQUEST_BUCKETS as EC2_REQUEST_DEFAULTS
 from steadyscale.retries.tokenbucket import EC2_RESOURCE_BUCKETS as EC2_RESOURCE_DEFAULTS
@@ -172,6 +173,13 @@ class Capacity(_Strict):
         default=Distribution(median=120, p99=600, max=900),
         description="How long a shortage spell lasts.",
     )
+    out_of_capacity_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance that a (type, AZ, market) pool has no capacity at all, drawn "
+        "once per pool from the seed.",
+    )
 
     @field_validator("pools")
     @classmethod
@@ -227,6 +235,34 @@ class Spot(_Strict):
     )
 
 
+class Market(_Strict):
+    """Spot prices (a seeded random walk under the on-demand price, per type and AZ) and
+    launch templates, which EC2 shows a while after they are made."""
+
+    spot_price_ratio: tuple[float, float] = Field(
+        default=(0.25, 0.6),
+        description="Range a pool's first spot price is drawn from, as fractions of the "
+        "on-demand price.",
+    )
+    spot_price_step_seconds: float = Field(
+        default=300.0, gt=0, description="How often spot prices move."
+    )
+    spot_price_volatility: float = Field(
+        default=0.05, ge=0, description="Standard deviation of the log of each price step."
+    )
+    launch_template_visibility: Distribution = Field(
+        default=Distribution.zero(),
+        description="Delay after a launch template (or version) is made until EC2 shows it.",
+    )
+
+    @field_validator("spot_price_ratio")
+    @classmethod
+    def _check_ratio(cls, ratio: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < ratio[0] <= ratio[1] <= 1:
+            raise ValueError("spot_price_ratio must be [low, high] with 0 < low <= high <= 1")
+        return ratio
+
+
 class EmulatorSettings(_Strict):
     """Every knob of the emulator. All durations are in emulated seconds."""
 
@@ -275,61 +311,10 @@ class EmulatorSettings(_Strict):
         default=Errors(), description="Server errors, lost responses and timeouts."
     )
     spot: Spot = Field(default=Spot(), description="Spot interruptions.")
+    market: Market = Field(default=Market(), description="Spot prices and launch templates.")
 
     def visibility_for(self, operation: Operation) -> Distribution:
         return self.visibility_by_operation.get(operation, self.visibility)
-
-
-PROFILES: tuple[str, ...] = ("none", "realistic", "harsh")
-
-
-def profile_values(name: str) -> dict[str, Any]:
-    """The raw settings of a built-in profile."""
-    if name == "none":
-        # moto's behaviour: everything visible and running at once, no faults.
-        return {"profile": "none"}
-    if name == "realistic":
-        return {
-            "profile": "realistic",
-            "visibility": {"median": 2, "p99": 30, "max": 120},
-            "boot": {"median": 15, "p99": 45, "max": 120},
-            "shutdown": {"median": 5, "p99": 20, "max": 60},
-            "stale_reads": {
-                "probability": 0.1,
-                "window": {"median": 2, "p99": 10, "max": 30},
-                "listing_flicker_probability": 0.01,
-            },
-            "throttling": {"enabled": True},
-            "errors": {
-                "server_error_probability": 0.005,
-                "lost_response_probability": 0.005,
-                "timeout_probability": 0.002,
-                "timeout_seconds": 5,
-            },
-            "spot": {"interruption_rate_per_hour": 0.05},
-        }
-    if name == "harsh":
-        return {
-            "profile": "harsh",
-            "visibility": {"median": 5, "p99": 60, "max": 180},
-            "boot": {"median": 30, "p99": 90, "max": 240},
-            "shutdown": {"median": 10, "p99": 45, "max": 120},
-            "stale_reads": {
-                "probability": 0.3,
-                "window": {"median": 5, "p99": 30, "max": 90},
-                "listing_flicker_probability": 0.05,
-            },
-            "throttling": {"enabled": True, "scale": 0.5},
-            "capacity": {"shortage_probability": 0.05},
-            "errors": {
-                "server_error_probability": 0.03,
-                "lost_response_probability": 0.03,
-                "timeout_probability": 0.01,
-                "timeout_seconds": 5,
-            },
-            "spot": {"interruption_rate_per_hour": 0.5},
-        }
-    raise ConfigError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

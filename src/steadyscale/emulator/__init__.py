@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from steadyscale.ec2model.gate import Fault
 from steadyscale.ec2model.instances import InstanceState, TrackedInstance
+from steadyscale.ec2model.profiles import PROFILES
 from steadyscale.ec2model.settings import (
-    PROFILES,
     Distribution,
     EmulatorSettings,
     Operation,
