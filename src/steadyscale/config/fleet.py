@@ -109,8 +109,9 @@ class LaunchTemplateRef(StrictModel):
     """A launch template the user manages; steadyscale launches it as it is."""
 
     name: str = Field(min_length=3, description="The launch template's name.")
-    version: int | Literal["$Latest", "$Default"] = Field(
-        default="$Default", description="A version number, `$Latest` or `$Default`."
+    version: int | Literal["$Latest"] = Field(
+        default="$Latest",
+        description="A version number, or `$Latest` (the newest EC2 shows when the daemon starts).",
     )
 
 

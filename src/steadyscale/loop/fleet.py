@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steadyscale.config import ClusterConfig
+from steadyscale.core.changes import FLEET_SPEC_KEY
 from steadyscale.loop.offerings import OfferingBook
 from steadyscale.loop.pricing import PriceBook
 from steadyscale.loop.report import Reporter, TickReport
@@ -23,7 +24,7 @@ from steadyscale.providers.protocol import (
 from steadyscale.store.ledger import LaunchRequest
 
 # The key of a request's spec that marks it a fleet launch (else RunInstances parameters).
-FLEET_KEY = "CreateFleet"
+FLEET_KEY = FLEET_SPEC_KEY
 # CreateFleet answers these for a template EC2 does not show yet: not final, resent.
 TEMPLATE_NOT_VISIBLE = frozenset(
     {"InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound"}
@@ -35,9 +36,14 @@ def is_fleet(request: LaunchRequest) -> bool:
 
 
 def _encode(
-    template: TemplateVersion, overrides: tuple[FleetOverride, ...], market: str, strategy: str
+    template: TemplateVersion,
+    overrides: tuple[FleetOverride, ...],
+    market: str,
+    strategy: str,
+    node_config: Mapping[str, Any],
 ) -> str:
     body = {
+        "node_config": dict(node_config),
         "template": {
             "name": template.name,
             "id": template.template_id,
@@ -131,7 +137,7 @@ class FleetPlanner:
             client_token=f"ss-{request_id}",
             status="open",
             created_at=now,
-            spec=_encode(template, overrides, spec.market, strategy),
+            spec=_encode(template, overrides, spec.market, strategy, spec.node_config),
         )
 
     def learn(self, spec: FleetSpec, result: FleetResult, report: TickReport) -> None:
@@ -139,8 +145,8 @@ class FleetPlanner:
         (so AZ), market; the whole type when EC2 chose the subnet), so the next fleet call
         leaves them out."""
         for error in result.errors:
-            if error.instance_type is None:
-                continue
+            if error.instance_type is None or error.code in TEMPLATE_NOT_VISIBLE:
+                continue  # no pool's fault: the template is not shown yet
             self.offerings.set_aside_offering(
                 error.instance_type, error.subnet_id, spec.market, error.code, report
             )

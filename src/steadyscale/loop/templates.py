@@ -93,9 +93,7 @@ class Templates:
 
     def _named(self, node_type: str, name: str, version: int | str) -> TemplateVersion | None:
         """The user's template, at the version the config names (``$Latest``: the newest
-        EC2 shows; ``$Default``: launched as EC2's default, by that name)."""
-        if isinstance(version, str) and version == "$Default":
-            return TemplateVersion(name=name, template_id="", version=0, data={})
+        EC2 shows when first asked, kept: a resend must name the same version)."""
         ready = self._ready.get(node_type)
         if ready is not None and ready[0] == f"{name}:{version}":
             return ready[1]
@@ -107,6 +105,6 @@ class Templates:
             return None
         chosen = versions[-1] if version == "$Latest" else None
         chosen = chosen or next((v for v in versions if v.version == version), None)
-        if chosen is not None and version != "$Latest":
+        if chosen is not None:
             self._ready[node_type] = (f"{name}:{version}", chosen)
         return chosen

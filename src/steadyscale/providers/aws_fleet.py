@@ -9,8 +9,10 @@ from typing import Any
 
 from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.errors import CloudError
-from steadyscale.providers.fleet_wire import create_fleet_params, fleet_result
+from steadyscale.providers.fleet_wire import fleet_result
 from steadyscale.providers.protocol import FleetResult, FleetSpec, NotVisibleYet, TemplateVersion
+from steadyscale.providers.wire import create_fleet_params
+from steadyscale.retries.clock import Clock
 
 TEMPLATE_NOT_FOUND = (
     "InvalidLaunchTemplateName.NotFoundException",
@@ -34,6 +36,7 @@ class FleetApi:
     and call counting through ``_call``)."""
 
     cluster_name: str
+    _clock: Clock
 
     def _call(self, action: str, **params: Any) -> Any:
         raise NotImplementedError
@@ -96,8 +99,9 @@ class FleetApi:
         return _version(answer.get("LaunchTemplateVersion") or {}, data)
 
     def spot_prices(self, instance_types: Sequence[str]) -> dict[tuple[str, str], float]:
-        """The latest price per (type, AZ): DescribeSpotPriceHistory from now answers the
-        price in effect now, with older entries of some pools; the newest wins."""
+        """The latest price per (type, AZ): DescribeSpotPriceHistory from now (the
+        provider's clock, the endpoint's time) answers the price in effect now, with
+        newer entries of some pools; the newest wins."""
         latest: dict[tuple[str, str], tuple[datetime, float]] = {}
         token: str | None = None
         while instance_types:

@@ -1,84 +1,14 @@
-"""EC2's wire shape of a fleet launch, written once: the CreateFleet ``Type=instant``
-parameters of a ``FleetSpec`` (overrides, target capacity, strategy, tags at creation,
-ClientToken) and its answer read back as instances and per-override errors."""
+"""CreateFleet's answer as boto3 gives it, read back as instances (with their type, AZ,
+market and ownership tags) and per-override errors. (Its request is ``wire``'s.)"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from steadyscale.core.instances import (
-    TAG_CLUSTER,
-    TAG_LEDGER,
-    TAG_NODE_TYPE,
-    TAG_REQUEST,
-    CloudInstance,
-)
-from steadyscale.providers.protocol import FleetError, FleetOverride, FleetResult, FleetSpec
-
-# Resource types an instant fleet tags at creation: the instances and the fleet itself.
-FLEET_TAGGED = ("instance", "fleet")
-
-
-def fleet_tags(spec: FleetSpec, cluster_name: str) -> dict[str, str]:
-    """The tags that say whose a fleet's instances are (as RunInstances' launches carry)."""
-    tags = {
-        TAG_CLUSTER: spec.cluster_name or cluster_name,
-        TAG_NODE_TYPE: spec.node_type,
-        TAG_REQUEST: spec.request_id,
-    }
-    if spec.ledger_id is not None:
-        tags[TAG_LEDGER] = spec.ledger_id
-    return tags
-
-
-def _override(override: FleetOverride) -> dict[str, Any]:
-    wire: dict[str, Any] = {"InstanceType": override.instance_type}
-    if override.subnet_id is not None:
-        wire["SubnetId"] = override.subnet_id
-    elif override.availability_zone is not None:
-        wire["AvailabilityZone"] = override.availability_zone
-    if override.priority is not None:
-        wire["Priority"] = override.priority
-    return wire
-
-
-def _version(number: int) -> str:
-    """A version number as CreateFleet takes it; 0 stands for the template's default
-    version (a user's template named without one)."""
-    return str(number) if number > 0 else "$Default"
-
-
-def create_fleet_params(spec: FleetSpec, cluster_name: str) -> dict[str, Any]:
-    """CreateFleet ``Type=instant`` for ``spec``: one launch template config whose
-    overrides are the spec's pools, ``count`` in the spec's market, its strategy, tags at
-    creation on the instances and the fleet, and the spec's ClientToken."""
-    tags = [{"Key": k, "Value": v} for k, v in fleet_tags(spec, cluster_name).items()]
-    template = spec.launch_template
-    spot = spec.market == "spot"
-    params: dict[str, Any] = {
-        "Type": "instant",
-        "ClientToken": spec.client_token,
-        "LaunchTemplateConfigs": [
-            {
-                "LaunchTemplateSpecification": {
-                    "LaunchTemplateName": template.name,
-                    "Version": _version(template.version),
-                },
-                "Overrides": [_override(o) for o in spec.overrides],
-            }
-        ],
-        "TargetCapacitySpecification": {
-            "TotalTargetCapacity": spec.count,
-            "OnDemandTargetCapacity": 0 if spot else spec.count,
-            "SpotTargetCapacity": spec.count if spot else 0,
-            "DefaultTargetCapacityType": spec.market,
-        },
-        "TagSpecifications": [{"ResourceType": kind, "Tags": tags} for kind in FLEET_TAGGED],
-    }
-    strategy = {"AllocationStrategy": spec.allocation_strategy}
-    params["SpotOptions" if spot else "OnDemandOptions"] = strategy
-    return params
+from steadyscale.core.instances import CloudInstance
+from steadyscale.providers.protocol import FleetError, FleetResult, FleetSpec
+from steadyscale.providers.wire import ownership_tags
 
 
 def _zone_of(spec: FleetSpec, wire: Mapping[str, Any]) -> str | None:
@@ -95,7 +25,9 @@ def _zone_of(spec: FleetSpec, wire: Mapping[str, Any]) -> str | None:
 def fleet_result(spec: FleetSpec, answer: Mapping[str, Any], cluster_name: str) -> FleetResult:
     """CreateFleet's answer: each instance id with its type, AZ and market (the answer
     carries no state: a fresh instance is pending), and each per-override error."""
-    tags = fleet_tags(spec, cluster_name)
+    tags = ownership_tags(
+        spec.cluster_name or cluster_name, spec.node_type, spec.request_id, spec.ledger_id
+    )
     instances: list[CloudInstance] = []
     for group in answer.get("Instances") or []:
         wire = (group.get("LaunchTemplateAndOverrides") or {}).get("Overrides") or {}
