@@ -33,6 +33,8 @@ class Templates:
         self.reporter = reporter
         # node type -> (content hash, the version carrying it), once EC2 showed it.
         self._ready: dict[str, tuple[str, TemplateVersion]] = {}
+        # node type -> (content hash, version number) created and not shown yet.
+        self._made: dict[str, tuple[str, int]] = {}
 
     def data(self, node_type: str) -> dict[str, object]:
         """The LaunchTemplateData of a node type: its node_config, its volumes tagged with
@@ -66,30 +68,39 @@ class Templates:
     def _find_or_create(
         self, node_type: str, name: str, data: dict[str, object], digest: str, report: TickReport
     ) -> TemplateVersion | None:
-        token = f"ss-lt-{content_hash({'name': name, 'data': data})}"
+        """The version carrying ``data``: one EC2 shows with that content (or the one we
+        made for it), else made now. Creates are idempotent by a token from the content, so
+        a repeat after a restart (or where EC2 shows the data a little differently) returns
+        the version made the first time rather than another."""
+        token = content_hash({"name": name, "data": data})
         versions = self.provider.launch_template_versions(name)
+        made = self._made.get(node_type)
         if isinstance(versions, NotVisibleYet):
             try:
-                self.provider.create_launch_template(name, data, token)
+                version = self.provider.create_launch_template(name, data, f"ss-lt-{token}")
             except CloudError as exc:
                 if exc.code != ALREADY_EXISTS:
                     raise
-            self.reporter.emit(
-                report, "template", f"{name} created; {node_type} launches once EC2 shows it"
-            )
+                return None  # made before, not shown yet
+            if made is None or made != (digest, version.version):
+                self._announce(report, node_type, f"{name} created")
+            self._made[node_type] = (digest, version.version)
             return None
         for found in reversed(versions):
-            if content_hash(found.data) == digest:
+            mine = made is not None and made == (digest, found.version)
+            if mine or content_hash(found.data) == digest:
                 self._ready[node_type] = (digest, found)
+                self._made.pop(node_type, None)
                 return found
-        self.provider.create_launch_template_version(name, data, token)
-        self.reporter.emit(
-            report,
-            "template",
-            f"{name}: new version for a changed node_config; {node_type} launches once EC2 "
-            "shows it",
-        )
+        if made is not None and made[0] == digest:
+            return None  # made, not shown yet
+        version = self.provider.create_launch_template_version(name, data, f"ss-ltv-{token}")
+        self._made[node_type] = (digest, version.version)
+        self._announce(report, node_type, f"{name}: version {version.version} for its node_config")
         return None
+
+    def _announce(self, report: TickReport, node_type: str, what: str) -> None:
+        self.reporter.emit(report, "template", f"{what}; {node_type} launches once EC2 shows it")
 
     def _named(self, node_type: str, name: str, version: int | str) -> TemplateVersion | None:
         """The user's template, at the version the config names (``$Latest``: the newest
