@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from steadyscale.app.runtime import build_health, build_metrics, memory_prober
 from steadyscale.core.lifecycle import Status
+from steadyscale.core.prices import on_demand_price
 from steadyscale.emulator import Fault
 from steadyscale.loop.autoscaler import Autoscaler
 from steadyscale.loop.templates import template_name
+from steadyscale.ops.status import collect_status, render_status
 from tests.cluster import MemoryCluster, make_memory_cluster
 
 TYPES = ["m5.large", "c5.large", "r5.large"]
@@ -180,3 +184,28 @@ def test_a_template_not_visible_yet_makes_the_launch_wait_then_a_change_versions
     version = {i.instance_id: i.tags.get("aws:ec2launchtemplate:version") for i in cluster.truth()}
     assert {version[i] for i in old} == {"1"}
     assert {version[i.instance_id] for i in cluster.alive()} == {"2"}
+
+
+def test_status_and_the_metric_show_the_cost_per_hour_by_node_type() -> None:
+    cluster = _cluster(pool_size=4)
+    cluster.demand(10)
+    _ready(cluster, 10)
+    expected = sum(i.hourly_price or 0 for i in cluster.alive())
+    assert expected > 0
+    report = collect_status(cluster.config, cluster.ledger, now=cluster.clock.now())
+    assert report.node_types["cpu"].cost_per_hour == pytest.approx(expected, abs=1e-3)
+    assert report.node_types["cpu"].unpriced == 0
+    assert report.cost_per_hour == pytest.approx(expected, abs=1e-3)
+    assert "$/hour" in render_status(report)
+    gauge = cluster.autoscaler.metrics.registry.get_sample_value(
+        "steadyscale_cost_per_hour", {"node_type": "cpu"}
+    )
+    assert gauge == pytest.approx(expected, abs=1e-3)
+
+
+def test_single_type_on_demand_nodes_are_priced_from_the_table() -> None:
+    cluster = make_memory_cluster("realistic")
+    cluster.demand(2)
+    _ready(cluster, 2)
+    prices = {r.hourly_price for r in cluster.autoscaler.records.values()}
+    assert prices == {on_demand_price("m5.large")}

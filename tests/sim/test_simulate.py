@@ -14,6 +14,7 @@ from steadyscale.app.cli import main
 from steadyscale.app.runtime import assemble_simulation
 from steadyscale.core.instances import TAG_REQUEST
 from steadyscale.core.lifecycle import HAS_INSTANCE, Status
+from steadyscale.core.prices import on_demand_price
 from steadyscale.errors import ConfigError
 from steadyscale.sim import Simulation, builtin_trace, load_trace, resolve_trace
 from steadyscale.testing.audit import audit
@@ -378,3 +379,11 @@ def test_simulate_refuses_a_trace_that_is_not_text_and_absurd_counts(
         err = capsys.readouterr().err
         assert code == 2 and words in err and "Traceback" not in err, (args, err)
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_the_report_prices_each_node_hour_at_its_pool_price_as_status_does() -> None:
+    report = _simulate()
+    hours = report["node_hours_by_instance_type"]["m5.large"]
+    at_pool = report["cost_at_pool_prices"]
+    assert at_pool["total"] == pytest.approx(hours * (on_demand_price("m5.large") or 0), rel=1e-3)
+    assert at_pool["unpriced_instance_types"] == []
