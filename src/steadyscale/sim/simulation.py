@@ -37,8 +37,8 @@ from steadyscale.sim.report import (
     audit_fleet,
     capacity_after_each_rise,
     cost_of,
-    pool_priced_cost,
     node_hours,
+    pool_priced_cost,
     throttles,
 )
 from steadyscale.sim.traces import Trace
