@@ -127,7 +127,6 @@ def build_policy(config: ClusterConfig, former_names: Collection[str] = ()) -> d
     region = config.provider.region
     names = [config.cluster_name, *sorted(set(former_names) - {config.cluster_name})]
     tag_value: str | list[str] = names[0] if len(names) == 1 else names
-    cluster_tag = {f"aws:RequestTag/{TAG_CLUSTER}": tag_value}
     describe = {
         # DescribeInstances: the cluster listing, lookups by id, the start-up check.
         # EC2's Describe actions cannot be scoped to resources.
@@ -136,7 +135,34 @@ def build_policy(config: ClusterConfig, former_names: Collection[str] = ()) -> d
         "Action": "ec2:DescribeInstances",
         "Resource": "*",
     }
-    launches: list[dict[str, Any]] = [
+    terminate = [
+        {
+            "Sid": "TerminateOnlyClusterInstances",
+            "Effect": "Allow",
+            "Action": "ec2:TerminateInstances",
+            "Resource": _ec2_arn(region, "instance/*"),
+            "Condition": {"StringEquals": {f"ec2:ResourceTag/{TAG_CLUSTER}": tag_value}},
+        },
+    ]
+    single = any(not t.is_fleet for t in config.available_node_types.values())
+    statements = [
+        describe,
+        *(_launch_statements(config, tag_value) if single else []),
+        *fleet_statements(config, tag_value),
+        *terminate,
+    ]
+    pass_role = _pass_role(config)
+    if pass_role is not None:
+        statements.append(pass_role)
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _launch_statements(config: ClusterConfig, tag_value: str | list[str]) -> list[dict[str, Any]]:
+    """RunInstances of the single-type node types: under the cluster tag, into the
+    configured resources, tagged only at launch."""
+    region = config.provider.region
+    cluster_tag = {f"aws:RequestTag/{TAG_CLUSTER}": tag_value}
+    return [
         {
             "Sid": "LaunchOnlyWithClusterTag",
             "Effect": "Allow",
@@ -160,26 +186,6 @@ def build_policy(config: ClusterConfig, former_names: Collection[str] = ()) -> d
             "Condition": {"StringEquals": {"ec2:CreateAction": "RunInstances"}},
         },
     ]
-    terminate = [
-        {
-            "Sid": "TerminateOnlyClusterInstances",
-            "Effect": "Allow",
-            "Action": "ec2:TerminateInstances",
-            "Resource": _ec2_arn(region, "instance/*"),
-            "Condition": {"StringEquals": {f"ec2:ResourceTag/{TAG_CLUSTER}": tag_value}},
-        },
-    ]
-    single = any(not t.is_fleet for t in config.available_node_types.values())
-    statements = [
-        describe,
-        *(launches if single else []),
-        *fleet_statements(config, tag_value),
-        *terminate,
-    ]
-    pass_role = _pass_role(config)
-    if pass_role is not None:
-        statements.append(pass_role)
-    return {"Version": POLICY_VERSION, "Statement": statements}
 
 
 def policy_actions(policy: dict[str, Any]) -> set[str]:

@@ -46,7 +46,33 @@ def fleet_statements(config: ClusterConfig, tag_value: str | list[str]) -> list[
     if not any(t.is_fleet for t in types):
         return statements
     ours, named = _templates(config)
-    statements += [
+    statements += _fleet_launch(region, tag_value, sorted(set(ours + named)))
+    statements.append(
+        {
+            "Sid": "DescribeLaunchTemplates",
+            "Effect": "Allow",
+            "Action": "ec2:DescribeLaunchTemplateVersions",
+            "Resource": "*",
+        }
+    )
+    if ours:
+        statements.append(
+            {
+                "Sid": "ClusterLaunchTemplates",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion"],
+                "Resource": ours,
+            }
+        )
+    return statements
+
+
+def _fleet_launch(
+    region: str, tag_value: str | list[str], templates: list[str]
+) -> list[dict[str, Any]]:
+    """CreateFleet (authorised as RunInstances too) under the cluster tag, from the
+    templates into any of the region's launch resources, tagged only at launch."""
+    return [
         {
             "Sid": "FleetOnlyWithClusterTag",
             "Effect": "Allow",
@@ -60,7 +86,7 @@ def fleet_statements(config: ClusterConfig, tag_value: str | list[str]) -> list[
             "Effect": "Allow",
             "Action": ["ec2:CreateFleet", "ec2:RunInstances"],
             "Resource": [
-                *sorted(set(ours + named)),
+                *templates,
                 _arn(region, "volume/*"),
                 _arn(region, "subnet/*"),
                 _arn(region, "network-interface/*"),
@@ -83,20 +109,4 @@ def fleet_statements(config: ClusterConfig, tag_value: str | list[str]) -> list[
                 }
             },
         },
-        {
-            "Sid": "DescribeLaunchTemplates",
-            "Effect": "Allow",
-            "Action": "ec2:DescribeLaunchTemplateVersions",
-            "Resource": "*",
-        },
     ]
-    if ours:
-        statements.append(
-            {
-                "Sid": "ClusterLaunchTemplates",
-                "Effect": "Allow",
-                "Action": ["ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion"],
-                "Resource": ours,
-            }
-        )
-    return statements
