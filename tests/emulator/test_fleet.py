@@ -4,6 +4,9 @@ the model's pools, prices, allocation strategies and consistency behind EC2's wi
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -315,3 +318,53 @@ def test_each_allocation_strategy_chooses_what_it_should(
     )
     assert _pools(prioritized) == {("r5.large", "us-east-1a")}
     assert {g["Lifecycle"] for g in prioritized["Instances"]} == {"on-demand"}
+
+
+def test_overrides_by_subnet_launch_in_the_subnets_zone(
+    ec2_emulator_factory: EmulatorFactory,
+) -> None:
+    emulator, clock, ec2 = _emulator(ec2_emulator_factory)
+    template_id = _template(ec2, clock)
+    subnets = {s["SubnetId"]: s["AvailabilityZone"] for s in ec2.describe_subnets()["Subnets"]}
+    chosen = sorted(subnets)[:2]
+    answer = ec2.create_fleet(
+        ClientToken="by-subnet",
+        Type="instant",
+        TargetCapacitySpecification={"TotalTargetCapacity": 3, "DefaultTargetCapacityType": "spot"},
+        SpotOptions={"AllocationStrategy": "capacity-optimized"},
+        LaunchTemplateConfigs=[
+            {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": template_id, "Version": "1"},
+                "Overrides": [{"InstanceType": "c5.large", "SubnetId": s} for s in chosen],
+            }
+        ],
+    )
+    [group] = answer["Instances"]
+    subnet = group["LaunchTemplateAndOverrides"]["Overrides"]["SubnetId"]
+    assert subnet == chosen[0]
+    truth = {t.instance_id: t for t in emulator.truth()}
+    assert {truth[i].availability_zone for i in group["InstanceIds"]} == {subnets[subnet]}
+    clock.advance(600)
+    shown = ec2.describe_instances(InstanceIds=group["InstanceIds"])["Reservations"]
+    assert {i["SubnetId"] for r in shown for i in r["Instances"]} == {subnet}
+
+
+def test_the_control_api_shows_each_pools_price_and_room(
+    ec2_emulator_factory: EmulatorFactory,
+) -> None:
+    sizes = {"m5.large/us-east-1a/spot": 2}
+    emulator, clock, ec2 = _emulator(ec2_emulator_factory, capacity={"pools": sizes})
+    _fleet(ec2, _template(ec2, clock), 1, types=("m5.large",), zones=("us-east-1a",))
+    url = f"{emulator.endpoint_url}/_steadyscale/pools?instance_types=m5.large,c5.large"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        pools = json.load(answer)["pools"]
+    by_pool = {(p["instance_type"], p["availability_zone"], p["market"]): p for p in pools}
+    assert len(by_pool) == 2 * 6 * 2
+    assert by_pool[("m5.large", "us-east-1a", "spot")]["room"] == 1
+    assert by_pool[("m5.large", "us-east-1b", "spot")]["room"] is None
+    assert by_pool[("c5.large", "us-east-1a", "on-demand")]["hourly_price"] == 0.085
+    spot = by_pool[("c5.large", "us-east-1a", "spot")]["hourly_price"]
+    assert 0 < spot < 0.085
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(f"{emulator.endpoint_url}/_steadyscale/pools", timeout=10)
+    assert bad.value.code == 400

@@ -10,12 +10,13 @@ import pytest
 from steadyscale.core.instances import TAG_CLUSTER, TAG_NODE_TYPE
 from steadyscale.core.prices import on_demand_price
 from steadyscale.emulator import Fault, build_settings
-from steadyscale.errors import CloudUnavailable, LaunchRejected
+from steadyscale.errors import CloudUnavailable, LaunchRejected, Throttled
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import (
     ClientOptions,
     FleetOverride,
     FleetSpec,
+    LaunchSpec,
     NotVisibleYet,
     TemplateVersion,
 )
@@ -267,3 +268,18 @@ def test_a_strategy_of_the_wrong_market_is_refused_whole() -> None:
         provider.launch_fleet(_spec(_template(provider, clock), market="on-demand"))
     assert refused.value.code == "InvalidParameterValue"
     assert "price-capacity-optimized" in refused.value.message
+
+
+def test_create_fleet_has_a_request_bucket_of_its_own() -> None:
+    provider, clock = _provider(max_attempts=1, throttling={"enabled": True})
+    template = _template(provider, clock)
+    for n in range(5):
+        provider.launch_fleet(_spec(template, count=1, request=f"r-{n}"))
+    with pytest.raises(Throttled):
+        provider.launch_fleet(_spec(template, count=1, request="r-5"))
+    launched = provider.launch(
+        LaunchSpec("r-6", "ss-r-6", "cpu", 1, {"InstanceType": "m5.large", "ImageId": "ami-1"})
+    )
+    assert len(launched.instances) == 1  # RunInstances' bucket is untouched
+    clock.advance(1)
+    assert len(provider.launch_fleet(_spec(template, count=1, request="r-5")).instances) == 1

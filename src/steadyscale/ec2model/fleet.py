@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from steadyscale.ec2model.allocation import Offer, check_strategy, choose, share
 from steadyscale.ec2model.catalogue import instance_vcpus
 from steadyscale.ec2model.launch import Launch, LaunchRefusedError
+from steadyscale.ec2model.pricing import region_zones
 from steadyscale.ec2model.region import RegionModel
 
 # EC2's limit on a fleet's overrides (LaunchTemplateConfigs x Overrides).
@@ -212,7 +213,35 @@ def commit_fleet(
             max_count=placement.count,
             client_token=ask.client_token,
             tags={**ask.tags, **fleet_tags(plan)},
-            fleet_id=plan.fleet_id,
-            launch_template=plan.launch_template,
         )
         model.register_launch(launch, list(placed), now)
+        for instance_id in placed:
+            inst = model.instances[instance_id]
+            inst.fleet_id = plan.fleet_id
+            inst.launch_template = plan.launch_template
+            inst.history[0] = (now, inst.state.value, "CreateFleet")
+
+
+def pools_truth(
+    model: RegionModel, instance_types: Sequence[str], now: float
+) -> list[dict[str, object]]:
+    """Ground truth of the pools of ``instance_types`` in every zone and market: price
+    now, instances it could still give (None: unlimited), and whether it is out of
+    capacity; what the cheapest feasible allocation is computed from."""
+    found: list[dict[str, object]] = []
+    for instance_type in instance_types:
+        for zone in region_zones(model.region):
+            for market in ("spot", "on-demand"):
+                pool = (instance_type, zone, market)
+                depth = model.capacity.depth(pool, now)
+                found.append(
+                    {
+                        "instance_type": instance_type,
+                        "availability_zone": zone,
+                        "market": market,
+                        "hourly_price": model.prices.price(instance_type, zone, market, now),
+                        "room": None if depth == float("inf") else int(depth),
+                        "out_of_capacity": model.capacity.is_out_of_capacity(pool),
+                    }
+                )
+    return found

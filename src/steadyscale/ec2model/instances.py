@@ -65,6 +65,9 @@ class TrackedInstance:
     rng: random.Random
     sequence: int = 0  # launch order within the region
     private_ip: str = ""
+    hourly_price: float | None = None  # USD per hour: its pool's price at launch
+    fleet_id: str | None = None  # the CreateFleet that launched it, if one did
+    launch_template: tuple[str, int] | None = None  # (template id, version) it came from
     state: InstanceState = InstanceState.PENDING
     previous_state: InstanceState | None = None
     stale_until: float = 0.0
@@ -72,9 +75,6 @@ class TrackedInstance:
     terminate_requested_at: float | None = None
     terminated_at: float | None = None
     interrupted: bool = False
-    hourly_price: float | None = None  # USD per hour: its pool's price at launch
-    fleet_id: str | None = None  # the CreateFleet that launched it, if one did
-    launch_template: tuple[str, int] | None = None  # (template id, version) it came from
     tag_ready_at: dict[str, float] = field(default_factory=dict)
     history: list[tuple[float, str, str]] = field(default_factory=list)
 
@@ -95,6 +95,11 @@ class TrackedInstance:
             "instance_type": self.instance_type,
             "availability_zone": self.availability_zone,
             "market": self.market,
+            "hourly_price": self.hourly_price,
+            "fleet_id": self.fleet_id,
+            "launch_template": None
+            if self.launch_template is None
+            else {"id": self.launch_template[0], "version": self.launch_template[1]},
             "client_token": self.client_token,
             "private_ip": self.private_ip,
             "tags": dict(self.tags),
@@ -104,11 +109,6 @@ class TrackedInstance:
             "terminate_requested_at": self.terminate_requested_at,
             "terminated_at": self.terminated_at,
             "interrupted": self.interrupted,
-            "hourly_price": self.hourly_price,
-            "fleet_id": self.fleet_id,
-            "launch_template": None
-            if self.launch_template is None
-            else {"id": self.launch_template[0], "version": self.launch_template[1]},
             "history": [
                 {"at": at, "state": state, "reason": reason} for at, state, reason in self.history
             ],

@@ -42,8 +42,6 @@ class Launch:
     max_count: int
     client_token: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
-    fleet_id: str | None = None  # the CreateFleet that launched it, if one did
-    launch_template: tuple[str, int] | None = None  # (template id, version) it came from
 
     @property
     def pool(self) -> tuple[str, str, str]:

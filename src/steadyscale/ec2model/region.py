@@ -15,6 +15,7 @@ import random
 from collections.abc import Iterable
 from enum import StrEnum
 
+from steadyscale.ec2model import pricing, templates
 from steadyscale.ec2model.capacity import CapacityBook
 from steadyscale.ec2model.gate import CallGate
 from steadyscale.ec2model.instances import (
@@ -27,9 +28,7 @@ from steadyscale.ec2model.instances import (
     private_ip,
 )
 from steadyscale.ec2model.launch import Launch, LaunchRefusedError
-from steadyscale.ec2model.pricing import PriceBook
 from steadyscale.ec2model.settings import EmulatorSettings, Operation
-from steadyscale.ec2model.templates import TemplateBook
 from steadyscale.ec2model.visibility import Visibility
 
 
@@ -55,11 +54,9 @@ class RegionModel:
         self.gone: dict[str, TrackedInstance] = {}
         self._events: list[tuple[float, int, str, EventKind]] = []
         self.gate = CallGate(settings, seed)
-        self.capacity = CapacityBook(
-            settings.capacity, random.Random(f"{seed}/capacity"), seed=seed
-        )
-        self.prices = PriceBook(settings.market, seed, start)
-        self.templates = TemplateBook(settings.market, seed)
+        self.capacity = CapacityBook(settings.capacity, random.Random(f"{seed}/capacity"), seed)
+        self.prices = pricing.PriceBook(settings.market, seed, start)
+        self.templates = templates.TemplateBook(settings.market, seed)
         self.visibility = Visibility(
             settings,
             instances=self.instances,
@@ -187,7 +184,6 @@ class RegionModel:
         settings = self.settings
         spot_rate = settings.spot.interruption_rate_per_hour
         vcpus = launch.vcpus
-        price = self.prices.price(*launch.pool, now)
         for instance_id in instance_ids:
             sequence = next(self._launch_seq)
             rng = random.Random(f"{self._seed}/instance/{sequence}")
@@ -206,12 +202,9 @@ class RegionModel:
                 sequence=sequence,
                 private_ip=private_ip(sequence),
                 tag_ready_at=dict.fromkeys(launch.tags, visible_at[Operation.TAG_INDEX]),
-                hourly_price=price,
-                fleet_id=launch.fleet_id,
-                launch_template=launch.launch_template,
+                hourly_price=self.prices.price(*launch.pool, now),
             )
-            action = "RunInstances" if launch.fleet_id is None else "CreateFleet"
-            inst.history.append((now, InstanceState.PENDING.value, action))
+            inst.history.append((now, InstanceState.PENDING.value, "RunInstances"))
             self.instances[instance_id] = inst
             self.capacity.occupy(inst)
             self._schedule(now + settings.boot.sample(rng), instance_id, EventKind.BOOTED)

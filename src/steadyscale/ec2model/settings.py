@@ -7,30 +7,23 @@ validated, and an error names the key path so the CLI can print one clear line.
 
 from __future__ import annotations
 
-import math
-import random
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from steadyscale.config.loading import describe_validation_error, read_yaml_file
-from steadyscale.ec2model.profiles import PROFILES, profile_values
+from steadyscale.ec2model.distribution import Distribution
+from steadyscale.ec2model.distribution import Strict as _Strict
 from steadyscale.errors import ConfigError
 from steadyscale.retries.tokenbucket import EC2_REQUEST_BUCKETS as EC2_REQUEST_DEFAULTS
 from steadyscale.retries.tokenbucket import EC2_RESOURCE_BUCKETS as EC2_RESOURCE_DEFAULTS
-
-# z-score of the 99th percentile of a standard normal distribution.
-_Z99 = 2.3263478740408408
 
 
 class Operation(StrEnum):
@@ -41,49 +34,6 @@ class Operation(StrEnum):
     TAG_INDEX = "tag_index"  # tag filters do not match it yet (F3)
     CREATE_TAGS = "create_tags"  # CreateTags -> NotFound (F4)
     TERMINATE = "terminate"  # TerminateInstances and other state changes -> NotFound (F5)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Distribution(_Strict):
-    """A delay in seconds: log-normal with the given median and 99th percentile, capped at max.
-
-    ``median == 0`` (with p99 and max 0) means "no delay".
-    """
-
-    median: float = Field(ge=0, description="Median delay, seconds.")
-    p99: float = Field(ge=0, description="99th percentile, seconds.")
-    max: float = Field(ge=0, description="Largest delay, seconds.")
-
-    @model_validator(mode="after")
-    def _check(self) -> Distribution:
-        if self.median == 0:
-            if self.p99 != 0 or self.max != 0:
-                raise ValueError("median is 0 (no delay), so p99 and max must be 0 too")
-            return self
-        if self.p99 < self.median:
-            raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
-        if self.max < self.median:
-            raise ValueError(f"max ({self.max}) must be >= median ({self.median})")
-        return self
-
-    @classmethod
-    def zero(cls) -> Distribution:
-        return cls(median=0, p99=0, max=0)
-
-    @property
-    def is_zero(self) -> bool:
-        return self.max == 0
-
-    def sample(self, rng: random.Random) -> float:
-        """One draw; consumes exactly one gaussian from ``rng`` so streams stay aligned."""
-        gauss = rng.gauss(0.0, 1.0)
-        if self.is_zero:
-            return 0.0
-        sigma = math.log(self.p99 / self.median) / _Z99
-        return min(self.max, self.median * math.exp(sigma * gauss))
 
 
 class StaleReads(_Strict):
@@ -307,14 +257,68 @@ class EmulatorSettings(_Strict):
         default=Capacity(),
         description="Capacity per (instance type, AZ, market) pool and account limits.",
     )
+    market: Market = Field(default=Market(), description="Spot prices and launch templates.")
     errors: Errors = Field(
         default=Errors(), description="Server errors, lost responses and timeouts."
     )
     spot: Spot = Field(default=Spot(), description="Spot interruptions.")
-    market: Market = Field(default=Market(), description="Spot prices and launch templates.")
 
     def visibility_for(self, operation: Operation) -> Distribution:
         return self.visibility_by_operation.get(operation, self.visibility)
+
+
+PROFILES: tuple[str, ...] = ("none", "realistic", "harsh")
+
+
+def profile_values(name: str) -> dict[str, Any]:
+    """The raw settings of a built-in profile."""
+    if name == "none":
+        # moto's behaviour: everything visible and running at once, no faults.
+        return {"profile": "none"}
+    if name == "realistic":
+        return {
+            "profile": "realistic",
+            "visibility": {"median": 2, "p99": 30, "max": 120},
+            "boot": {"median": 15, "p99": 45, "max": 120},
+            "shutdown": {"median": 5, "p99": 20, "max": 60},
+            "market": {"launch_template_visibility": {"median": 1, "p99": 5, "max": 15}},
+            "stale_reads": {
+                "probability": 0.1,
+                "window": {"median": 2, "p99": 10, "max": 30},
+                "listing_flicker_probability": 0.01,
+            },
+            "throttling": {"enabled": True},
+            "errors": {
+                "server_error_probability": 0.005,
+                "lost_response_probability": 0.005,
+                "timeout_probability": 0.002,
+                "timeout_seconds": 5,
+            },
+            "spot": {"interruption_rate_per_hour": 0.05},
+        }
+    if name == "harsh":
+        return {
+            "profile": "harsh",
+            "visibility": {"median": 5, "p99": 60, "max": 180},
+            "boot": {"median": 30, "p99": 90, "max": 240},
+            "shutdown": {"median": 10, "p99": 45, "max": 120},
+            "market": {"launch_template_visibility": {"median": 3, "p99": 15, "max": 45}},
+            "stale_reads": {
+                "probability": 0.3,
+                "window": {"median": 5, "p99": 30, "max": 90},
+                "listing_flicker_probability": 0.05,
+            },
+            "throttling": {"enabled": True, "scale": 0.5},
+            "capacity": {"shortage_probability": 0.05},
+            "errors": {
+                "server_error_probability": 0.03,
+                "lost_response_probability": 0.03,
+                "timeout_probability": 0.01,
+                "timeout_seconds": 5,
+            },
+            "spot": {"interruption_rate_per_hour": 0.5},
+        }
+    raise ConfigError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
