@@ -12,6 +12,7 @@ import pytest
 from steadyscale.app.runtime import build_health, build_metrics, memory_prober
 from steadyscale.core.lifecycle import Status
 from steadyscale.core.prices import on_demand_price
+from steadyscale.core.resources import DemandItem
 from steadyscale.emulator import Fault
 from steadyscale.loop.autoscaler import Autoscaler
 from steadyscale.loop.templates import template_name
@@ -209,3 +210,29 @@ def test_single_type_on_demand_nodes_are_priced_from_the_table() -> None:
     _ready(cluster, 2)
     prices = {r.hourly_price for r in cluster.autoscaler.records.values()}
     assert prices == {on_demand_price("m5.large")}
+
+
+def test_no_tick_sleeps_on_the_launch_bucket_launches_go_out_at_later_ticks() -> None:
+    names = "abcdef"
+    cluster = make_memory_cluster(
+        "realistic",
+        provider={
+            "type": "memory",
+            "rate_limits": {"RunInstances": {"capacity": 1, "refill_per_second": 0.5}},
+        },
+        available_node_types={
+            n: {
+                "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                "resources": {n: 1},
+                "max_workers": 5,
+            }
+            for n in names
+        },
+    )
+    now = cluster.clock.now()
+    cluster.ledger.set_demand([DemandItem(bundle={n: 1}, count=1) for n in names], now)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == len(names), max_ticks=60)
+    interval = cluster.config.loop_interval_seconds
+    assert max(r.duration for r in cluster.reports) < interval
+    assert cluster.clock.sleeps == [] or max(cluster.clock.sleeps) < interval
+    assert len(cluster.alive()) == len(names)
