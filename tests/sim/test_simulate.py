@@ -198,20 +198,40 @@ faults = st.fixed_dictionaries(
 )
 
 
+# A fleet node type: CreateFleet across three types and two subnets, from a launch template.
+FLEET_TYPES = {
+    "cpu": {
+        "node_config": {"ImageId": "ami-12345678"},
+        "resources": {"CPU": 2},
+        "max_workers": 500,
+        "market": "spot",
+        "instance_types": ["m5.large", "c5.large", "r5.large"],
+    }
+}
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(faults=faults, nodes=st.integers(1, 12))
+@given(faults=faults, nodes=st.integers(1, 12), fleet=st.booleans())
 def test_invariants_hold_on_the_memory_backend_under_random_fault_schedules(
-    faults: dict[str, Any], nodes: int
+    faults: dict[str, Any], nodes: int, fleet: bool
 ) -> None:
+    fleet_config: dict[str, Any] = {
+        "available_node_types": FLEET_TYPES,
+        "provider": {"type": "memory", "subnets": ["subnet-a", "subnet-b"]},
+    }
     cluster = make_memory_cluster(
-        "none", emulator=faults, quiet_errors=False, idle_timeout_minutes=0
+        "none",
+        emulator=faults,
+        quiet_errors=False,
+        idle_timeout_minutes=0,
+        **(fleet_config if fleet else {}),
     )
     seen: set[str] = set()
 
     def check(c: Any) -> None:
-        # I3 no loss: every id RunInstances returned is in the ledger, tracked while EC2
-        # runs it; an id whose answer was lost belongs to a request still open (resent
-        # with its ClientToken, or adopted by its request-id tag).
+        # I3 no loss: every id RunInstances (or CreateFleet) returned is in the ledger,
+        # tracked while EC2 runs it; an id whose answer was lost belongs to a request still
+        # open (resent with its ClientToken, or adopted by its request-id tag).
         records = {r.instance_id: r for r in c.ledger.nodes(include_terminal=True) if r.instance_id}
         open_requests = {r.request_id for r in c.ledger.requests(open_only=True)}
         for inst in c.truth():
