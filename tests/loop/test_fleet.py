@@ -236,3 +236,15 @@ def test_no_tick_sleeps_on_the_launch_bucket_launches_go_out_at_later_ticks() ->
     assert max(r.duration for r in cluster.reports) < interval
     assert cluster.clock.sleeps == [] or max(cluster.clock.sleeps) < interval
     assert len(cluster.alive()) == len(names)
+
+
+def test_a_template_the_user_names_is_launched_at_its_version() -> None:
+    cluster = _cluster(launch_template={"name": "mine", "version": 1})
+    cluster.demand(2)
+    report = cluster.tick()
+    assert any("launch template mine version 1 not found" in e for e in report.errors)
+    cluster.memory.create_launch_template("mine", {"ImageId": "ami-12345678"}, "t-mine")
+    _ready(cluster, 2)
+    versions = {i.tags.get("aws:ec2launchtemplate:version") for i in cluster.alive()}
+    assert versions == {"1"}
+    assert cluster.memory.calls.count("CreateLaunchTemplate", "ok") == 1  # the user's only

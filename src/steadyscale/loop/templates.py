@@ -52,7 +52,14 @@ class Templates:
         created, or asked for, this tick or before: the launch waits)."""
         spec = self.config.available_node_types[node_type]
         if spec.launch_template is not None:
-            return self._named(node_type, spec.launch_template.name, spec.launch_template.version)
+            ref = spec.launch_template
+            found = self._named(node_type, ref.name, ref.version)
+            if found is None:
+                report.errors.append(
+                    f"launch template {ref.name} version {ref.version} not found (yet) for "
+                    f"{node_type}; check launch_template in the config"
+                )
+            return found
         name = template_name(self.config.cluster_name, node_type)
         data = self.data(node_type)
         digest = content_hash(data)
