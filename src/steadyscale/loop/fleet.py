@@ -35,7 +35,7 @@ def is_fleet(request: LaunchRequest) -> bool:
     return request.spec is not None and request.spec.startswith('{"' + FLEET_KEY)
 
 
-def _encode(
+def encode_fleet(
     template: TemplateVersion,
     overrides: tuple[FleetOverride, ...],
     market: str,
@@ -137,7 +137,7 @@ class FleetPlanner:
             client_token=f"ss-{request_id}",
             status="open",
             created_at=now,
-            spec=_encode(template, overrides, spec.market, strategy, spec.node_config),
+            spec=encode_fleet(template, overrides, spec.market, strategy, spec.node_config),
         )
 
     def learn(self, spec: FleetSpec, result: FleetResult, report: TickReport) -> None:
