@@ -158,7 +158,8 @@ class NodeType(FleetFields):
     def instance_type(self) -> str:
         """The instance type, or a fleet's first (most preferred) one."""
         if self.is_fleet:
-            return self.fleet_types()[0]
+            types = self.fleet_types()
+            return types[0] if types else "-"
         return str(self.node_config["InstanceType"])
 
     def fleet_types(self) -> tuple[str, ...]:
