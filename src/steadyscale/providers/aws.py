@@ -40,6 +40,7 @@ from steadyscale.errors import (
     Throttled,
     cloud_error,
 )
+from steadyscale.providers.aws_fleet import FleetApi
 from steadyscale.providers.byid import (
     LookupPolicy,
     StatesCall,
@@ -54,12 +55,9 @@ from steadyscale.providers.protocol import (
     LOOKUP_BATCH,
     ApiCall,
     ClientOptions,
-    FleetResult,
-    FleetSpec,
     LaunchResult,
     LaunchSpec,
     NotVisibleYet,
-    TemplateVersion,
     TerminateResult,
 )
 from steadyscale.providers.wire import run_instances_params
@@ -122,7 +120,7 @@ def user_agent_extra(options: ClientOptions) -> str:
     return f"steadyscale steadyscale-replica/{options.replica_id}"
 
 
-class EC2Provider:
+class EC2Provider(FleetApi):
     def __init__(
         self,
         *,
@@ -171,6 +169,9 @@ class EC2Provider:
 
     def launch_budget(self) -> int:
         return self._pacer.launch_budget()
+
+    def _charge_instances(self, launched: int) -> None:
+        self._pacer.charge_launch(launched)
 
     def _on_attempt(
         self, response: Any = None, caught_exception: Exception | None = None, **_: Any
@@ -334,27 +335,6 @@ class EC2Provider:
         key = "StoppingInstances" if action == "StopInstances" else "StartingInstances"
         call = self._states_call(action, key, "")
         return call_in_chunks(call, instance_ids, chunk_size=TERMINATE_CHUNK)
-
-    # ------------------------------------------------------------------ fleets (to come)
-
-    def launch_fleet(self, spec: FleetSpec) -> FleetResult:
-        raise NotImplementedError("CreateFleet is not implemented on boto3 yet")
-
-    def launch_template_versions(self, name: str) -> list[TemplateVersion] | NotVisibleYet:
-        raise NotImplementedError("launch templates are not implemented on boto3 yet")
-
-    def create_launch_template(
-        self, name: str, data: Mapping[str, Any], client_token: str
-    ) -> TemplateVersion:
-        raise NotImplementedError("launch templates are not implemented on boto3 yet")
-
-    def create_launch_template_version(
-        self, name: str, data: Mapping[str, Any], client_token: str
-    ) -> TemplateVersion:
-        raise NotImplementedError("launch templates are not implemented on boto3 yet")
-
-    def spot_prices(self, instance_types: Sequence[str]) -> dict[tuple[str, str], float]:
-        raise NotImplementedError("DescribeSpotPriceHistory is not implemented on boto3 yet")
 
 
 __all__ = ["CloudError", "EC2Provider", "translate"]

@@ -76,6 +76,10 @@ MIGRATIONS: dict[int, list[str]] = {
     # What the workload says: per node usage reports with a time to live, and drains asked
     # and acknowledged through the API (``store.workload``).
     3: statements(WORKLOAD_SCHEMA),
+    # What each node costs per hour (USD), recorded at launch from its pool's price, for
+    # the cost per hour ``status`` and the metrics show. (A fleet request's spec, its
+    # template version and overrides, goes in ``requests.spec`` as a RunInstances one does.)
+    4: ["ALTER TABLE nodes ADD COLUMN hourly_price REAL"],
 }
 
 SCHEMA = Schema(
