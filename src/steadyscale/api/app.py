@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from steadyscale.api import demand, nodes, stream
+from steadyscale.api import demand, nodes, stream, workload
 from steadyscale.api.context import ApiContext
 
 log = logging.getLogger("steadyscale.api")
@@ -38,7 +38,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    for router in (nodes.router, demand.router, stream.router):
+    for router in (nodes.router, demand.router, workload.router, stream.router):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _refused)
