@@ -4,9 +4,11 @@ refusing changes with the leader's name."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from steadyscale.api.tokens import RateLimits, Tokens, fingerprint, load_tokens
+from steadyscale.api.tokens import Caller, RateLimits, Tokens, fingerprint, load_tokens
 from steadyscale.app.api_service import refuse_open_listener
 from steadyscale.config import ApiConfig
 from steadyscale.errors import SteadyscaleError
@@ -15,7 +17,7 @@ from tests.api.conftest import AUTH, READ, READ_AUTH, WRITE, MakeApi
 
 ONE = {"demand": [{"bundle": {"CPU": 1}, "count": 3}]}
 READS = ["/api/v1/status", "/api/v1/demand", "/api/v1/nodes", "/api/v1/history"]
-CHANGES = [
+CHANGES: list[tuple[str, str, object]] = [
     ("PUT", "/api/v1/demand", ONE),
     ("PUT", "/api/v1/demand/entries/a", ONE),
     ("DELETE", "/api/v1/demand/entries/a", None),
@@ -67,7 +69,7 @@ def test_the_rate_limit_is_per_token_with_retry_after(make_api: MakeApi) -> None
     assert limited.status_code == 429
     assert limited.headers["Retry-After"] == "1"
     assert client.get("/api/v1/demand", headers=READ_AUTH).status_code == 200  # its own
-    ctx.clock.sleep(1.0)  # type: ignore[attr-defined]
+    ctx.clock.sleep(1.0)
     assert client.get("/api/v1/demand", headers=AUTH).status_code == 200
 
 
@@ -80,22 +82,22 @@ def test_a_follower_refuses_changes_naming_the_leader(make_api: MakeApi) -> None
     assert ctx.ledger.demand() == []
 
 
-def test_tokens_come_from_files_and_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_come_from_files_and_the_environment(tmp_path: Path) -> None:
     (tmp_path / "rw").write_text(f"# ops\nci:{WRITE}\n{'z' * 20}\n")
     (tmp_path / "ro").write_text(f"dash:{READ}\n")
     config = ApiConfig(tokens_file="rw", read_tokens_file="ro")
     tokens = load_tokens(config, tmp_path, {"STEADYSCALE_API_READ_TOKEN": "e" * 20})
-    assert tokens.identify(WRITE) is not None and tokens.identify(WRITE).who == "ci"  # type: ignore[union-attr]
-    assert tokens.identify("z" * 20).who == fingerprint("z" * 20)  # type: ignore[union-attr]
-    assert tokens.identify(READ).write is False  # type: ignore[union-attr]
-    assert tokens.identify("e" * 20).who == "read-token"  # type: ignore[union-attr]
+    assert tokens.identify(WRITE) == Caller(who="ci", write=True)
+    assert tokens.identify("z" * 20) == Caller(who=fingerprint("z" * 20), write=True)
+    assert tokens.identify(READ) == Caller(who="dash", write=False)
+    assert tokens.identify("e" * 20) == Caller(who="read-token", write=False)
     assert tokens.identify("nope") is None
 
 
-def test_a_short_token_or_a_missing_file_is_one_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_short_token_or_a_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SteadyscaleError, match="at least 16 characters"):
         load_tokens(ApiConfig(), tmp_path, {"STEADYSCALE_API_TOKEN": "short"})
-    with pytest.raises(SteadyscaleError, match="api.tokens_file: cannot read"):
+    with pytest.raises(SteadyscaleError, match=r"api\.tokens_file: cannot read"):
         load_tokens(ApiConfig(tokens_file="missing"), tmp_path, {})
 
 

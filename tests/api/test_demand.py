@@ -3,6 +3,8 @@ malformed, oversize and infeasible bodies refused with nothing changed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from steadyscale.store import api_records
 from tests.api.conftest import AUTH, MakeApi
 
@@ -91,14 +93,15 @@ def test_every_change_is_in_the_audit_log_by_token_name_never_the_token(
 def test_malformed_bodies_are_one_line_422s_and_change_nothing(make_api: MakeApi) -> None:
     client, ctx = make_api()
     client.put("/api/v1/demand", json=ONE, headers=AUTH)
-    for body in (
+    bodies: list[object] = [
         {"demand": [{"bundle": {"CPU": -1}, "count": 3}]},
         {"demand": [{"bundle": {}, "count": 3}]},
         {"demand": [{"bundle": {"CPU": 1}, "count": -1}]},
         {"demand": "lots"},
         {"wanted": []},
         [1, 2],
-    ):
+    ]
+    for body in bodies:
         answer = client.put("/api/v1/demand", json=body, headers=AUTH)
         assert answer.status_code == 422, body
         assert isinstance(answer.json()["detail"], str)
@@ -139,7 +142,7 @@ def test_an_oversize_body_is_a_413_and_changes_nothing(make_api: MakeApi) -> Non
 def test_a_chunked_oversize_body_is_a_413(make_api: MakeApi) -> None:
     client, ctx = make_api(max_body_bytes=200)
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         yield b'{"demand": ['
         for _ in range(40):
             yield b'{"bundle": {"CPU": 1}, "count": 1},'
