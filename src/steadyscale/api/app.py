@@ -29,6 +29,14 @@ _NO_PAGE = (
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
+    """The app on ``ctx``: the routes, the page, and the limit on request bodies."""
+    app = _routes()
+    app.state.ctx = ctx
+    app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
+    return app
+
+
+def _routes() -> FastAPI:
     app = FastAPI(
         title=TITLE,
         version=API_VERSION,
@@ -37,7 +45,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.ctx = ctx
     for router in (nodes.router, demand.router, workload.router, stream.router):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid)
@@ -51,13 +58,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
     return app
 
 
-def openapi_document(ctx: ApiContext) -> dict[str, Any]:
+def openapi_document() -> dict[str, Any]:
     """The app's OpenAPI document (what ``docs/openapi.json`` holds)."""
-    return create_app(ctx).openapi()
+    return _routes().openapi()
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
