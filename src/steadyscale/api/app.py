@@ -21,6 +21,7 @@ from steadyscale.api.context import ApiContext
 log = logging.getLogger("steadyscale.api")
 STATIC = Path(__file__).parent / "static"
 TITLE = "steadyscale"
+CLUSTER_HEADER = "X-Steadyscale-Cluster"
 API_VERSION = "1"
 _NO_PAGE = (
     "<!doctype html><title>steadyscale</title><p>steadyscale's API is at /api/v1 "
@@ -33,6 +34,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app = _routes()
     app.state.ctx = ctx
     app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
+    app.add_middleware(ClusterHeader, cluster_name=ctx.config.cluster_name)
     return app
 
 
@@ -116,6 +118,23 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class ClusterHeader:
+    """Names the cluster on every answer (``X-Steadyscale-Cluster``): a client given the
+    address of another cluster's daemon tells it at once."""
+
+    def __init__(self, app: ASGIApp, cluster_name: str) -> None:
+        self.app = app
+        self.header = (CLUSTER_HEADER.lower().encode(), cluster_name.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, named if scope["type"] == "http" else send)
 
 
 def _too_large(limit: int) -> str:
