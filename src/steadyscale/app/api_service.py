@@ -74,6 +74,12 @@ def start_api(runtime: Runtime, api: ApiConfig, config_path: str) -> ApiService:
     return ApiService(context=context, server=server, feed=feed)
 
 
+def check_api(api: ApiConfig, config_path: str) -> None:
+    """The API's tokens can be read, and it listens beyond loopback only with some."""
+    tokens = load_tokens(api, Path(config_path).parent, os.environ)
+    refuse_open_listener(api.host, tokens)
+
+
 def refuse_open_listener(host: str, tokens: Tokens) -> None:
     if not is_loopback(host) and not tokens.required:
         raise SteadyscaleError(
