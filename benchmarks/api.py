@@ -88,6 +88,7 @@ class Workload:
         self.wanted = nodes
         self.busy: dict[str, float] = {}  # node id -> until when its busy report holds
         self.latencies: list[float] = []
+        self.by_path: dict[str, list[float]] = {}
         self.http: httpx.Client | None = None
 
     def second(self, at: int) -> None:
@@ -143,7 +144,10 @@ class Workload:
         assert self.http is not None
         started = time.perf_counter()
         answer = self.http.request(method, path, json=body)
-        self.latencies.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self.latencies.append(took)
+        kind = f"{method} {path.split('/')[3]}" + (" ack" if path.endswith("/ack") else "")
+        self.by_path.setdefault(kind, []).append(took)
         if answer.status_code >= 400 and not path.endswith("/ack"):
             raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:200]}")
         return answer.json()
@@ -246,6 +250,7 @@ def run(nodes: int, minutes: float, baseline_minutes: float) -> dict[str, Any]:
             tokens=Tokens({TOKEN: "bench"}, {}),
             limits=RateLimits(100_000.0, 100_000),
             max_body_bytes=10_000_000,
+            reader_ledger=Ledger(Path(tmp) / "ledger.db", readonly=True),
         )
         server = ApiServer(create_app(context), "127.0.0.1", 0).start()
         try:
@@ -265,6 +270,7 @@ def run(nodes: int, minutes: float, baseline_minutes: float) -> dict[str, Any]:
         finally:
             server.stop()
             bench.ledger.close()
+            context.reads.close()
     latencies = sorted(bench.workload.latencies)
     return {
         "api_p50_ms": round(_quantile(latencies, 0.50) * 1000, 2),
@@ -277,6 +283,11 @@ def run(nodes: int, minutes: float, baseline_minutes: float) -> dict[str, Any]:
             "requests": len(latencies),
             "tick_ms_without_api": round(statistics.median(baseline) * 1000, 2),
             "tick_ms_with_api": round(statistics.median(loaded) * 1000, 2),
+            "by_request": {
+                kind: f"p50 {_quantile(sorted(v), 0.5) * 1000:.1f} ms, "
+                f"p99 {_quantile(sorted(v), 0.99) * 1000:.1f} ms ({len(v)})"
+                for kind, v in sorted(bench.workload.by_path.items())
+            },
         },
     }
 
@@ -316,6 +327,7 @@ def main() -> int:
             "tick (median) without / with the API",
             f"{more['tick_ms_without_api']} ms / {more['tick_ms_with_api']} ms",
         ),
+        *[(f"  {kind}", figures) for kind, figures in more["by_request"].items()],
         (f"tick ratio (target <= {TARGET_TICK_RATIO})", str(result["tick_ratio"])),
         ("busy nodes terminated (target 0)", str(result["busy_terminated"])),
         ("duplicates / leaks", f"{result['duplicates']} / {result['leaks']}"),

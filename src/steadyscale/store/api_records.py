@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from steadyscale.core.lifecycle import TERMINAL
 from steadyscale.store.storage import Storage
 
 API_TABLES = ("demand_entries", "idempotency_keys", "audit_log")
@@ -113,3 +114,21 @@ def moves_after(db: Storage, after: int, limit: int = 1000) -> list[Move]:
         )
         for r in rows
     ]
+
+
+def histories(db: Storage, *, include_terminal: bool) -> dict[str, list[tuple[str, float, str]]]:
+    """Every move of the live nodes (and of the finished ones too with
+    ``include_terminal``), by node id, oldest first: one query, not one per node."""
+    query = "SELECT t.node_id, t.status, t.at, t.reason FROM transitions t"
+    params: list[Any] = []
+    if not include_terminal:
+        finished = [s.value for s in TERMINAL]
+        query += (
+            " JOIN nodes n ON n.node_id = t.node_id "
+            f"WHERE n.status NOT IN ({', '.join('?' for _ in finished)})"
+        )
+        params = finished
+    found: dict[str, list[tuple[str, float, str]]] = {}
+    for row in db.rows(query + " ORDER BY t.id", params):
+        found.setdefault(row["node_id"], []).append((row["status"], row["at"], row["reason"]))
+    return found
