@@ -100,3 +100,23 @@ def test_node_moves_are_read_in_order_after_an_id(ledger_at: LedgerAt) -> None:
     assert api_records.last_move_id(ledger.store) == first[-1].id
     assert api_records.moves_after(ledger.store, first[0].id) == first[1:]
     ledger.close()
+
+
+def test_the_last_move_of_each_live_node(ledger_at: LedgerAt) -> None:
+    ledger = Ledger(ledger_at("l.db"))
+    live = NodeRecord(node_id="n-1", node_type="cpu", status=Status.READY, created_at=1.0)
+    gone = NodeRecord(node_id="n-2", node_type="cpu", status=Status.TERMINATED, created_at=1.0)
+    with ledger.transaction():
+        ledger.save_nodes(
+            [live, gone],
+            [
+                ("n-1", HistoryEntry(Status.QUEUED, 1.0, "demand")),
+                ("n-2", HistoryEntry(Status.TERMINATED, 1.5, "idle")),
+                ("n-1", HistoryEntry(Status.READY, 2.0, "healthy")),
+            ],
+        )
+    assert api_records.last_moves(ledger.store, include_terminal=False) == {
+        "n-1": [("ready", 2.0, "healthy")]
+    }
+    assert set(api_records.last_moves(ledger.store, include_terminal=True)) == {"n-1", "n-2"}
+    ledger.close()

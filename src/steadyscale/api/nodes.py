@@ -35,11 +35,18 @@ def get_nodes(
     finished: Annotated[
         bool, Query(description="also the nodes that finished (terminated, failed, ...)")
     ] = False,
+    history: Annotated[
+        bool, Query(description="each node's every move (false: only the last one's reason)")
+    ] = True,
 ) -> Response:
     """Every live node (and the finished ones with `finished=true`)."""
     ctx = context(request)
     records = ctx.reads.nodes(include_terminal=finished)
-    moves = api_records.histories(ctx.reads.store, include_terminal=finished)
+    moves = (
+        api_records.histories(ctx.reads.store, include_terminal=finished)
+        if history
+        else api_records.last_moves(ctx.reads.store, include_terminal=finished)
+    )
     usage = usage_by_node(ctx)
     # Built without a second validation (a thousand nodes, each with its history): the
     # values come from the ledger's own records.

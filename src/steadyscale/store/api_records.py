@@ -132,3 +132,20 @@ def histories(db: Storage, *, include_terminal: bool) -> dict[str, list[tuple[st
     for row in db.rows(query + " ORDER BY t.id", params):
         found.setdefault(row["node_id"], []).append((row["status"], row["at"], row["reason"]))
     return found
+
+
+def last_moves(db: Storage, *, include_terminal: bool) -> dict[str, list[tuple[str, float, str]]]:
+    """Each node's last move only, by node id (its index finds it: no scan of every move)."""
+    query = (
+        "SELECT n.node_id, t.status, t.at, t.reason FROM nodes n JOIN transitions t ON t.id = "
+        "(SELECT MAX(x.id) FROM transitions x WHERE x.node_id = n.node_id)"
+    )
+    params: list[Any] = []
+    if not include_terminal:
+        finished = [s.value for s in TERMINAL]
+        query += f" WHERE n.status NOT IN ({', '.join('?' for _ in finished)})"
+        params = finished
+    return {
+        row["node_id"]: [(row["status"], row["at"], row["reason"])]
+        for row in db.rows(query, params)
+    }
