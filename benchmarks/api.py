@@ -5,9 +5,10 @@ clock: the same figures as the emulator, minutes faster), the API served by uvic
 127.0.0.1 on the daemon's ledger. A workload owns a demand entry it changes once a
 (virtual) second, lists the nodes and reports usage for every node every 10 s (the nodes
 it runs work on busy, the others idle; ``scale_down: reported``), and acks each drain.
-The same workload also writes the ledger directly, in 30-second blocks in turn with the
-API's (both see the same cluster): the daemon's tick time with and without the API load,
-in one run (ratio of the medians; target <= 1.2). Busy
+The same workload also writes the ledger directly (from its own thread, beside the tick,
+as through the API), in 30-second blocks in turn with the API's (both see the same
+cluster): the daemon's tick time with and without the API load, in one run (ratio of the
+medians; target <= 1.2). Busy
 nodes terminated (by the workload's own record; target 0), duplicates and leaks (by the
 model's ground truth, after demand drops to zero; 0).
 
@@ -202,20 +203,15 @@ class Bench:
                 return
             self.clock.sleep(INTERVAL)
 
-    def phase(self, seconds: range, pool: ThreadPoolExecutor | None) -> list[float]:
-        """The workload's ``seconds`` (virtual), a tick every INTERVAL; its requests run
-        beside the tick (another thread) when ``pool`` is given."""
+    def phase(self, seconds: range, pool: ThreadPoolExecutor) -> list[float]:
+        """The workload's ``seconds`` (virtual), a tick every INTERVAL; the workload's
+        calls run beside the tick, in a thread of their own (as another process would)."""
         ticks: list[float] = []
         for at in seconds:
-            pending: Future[None] | None = None
-            if pool is not None:
-                pending = pool.submit(self.workload.second, at)
-            else:
-                self.workload.second(at)
+            pending: Future[None] = pool.submit(self.workload.second, at)
             if at % int(INTERVAL) == 0:
                 ticks.append(self.tick())
-            if pending is not None:
-                pending.result()
+            pending.result()
             self.clock.sleep(1.0)
         return ticks
 
@@ -231,7 +227,7 @@ class Bench:
             while api_blocks or direct_blocks:
                 through_api = api_blocks >= direct_blocks
                 self.workload.http = http if through_api else None
-                ticks = self.phase(range(at, at + BLOCK), pool if through_api else None)
+                ticks = self.phase(range(at, at + BLOCK), pool)
                 (loaded if through_api else direct).extend(ticks)
                 if through_api:
                     api_blocks -= 1
