@@ -174,7 +174,9 @@ class Bench:
             metrics=parts.metrics,
             health=parts.health,
         )
-        self.workload = Workload(nodes, self.ledger, self.clock, seed=7)
+        # Without the API the workload writes the ledger on a connection of its own, as
+        # another process (steadyscale request) does.
+        self.workload = Workload(nodes, Ledger(tmp / "ledger.db"), self.clock, seed=7)
         self.busy_terminated = 0
         self._statuses: dict[str, Status] = {}
 
@@ -291,6 +293,7 @@ def run(nodes: int, minutes: float, baseline_minutes: float) -> dict[str, Any]:
         finally:
             server.stop()
             bench.ledger.close()
+            bench.workload.ledger.close()
             context.reads.close()
     latencies = sorted(bench.workload.latencies)
     return {

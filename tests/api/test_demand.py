@@ -155,3 +155,11 @@ def test_a_chunked_oversize_body_is_a_413(make_api: MakeApi) -> None:
     )
     assert answer.status_code == 413
     assert ctx.ledger.demand() == []
+
+
+def test_the_status_shows_the_demand_by_entry(make_api: MakeApi) -> None:
+    client, _ = make_api()
+    client.put("/api/v1/demand/entries/farm", json=TWO, headers=AUTH)
+    status = client.get("/api/v1/status", headers=AUTH).json()
+    assert status["demand_entries"] == {"farm": [{"bundle": {"CPU": 2.0}, "count": 1}]}
+    assert status["pending_demand"] == 1
