@@ -149,3 +149,29 @@ def last_moves(db: Storage, *, include_terminal: bool) -> dict[str, list[tuple[s
         row["node_id"]: [(row["status"], row["at"], row["reason"])]
         for row in db.rows(query, params)
     }
+
+
+_NODE_COLUMNS = (
+    "node_id",
+    "instance_id",
+    "node_type",
+    "status",
+    "instance_type",
+    "availability_zone",
+    "private_ip",
+)
+
+
+def node_rows(db: Storage, *, include_terminal: bool) -> list[dict[str, Any]]:
+    """What the API lists of each node, as the ledger has it, in the ledger's order (lean:
+    no record objects for a thousand nodes)."""
+    query = f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes"
+    params: list[Any] = []
+    if not include_terminal:
+        finished = [s.value for s in TERMINAL]
+        query += f" WHERE status NOT IN ({', '.join('?' for _ in finished)})"
+        params = finished
+    rows = db.rows(query + " ORDER BY created_at, node_id", params)
+    return [
+        dict(zip(_NODE_COLUMNS, tuple(row[c] for c in _NODE_COLUMNS), strict=True)) for row in rows
+    ]
