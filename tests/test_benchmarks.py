@@ -119,3 +119,21 @@ def test_fleet_benchmark_reports_both_paths() -> None:
     # The fleet reaches the cheapest feasible allocation; one type falls back to on-demand.
     assert report["fleet"]["cost_over_cheapest"] <= 1.05
     assert report["single_type"]["cost_over_cheapest"] > report["fleet"]["cost_over_cheapest"]
+
+
+def test_api_benchmark_reports_its_figures() -> None:
+    report = _report(
+        "api", "--nodes", "20", "--minutes", "1", "--baseline-minutes", "0.5", timeout=300
+    )
+    assert set(report) == {
+        "api_p50_ms",
+        "api_p99_ms",
+        "tick_ratio",
+        "busy_terminated",
+        "duplicates",
+        "leaks",
+    }
+    assert report["api_p50_ms"] > 0 and report["api_p99_ms"] >= report["api_p50_ms"]
+    assert report["tick_ratio"] > 0
+    assert report["busy_terminated"] == 0
+    assert report["duplicates"] == 0 and report["leaks"] == 0

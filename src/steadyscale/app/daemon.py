@@ -140,8 +140,10 @@ class Run:
         max_seconds: float | None,
         quiet: bool,
         on_tick: Callable[[Autoscaler, TickReport], None] | None,
+        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.runtime = runtime
+        self.on_event = on_event
         self.clock = runtime.clock
         self.start = self.clock.now()
         self.printer = Printer(out, self.start)
@@ -156,10 +158,26 @@ class Run:
         self.autoscaler: Autoscaler | None = None
 
     def new_autoscaler(self) -> Autoscaler:
-        self.autoscaler = build_autoscaler(
-            self.runtime, on_event=None if self.quiet else self.printer.event
-        )
+        self.autoscaler = build_autoscaler(self.runtime, on_event=self._event_hook())
         return self.autoscaler
+
+    def _say(self, event: Event) -> None:
+        """An event of the run itself (the scenario's demand, capacity reached)."""
+        hook = self._event_hook()
+        if hook is not None:
+            hook(event)
+
+    def _event_hook(self) -> Callable[[Event], None] | None:
+        """The loop's events to the progress lines (unless quiet) and ``on_event``."""
+        hooks = [h for h in (None if self.quiet else self.printer.event, self.on_event) if h]
+        if len(hooks) < 2:
+            return hooks[0] if hooks else None
+
+        def both(event: Event) -> None:
+            for hook in hooks:
+                hook(event)
+
+        return both
 
     @property
     def scenario_done(self) -> bool:
@@ -181,8 +199,7 @@ class Run:
                 ", ".join(f"{item.count} x {format_bundle(item.bundle)}" for item in step.demand)
                 or "nothing"
             )
-            if not self.quiet:
-                self.printer.event(Event(clock.now(), "demand", f"demand is now {described}"))
+            self._say(Event(clock.now(), "demand", f"demand is now {described}"))
         if self.max_seconds is not None and clock.now() - self.start >= self.max_seconds:
             self.stop.set()
 
@@ -195,16 +212,15 @@ class Run:
         state.peak = max(state.peak, sum(report.counts.get(s.value, 0) for s in UP))
         if report.capacity_met and state.demand_at is not None and state.capacity_at is None:
             state.capacity_at = clock.now()
-            if not self.quiet:
-                self.printer.event(
-                    Event(
-                        clock.now(),
-                        "capacity",
-                        f"all demand placed on ready nodes, "
-                        f"{clock.now() - state.demand_at:.1f}s after it "
-                        "arrived",
-                    )
+            self._say(
+                Event(
+                    clock.now(),
+                    "capacity",
+                    f"all demand placed on ready nodes, "
+                    f"{clock.now() - state.demand_at:.1f}s after it "
+                    "arrived",
                 )
+            )
         if not self.quiet:
             self.printer.tick(report, report.demanded_bundles)
         if self.on_tick is not None and self.autoscaler is not None:
@@ -249,6 +265,7 @@ def run_daemon(
     max_seconds: float | None = None,
     quiet: bool = False,
     on_tick: Callable[[Autoscaler, TickReport], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
 ) -> RunSummary:
     run = Run(
         runtime,
@@ -257,6 +274,7 @@ def run_daemon(
         max_seconds=max_seconds,
         quiet=quiet,
         on_tick=on_tick,
+        on_event=on_event,
     )
     if runtime.replication is not None:
         run_replica(run, runtime.replication)

@@ -39,6 +39,7 @@ from steadyscale.ops.status_report import (
 )
 from steadyscale.retries.clock import Clock
 from steadyscale.store.changes import change_plan
+from steadyscale.store.demand_entries import read_entries
 from steadyscale.store.failures import Failure
 from steadyscale.store.ledger import UNKNOWN_INSTANCES, Ledger
 
@@ -46,6 +47,7 @@ __all__ = [
     "COLUMNS",
     "StatusReport",
     "collect_status",
+    "ledger_status",
     "read_status",
     "render_status",
     "status_view",
@@ -75,6 +77,10 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         totals={c: sum(t.counts[c] for t in node_types.values()) for c in COLUMNS},
         cost_per_hour=round(sum(t.cost_per_hour for t in node_types.values()), 4),
         demand=[DemandEntry(bundle=i.bundle, count=i.count) for i in demand],
+        demand_entries={
+            name: [DemandEntry(bundle=i.bundle, count=i.count) for i in items]
+            for name, items in read_entries(ledger.store).items()
+        },
         pending_demand=sum(i.count for i in demand),
         demand_updated_at=ledger.demand_updated_at(),
         progress=_progress(progress),
@@ -192,12 +198,17 @@ def read_status(
     """Open the ledger read-only (no writer lock), collect, close: safe beside a daemon."""
     ledger = Ledger(path, readonly=True)
     try:
-        report = collect_status(config, ledger, now)
-        if isinstance(path, DatabaseURL):
-            report = report.model_copy(update={"lease": _lease(ledger)})
-        return report
+        return ledger_status(config, ledger, now)
     finally:
         ledger.close()
+
+
+def ledger_status(config: ClusterConfig, ledger: Ledger, now: float | None = None) -> StatusReport:
+    """The status of an open ledger, with the replicas' lease of a database ledger."""
+    report = collect_status(config, ledger, now)
+    if isinstance(ledger.location, DatabaseURL):
+        report = report.model_copy(update={"lease": _lease(ledger)})
+    return report
 
 
 def _lease(ledger: Ledger) -> LeaseEntry | None:

@@ -80,6 +80,22 @@ MIGRATIONS: dict[int, list[str]] = {
     # the cost per hour ``status`` and the metrics show. (A fleet request's spec, its
     # template version and overrides, goes in ``requests.spec`` as a RunInstances one does.)
     4: ["ALTER TABLE nodes ADD COLUMN hourly_price REAL"],
+    # The HTTP API: demand in named entries (a workload owns its entry; the demand table
+    # keeps their sum, which the loop reads; what was demanded before becomes the entry
+    # "default"), the answers kept for idempotency keys, and the audit log of mutations.
+    5: [
+        "CREATE TABLE IF NOT EXISTS demand_entries (name TEXT NOT NULL, "
+        "position INTEGER NOT NULL, bundle TEXT NOT NULL, count INTEGER NOT NULL, "
+        "updated_at REAL NOT NULL, PRIMARY KEY (name, position))",
+        "INSERT INTO demand_entries (name, position, bundle, count, updated_at) "
+        "SELECT 'default', position, bundle, count, updated_at FROM demand",
+        "CREATE TABLE IF NOT EXISTS idempotency_keys (who TEXT NOT NULL, key TEXT NOT NULL, "
+        "request_hash TEXT NOT NULL, status INTEGER NOT NULL, answer TEXT NOT NULL, "
+        "at REAL NOT NULL, PRIMARY KEY (who, key))",
+        "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, "
+        "detail TEXT NOT NULL)",
+    ],
 }
 
 SCHEMA = Schema(
