@@ -99,6 +99,11 @@ class MotoEC2:
         self._lock = threading.RLock()
         self._regions: dict[str, RegionRecords] = {}
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every use of moto's backends of this account is made under."""
+        return self._lock
+
     @contextmanager
     def region_now(self, name: str) -> Iterator[tuple[RegionRecords, float]]:
         """The region, its model's due transitions mirrored, and the time, under the lock."""
