@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from steadyscale.core.instances import CloudInstance
-from steadyscale.core.lifecycle import NodeRecord
+from steadyscale.core.lifecycle import NodeRecord, Status
 
 STATE_CHANGE = "EC2 Instance State-change Notification"
 INTERRUPTION_WARNING = "EC2 Spot Instance Interruption Warning"
@@ -41,6 +41,8 @@ STATE_RANK: Mapping[str, int] = {
     "terminated": 5,
 }
 _FINAL = frozenset({"shutting-down", "terminated"})
+# Statuses whose last move was the autoscaler's own, not something EC2 showed.
+_UNSEEN = frozenset({Status.QUEUED, Status.REQUESTED, Status.LAUNCHED})
 # How long after a spot interruption warning EC2 takes the instance.
 WARNING_LEAD_SECONDS = 120.0
 
@@ -216,8 +218,9 @@ def _instance(value: Any) -> str:
 def stale(record: NodeRecord, event: StateChange) -> bool:
     """Whether a state change tells nothing new of ``record``: it happened before the
     node's last move, or before a listing first missed it (it is no evidence the node is
-    there now). A final state (shutting down, terminated) is never stale: nothing undoes it."""
-    if event.state in _FINAL:
+    there now). A final state (shutting down, terminated) is never stale: nothing undoes it;
+    nor is any news of a node EC2 never showed yet (its last move was ours, not a sighting)."""
+    if event.state in _FINAL or record.status in _UNSEEN:
         return False
     if record.missing_since is not None and event.time < record.missing_since:
         return True
@@ -232,7 +235,7 @@ def _last_move(record: NodeRecord) -> float | None:
         return record.history[-1].at
     times = [
         t
-        for t in (record.launched_at, record.running_at, record.terminate_requested_at)
+        for t in (record.first_seen_at, record.running_at, record.terminate_requested_at)
         if t is not None
     ]
     return max(times) if times else None

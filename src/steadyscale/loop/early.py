@@ -79,7 +79,7 @@ class Forewarned:
                 continue
             if mark.kind is MarkKind.WARNED:
                 warned.append(record)
-                self.offerings.interrupted(record.node_type, record.request_id, report)
+                self.offerings.warned(record.node_type, record.request_id, report)
                 self.reporter.emit(
                     report,
                     "warned",
