@@ -158,8 +158,10 @@ def make_cluster(
     emulator: dict[str, Any] | None = None,
     quiet_errors: bool = True,
     ledger_path: str = ":memory:",
+    inbox_for: Callable[[Emulator], Inbox] | None = None,
     **config: Any,
 ) -> Cluster:
+    """``inbox_for``: the events inbox of the started emulator (its SQS), if any."""
     clock = FakeClock(1_000_000.0)
     emu = Emulator(_settings(profile, emulator, quiet_errors), clock=clock).start()
     cfg = cluster_config(**config)
@@ -171,7 +173,15 @@ def make_cluster(
         emulator=emu,
         provider=provider,
         clock=clock,
-        autoscaler=Autoscaler(cfg, provider, ledger, clock, metrics=metrics, health=health),
+        autoscaler=Autoscaler(
+            cfg,
+            provider,
+            ledger,
+            clock,
+            metrics=metrics,
+            health=health,
+            inbox=inbox_for(emu) if inbox_for is not None else None,
+        ),
         ledger=ledger,
         config=cfg,
     )

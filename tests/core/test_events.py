@@ -109,6 +109,10 @@ def test_a_state_change_older_than_the_nodes_last_move_is_stale() -> None:
     # Older than the listing that first missed it: no evidence it is there now.
     record.missing_since = T + 10
     assert stale(record, StateChange("e", T + 5, "i-1", "running"))
+    # Further along than the node: news, however late (a stale listing showed it pending).
+    pending = _record(Status.PENDING, T)
+    assert not stale(pending, StateChange("e", T - 5, "i-1", "running"))
+    assert stale(pending, StateChange("e", T - 5, "i-1", "pending"))
     # A node EC2 never showed: any news of it is news (its launch answer came later).
     assert not stale(_record(Status.LAUNCHED, T), StateChange("e", T - 5, "i-1", "running"))
 

@@ -43,6 +43,15 @@ STATE_RANK: Mapping[str, int] = {
 _FINAL = frozenset({"shutting-down", "terminated"})
 # Statuses whose last move was the autoscaler's own, not something EC2 showed.
 _UNSEEN = frozenset({Status.QUEUED, Status.REQUESTED, Status.LAUNCHED})
+# The furthest state of EC2's a node in each status was shown in (STATE_RANK's scale).
+_SHOWN_RANK = {
+    Status.PENDING: 0,
+    Status.RUNNING: 1,
+    Status.READY: 1,
+    Status.LOST: 1,
+    Status.TERMINATING: 1,
+    Status.INTERRUPTED: 3,
+}
 # How long after a spot interruption warning EC2 takes the instance.
 WARNING_LEAD_SECONDS = 120.0
 
@@ -218,10 +227,13 @@ def _instance(value: Any) -> str:
 def stale(record: NodeRecord, event: StateChange) -> bool:
     """Whether a state change tells nothing new of ``record``: it happened before the
     node's last move, or before a listing first missed it (it is no evidence the node is
-    there now). A final state (shutting down, terminated) is never stale: nothing undoes it;
-    nor is any news of a node EC2 never showed yet (its last move was ours, not a sighting)."""
+    there now). Never stale: a final state (shutting down, terminated: nothing undoes it),
+    a state further along than the node's (a listing may have shown an older state later),
+    any news of a node EC2 never showed yet (its last move was ours, not a sighting)."""
     if event.state in _FINAL or record.status in _UNSEEN:
         return False
+    if STATE_RANK.get(event.state, -1) > _SHOWN_RANK.get(record.status, -1):
+        return False  # further along than the node is recorded: news, however late
     if record.missing_since is not None and event.time < record.missing_since:
         return True
     last = _last_move(record)
