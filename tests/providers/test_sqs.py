@@ -12,7 +12,7 @@ import pytest
 from steadyscale.emulator import Emulator
 from steadyscale.errors import CloudError, ProviderSetupError
 from steadyscale.loop.inbox import ThreadedInbox
-from steadyscale.providers.events import EventQueue
+from steadyscale.providers.events import EventQueue, QueueMessage
 from steadyscale.providers.sqs import SqsQueue
 from steadyscale.retries.clock import FakeClock
 from tests.conftest import FakeEmulator
@@ -82,7 +82,7 @@ def test_the_threaded_inbox_long_polls_beside_the_loop(fake_emulator: FakeEmulat
     try:
         for n in range(8):
             sqs.send_message(QueueUrl=queue.url, MessageBody=str(n))
-        taken = []
+        taken: list[QueueMessage] = []
         deadline = time.monotonic() + 10
         while len(taken) < 8 and time.monotonic() < deadline:
             batch = inbox.take(3)

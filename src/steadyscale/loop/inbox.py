@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from steadyscale.errors import CloudError
@@ -16,6 +16,9 @@ from steadyscale.providers.events import EventQueue, QueueMessage
 from steadyscale.retries.clock import Clock
 
 log = logging.getLogger("steadyscale.events")
+
+# Told of a receive that failed (counted and logged by the caller); polling carries on.
+_OnError = Callable[[CloudError], None]
 
 
 class Inbox(Protocol):
@@ -66,10 +69,6 @@ class PolledInbox:
 
     def close(self) -> None:
         return None
-
-
-class _OnError(Protocol):
-    def __call__(self, exc: CloudError) -> None: ...
 
 
 class ThreadedInbox:
