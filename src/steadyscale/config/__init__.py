@@ -1,6 +1,7 @@
 """The cluster config: models (pydantic), loading from YAML, and validation against EC2's
 own model. Other packages import these names from here."""
 
+from steadyscale.config.events import EventsConfig
 from steadyscale.config.ha import HaConfig, check_replica_id, default_replica_id
 from steadyscale.config.loading import (
     describe_validation_error,
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_RATE_LIMITS",
     "ClusterConfig",
     "DatabaseURL",
+    "EventsConfig",
     "HaConfig",
     "HealthCheck",
     "LedgerLocation",

@@ -81,7 +81,10 @@ def reconcile(
     health: Mapping[str, HealthVerdict] | None = None,
     retiring: Retiring = NOT_RETIRING,
     former_names: frozenset[str] = frozenset(),
+    warned: frozenset[str] = frozenset(),
 ) -> Actions:
+    """``warned``: nodes EC2 warned it will reclaim; out of the scheduler's view at once
+    (their demand goes elsewhere, a replacement launches now), left for EC2 to take."""
     plan = _Plan()
     _mirror(plan, records, observation, now, config)
     _check_readiness(plan, records, config, health or {})
@@ -98,6 +101,7 @@ def reconcile(
         demand=demand,
         unavailable_types=unavailable_types,
         retiring=retiring,
+        warned=warned,
     )
     dropped = set(decision.drop)
     chosen = [v for v in views if v.node_id in dropped] if dropped else []
@@ -130,6 +134,7 @@ def _schedule(
     demand: Sequence[DemandItem],
     unavailable_types: frozenset[str],
     retiring: Retiring,
+    warned: frozenset[str],
 ) -> tuple[list[NodeView], Decision]:
     """The scheduler's view of the active nodes as this reconcile leaves them, and its
     decision."""
@@ -145,7 +150,7 @@ def _schedule(
             r.node_id in reasons,
         )
         for r in records
-        if status_after[r.node_id] in ACTIVE
+        if status_after[r.node_id] in ACTIVE and r.node_id not in warned
     ]
     decision = schedule(
         SchedulingInput(
@@ -196,7 +201,7 @@ def _mirror(
             shown = observation.instances.get(record.instance_id)
             if shown is not None and unchanged(record, shown):
                 seen_as_before.append(record.node_id)
-            else:
+            elif shown is not None or observation.judges(record.instance_id):
                 move = observe(record, shown, now, config, observation.listing_complete)
                 if move is not None:
                     moves.append(move)

@@ -229,7 +229,7 @@ class Ledger:
         """Forget everything but the schema, in one transaction: a new ledger in place,
         with a new id (a database is not deleted as a file is)."""
         with self.transaction():
-            for table in ("demand", "requests", "nodes", "transitions"):
+            for table in ("demand", "requests", "nodes", "transitions", "node_marks"):
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute("DELETE FROM meta WHERE key <> ?", (VERSION_KEY,))
         self._give_id()

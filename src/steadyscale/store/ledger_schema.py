@@ -6,6 +6,7 @@ PostgreSQL; the types are SQLite's, rendered for PostgreSQL by ``storage.postgre
 from __future__ import annotations
 
 from steadyscale.store.errors import LedgerError, LedgerUnavailableError
+from steadyscale.store.marks import TABLE as NODE_MARKS
 from steadyscale.store.sqlite import statements
 from steadyscale.store.storage import Schema
 
@@ -72,6 +73,9 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE requests ADD COLUMN spec TEXT",
         "ALTER TABLE nodes ADD COLUMN missing_since REAL",
     ],
+    # What EC2's events said of a node (store.marks): an interruption warning, a reason to
+    # replace it ahead of time; kept so a restart acts on them once, not again or never.
+    3: [NODE_MARKS.strip()],
 }
 
 SCHEMA = Schema(
