@@ -1,4 +1,4 @@
-"""The emulator's knobs: delay distributions, faults, throttling, capacity, and profiles.
+"""The emulator's knobs: delays, faults, throttling, capacity, events, and profiles.
 
 Settings come from a profile (``none``, ``realistic``, ``harsh``), then a YAML file, then
 ``key.path=value`` overrides; each layer changes only what it names. Every value is
@@ -7,29 +7,24 @@ validated, and an error names the key path so the CLI can print one clear line.
 
 from __future__ import annotations
 
-import math
-import random
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from steadyscale.config.loading import describe_validation_error, read_yaml_file
+from steadyscale.ec2model.distribution import Distribution
+from steadyscale.ec2model.distribution import Strict as _Strict
+from steadyscale.ec2model.event_settings import Events
 from steadyscale.errors import ConfigError
 from steadyscale.retries.tokenbucket import EC2_REQUEST_BUCKETS as EC2_REQUEST_DEFAULTS
 from steadyscale.retries.tokenbucket import EC2_RESOURCE_BUCKETS as EC2_RESOURCE_DEFAULTS
-
-# z-score of the 99th percentile of a standard normal distribution.
-_Z99 = 2.3263478740408408
 
 
 class Operation(StrEnum):
@@ -40,49 +35,6 @@ class Operation(StrEnum):
     TAG_INDEX = "tag_index"  # tag filters do not match it yet (F3)
     CREATE_TAGS = "create_tags"  # CreateTags -> NotFound (F4)
     TERMINATE = "terminate"  # TerminateInstances and other state changes -> NotFound (F5)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Distribution(_Strict):
-    """A delay in seconds: log-normal with the given median and 99th percentile, capped at max.
-
-    ``median == 0`` (with p99 and max 0) means "no delay".
-    """
-
-    median: float = Field(ge=0, description="Median delay, seconds.")
-    p99: float = Field(ge=0, description="99th percentile, seconds.")
-    max: float = Field(ge=0, description="Largest delay, seconds.")
-
-    @model_validator(mode="after")
-    def _check(self) -> Distribution:
-        if self.median == 0:
-            if self.p99 != 0 or self.max != 0:
-                raise ValueError("median is 0 (no delay), so p99 and max must be 0 too")
-            return self
-        if self.p99 < self.median:
-            raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
-        if self.max < self.median:
-            raise ValueError(f"max ({self.max}) must be >= median ({self.median})")
-        return self
-
-    @classmethod
-    def zero(cls) -> Distribution:
-        return cls(median=0, p99=0, max=0)
-
-    @property
-    def is_zero(self) -> bool:
-        return self.max == 0
-
-    def sample(self, rng: random.Random) -> float:
-        """One draw; consumes exactly one gaussian from ``rng`` so streams stay aligned."""
-        gauss = rng.gauss(0.0, 1.0)
-        if self.is_zero:
-            return 0.0
-        sigma = math.log(self.p99 / self.median) / _Z99
-        return min(self.max, self.median * math.exp(sigma * gauss))
 
 
 class StaleReads(_Strict):
@@ -275,12 +227,38 @@ class EmulatorSettings(_Strict):
         default=Errors(), description="Server errors, lost responses and timeouts."
     )
     spot: Spot = Field(default=Spot(), description="Spot interruptions.")
+    events: Events = Field(
+        default=Events(),
+        description="What EC2 emits through EventBridge (warnings, rebalance, retirement, "
+        "impaired checks) and how the bus delivers it.",
+    )
 
     def visibility_for(self, operation: Operation) -> Distribution:
         return self.visibility_by_operation.get(operation, self.visibility)
 
 
 PROFILES: tuple[str, ...] = ("none", "realistic", "harsh")
+
+
+# What EventBridge's delivery does in the built-in profiles (at least once, no order).
+_REALISTIC_EVENTS: dict[str, Any] = {
+    "rebalance": {"probability": 0.5},
+    "delivery": {
+        "delay": {"median": 0.5, "p99": 5, "max": 20},
+        "duplicate_probability": 0.01,
+        "reorder_probability": 0.01,
+        "loss_probability": 0.001,
+    },
+}
+_HARSH_EVENTS: dict[str, Any] = {
+    "rebalance": {"probability": 0.5},
+    "delivery": {
+        "delay": {"median": 2, "p99": 30, "max": 60},
+        "duplicate_probability": 0.05,
+        "reorder_probability": 0.05,
+        "loss_probability": 0.01,
+    },
+}
 
 
 def profile_values(name: str) -> dict[str, Any]:
@@ -307,6 +285,7 @@ def profile_values(name: str) -> dict[str, Any]:
                 "timeout_seconds": 5,
             },
             "spot": {"interruption_rate_per_hour": 0.05},
+            "events": _REALISTIC_EVENTS,
         }
     if name == "harsh":
         return {
@@ -328,6 +307,7 @@ def profile_values(name: str) -> dict[str, Any]:
                 "timeout_seconds": 5,
             },
             "spot": {"interruption_rate_per_hour": 0.5},
+            "events": _HARSH_EVENTS,
         }
     raise ConfigError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
 

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from steadyscale.ec2model.calllog import CallLog, CallRecord, replica_of
+from steadyscale.ec2model.events import EmittedEvent
 from steadyscale.ec2model.gate import Fault
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.emulator.control import CONTROL_PREFIX, Control, WsgiStartResponse
 from steadyscale.emulator.ec2 import Ec2Call, MotoEC2, RegionRecords
 from steadyscale.emulator.messaging import MotoMessaging, service_of
+from steadyscale.emulator.messaging.bus import route
+from steadyscale.emulator.messaging.pump import Pump
 from steadyscale.emulator.outcome import Outcome, ec2_error, refused
 from steadyscale.retries.clock import Clock
 
@@ -35,6 +38,8 @@ class EmulatorApp:
         self.calls = CallLog()
         self.ec2 = MotoEC2(settings, clock)
         self.messaging = MotoMessaging(self.ec2.account_id, self.ec2.lock)
+        self.ec2.deliver = self._route
+        self._pump = Pump(self.pump)
         self.control = Control(self.ec2, self.calls)
 
     @property
@@ -42,8 +47,18 @@ class EmulatorApp:
         """The account moto keeps this emulator's backends under."""
         return self.ec2.account_id
 
+    def _route(self, region: str, events: list[EmittedEvent]) -> None:
+        route(self.account_id, region, events)
+
+    def pump(self) -> None:
+        """Move every region's timeline to now: its due events go to the bus."""
+        for name in self.ec2.region_names():
+            with self.ec2.region_now(name):
+                pass
+
     def close(self) -> None:
-        """Drop moto's backends of this emulator's account."""
+        """Stop delivering events; drop moto's backends of this emulator's account."""
+        self._pump.stop()
         self.ec2.close()
         self.messaging.close()
 
@@ -53,6 +68,9 @@ class EmulatorApp:
             return self.control.serve(environ, start_response)
         service = service_of(environ)
         if service is not None:
+            # What fell due by now reaches the queues before the caller looks at them.
+            self.pump()
+            self._pump.start()
             return _send(start_response, self.messaging.answer(service, environ))
         started = time.perf_counter()
         sender = _Sender(replica_of(environ.get("HTTP_USER_AGENT")), self.clock.now())

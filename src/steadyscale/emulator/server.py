@@ -163,6 +163,31 @@ class Emulator:
         """Interrupt instances now, as EC2 reclaims spot capacity."""
         return self.app.control.interrupt(region, instance_ids)
 
+    def events(self, region: str = "us-east-1") -> list[dict[str, Any]]:
+        """Ground truth of events: every one EC2 and AWS Health emitted, with its delivery
+        (due and delivered times; lost, duplicated, reordered)."""
+        return self.app.control.events(region)
+
+    def warn(self, instance_ids: list[str], region: str = "us-east-1") -> list[str]:
+        """Warn of spot interruptions now; EC2 interrupts ``events.warning_seconds`` later."""
+        return self.app.control.warn(region, instance_ids)
+
+    def recommend_rebalance(self, instance_ids: list[str], region: str = "us-east-1") -> list[str]:
+        """Emit rebalance recommendations for the instances now."""
+        return self.app.control.rebalance(region, instance_ids)
+
+    def retire(
+        self, instance_ids: list[str], lead: float | None = None, region: str = "us-east-1"
+    ) -> list[str]:
+        """Announce scheduled retirements now; EC2 takes the instances ``lead`` later."""
+        return self.app.control.retire(region, instance_ids, lead)
+
+    def impair(
+        self, instance_ids: list[str], impaired: bool = True, region: str = "us-east-1"
+    ) -> list[str]:
+        """Make the instances' status checks fail (DescribeInstanceStatus: impaired)."""
+        return self.app.control.impair(region, instance_ids, impaired)
+
     def inject(
         self, fault: Fault | str, action: str = "*", count: int = 1, region: str = "us-east-1"
     ) -> None:

@@ -153,6 +153,37 @@ def describe_instance_status(response: EC2Response, records: RegionRecords, now:
     operation = Operation.DESCRIBE_BY_ID if instance_ids else Operation.LISTING
     visibility = records.model.visibility
     statuses = [
-        inst for inst in found["InstanceStatuses"] if visibility.is_visible(inst.id, operation, now)
+        _checked(records, inst)
+        for inst in found["InstanceStatuses"]
+        if visibility.is_visible(inst.id, operation, now)
     ]
     return ok(response, ActionResult({"InstanceStatuses": statuses}))
+
+
+_FAILED = {"Status": "impaired", "Details": [{"Name": "reachability", "Status": "failed"}]}
+
+
+_IMPAIRED_TYPES: dict[type, type] = {}
+
+
+def _impaired_view(inst: Any) -> Any:
+    """A shallow copy of moto's record of an instance whose status checks fail: the same
+    answer in everything but the instance status (a subclass of the same name: moto's
+    serializer finds an answer's fields by its record's class name)."""
+    kind = type(inst)
+    impaired = _IMPAIRED_TYPES.get(kind)
+    if impaired is None:
+        impaired = type(kind.__name__, (kind,), {"instance_status": _FAILED})
+        _IMPAIRED_TYPES[kind] = impaired
+    view = copy.copy(inst)
+    view.__class__ = impaired
+    return view
+
+
+def _checked(records: RegionRecords, inst: Any) -> Any:
+    """The instance as its status checks find it: impaired when the model says so and
+    it runs (moto answers every running instance ok)."""
+    tracked = records.model.instances.get(inst.id)
+    if tracked is not None and tracked.impaired and inst.state_code == 16:
+        return _impaired_view(inst)
+    return inst
