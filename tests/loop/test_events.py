@@ -90,12 +90,18 @@ def test_a_warning_takes_the_node_out_at_once_and_replaces_it_in_another_pool() 
     ec.send(shapes.interruption_warning(victim.instance_id, ec.cluster.clock.now()))
     ec.cluster.tick()
     assert _launched(ec) == before + 1  # the replacement, in the same tick
-    assert victim.status is Status.READY  # EC2 has not taken it yet: left alone
+    # Drained (its hook, if any, runs now), never terminated by us: EC2 takes it.
+    assert victim.status is Status.DRAINING
+    assert victim.terminate_requested_at is None
     replacement = next(r for r in ec.cluster.autoscaler.records.values() if r.status in STARTING)
     spot_pools = {r.request_id: r.subnet_id for r in ec.cluster.ledger.requests()}
     assert replacement.request_id is not None and victim.request_id is not None
     assert spot_pools[replacement.request_id] != pools[victim.request_id]
-    _converge(ec, 3, sent, settled=False)  # the warned node waits for EC2
+    ec.cluster.run(  # the warned node waits for EC2, draining
+        lambda r: replacement.status is Status.READY,
+        max_ticks=100,
+        each=lambda _: _mirror(ec, sent),
+    )
     ec.cluster.memory.interrupt([victim.instance_id])
     _mirror(ec, sent)
     ec.cluster.tick()

@@ -49,6 +49,7 @@ _SHOWN_RANK = {
     Status.RUNNING: 1,
     Status.READY: 1,
     Status.LOST: 1,
+    Status.DRAINING: 1,
     Status.TERMINATING: 1,
     Status.INTERRUPTED: 3,
 }

@@ -35,6 +35,7 @@ from steadyscale.core.sightings import (
     unchanged,
 )
 from steadyscale.core.specs import ClusterSpec
+from steadyscale.core.usage import NO_USAGE, Usage
 
 _NOT_IDLE = NodeUpdate(idle_since=CLEAR)
 
@@ -81,6 +82,7 @@ def reconcile(
     health: Mapping[str, HealthVerdict] | None = None,
     retiring: Retiring = NOT_RETIRING,
     former_names: frozenset[str] = frozenset(),
+    usage: Usage = NO_USAGE,
     warned: frozenset[str] = frozenset(),
 ) -> Actions:
     """``warned``: nodes EC2 warned it will reclaim; out of the scheduler's view at once
@@ -101,6 +103,7 @@ def reconcile(
         demand=demand,
         unavailable_types=unavailable_types,
         retiring=retiring,
+        usage=usage,
         warned=warned,
     )
     dropped = set(decision.drop)
@@ -134,6 +137,7 @@ def _schedule(
     demand: Sequence[DemandItem],
     unavailable_types: frozenset[str],
     retiring: Retiring,
+    usage: Usage,
     warned: frozenset[str],
 ) -> tuple[list[NodeView], Decision]:
     """The scheduler's view of the active nodes as this reconcile leaves them, and its
@@ -165,14 +169,15 @@ def _schedule(
             retired_resources=retiring.resources,
             max_surge=retiring.max_surge,
             retiring_offers=retiring.offers,
+            usage=usage,
         )
     )
     return views, decision
 
 
 def _retired(chosen: Sequence[NodeView], retiring: Retiring, config: ClusterSpec) -> dict[str, str]:
-    """Why each retiring node dropped now is terminated (a drain hook, once there is one,
-    goes between this decision and the terminate: see ``loop.retirement``)."""
+    """Why each retiring node dropped now is terminated (through its drain: see
+    ``loop.drain``)."""
     types = config.available_node_types
     reasons: dict[str, str] = {}
     for view in chosen:

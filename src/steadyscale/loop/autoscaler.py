@@ -11,7 +11,7 @@ as it arrives.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from steadyscale.config import ClusterConfig
 from steadyscale.core.feasibility import explain_infeasible
@@ -20,8 +20,8 @@ from steadyscale.core.lifecycle import UP, NodeRecord
 from steadyscale.core.reconciler import Actions, Observation, reconcile
 from steadyscale.loop.book import NodeBook
 from steadyscale.loop.carried import CarriedNodes
-from steadyscale.loop.early import OnWarning, no_warning
-from steadyscale.loop.eventful import events_for
+from steadyscale.loop.drain import Drainer
+from steadyscale.loop.eventful import NoEvents, events_for
 from steadyscale.loop.hooks import CrashHook, no_crash
 from steadyscale.loop.inbox import Inbox
 from steadyscale.loop.launcher import Launcher, new_id
@@ -67,7 +67,6 @@ class Autoscaler(Ticking):
         crash: CrashHook = no_crash,
         stop_on: tuple[type[Exception], ...] = (),
         inbox: Inbox | None = None,
-        on_warning: OnWarning = no_warning,
     ) -> None:
         self.provider = provider
         # Errors that end a tick and reach the caller: a replica that may no longer act
@@ -103,15 +102,10 @@ class Autoscaler(Ticking):
         self.progress = Progress(ledger)
         self.infeasible = InfeasibleNotice(self.reporter)
         self.retirement = Retirement(self.book, self.reporter)
-        self.events = events_for(
-            config,
-            inbox,
-            self.book,
-            self.offerings,
-            self.reporter,
-            metrics=metrics.events,
-            on_warning=on_warning,
+        self.drainer = Drainer(
+            config, self.book, reporter=self.reporter, metrics=metrics, clock=clock
         )
+        self.events = self._listen(config, inbox, metrics)
         self.config = config
 
     @property
@@ -128,6 +122,7 @@ class Autoscaler(Ticking):
         self.observer.config = config
         self.launcher.config = config
         self.strangers.config = config
+        self.drainer.config = config
         # Health checks are polled only when some node type has one.
         self._checked = any(
             t.health_check is not None for t in config.available_node_types.values()
@@ -206,6 +201,7 @@ class Autoscaler(Ticking):
             health=verdicts,
             retiring=self.events.retiring(self.retirement.retiring(report)),
             former_names=former,
+            usage=self.drainer.usage(now),
             warned=self.events.warned(),
         )
         # Act.
@@ -251,16 +247,40 @@ class Autoscaler(Ticking):
         )
 
     def _terminate(self, actions: Actions, report: TickReport, now: float) -> None:
-        """What the decision terminates (a retired node once drained), the unhealthy told,
-        and the warned nodes EC2 has not taken past their deadline."""
+        """Terminate what the decision lets go: running nodes through their drain (those
+        drained by now go too), the others at once; the unhealthy are told; and the warned
+        nodes EC2 has not taken well past their deadline."""
         for node_id, why in actions.unhealthy.items():
             record = self.book.records[node_id]
             self.metrics.unhealthy_replaced.labels(record.node_type).inc()
             self.reporter.emit(report, "unhealthy", f"{node_id} ({record.instance_id}) {why}", 1)
         terminate = self.retirement.release(actions.terminate, actions.retired, report)
+        reasons = {**actions.unhealthy, **actions.retired}
+        terminate = self.drainer.route(terminate, reasons, report)
+        self.drainer.asked(report)
+        drained = self.drainer.ready()
+        reasons.update(self.drainer.reasons)
         overdue = self.events.overdue(now)
-        reasons = {**actions.unhealthy, **actions.retired, **overdue}
-        self.terminator.terminate([*dict.fromkeys([*terminate, *overdue])], report, reasons)
+        reasons.update(overdue)
+        self.terminator.terminate(
+            [*dict.fromkeys([*terminate, *drained, *overdue])], report, reasons
+        )
+
+    def _listen(self, config: ClusterConfig, inbox: Inbox | None, metrics: Metrics) -> NoEvents:
+        """EC2's events, read from ``inbox`` with an ``events`` block: else seams doing nothing."""
+        return events_for(
+            config,
+            inbox,
+            self.book,
+            self.offerings,
+            self.reporter,
+            metrics=metrics.events,
+            on_warning=self._warned,
+        )
+
+    def _warned(self, records: Sequence[NodeRecord], report: TickReport) -> None:
+        """EC2 will reclaim these nodes: their drain runs now (EC2's termination ends it)."""
+        self.drainer.warn([r.node_id for r in records], report)
 
     def _unknown_instances(
         self, actions: Actions, report: TickReport, now: float, *, complete: bool

@@ -27,6 +27,9 @@ from steadyscale.ops.event_metrics import EventMetrics
 from steadyscale.store.marks import REPLACING, MarkKind, Marks, NodeMark
 
 OnWarning = Callable[[Sequence[NodeRecord], TickReport], None]
+# A warned node is held (and may be overdue) while it is active or draining: a drain of
+# a warned node never terminates it (EC2 does), so we must once EC2 has not.
+_HELD = ACTIVE | {Status.DRAINING}
 
 _WHY: Mapping[MarkKind, str] = {
     MarkKind.REBALANCE: "EC2 recommends rebalancing it (rebalance recommendation)",
@@ -112,7 +115,7 @@ class Forewarned:
         late: dict[str, str] = {}
         for (node_id, kind), mark in self._marks.items():
             record = self.records.get(node_id)
-            if kind is not MarkKind.WARNED or record is None or record.status not in ACTIVE:
+            if kind is not MarkKind.WARNED or record is None or record.status not in _HELD:
                 continue
             deadline = mark.deadline if mark.deadline is not None else mark.at
             if now > deadline + self.grace_seconds:
@@ -172,7 +175,7 @@ class Forewarned:
             record = self.records.get(node_id)
             if kind is not MarkKind.WARNED or node_id in self._credits or record is None:
                 continue
-            if record.status not in ACTIVE:
+            if record.status not in _HELD:
                 continue
             for other in self.records.values():
                 if (
@@ -202,4 +205,4 @@ class Forewarned:
 
     def _live(self, node_id: str) -> bool:
         record = self.records.get(node_id)
-        return record is not None and record.status in ACTIVE
+        return record is not None and record.status in _HELD

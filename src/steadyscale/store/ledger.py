@@ -26,6 +26,7 @@ from steadyscale.store.failures import Failures, read_failures
 from steadyscale.store.ledger_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from steadyscale.store.sqlite import Store
 from steadyscale.store.storage import SET_META, VERSION_KEY, Storage
+from steadyscale.store.workload import WORKLOAD_TABLES, WorkloadLedger
 
 if TYPE_CHECKING:
     from steadyscale.store.postgres import PostgresStore
@@ -143,8 +144,9 @@ def ledger_exists(where: LedgerLocation) -> bool:
     return where.exists()
 
 
-class Ledger:
-    """The ledger, on a file or a database (``store``): safe to use from several threads."""
+class Ledger(WorkloadLedger):
+    """The ledger, on a file or a database (``store``): safe to use from several threads.
+    What the workload reports (usage, drain acks) comes from ``WorkloadLedger``."""
 
     def __init__(self, location: str | LedgerLocation, *, readonly: bool = False) -> None:
         """Open (and create or migrate) the ledger; ``readonly`` opens an existing one for
@@ -229,7 +231,8 @@ class Ledger:
         """Forget everything but the schema, in one transaction: a new ledger in place,
         with a new id (a database is not deleted as a file is)."""
         with self.transaction():
-            for table in ("demand", "requests", "nodes", "transitions", "node_marks"):
+            tables = ("demand", "requests", "nodes", "transitions", "node_marks", *WORKLOAD_TABLES)
+            for table in tables:
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute("DELETE FROM meta WHERE key <> ?", (VERSION_KEY,))
         self._give_id()

@@ -9,6 +9,7 @@ from steadyscale.store.errors import LedgerError, LedgerUnavailableError
 from steadyscale.store.marks import TABLE as NODE_MARKS
 from steadyscale.store.sqlite import statements
 from steadyscale.store.storage import Schema
+from steadyscale.store.workload import WORKLOAD_SCHEMA
 
 # Version 1 of the ledger; MIGRATIONS take a file of any version to SCHEMA_VERSION.
 _SCHEMA = """
@@ -73,9 +74,12 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE requests ADD COLUMN spec TEXT",
         "ALTER TABLE nodes ADD COLUMN missing_since REAL",
     ],
+    # What the workload says: per node usage reports with a time to live, and drains asked
+    # and acknowledged through the API (``store.workload``).
+    3: statements(WORKLOAD_SCHEMA),
     # What EC2's events said of a node (store.marks): an interruption warning, a reason to
     # replace it ahead of time; kept so a restart acts on them once, not again or never.
-    3: [NODE_MARKS.strip()],
+    4: [NODE_MARKS.strip()],
 }
 
 SCHEMA = Schema(
