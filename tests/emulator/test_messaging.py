@@ -4,10 +4,13 @@ at it work as on AWS, and a rule with an SQS target delivers what the bus routes
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 
+from steadyscale.emulator.pytest_plugin import EmulatorFactory
 from tests.conftest import FakeEmulator, error_code, launch
 
 
@@ -58,3 +61,41 @@ def test_two_emulators_keep_their_queues_apart(fake_emulator: FakeEmulator) -> N
     second, _, _ = fake_emulator("none")
     first.client(service="sqs").create_queue(QueueName="q")
     assert second.client(service="sqs").list_queues().get("QueueUrls", []) == []
+
+
+def test_a_long_poll_waits_in_emulated_seconds(ec2_emulator_factory: EmulatorFactory) -> None:
+    emu = ec2_emulator_factory("none", time_scale=0.01)
+    sqs = emu.client(service="sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    started = time.monotonic()
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
+    assert 0.2 <= time.monotonic() - started < 5  # 20 emulated seconds
+
+
+def test_a_long_poll_ends_when_a_message_comes_and_leaves_ec2_free(
+    ec2_emulator_factory: EmulatorFactory,
+) -> None:
+    emu = ec2_emulator_factory("none")
+    sqs = emu.client(service="sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    answers: list[dict[str, object]] = []
+    polling = threading.Thread(
+        target=lambda: answers.append(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20))
+    )
+    started = time.monotonic()
+    polling.start()
+    launch(emu.client(), 2)  # EC2 answers while the poll waits
+    emu.client(service="sqs").send_message(QueueUrl=url, MessageBody="hello")
+    polling.join(timeout=10)
+    assert time.monotonic() - started < 5
+    (answer,) = answers
+    assert [m["Body"] for m in answer["Messages"]] == ["hello"]  # type: ignore[attr-defined]
+
+
+def test_a_bad_wait_is_refused_as_sqs_refuses_it(fake_emulator: FakeEmulator) -> None:
+    emu, _, _ = fake_emulator("none")
+    sqs = emu.client(service="sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    with pytest.raises(ClientError) as caught:
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=21)
+    assert "InvalidParameterValue" in error_code(caught.value)

@@ -16,6 +16,8 @@ from steadyscale.retries.clock import Clock
 
 if TYPE_CHECKING:
     from steadyscale.app.runtime import Runtime
+    from steadyscale.config import ClusterConfig
+    from steadyscale.emulator import Emulator
 
 log = logging.getLogger("steadyscale.events")
 
@@ -34,6 +36,7 @@ def open_inbox(runtime: Runtime) -> Inbox | None:
         endpoint = config.provider.endpoint_url
         if runtime.emulator is not None:
             endpoint = runtime.emulator.endpoint_url
+            _set_up_emulated(runtime.emulator, config)
         embedded = config.provider.type == "emulator" or endpoint is not None
         queue = SqsQueue(
             region=config.provider.region,
@@ -45,6 +48,18 @@ def open_inbox(runtime: Runtime) -> Inbox | None:
         log.info("reading EC2's events from %s%s", queue.name, " (emulated)" if embedded else "")
         runtime.inbox = threaded_inbox(queue, runtime.clock, runtime.metrics, config.events)
     return runtime.inbox
+
+
+def _set_up_emulated(emulator: Emulator, config: ClusterConfig) -> None:
+    """The embedded emulator starts empty: make in it the queue and rules that `steadyscale
+    events setup` makes on AWS, so its EC2 events reach the queue the config names."""
+    from steadyscale.providers.event_setup import EventSetup  # noqa: PLC0415
+
+    region = config.provider.region
+    sqs = emulator.client(region, service="sqs")
+    bus = emulator.client(region, service="events")
+    for step in EventSetup(config, sqs, bus).setup():
+        log.debug("emulated events: %s", step.line())
 
 
 def threaded_inbox(queue: SqsQueue, clock: Clock, metrics: Metrics, events: EventsConfig) -> Inbox:

@@ -37,7 +37,7 @@ class EmulatorApp:
         self.clock = clock
         self.calls = CallLog()
         self.ec2 = MotoEC2(settings, clock)
-        self.messaging = MotoMessaging(self.ec2.account_id, self.ec2.lock)
+        self.messaging = MotoMessaging(self.ec2.account_id, self.ec2.lock, settings.time_scale)
         self.ec2.deliver = self._route
         self._pump = Pump(self.pump)
         self.control = Control(self.ec2, self.calls)

@@ -2,15 +2,21 @@
 the service its signature names (or its JSON target), and answered by moto's backends of
 the emulated account, in the same region the caller signed for.
 
-moto is not thread-safe, so every call runs under the emulator's lock, except a
-ReceiveMessage: it may long-poll (moto waits in real seconds), and holding the lock
-through it would stall EC2 and the delivery of the very events it waits for.
+moto is not thread-safe, so every call runs under the emulator's lock. A long-polling
+ReceiveMessage is not left to moto (which would wait in real seconds, holding the lock
+and so stalling EC2 and the delivery of the very events it waits for): the emulator
+asks moto without a wait, again and again outside the lock, until a message is there or
+the wait is over, a wait in emulated seconds like every other delay (scaled by the time
+scale).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -55,9 +61,10 @@ def service_of(environ: dict[str, Any]) -> str | None:
 class MotoMessaging:
     """moto's SQS and EventBridge backends of one emulated account."""
 
-    def __init__(self, account_id: str, lock: threading.RLock) -> None:
+    def __init__(self, account_id: str, lock: threading.RLock, time_scale: float = 1.0) -> None:
         self.account_id = account_id
         self._lock = lock
+        self._time_scale = time_scale
         self._calls_lock = threading.Lock()
         self._calls: Counter[str] = Counter()
 
@@ -67,19 +74,44 @@ class MotoMessaging:
         action = str(environ.get("HTTP_X_AMZ_TARGET") or "").rpartition(".")[2]
         with self._calls_lock:
             self._calls[f"{service}:{action or '(query)'}"] += 1
-        handler = SQSResponse if service == "sqs" else EventsHandler
         try:
-            if action == "ReceiveMessage":
-                status, headers, body = handler.dispatch(_Request(environ))
-            else:
-                with self._lock:
-                    status, headers, body = handler.dispatch(_Request(environ))
+            if service == "sqs" and action == "ReceiveMessage":
+                return self._receive(environ)
+            return self._once(service, environ)
         except Exception:
             log.exception("emulator failed on %s %s", service, action)
             return ec2_error(500, "InternalError", "An internal error has occurred.")
+
+    def _once(self, service: str, environ: dict[str, Any]) -> Outcome:
+        handler = SQSResponse if service == "sqs" else EventsHandler
+        with self._lock:
+            status, headers, body = handler.dispatch(_Request(environ))
         outcome = Outcome(int(status), dict(headers), _text(body))
         outcome.headers.setdefault("Content-Type", "application/x-amz-json-1.0")
         return outcome
+
+    def _receive(self, environ: dict[str, Any]) -> Outcome:
+        """A ReceiveMessage, its long poll waited here: moto is asked with no wait until
+        it has messages or the (scaled) wait is over."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            params = json.loads(raw or b"{}")
+            wait = float(params.get("WaitTimeSeconds", 0))
+        except (ValueError, TypeError, AttributeError):
+            params, wait = None, 0.0
+        if not isinstance(params, dict) or not 0 < wait <= 20:
+            return self._once("sqs", _with_body(environ, raw))  # moto answers (or refuses)
+        body = json.dumps({**params, "WaitTimeSeconds": 0}).encode()
+        deadline = time.monotonic() + wait * self._time_scale
+        while True:
+            outcome = self._once("sqs", _with_body(environ, body))
+            if outcome.status != 200 or '"Messages"' in outcome.body:
+                return outcome
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return outcome
+            time.sleep(min(0.02, left))
 
     def calls(self) -> dict[str, int]:
         """How many SQS and EventBridge calls were answered, by ``service:Action``."""
@@ -90,6 +122,14 @@ class MotoMessaging:
         """Drop moto's SQS and EventBridge backends of this account."""
         sqs_backends.pop(self.account_id, None)
         events_backends.pop(self.account_id, None)
+
+
+def _with_body(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """A copy of the request's environ that carries ``body``."""
+    fresh = dict(environ)
+    fresh["wsgi.input"] = io.BytesIO(body)
+    fresh["CONTENT_LENGTH"] = str(len(body))
+    return fresh
 
 
 def _text(body: Any) -> str:
