@@ -36,6 +36,8 @@ T = 1_700_000_000.0
 def test_parse_time_reads_aws_stamps_with_a_zone() -> None:
     assert parse_time(iso(T)) == T
     assert parse_time("2024-01-01T01:00:00.5+01:00") == parse_time("2024-01-01T00:00:00Z") + 0.5
+    # AWS Health's startTime is an HTTP date.
+    assert parse_time("Sat, 05 Jun 2019 14:00:00 GMT") == parse_time("2019-06-05T14:00:00Z")
     for bad in ("2024-01-01T00:00:00", "yesterday", "2024-13-01T00:00:00Z"):
         with pytest.raises(ValueError):
             parse_time(bad)

@@ -134,12 +134,26 @@ _ISO = re.compile(
 )
 
 
+# AWS Health writes its times as HTTP dates: ``Sat, 05 Jun 2019 14:00:00 GMT``.
+_HTTP_DATE = re.compile(
+    r"^(?:[A-Za-z]{3}, )?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) (?:GMT|UTC)$"
+)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
 def parse_time(text: str) -> float:
-    """ISO 8601 with a zone (``2024-01-01T00:00:00Z``, as AWS writes it) as seconds since
-    the epoch; ValueError if not. (Arithmetic, not ``datetime``: the core reads no clock.)"""
+    """ISO 8601 with a zone (``2024-01-01T00:00:00Z``, EventBridge's) or an HTTP date (AWS
+    Health's) as seconds since the epoch; ValueError if neither. (Arithmetic, not
+    ``datetime``: the core reads no clock.)"""
+    http = _HTTP_DATE.match(text.strip())
+    if http is not None and http.group(2).lower() in _MONTHS:
+        day, month = int(http.group(1)), _MONTHS.index(http.group(2).lower()) + 1
+        year, hour, minute, second = (int(g) for g in http.groups()[2:])
+        clock = hour * 3600 + minute * 60 + second
+        return _days_from_civil(year, month, day) * 86400.0 + clock
     match = _ISO.match(text.strip())
     if match is None:
-        raise ValueError(f"time {text!r} is not ISO 8601 with a zone")
+        raise ValueError(f"time {text!r} is neither ISO 8601 with a zone nor an HTTP date")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
         raise ValueError(f"time {text!r} is out of range")

@@ -235,7 +235,8 @@ class Autoscaler(Ticking):
         self.events.collect(self.book.records, report)
         records = self.book.records.values()
         interval = self.events.listing_interval()
-        return self.events.observation(self.observer.observe(records, report, former, interval))
+        observation = self.observer.observe(records, report, former, interval)
+        return self.events.observation(observation, report)
 
     def _verdicts(self) -> dict[str, HealthVerdict]:
         """Health checks are polled only when some node type has one."""
@@ -275,6 +276,7 @@ class Autoscaler(Ticking):
             self.offerings,
             self.reporter,
             metrics=metrics.events,
+            provider=self.provider,
             on_warning=self._warned,
         )
 

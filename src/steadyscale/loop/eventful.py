@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from steadyscale.config import ClusterConfig
 from steadyscale.core.changes import Retiring
 from steadyscale.core.events import merge
-from steadyscale.core.lifecycle import NodeRecord, Status
+from steadyscale.core.lifecycle import UP, NodeRecord, Status
 from steadyscale.core.reconciler import Move, Observation
+from steadyscale.errors import CloudError
 from steadyscale.loop.book import NodeBook
 from steadyscale.loop.early import Forewarned, OnWarning, no_warning
 from steadyscale.loop.events import Collected, EventConsumer
@@ -21,7 +22,9 @@ from steadyscale.loop.inbox import Inbox
 from steadyscale.loop.offerings import OfferingBook
 from steadyscale.loop.report import Reporter, TickReport
 from steadyscale.ops.event_metrics import EventMetrics
-from steadyscale.store.marks import Marks
+from steadyscale.providers.protocol import CloudProvider
+from steadyscale.retries.clock import Clock
+from steadyscale.store.marks import MarkKind, Marks, NodeMark
 
 
 class NoEvents:
@@ -33,7 +36,9 @@ class NoEvents:
     def listing_interval(self) -> float | None:
         return None
 
-    def observation(self, observation: Observation | None) -> Observation | None:
+    def observation(
+        self, observation: Observation | None, report: TickReport
+    ) -> Observation | None:
         return observation
 
     def warned(self) -> frozenset[str]:
@@ -59,11 +64,17 @@ class Eventful(NoEvents):
     """The seams of a loop that consumes EC2's events."""
 
     def __init__(
-        self, consumer: EventConsumer, forewarned: Forewarned, *, full_listing_interval: float
+        self,
+        consumer: EventConsumer,
+        forewarned: Forewarned,
+        *,
+        full_listing_interval: float,
+        status: StatusChecks | None = None,
     ) -> None:
         self.consumer = consumer
         self.forewarned = forewarned
         self.full_listing_interval = full_listing_interval
+        self.status = status
         self._collected = Collected()
 
     def collect(self, records: Mapping[str, NodeRecord], report: TickReport) -> None:
@@ -77,8 +88,13 @@ class Eventful(NoEvents):
         """While events flow the full listing runs less often; else as without events."""
         return self.full_listing_interval if self.consumer.flowing() else None
 
-    def observation(self, observation: Observation | None) -> Observation | None:
-        """The listing and lookups, with what the events showed."""
+    def observation(
+        self, observation: Observation | None, report: TickReport
+    ) -> Observation | None:
+        """The listing and lookups, with what the events showed; with a complete listing,
+        the status checks of the running nodes too."""
+        if self.status is not None and observation is not None and observation.listing_complete:
+            self.forewarned.add(self.status.check(self.forewarned.records, report), report)
         shown = self._collected.sightings
         if not shown:
             return observation
@@ -120,6 +136,7 @@ def events_for(
     reporter: Reporter,
     *,
     metrics: EventMetrics,
+    provider: CloudProvider,
     on_warning: OnWarning = no_warning,
 ) -> NoEvents:
     """The seams for ``config``: events consumed when it has an ``events`` block and the
@@ -141,6 +158,38 @@ def events_for(
         grace_seconds=config.visibility_timeout_seconds,
         on_warning=on_warning,
     )
+    status = StatusChecks(provider, marks, book.clock) if events.replace_impaired else None
     return Eventful(
-        consumer, forewarned, full_listing_interval=events.full_listing_interval_seconds
+        consumer,
+        forewarned,
+        full_listing_interval=events.full_listing_interval_seconds,
+        status=status,
     )
+
+
+class StatusChecks:
+    """EC2's status checks of the running nodes (DescribeInstanceStatus): an impaired one is
+    marked, and so replaced ahead of time like a rebalance recommendation."""
+
+    def __init__(self, provider: CloudProvider, marks: Marks, clock: Clock) -> None:
+        self.provider = provider
+        self.marks = marks
+        self.clock = clock
+
+    def check(self, records: Mapping[str, NodeRecord], report: TickReport) -> list[NodeMark]:
+        """The new marks of nodes whose checks say impaired (kept in the ledger)."""
+        running = {r.instance_id: r for r in records.values() if r.status in UP and r.instance_id}
+        if not running:
+            return []
+        try:
+            statuses = self.provider.instance_status(sorted(running))
+        except CloudError as exc:
+            report.errors.append(f"status checks: {exc}")
+            return []
+        now = self.clock.now()
+        impaired = [
+            NodeMark(running[i].node_id, MarkKind.IMPAIRED, now, None, f"status:{i}")
+            for i, status in statuses.items()
+            if status == "impaired" and i in running
+        ]
+        return self.marks.add(impaired)
