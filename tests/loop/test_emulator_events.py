@@ -19,7 +19,8 @@ from steadyscale.providers.sqs import SqsQueue
 from tests.cluster import Cluster, cluster_config, make_cluster
 from tests.loop.eventful import spot_types
 
-EVENTS = {"queue_name": "steadyscale-events", "full_listing_interval_seconds": 300}
+QUEUE = "steadyscale-events"
+EVENTS: dict[str, Any] = {"queue_name": QUEUE, "full_listing_interval_seconds": 300}
 
 
 def _inbox(emu: Emulator) -> Inbox:
@@ -27,7 +28,7 @@ def _inbox(emu: Emulator) -> Inbox:
     EventSetup(config, emu.client(service="sqs"), emu.client(service="events")).setup()
     queue = SqsQueue(
         region="us-east-1",
-        queue_name=EVENTS["queue_name"],
+        queue_name=QUEUE,
         endpoint_url=emu.endpoint_url,
         credentials=EMULATOR_CREDENTIALS,
     )

@@ -70,7 +70,7 @@ class _Zones:
         return self._of_subnet[subnet]
 
 
-class MemoryProvider:
+class MemoryProvider(StatusChecks):
     """``CloudProvider`` on an in-process ``RegionModel``. Not thread-safe: one caller."""
 
     def __init__(
@@ -253,25 +253,6 @@ class MemoryProvider:
             )
             found.extend(answer or [])
         return found
-
-    def instance_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
-        model = self.model
-        statuses: dict[str, str] = {}
-
-        def by_id(chosen: list[str], now: float) -> dict[str, str]:
-            running = (model.instances[i] for i in chosen)
-            return {
-                inst.instance_id: "impaired" if inst.impaired else "ok"
-                for inst in running
-                if inst.state.value == "running"
-            }
-
-        for chunk in chunks(instance_ids, LOOKUP_BATCH):
-            answer, _ = self._calls.by_id(
-                "DescribeInstanceStatus", chunk, by_id, Operation.DESCRIBE_BY_ID
-            )
-            statuses.update(answer or {})
-        return statuses
 
     def lookup(self, instance_id: str) -> CloudInstance | NotVisibleYet:
         return lookup_until_visible(self.describe, instance_id, self._lookup_policy)
