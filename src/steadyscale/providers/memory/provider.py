@@ -29,7 +29,7 @@ from steadyscale.providers.byid import (
     terminate_in_chunks,
 )
 from steadyscale.providers.memory.calls import ModelCalls
-from steadyscale.providers.memory.views import InstanceViews, launched
+from steadyscale.providers.memory.views import InstanceViews, StatusChecks, launched
 from steadyscale.providers.protocol import (
     DEFAULT_OPTIONS,
     LOOKUP_BATCH,
