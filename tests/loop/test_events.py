@@ -303,3 +303,21 @@ def test_a_daemon_killed_between_receiving_and_deleting_acts_once(tmp_path: Path
 
 def _fail(exc: Exception) -> None:
     raise AssertionError(exc)
+
+
+def test_impaired_status_checks_replace_a_node_on_the_memory_backend() -> None:
+    ec = event_cluster(available_node_types=spot_types())
+    sent: dict[str, str] = {}
+    ec.cluster.demand(1)
+    _converge(ec, 1, sent)
+    node = ec.up()[0]
+    assert node.instance_id is not None
+    ec.cluster.memory.model.notices.impair([node.instance_id], True)
+    ec.cluster.run(
+        lambda r: node.status not in ACTIVE and r.settled,
+        max_ticks=150,
+        each=lambda _: _mirror(ec, sent),
+    )
+    assert ec.cluster.memory.calls.count("DescribeInstanceStatus") >= 1
+    assert "impaired" in node.history[-1].reason or "impaired" in node.history[-2].reason
+    assert ec.cluster.count(Status.READY) == 1 and _launched(ec) == 2
