@@ -97,3 +97,33 @@ def test_rebalance_retirement_and_impaired_checks_replace_ahead_of_time(
     cluster.run(lambda r: node.status not in ACTIVE and r.settled, max_ticks=200, each=check)
     assert node.status in (Status.TERMINATING, Status.TERMINATED)
     assert len(cluster.truth()) == 3
+
+
+def test_i1_to_i3_hold_under_the_emulators_own_delivery_faults() -> None:
+    faults = {
+        "events": {
+            "delivery": {
+                "delay": {"median": 5, "p99": 30, "max": 60},
+                "duplicate_probability": 0.3,
+                "reorder_probability": 0.3,
+                "loss_probability": 0.2,
+            }
+        }
+    }
+    cluster = make_cluster(
+        "harsh", inbox_for=_inbox, events=EVENTS, emulator=faults, idle_timeout_minutes=0.5
+    )
+    try:
+        cluster.demand(30)
+        cluster.run(lambda r: cluster.count(Status.READY) >= 30 and r.settled, max_ticks=300)
+        assert len(cluster.truth()) == 30  # I1
+        cluster.demand(0)
+        cluster.run(lambda r: r.settled and not cluster.alive(), max_ticks=300)
+        assert not cluster.alive()  # I2
+        known = cluster.ledger.known_instance_ids()
+        assert {i.instance_id for i in cluster.truth()} <= known  # I3
+        assert _metric(cluster, "steadyscale_events_duplicates_dropped_total") > 0
+        assert _metric(cluster, "steadyscale_event_lag_seconds_count", type="state_change") > 0
+    finally:
+        cluster.ledger.close()
+        cluster.emulator.stop()
