@@ -128,6 +128,7 @@ class EventConsumer:
     def _receive(self, now: float) -> list[_Held]:
         """The new messages, parsed; malformed ones and duplicates are done with at once."""
         fresh: list[_Held] = []
+        taken: set[str] = set()  # event ids among this take's messages
         for message in self.inbox.take(self.config.max_events_per_tick):
             event = parse_event(message.body)
             if isinstance(event, Malformed):
@@ -139,13 +140,14 @@ class EventConsumer:
             if event_id in self._held:  # redelivered while held: its newest receipt
                 self._held[event_id].receipt = message.receipt
                 continue
-            if event_id in self._handled or any(h.event.event_id == event_id for h in fresh):
+            if event_id in self._handled or event_id in taken:
                 self.metrics.duplicates.inc()
                 self._done.append((message.receipt, None))
                 continue
             label = kind(event)
             self.metrics.received.labels(label).inc()
             self.metrics.lag.labels(label).observe(max(0.0, now - event.time))
+            taken.add(event_id)
             fresh.append(_Held(event, message.receipt, now))
         return fresh
 
