@@ -38,7 +38,9 @@ class SqsQueue:
             user_agent_extra="steadyscale",
         )
         try:
-            factory: Any = boto3.client
+            # A session of its own: the process's default one would keep the credentials it
+            # found for every later client.
+            factory: Any = boto3.session.Session().client
             self._sqs: Any = factory(
                 "sqs",
                 region_name=region,
