@@ -235,7 +235,12 @@ def test_iam_policy_grants_exactly_what_the_daemon_and_the_setup_call(
     url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="{}")
     before = _used(daemon_emu)
-    queue = SqsQueue(region="us-east-1", queue_name=QUEUE, endpoint_url=daemon_emu.endpoint_url)
+    queue = SqsQueue(
+        region="us-east-1",
+        queue_name=QUEUE,
+        endpoint_url=daemon_emu.endpoint_url,
+        credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+    )
     queue.delete([m.receipt for m in queue.receive(max_messages=10, wait_seconds=0)])
     daemon = build_policy(config)
     read = [s for s in daemon["Statement"] if s["Sid"] == "ReadEventQueue"]

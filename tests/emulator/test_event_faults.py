@@ -3,8 +3,11 @@ reordering and loss, each recorded in the ground truth of events."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
+from steadyscale.ec2model.event_settings import Delivery
+from steadyscale.ec2model.events import DetailType, EventFeed
 from tests.conftest import FakeEmulator, launch
 from tests.emulator.test_events import Listener
 
@@ -112,3 +115,14 @@ def test_fault_draws_are_seeded(fake_emulator: FakeEmulator) -> None:
     first = run()
     assert first == run()
     assert any(lost for lost, _, _, _ in first) and any(dup for _, dup, _, _ in first)
+
+
+def test_a_long_run_keeps_the_latest_events_and_exact_counts() -> None:
+    feed = EventFeed(Delivery(loss_probability=0.5), "us-east-1", "1", random.Random(1), keep=3)
+    for n in range(10):
+        feed.emit(DetailType.REBALANCE, f"i-{n}", {"instance-id": f"i-{n}"}, float(n), listed=True)
+    assert [e.instance_id for e in feed.records] == ["i-7", "i-8", "i-9"]
+    summary = feed.summary()
+    assert summary["total"] == summary["by_type"]["EC2 Instance Rebalance Recommendation"] == 10
+    delivered = len(feed.due(100.0))
+    assert 0 < summary["lost"] < 10 and delivered == 10 - summary["lost"]

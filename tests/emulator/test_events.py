@@ -265,6 +265,14 @@ def test_impaired_status_checks_show_in_describe_instance_status(
     assert statuses[ids[0]]["SystemStatus"]["Status"] == "ok"
     assert statuses[ids[1]]["InstanceStatus"]["Status"] == "ok"
     assert emu.truth()[0].impaired
+    impaired_only = ec2.describe_instance_status(
+        Filters=[{"Name": "instance-status.status", "Values": ["impaired"]}]
+    )["InstanceStatuses"]
+    assert [s["InstanceId"] for s in impaired_only] == ids[:1]
+    failed = ec2.describe_instance_status(
+        Filters=[{"Name": "instance-status.reachability", "Values": ["failed"]}]
+    )["InstanceStatuses"]
+    assert [s["InstanceId"] for s in failed] == ids[:1]
     emu.impair(ids[:1], impaired=False)
     answer = ec2.describe_instance_status(InstanceIds=ids[:1])["InstanceStatuses"]
     assert answer[0]["InstanceStatus"]["Status"] == "ok"

@@ -37,6 +37,10 @@ def test_events_and_triggers_over_http(fake_emulator: FakeEmulator) -> None:
         "EC2 Instance Rebalance Recommendation",
         "AWS Health Event",
     ]
+    last = _get(f"{base}/events?limit=1")
+    assert [e["event"]["detail-type"] for e in last["events"]] == ["AWS Health Event"]
+    assert last["total"] == 5 and last["by_type"]["EC2 Instance State-change Notification"] == 2
+    assert last["lost"] == last["duplicated"] == last["reordered"] == last["undelivered"] == 0
     clock.advance(30)  # the retirement's deadline comes before the interruption
     truth = _get(f"{base}/truth?include_gone=1")["instances"][0]
     assert truth["state"] == "terminated" and not truth["interrupted"]

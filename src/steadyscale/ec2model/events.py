@@ -4,9 +4,11 @@ each event in AWS's documented shape (``version``, ``id``, ``detail-type``, ``so
 makes it, at least once and in no set order: delayed, held back behind later events,
 duplicated or lost, each drawn from the region's seeded event stream.
 
-Every event emitted stays in ground truth with what became of it (when each copy was due,
+Every event emitted is in ground truth with what became of it (when each copy was due,
 when it was handed to the targets, lost or not), and whether a listing showed its
 instance when it was emitted (EC2 tells of an instance before DescribeInstances does).
+Counts are exact for the whole run; the events themselves are kept in a bounded ring, as
+the call log's records are, so a long soak does not grow without limit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import heapq
 import itertools
 import random
 import uuid
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -127,12 +130,23 @@ class EmittedEvent:
 class EventFeed:
     """The events of one region: emitted, kept as ground truth, delivered when due."""
 
-    def __init__(self, delivery: Delivery, region: str, account: str, rng: random.Random) -> None:
+    def __init__(
+        self,
+        delivery: Delivery,
+        region: str,
+        account: str,
+        rng: random.Random,
+        *,
+        keep: int = 200_000,
+    ) -> None:
         self.delivery = delivery
         self.region = region
         self.account = account
         self._rng = rng
-        self.records: list[EmittedEvent] = []
+        self.records: deque[EmittedEvent] = deque(maxlen=keep)
+        # Exact for the whole run: emitted by detail-type, and "lost", "duplicated",
+        # "reordered".
+        self.counts: Counter[str] = Counter()
         self._pending: list[tuple[float, int, EmittedEvent]] = []
         self._seq = itertools.count()
 
@@ -182,7 +196,20 @@ class EventFeed:
         for due in event.due:
             heapq.heappush(self._pending, (due, next(self._seq), event))
         self.records.append(event)
+        self.counts[detail_type.value] += 1
+        for fault in ("lost", "duplicated", "reordered"):
+            self.counts[fault] += getattr(event, fault)
         return event
+
+    def summary(self) -> dict[str, Any]:
+        """Exact counts for the whole run."""
+        by_type = {t.value: self.counts[t.value] for t in DetailType}
+        return {
+            "total": sum(by_type.values()),
+            "by_type": by_type,
+            **{fault: self.counts[fault] for fault in ("lost", "duplicated", "reordered")},
+            "undelivered": self.undelivered(),
+        }
 
     def due(self, now: float) -> list[EmittedEvent]:
         """The copies due by ``now``, in the order they reach the targets (a duplicate

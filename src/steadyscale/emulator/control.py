@@ -64,10 +64,18 @@ class Control:
             records.mirror(changes)
             return [c.instance_id for c in changes]
 
-    def events(self, region: str) -> list[dict[str, Any]]:
-        """Every event EC2 and AWS Health emitted in the region, with its delivery."""
+    def events(self, region: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The events EC2 and AWS Health emitted in the region (the last ``limit`` of
+        those kept), each with its delivery."""
         with self.ec2.region_now(region) as (records, _):
-            return [e.to_json() for e in records.model.notices.feed.records]
+            kept = list(records.model.notices.feed.records)
+        shown = kept if limit is None else kept[-limit:] if limit > 0 else []
+        return [e.to_json() for e in shown]
+
+    def event_counts(self, region: str) -> dict[str, Any]:
+        """Exact counts of the events emitted in the region, and of their faults."""
+        with self.ec2.region_now(region) as (records, _):
+            return records.model.notices.feed.summary()
 
     def warn(self, region: str, instance_ids: list[str]) -> list[str]:
         """Warn of spot interruptions now; EC2 interrupts after the warning's lead."""
@@ -149,7 +157,14 @@ class Control:
         return {"interrupted": self.interrupt(_region(body, region), ids)}
 
     def _events(self, request: Request, region: str) -> Any:
-        return {"region": region, "now": self.ec2.clock.now(), "events": self.events(region)}
+        raw = request.args.get("limit")
+        limit = None if raw is None else int(raw)
+        return {
+            "region": region,
+            "now": self.ec2.clock.now(),
+            **self.event_counts(region),
+            "events": self.events(region, limit),
+        }
 
     def _warn(self, request: Request, region: str) -> Any:
         body = _body(request, ("instance_ids", "region"))

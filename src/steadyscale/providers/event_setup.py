@@ -184,7 +184,9 @@ def event_clients(config: ClusterConfig) -> tuple[Any, Any]:
     boto_config = Config(
         retries={"mode": "standard", "total_max_attempts": 3}, user_agent_extra="steadyscale"
     )
-    make: Any = boto3.client
+    # A session of its own: the process's default one would keep the credentials it
+    # found for every later client.
+    make: Any = boto3.session.Session().client
     try:
         sqs, bus = (
             make(

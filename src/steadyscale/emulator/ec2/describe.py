@@ -6,6 +6,7 @@ listing, tag index), shows stale states and flickers; listings are paged by Next
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -157,7 +158,31 @@ def describe_instance_status(response: EC2Response, records: RegionRecords, now:
         for inst in found["InstanceStatuses"]
         if visibility.is_visible(inst.id, operation, now)
     ]
+    wanted = _status_filters(response._filters_from_querystring() or {})
+    statuses = [inst for inst in statuses if _passes(inst, wanted)]
     return ok(response, ActionResult({"InstanceStatuses": statuses}))
+
+
+# The status filters EC2 offers (moto's own filter ignores them), by what they read.
+_STATUS_FILTERS: dict[str, Callable[[Any], str | None]] = {
+    "instance-status.status": lambda inst: inst.instance_status.get("Status"),
+    "system-status.status": lambda inst: inst.system_status.get("Status"),
+    "instance-status.reachability": lambda inst: _reachability(inst.instance_status),
+    "system-status.reachability": lambda inst: _reachability(inst.system_status),
+}
+
+
+def _reachability(status: dict[str, Any]) -> str | None:
+    details = status.get("Details") or [{}]
+    return str(details[0].get("Status")) if details[0] else None
+
+
+def _status_filters(filters: dict[str, Any]) -> dict[str, list[str]]:
+    return {name: list(values) for name, values in filters.items() if name in _STATUS_FILTERS}
+
+
+def _passes(inst: Any, wanted: dict[str, list[str]]) -> bool:
+    return all(_STATUS_FILTERS[name](inst) in values for name, values in wanted.items())
 
 
 _FAILED = {"Status": "impaired", "Details": [{"Name": "reachability", "Status": "failed"}]}
