@@ -22,6 +22,7 @@ from steadyscale.core.resources import DemandItem
 from steadyscale.ec2model.calllog import CallLog
 from steadyscale.emulator import Emulator, EmulatorSettings, TrackedInstance, build_settings
 from steadyscale.loop.autoscaler import Autoscaler, TickReport
+from steadyscale.loop.inbox import Inbox
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.retries.clock import FakeClock
@@ -157,8 +158,10 @@ def make_cluster(
     emulator: dict[str, Any] | None = None,
     quiet_errors: bool = True,
     ledger_path: str = ":memory:",
+    inbox_for: Callable[[Emulator], Inbox] | None = None,
     **config: Any,
 ) -> Cluster:
+    """``inbox_for``: the events inbox of the started emulator (its SQS), if any."""
     clock = FakeClock(1_000_000.0)
     emu = Emulator(_settings(profile, emulator, quiet_errors), clock=clock).start()
     cfg = cluster_config(**config)
@@ -170,7 +173,15 @@ def make_cluster(
         emulator=emu,
         provider=provider,
         clock=clock,
-        autoscaler=Autoscaler(cfg, provider, ledger, clock, metrics=metrics, health=health),
+        autoscaler=Autoscaler(
+            cfg,
+            provider,
+            ledger,
+            clock,
+            metrics=metrics,
+            health=health,
+            inbox=inbox_for(emu) if inbox_for is not None else None,
+        ),
         ledger=ledger,
         config=cfg,
     )
@@ -181,6 +192,8 @@ def make_memory_cluster(
     *,
     emulator: dict[str, Any] | None = None,
     quiet_errors: bool = True,
+    inbox: Inbox | None = None,
+    ledger_path: str = ":memory:",
     **config: Any,
 ) -> MemoryCluster:
     """Like ``make_cluster``, on the in-memory backend with the same model settings."""
@@ -190,13 +203,15 @@ def make_memory_cluster(
     memory = build_memory_provider(
         cfg, clock, _settings(profile, emulator, quiet_errors), observer=metrics.api_call
     )
-    ledger = Ledger(":memory:")
+    ledger = Ledger(ledger_path)
     # Probes go to the memory model, as the runtime sends them for a memory config.
     health = build_health(memory_prober(cfg, memory), clock, metrics)
     return MemoryCluster(
         memory=memory,
         clock=clock,
-        autoscaler=Autoscaler(cfg, memory, ledger, clock, metrics=metrics, health=health),
+        autoscaler=Autoscaler(
+            cfg, memory, ledger, clock, metrics=metrics, health=health, inbox=inbox
+        ),
         ledger=ledger,
         config=cfg,
     )

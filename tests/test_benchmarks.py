@@ -42,6 +42,30 @@ def test_scale_up_benchmark_reports_its_figures() -> None:
     assert report["largest_tick_s"] >= 0
 
 
+def test_scale_up_benchmark_with_events_reports_its_figures() -> None:
+    report = _report("scale_up", "--nodes", "10", "--time-scale", "0.05", "--events", timeout=300)
+    assert report["events"] is True and report["confirmed_running"] == 10
+    assert report["duplicates"] == 0 and report["leaks"] == 0
+    assert report["targets"]["api_calls_per_node"] == 0.02
+
+
+def test_interruptions_benchmark_reports_both_runs_and_the_ratios() -> None:
+    report = _report("interruptions", "--nodes", "12", "--interruptions", "3", timeout=300)
+    fields = {
+        "capacity_seconds_lost",
+        "replaced_before_reclaim_share",
+        "describe_calls_per_node_hour",
+        "duplicates",
+        "leaks",
+    }
+    for name in ("events_off", "events_on"):
+        assert fields <= set(report[name])
+        assert report[name]["duplicates"] == 0 and report[name]["leaks"] == 0
+    assert report["events_off"]["replaced_before_reclaim_share"] == 0
+    assert report["events_on"]["replaced_before_reclaim_share"] > 0
+    assert report["capacity_lost_ratio"] >= 0 and report["describe_calls_ratio"] < 1
+
+
 def test_capacity_benchmark_reports_its_figures() -> None:
     report = _report("capacity", "--nodes", "30", "--time-scale", "0.05", timeout=300)
     assert report["confirmed_running"] == 30

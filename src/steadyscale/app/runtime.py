@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from steadyscale.app.eventsource import EMULATOR_CREDENTIALS, Inbox, open_inbox
 from steadyscale.app.loading import model_settings
 from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
 from steadyscale.app.replication import Fence, Replication, build_replication
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("steadyscale.runtime")
 
-EMULATOR_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
 
 @dataclass
 class Runtime:
@@ -62,6 +61,7 @@ class Runtime:
     health: HealthChecker
     emulator: Emulator | None = None  # only with provider.type emulator
     replication: Replication | None = None  # only for replicas on a PostgreSQL ledger
+    inbox: Inbox | None = None  # EC2's events, with an events block
 
     def ground_truth(self) -> list[TrackedInstance] | None:
         """Every instance as it really is, gone ones included, from the memory model or the
@@ -73,9 +73,9 @@ class Runtime:
         return None
 
     def close(self) -> None:
-        self.health.close()
-        if self.replication is not None:
-            self.replication.close()
+        for closing in (self.health, self.inbox, self.replication):
+            if closing is not None:
+                closing.close()
         self.ledger.close()
         if self.emulator is not None:
             self.emulator.stop()
@@ -126,6 +126,7 @@ def build_autoscaler(
         on_event=on_event,
         crash=crashpoint,
         stop_on=replication.stop_on if replication is not None else (),
+        inbox=open_inbox(runtime),
     )
 
 

@@ -2,6 +2,7 @@
 own model. Other packages import these names from here."""
 
 from steadyscale.config.api import ApiConfig
+from steadyscale.config.events import EventsConfig
 from steadyscale.config.ha import HaConfig, check_replica_id, default_replica_id
 from steadyscale.config.loading import (
     describe_validation_error,
@@ -30,6 +31,7 @@ __all__ = [
     "ApiConfig",
     "ClusterConfig",
     "DatabaseURL",
+    "EventsConfig",
     "HaConfig",
     "HealthCheck",
     "LedgerLocation",

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from steadyscale.config.api import ApiConfig
 from steadyscale.config.base import StrictModel
+from steadyscale.config.events import EventsConfig
 from steadyscale.config.ha import HaConfig
 from steadyscale.config.location import is_url, url_problem
 from steadyscale.config.metrics import MetricsConfig
@@ -130,6 +131,12 @@ class ClusterConfig(StrictModel):
         "apply. Ignored with a SQLite ledger.",
     )
     provider: Provider = Field(description="Where the instances run: see `provider` below.")
+    events: EventsConfig | None = Field(
+        default=None,
+        description="Optional: learn from EC2's events (state changes, spot interruption "
+        "warnings, rebalance recommendations, scheduled retirements) through an SQS queue; "
+        "see `events` below and the user guide. Without it the loop polls only, as before.",
+    )
     available_node_types: dict[str, NodeType] = Field(
         description="Node types by name: see `available_node_types.<name>` below."
     )
@@ -205,6 +212,12 @@ class ClusterConfig(StrictModel):
         if self.listing_interval_seconds >= self.visibility_timeout_seconds:
             raise ValueError(
                 f"listing_interval_seconds ({self.listing_interval_seconds:g}) must be below "
+                f"visibility_timeout_seconds ({self.visibility_timeout_seconds:g})"
+            )
+        full = self.events.full_listing_interval_seconds if self.events else None
+        if full is not None and full >= self.visibility_timeout_seconds:
+            raise ValueError(
+                f"events.full_listing_interval_seconds ({full:g}) must be below "
                 f"visibility_timeout_seconds ({self.visibility_timeout_seconds:g})"
             )
         times = [step.at_seconds for step in self.scenario]

@@ -83,7 +83,10 @@ def reconcile(
     retiring: Retiring = NOT_RETIRING,
     former_names: frozenset[str] = frozenset(),
     usage: Usage = NO_USAGE,
+    warned: frozenset[str] = frozenset(),
 ) -> Actions:
+    """``warned``: nodes EC2 warned it will reclaim; out of the scheduler's view at once
+    (their demand goes elsewhere, a replacement launches now), left for EC2 to take."""
     plan = _Plan()
     _mirror(plan, records, observation, now, config)
     _check_readiness(plan, records, config, health or {})
@@ -101,6 +104,7 @@ def reconcile(
         unavailable_types=unavailable_types,
         retiring=retiring,
         usage=usage,
+        warned=warned,
     )
     dropped = set(decision.drop)
     chosen = [v for v in views if v.node_id in dropped] if dropped else []
@@ -134,6 +138,7 @@ def _schedule(
     unavailable_types: frozenset[str],
     retiring: Retiring,
     usage: Usage,
+    warned: frozenset[str],
 ) -> tuple[list[NodeView], Decision]:
     """The scheduler's view of the active nodes as this reconcile leaves them, and its
     decision."""
@@ -149,7 +154,7 @@ def _schedule(
             r.node_id in reasons,
         )
         for r in records
-        if status_after[r.node_id] in ACTIVE
+        if status_after[r.node_id] in ACTIVE and r.node_id not in warned
     ]
     decision = schedule(
         SchedulingInput(
@@ -201,7 +206,7 @@ def _mirror(
             shown = observation.instances.get(record.instance_id)
             if shown is not None and unchanged(record, shown):
                 seen_as_before.append(record.node_id)
-            else:
+            elif shown is not None or observation.judges(record.instance_id):
                 move = observe(record, shown, now, config, observation.listing_complete)
                 if move is not None:
                     moves.append(move)

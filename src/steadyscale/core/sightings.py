@@ -34,6 +34,14 @@ class Observation:
 
     instances: Mapping[str, CloudInstance]
     listing_complete: bool  # the cluster listing succeeded (all pages)
+    # The instance ids looked up this tick; None: every node in motion was. Without a
+    # complete listing, a node neither asked for nor shown (an event showed others) is not
+    # judged by its absence: a missing event is never evidence.
+    asked: frozenset[str] | None = None
+
+    def judges(self, instance_id: str) -> bool:
+        """Whether this observation may conclude anything from ``instance_id``'s absence."""
+        return self.listing_complete or self.asked is None or instance_id in self.asked
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class TrackedInstance:
     terminate_requested_at: float | None = None
     terminated_at: float | None = None
     interrupted: bool = False
+    impaired: bool = False  # its status checks fail (DescribeInstanceStatus)
     tag_ready_at: dict[str, float] = field(default_factory=dict)
     history: list[tuple[float, str, str]] = field(default_factory=list)
 
@@ -109,6 +110,7 @@ class TrackedInstance:
             "terminate_requested_at": self.terminate_requested_at,
             "terminated_at": self.terminated_at,
             "interrupted": self.interrupted,
+            "impaired": self.impaired,
             "history": [
                 {"at": at, "state": state, "reason": reason} for at, state, reason in self.history
             ],

@@ -1,5 +1,6 @@
 """One region of EC2, as the model keeps it: each instance's true lifecycle (pending ->
-running -> shutting-down -> terminated -> gone) on a timeline of events, launches and ids.
+running -> shutting-down -> terminated -> gone) on a timeline of events, launches and ids,
+and what EC2 tells a listener of it (``notices``: events through EventBridge).
 
 A backend (moto behind HTTP, or the in-memory store) asks it what a caller may see
 (``visibility``), what throttles or fails a call (``gate``) and how many instances a launch
@@ -9,11 +10,9 @@ argument, randomness from streams seeded per region, so a run is reproducible fr
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import random
 from collections.abc import Iterable
-from enum import StrEnum
 
 from steadyscale.ec2model import pricing, templates
 from steadyscale.ec2model.capacity import CapacityBook
@@ -28,31 +27,35 @@ from steadyscale.ec2model.instances import (
     private_ip,
 )
 from steadyscale.ec2model.launch import Launch, LaunchRefusedError
+from steadyscale.ec2model.notices import Notices
 from steadyscale.ec2model.settings import EmulatorSettings, Operation
+from steadyscale.ec2model.timeline import NOTICES, EventKind, Timeline
 from steadyscale.ec2model.visibility import Visibility
 
-
-class EventKind(StrEnum):
-    BOOTED = "booted"
-    SHUTDOWN_DONE = "shutdown_done"
-    INTERRUPT = "interrupt"
-    EXPIRE = "expire"
+# The account the model's events name when its backend has none of its own.
+DEFAULT_ACCOUNT = "123456789012"
 
 
 class RegionModel:
     """Ground truth and fault state of one region of one emulated account."""
 
-    def __init__(self, settings: EmulatorSettings, region: str, *, start: float = 0.0) -> None:
+    def __init__(
+        self,
+        settings: EmulatorSettings,
+        region: str,
+        *,
+        start: float = 0.0,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> None:
         self.settings = settings
         self.region = region
         seed = f"{settings.seed}/{region}"
         self._seed = seed
         self._launch_seq = itertools.count()
         self._id_rng = random.Random(f"{seed}/ids")
-        self._event_seq = itertools.count()
         self.instances: dict[str, TrackedInstance] = {}
         self.gone: dict[str, TrackedInstance] = {}
-        self._events: list[tuple[float, int, str, EventKind]] = []
+        self.timeline = Timeline()
         self.gate = CallGate(settings, seed)
         self.capacity = CapacityBook(settings.capacity, random.Random(f"{seed}/capacity"), seed)
         self.prices = pricing.PriceBook(settings.market, seed, start)
@@ -62,6 +65,15 @@ class RegionModel:
             instances=self.instances,
             gone=self.gone,
             rng=random.Random(f"{seed}/stale"),
+        )
+        self.notices = Notices(
+            settings,
+            region=region,
+            account=account,
+            seed=seed,
+            instances=self.instances,
+            visibility=self.visibility,
+            schedule=self.timeline.schedule,
         )
         self.created_at = start
         # What a node health probe of an instance answers, when a test has set it.
@@ -86,13 +98,12 @@ class RegionModel:
     # ---------------------------------------------------------------- time
 
     def _schedule(self, at: float, instance_id: str, kind: EventKind) -> None:
-        heapq.heappush(self._events, (at, next(self._event_seq), instance_id, kind))
+        self.timeline.schedule(at, instance_id, kind)
 
     def advance(self, now: float) -> list[StateChange]:
         """Apply every event due by ``now``, in time order; return the changes to mirror."""
         changes: list[StateChange] = []
-        while self._events and self._events[0][0] <= now:
-            at, _, instance_id, kind = heapq.heappop(self._events)
+        for at, instance_id, kind in self.timeline.pop_due(now):
             change = self._apply_event(at, instance_id, kind)
             if change is not None:
                 changes.append(change)
@@ -108,6 +119,13 @@ class RegionModel:
             return self._set_state(inst, InstanceState.RUNNING, at, "boot finished")
         if kind is EventKind.INTERRUPT:
             return self._interrupt(inst, at)
+        if kind in NOTICES:
+            self.notices.apply(kind, inst, at)
+            return None
+        if kind is EventKind.RETIRE:
+            if inst.state not in ACTIVE_STATES:
+                return None
+            return self._begin_shutdown(inst, at, "scheduled retirement")
         if kind is EventKind.SHUTDOWN_DONE:
             if inst.state is not InstanceState.SHUTTING_DOWN:
                 return None
@@ -139,6 +157,7 @@ class RegionModel:
             self.capacity.release(inst)
         elif not was_active and state in ACTIVE_STATES:
             self.capacity.occupy(inst)
+        self.notices.state_changed(inst, at)
         return StateChange(inst.instance_id, old, state, reason)
 
     def _begin_shutdown(self, inst: TrackedInstance, at: float, reason: str) -> StateChange:
@@ -207,11 +226,12 @@ class RegionModel:
             inst.history.append((now, InstanceState.PENDING.value, "RunInstances"))
             self.instances[instance_id] = inst
             self.capacity.occupy(inst)
+            self.notices.state_changed(inst, now)
             self._schedule(now + settings.boot.sample(rng), instance_id, EventKind.BOOTED)
+            interrupt_at = None
             if launch.market == "spot" and spot_rate > 0:
-                self._schedule(
-                    now + rng.expovariate(spot_rate / 3600.0), instance_id, EventKind.INTERRUPT
-                )
+                interrupt_at = now + rng.expovariate(spot_rate / 3600.0)
+            self.notices.plan_launch(inst, now, interrupt_at)  # and the interruption
         self.gate.consume_resources("RunInstances", len(instance_ids), now)
 
     # ---------------------------------------------------------------- mutations

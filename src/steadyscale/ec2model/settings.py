@@ -1,4 +1,4 @@
-"""The emulator's knobs: delay distributions, faults, throttling, capacity, and profiles.
+"""The emulator's knobs: delays, faults, throttling, capacity, events, and profiles.
 
 Settings come from a profile (``none``, ``realistic``, ``harsh``), then a YAML file, then
 ``key.path=value`` overrides; each layer changes only what it names. Every value is
@@ -21,6 +21,7 @@ from pydantic import (
 from steadyscale.config.loading import describe_validation_error, read_yaml_file
 from steadyscale.ec2model.distribution import Distribution
 from steadyscale.ec2model.distribution import Strict as _Strict
+from steadyscale.ec2model.event_settings import Events
 from steadyscale.errors import ConfigError
 from steadyscale.retries.tokenbucket import EC2_REQUEST_BUCKETS as EC2_REQUEST_DEFAULTS
 from steadyscale.retries.tokenbucket import EC2_RESOURCE_BUCKETS as EC2_RESOURCE_DEFAULTS
@@ -262,12 +263,38 @@ class EmulatorSettings(_Strict):
         default=Errors(), description="Server errors, lost responses and timeouts."
     )
     spot: Spot = Field(default=Spot(), description="Spot interruptions.")
+    events: Events = Field(
+        default=Events(),
+        description="What EC2 emits through EventBridge (warnings, rebalance, retirement, "
+        "impaired checks) and how the bus delivers it.",
+    )
 
     def visibility_for(self, operation: Operation) -> Distribution:
         return self.visibility_by_operation.get(operation, self.visibility)
 
 
 PROFILES: tuple[str, ...] = ("none", "realistic", "harsh")
+
+
+# What EventBridge's delivery does in the built-in profiles (at least once, no order).
+_REALISTIC_EVENTS: dict[str, Any] = {
+    "rebalance": {"probability": 0.5},
+    "delivery": {
+        "delay": {"median": 0.5, "p99": 5, "max": 20},
+        "duplicate_probability": 0.01,
+        "reorder_probability": 0.01,
+        "loss_probability": 0.001,
+    },
+}
+_HARSH_EVENTS: dict[str, Any] = {
+    "rebalance": {"probability": 0.5},
+    "delivery": {
+        "delay": {"median": 2, "p99": 30, "max": 60},
+        "duplicate_probability": 0.05,
+        "reorder_probability": 0.05,
+        "loss_probability": 0.01,
+    },
+}
 
 
 def profile_values(name: str) -> dict[str, Any]:
@@ -295,6 +322,7 @@ def profile_values(name: str) -> dict[str, Any]:
                 "timeout_seconds": 5,
             },
             "spot": {"interruption_rate_per_hour": 0.05},
+            "events": _REALISTIC_EVENTS,
         }
     if name == "harsh":
         return {
@@ -317,6 +345,7 @@ def profile_values(name: str) -> dict[str, Any]:
                 "timeout_seconds": 5,
             },
             "spot": {"interruption_rate_per_hour": 0.5},
+            "events": _HARSH_EVENTS,
         }
     raise ConfigError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
 

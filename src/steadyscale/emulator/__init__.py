@@ -1,9 +1,11 @@
 """An EC2 endpoint that behaves like real EC2: eventually consistent, throttled, faulty.
 
-moto's EC2 does the bookkeeping (``ec2``, the only user of moto's private API); the model
-(``steadyscale.ec2model``) decides what a caller may see and when; ``dispatch`` is the WSGI
-application each request goes through, ``control`` serves the ground truth and fault
-injection, and ``server`` serves it all on 127.0.0.1 (``Emulator``). The server, and with
+moto's EC2 does the bookkeeping (``ec2``, with ``messaging`` the only users of moto's
+private API); the model (``steadyscale.ec2model``) decides what a caller may see and when,
+and what EC2 tells a listener; ``messaging`` serves moto's SQS and EventBridge on the same
+endpoint and routes EC2's events through the bus; ``dispatch`` is the WSGI application
+each request goes through, ``control`` serves the ground truth and fault injection, and
+``server`` serves it all on 127.0.0.1 (``Emulator``). The server, and with
 it moto, is imported only when ``Emulator`` is first used, so code that only reads
 emulator settings stays quick to start.
 """

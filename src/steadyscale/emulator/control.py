@@ -1,5 +1,7 @@
-"""The emulator's control surface: ground truth, the call log, the settings, fault
-injection, spot interruption, node health, and the drain calls a workload would receive.
+"""The emulator's control surface: ground truth (instances, and every event emitted), the
+call log, the settings, fault injection, spot interruption and its warning, rebalance
+recommendations, scheduled retirements, impaired status checks, node health, and the
+drain calls a workload would receive.
 ``Emulator`` offers it to Python; ``serve`` offers it over HTTP as JSON under
 ``/_steadyscale/`` (loopback only, like the endpoint).
 """
@@ -62,6 +64,40 @@ class Control:
             changes = [c for i in instance_ids if (c := records.model.interrupt(i, now))]
             records.mirror(changes)
             return [c.instance_id for c in changes]
+
+    def events(self, region: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The events EC2 and AWS Health emitted in the region (the last ``limit`` of
+        those kept), each with its delivery."""
+        with self.ec2.region_now(region) as (records, _):
+            kept = list(records.model.notices.feed.records)
+        shown = kept if limit is None else kept[-limit:] if limit > 0 else []
+        return [e.to_json() for e in shown]
+
+    def event_counts(self, region: str) -> dict[str, Any]:
+        """Exact counts of the events emitted in the region, and of their faults."""
+        with self.ec2.region_now(region) as (records, _):
+            return records.model.notices.feed.summary()
+
+    def warn(self, region: str, instance_ids: list[str]) -> list[str]:
+        """Warn of spot interruptions now; EC2 interrupts after the warning's lead."""
+        with self.ec2.region_now(region) as (records, now):
+            return records.model.notices.warn(instance_ids, now)
+
+    def rebalance(self, region: str, instance_ids: list[str]) -> list[str]:
+        """Emit rebalance recommendations for the instances now."""
+        with self.ec2.region_now(region) as (records, now):
+            return records.model.notices.recommend_rebalance(instance_ids, now)
+
+    def retire(self, region: str, instance_ids: list[str], lead: float | None = None) -> list[str]:
+        """Announce scheduled retirements now (AWS Health); EC2 takes each instance
+        ``lead`` emulated seconds later (drawn from the settings when None)."""
+        with self.ec2.region_now(region) as (records, now):
+            return records.model.notices.retire(instance_ids, now, lead)
+
+    def impair(self, region: str, instance_ids: list[str], impaired: bool = True) -> list[str]:
+        """Make the instances' status checks fail (or pass again)."""
+        with self.ec2.region_now(region) as (records, _):
+            return records.model.notices.impair(instance_ids, impaired)
 
     def inject(self, region: str, fault: Fault, action: str = "*", count: int = 1) -> None:
         """Make the next ``count`` calls of ``action`` (or any, with ``*``) hit ``fault``;
@@ -132,6 +168,44 @@ class Control:
         ids = _instance_ids(body)
         return {"interrupted": self.interrupt(_region(body, region), ids)}
 
+    def _events(self, request: Request, region: str) -> Any:
+        raw = request.args.get("limit")
+        limit = None if raw is None else int(raw)
+        return {
+            "region": region,
+            "now": self.ec2.clock.now(),
+            **self.event_counts(region),
+            "events": self.events(region, limit),
+        }
+
+    def _warn(self, request: Request, region: str) -> Any:
+        body = _body(request, ("instance_ids", "region"))
+        return {"warned": self.warn(_region(body, region), _instance_ids(body))}
+
+    def _rebalance(self, request: Request, region: str) -> Any:
+        body = _body(request, ("instance_ids", "region"))
+        return {"recommended": self.rebalance(_region(body, region), _instance_ids(body))}
+
+    def _retire(self, request: Request, region: str) -> Any:
+        body = _body(request, ("instance_ids", "lead_seconds", "region"))
+        lead = body.get("lead_seconds")
+        if lead is not None and (
+            isinstance(lead, bool) or not isinstance(lead, int | float) or lead < 0
+        ):
+            raise ControlRequestError(
+                f"lead_seconds: give a number of seconds >= 0 (or null), got {_kind(lead)}"
+            )
+        ids = _instance_ids(body)
+        return {"retiring": self.retire(_region(body, region), ids, lead)}
+
+    def _impair(self, request: Request, region: str) -> Any:
+        body = _body(request, ("instance_ids", "impaired", "region"))
+        impaired = body.get("impaired", True)
+        if not isinstance(impaired, bool):
+            raise ControlRequestError(f"impaired: give true or false, got {_kind(impaired)}")
+        ids = self.impair(_region(body, region), _instance_ids(body), impaired)
+        return {"instance_ids": ids, "impaired": impaired}
+
     def _get_node_health(self, request: Request, region: str) -> Any:
         instance_id = request.args["instance_id"]
         return {"instance_id": instance_id, "healthy": self.node_health(region, instance_id)}
@@ -175,6 +249,11 @@ _ROUTES: dict[tuple[str, str], Callable[[Control, Request, str], Any]] = {
     ("calls", "GET"): Control._calls,
     ("settings", "GET"): Control._settings,
     ("interrupt", "POST"): Control._interrupt,
+    ("events", "GET"): Control._events,
+    ("warn", "POST"): Control._warn,
+    ("rebalance", "POST"): Control._rebalance,
+    ("retire", "POST"): Control._retire,
+    ("impair", "POST"): Control._impair,
     ("node-health", "GET"): Control._get_node_health,
     ("node-health", "POST"): Control._set_node_health,
     ("faults", "POST"): Control._faults,

@@ -1,7 +1,8 @@
 """The emulator's WSGI dispatch: each EC2 request is parsed, passes the model's gate
 (throttling, then faults), is answered by the model over moto, timed, written to the call
 log with the replica that sent it (its User-Agent) and sent (or, on a timeout fault, held
-and dropped). ``/_steadyscale/`` paths go to the control API.
+and dropped). ``/_steadyscale/`` paths go to the control API; SQS and EventBridge requests
+(told apart by the service their signature names) to moto's backends of the same account.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from steadyscale.ec2model.calllog import CallLog, CallRecord, replica_of
+from steadyscale.ec2model.events import EmittedEvent
 from steadyscale.ec2model.gate import Fault
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.emulator.control import CONTROL_PREFIX, Control, WsgiStartResponse
 from steadyscale.emulator.ec2 import Ec2Call, MotoEC2, RegionRecords
+from steadyscale.emulator.messaging import MotoMessaging, service_of
+from steadyscale.emulator.messaging.bus import route
+from steadyscale.emulator.messaging.pump import Pump
 from steadyscale.emulator.outcome import Outcome, ec2_error, refused
 from steadyscale.retries.clock import Clock
 
@@ -32,6 +37,9 @@ class EmulatorApp:
         self.clock = clock
         self.calls = CallLog()
         self.ec2 = MotoEC2(settings, clock)
+        self.messaging = MotoMessaging(self.ec2.account_id, self.ec2.lock, settings.time_scale)
+        self.ec2.deliver = self._route
+        self._pump = Pump(self.pump)
         self.control = Control(self.ec2, self.calls)
 
     @property
@@ -39,10 +47,31 @@ class EmulatorApp:
         """The account moto keeps this emulator's backends under."""
         return self.ec2.account_id
 
+    def _route(self, region: str, events: list[EmittedEvent]) -> None:
+        route(self.account_id, region, events)
+
+    def pump(self) -> None:
+        """Move every region's timeline to now: its due events go to the bus."""
+        for name in self.ec2.region_names():
+            with self.ec2.region_now(name):
+                pass
+
+    def close(self) -> None:
+        """Stop delivering events; drop moto's backends of this emulator's account."""
+        self._pump.stop()
+        self.ec2.close()
+        self.messaging.close()
+
     def __call__(self, environ: dict[str, Any], start_response: WsgiStartResponse) -> Any:
         path = environ.get("PATH_INFO", "/")
         if path.startswith(CONTROL_PREFIX):
             return self.control.serve(environ, start_response)
+        service = service_of(environ)
+        if service is not None:
+            # What fell due by now reaches the queues before the caller looks at them.
+            self.pump()
+            self._pump.start()
+            return _send(start_response, self.messaging.answer(service, environ))
         started = time.perf_counter()
         sender = _Sender(replica_of(environ.get("HTTP_USER_AGENT")), self.clock.now())
         call = self.ec2.parse(environ)

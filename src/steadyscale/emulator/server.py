@@ -1,6 +1,7 @@
-"""The emulator's lifecycle: an EC2 endpoint on 127.0.0.1 served from a background thread
-(bind first, so a busy port is a clear error), stopped cleanly, with conveniences for tests
-and scripts: a boto3 client, the ground truth, the call log, faults and interruptions.
+"""The emulator's lifecycle: an EC2 endpoint (with SQS and EventBridge) on 127.0.0.1 served
+from a background thread (bind first, so a busy port is a clear error), stopped cleanly,
+with conveniences for tests and scripts: boto3 clients, the ground truth, the call log,
+faults and interruptions.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class Emulator:
             self._listener = None
         self._server = None
         self._serving = None
-        self.app.ec2.close()
+        self.app.close()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the CLI's mode)."""
@@ -130,12 +131,14 @@ class Emulator:
 
     # ------------------------------------------------------------ conveniences
 
-    def client(self, region: str = "us-east-1", **config: Any) -> Any:
-        """A boto3 EC2 client for this endpoint, with dummy credentials."""
+    def client(self, region: str = "us-east-1", *, service: str = "ec2", **config: Any) -> Any:
+        """A boto3 client of ``service`` (``ec2``, ``sqs`` or ``events``) for this endpoint,
+        with dummy credentials."""
         options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": 1}}
         options.update(config)
-        return boto3.client(
-            "ec2",
+        make: Any = boto3.client  # the service is a runtime choice, not one of its literals
+        return make(
+            service,
             region_name=region,
             endpoint_url=self.endpoint_url,
             aws_access_key_id="testing",
@@ -165,6 +168,31 @@ class Emulator:
     def interrupt(self, instance_ids: list[str], region: str = "us-east-1") -> list[str]:
         """Interrupt instances now, as EC2 reclaims spot capacity."""
         return self.app.control.interrupt(region, instance_ids)
+
+    def events(self, region: str = "us-east-1") -> list[dict[str, Any]]:
+        """Ground truth of events: every one EC2 and AWS Health emitted, with its delivery
+        (due and delivered times; lost, duplicated, reordered)."""
+        return self.app.control.events(region)
+
+    def warn(self, instance_ids: list[str], region: str = "us-east-1") -> list[str]:
+        """Warn of spot interruptions now; EC2 interrupts ``events.warning_seconds`` later."""
+        return self.app.control.warn(region, instance_ids)
+
+    def recommend_rebalance(self, instance_ids: list[str], region: str = "us-east-1") -> list[str]:
+        """Emit rebalance recommendations for the instances now."""
+        return self.app.control.rebalance(region, instance_ids)
+
+    def retire(
+        self, instance_ids: list[str], lead: float | None = None, region: str = "us-east-1"
+    ) -> list[str]:
+        """Announce scheduled retirements now; EC2 takes the instances ``lead`` later."""
+        return self.app.control.retire(region, instance_ids, lead)
+
+    def impair(
+        self, instance_ids: list[str], impaired: bool = True, region: str = "us-east-1"
+    ) -> list[str]:
+        """Make the instances' status checks fail (DescribeInstanceStatus: impaired)."""
+        return self.app.control.impair(region, instance_ids, impaired)
 
     def inject(
         self, fault: Fault | str, action: str = "*", count: int = 1, region: str = "us-east-1"

@@ -11,18 +11,19 @@ as it arrives.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from steadyscale.config import ClusterConfig
 from steadyscale.core.feasibility import explain_infeasible
 from steadyscale.core.health import HealthVerdict
 from steadyscale.core.lifecycle import UP, NodeRecord
-from steadyscale.core.reconciler import Actions, reconcile
+from steadyscale.core.reconciler import Actions, Observation, reconcile
 from steadyscale.loop.book import NodeBook
 from steadyscale.loop.carried import CarriedNodes
 from steadyscale.loop.drain import Drainer
+from steadyscale.loop.eventful import NoEvents, events_for
 from steadyscale.loop.hooks import CrashHook, no_crash
+from steadyscale.loop.inbox import Inbox
 from steadyscale.loop.launcher import Launcher, new_id
 from steadyscale.loop.mover import Mover
 from steadyscale.loop.observer import Observer
@@ -36,6 +37,7 @@ from steadyscale.loop.report import (
     summarize,
 )
 from steadyscale.loop.retirement import Retirement
+from steadyscale.loop.running import Ticking
 from steadyscale.loop.strangers import Strangers
 from steadyscale.loop.terminator import Terminator
 from steadyscale.ops.health import HealthChecker
@@ -47,7 +49,7 @@ from steadyscale.store.ledger import Ledger
 log = logging.getLogger("steadyscale.autoscaler")
 
 
-class Autoscaler:
+class Autoscaler(Ticking):
     """One cluster's loop. Its collaborators are built by the caller (``app.runtime``):
     the provider, the ledger, the clock, the metrics, the health checker, the crash hook."""
 
@@ -64,6 +66,7 @@ class Autoscaler:
         new_ids: Callable[[str], str] = new_id,
         crash: CrashHook = no_crash,
         stop_on: tuple[type[Exception], ...] = (),
+        inbox: Inbox | None = None,
     ) -> None:
         self.provider = provider
         # Errors that end a tick and reach the caller: a replica that may no longer act
@@ -102,6 +105,7 @@ class Autoscaler:
         self.drainer = Drainer(
             config, self.book, reporter=self.reporter, metrics=metrics, clock=clock
         )
+        self.events = self._listen(config, inbox, metrics)
         self.config = config
 
     @property
@@ -177,19 +181,13 @@ class Autoscaler:
         deadline = now + self.config.max_tick_seconds
         demand = self.ledger.demand()
         report.demanded_bundles = sum(item.count for item in demand)
-        # Observe.
         former = self.carried.names()
-        observation = self.observer.observe(self.book.records.values(), report, former)
+        observation = self._observe(report, former)
         complete = observation is not None and observation.listing_complete
         requests = {r.request_id: r for r in self.ledger.requests(open_only=True)}
         waiting = self.book.waiting_by_request()  # one pass a tick
         self.offerings.expire(now)
-        verdicts: dict[str, HealthVerdict] = {}
-        if self._checked:
-            verdicts = self.health.poll(
-                (r for r in self.book.records.values() if r.status in UP),
-                self.config.available_node_types,
-            )
+        verdicts = self._verdicts()
         # Decide.
         actions = reconcile(
             now=now,
@@ -201,12 +199,14 @@ class Autoscaler:
             unavailable_types=self.offerings.unavailable_types(),
             known_instance_ids=frozenset(self.book.known_ids),
             health=verdicts,
-            retiring=self.retirement.retiring(report),
+            retiring=self.events.retiring(self.retirement.retiring(report)),
             former_names=former,
             usage=self.drainer.usage(now),
+            warned=self.events.warned(),
         )
         # Act.
         self.mover.apply(actions.moves, report)
+        self.events.moved(actions.moves, report)
         self.book.saw(actions.seen, now)
         self._unknown_instances(actions, report, now, complete=complete)
         report.unmet = actions.decision.unmet
@@ -217,12 +217,8 @@ class Autoscaler:
         report.infeasible = sum(i.count for i in report.infeasible_demand)
         self.infeasible.note(report)
         self.terminator.cancel(actions.cancel, report)
-        for node_id, why in actions.unhealthy.items():
-            record = self.book.records[node_id]
-            self.metrics.unhealthy_replaced.labels(record.node_type).inc()
-            self.reporter.emit(report, "unhealthy", f"{node_id} ({record.instance_id}) {why}", 1)
         if self.clock.now() < deadline:
-            self._terminate(actions, report)
+            self._terminate(actions, report, now)
         if self.clock.now() < deadline:
             self.launcher.resend(requests, waiting, report, deadline)
         if self.clock.now() < deadline:
@@ -232,17 +228,61 @@ class Autoscaler:
         if complete:
             self.book.forget_finished(now)
             self.carried.prune(self.book.records)
+            self.events.forget_finished()
 
-    def _terminate(self, actions: Actions, report: TickReport) -> None:
+    def _observe(self, report: TickReport, former: frozenset[str]) -> Observation | None:
+        """EC2's events first, then the listing or lookups they leave to do, together."""
+        self.events.collect(self.book.records, report)
+        records = self.book.records.values()
+        interval = self.events.listing_interval()
+        observation = self.observer.observe(records, report, former, interval)
+        return self.events.observation(observation, report)
+
+    def _verdicts(self) -> dict[str, HealthVerdict]:
+        """Health checks are polled only when some node type has one."""
+        if not self._checked:
+            return {}
+        return self.health.poll(
+            (r for r in self.book.records.values() if r.status in UP),
+            self.config.available_node_types,
+        )
+
+    def _terminate(self, actions: Actions, report: TickReport, now: float) -> None:
         """Terminate what the decision lets go: running nodes through their drain (those
-        drained by now go too), the others at once."""
+        drained by now go too), the others at once; the unhealthy are told; and the warned
+        nodes EC2 has not taken well past their deadline."""
+        for node_id, why in actions.unhealthy.items():
+            record = self.book.records[node_id]
+            self.metrics.unhealthy_replaced.labels(record.node_type).inc()
+            self.reporter.emit(report, "unhealthy", f"{node_id} ({record.instance_id}) {why}", 1)
         terminate = self.retirement.release(actions.terminate, actions.retired, report)
         reasons = {**actions.unhealthy, **actions.retired}
         terminate = self.drainer.route(terminate, reasons, report)
         self.drainer.asked(report)
         drained = self.drainer.ready()
         reasons.update(self.drainer.reasons)
-        self.terminator.terminate([*terminate, *drained], report, reasons)
+        overdue = self.events.overdue(now)
+        reasons.update(overdue)
+        self.terminator.terminate(
+            [*dict.fromkeys([*terminate, *drained, *overdue])], report, reasons
+        )
+
+    def _listen(self, config: ClusterConfig, inbox: Inbox | None, metrics: Metrics) -> NoEvents:
+        """EC2's events, read from ``inbox`` with an ``events`` block: else seams doing nothing."""
+        return events_for(
+            config,
+            inbox,
+            self.book,
+            self.offerings,
+            self.reporter,
+            metrics=metrics.events,
+            provider=self.provider,
+            on_warning=self._warned,
+        )
+
+    def _warned(self, records: Sequence[NodeRecord], report: TickReport) -> None:
+        """EC2 will reclaim these nodes: their drain runs now (EC2's termination ends it)."""
+        self.drainer.warn([r.node_id for r in records], report)
 
     def _unknown_instances(
         self, actions: Actions, report: TickReport, now: float, *, complete: bool
@@ -255,45 +295,8 @@ class Autoscaler:
             self.strangers.handle(actions.strangers, report, now)
         self.carried.leave_alone(actions.unclaimed)
 
-    # ------------------------------------------------------------------ run
-
-    def run(
-        self,
-        *,
-        stop: threading.Event | None = None,
-        until: Callable[[TickReport], bool] | None = None,
-        before_tick: Callable[[], None] | None = None,
-        max_ticks: int | None = None,
-    ) -> TickReport | None:
-        """Tick every ``loop_interval_seconds`` until ``stop`` is set or ``until`` says so."""
-        report: TickReport | None = None
-        ticks = 0
-        while not (stop is not None and stop.is_set()):
-            if before_tick is not None:
-                before_tick()
-            started = self.clock.now()
-            report = self.tick()
-            ticks += 1
-            if until is not None and until(report):
-                return report
-            if max_ticks is not None and ticks >= max_ticks:
-                return report
-            wait = self.config.loop_interval_seconds - (self.clock.now() - started)
-            if wait > 0:
-                self._wait(wait, stop)
-        return report
-
-    def _wait(self, seconds: float, stop: threading.Event | None) -> None:
-        if stop is None:
-            self.clock.sleep(seconds)
-            return
-        # Sleep in slices so a stop request is honoured promptly.
-        end = self.clock.now() + seconds
-        while not stop.is_set():
-            remaining = end - self.clock.now()
-            if remaining <= 0:
-                return
-            self.clock.sleep(min(remaining, 0.2))
+    def interval(self) -> float:
+        return self.config.loop_interval_seconds
 
 
 __all__ = ["Autoscaler", "Event", "TickReport"]

@@ -93,6 +93,9 @@ class LeaderGatedProvider:
     ) -> list[CloudInstance]:
         return self.inner.list_tagged(key, value, states)
 
+    def instance_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        return self.inner.instance_status(instance_ids)
+
     def calls_by_action(self) -> dict[str, int]:
         return self.inner.calls_by_action()
 

@@ -47,18 +47,23 @@ class Observer:
         records: Collection[NodeRecord],
         report: TickReport,
         former: Collection[str] = (),
+        events_interval: float | None = None,
     ) -> Observation | None:
         """The full cluster listing runs every ``listing_interval_seconds``, or when more
         nodes are in motion than one lookup covers; otherwise only nodes in motion are
         looked up (instance-id filter). Starting nodes the filter does not show after two
         ticks are also asked for by id, EC2's fastest view of a new instance. None when
         the calls failed and showed nothing. ``former``: cluster names some live node was
-        launched under (carried over); the full listing lists each of them too."""
+        launched under (carried over); the full listing lists each of them too. With events
+        flowing, ``events_interval`` replaces the listing's, and bounds how long a node in
+        motion goes unshown before a lookup (the observation says which ids it asked)."""
         now = self.clock.now()
         moving = [r for r in records if r.instance_id and r.status in _MOVING]
+        if events_interval is not None:  # the events move them meanwhile
+            moving = [r for r in moving if now - _last_shown(r) >= events_interval]
         full = (
             self._last_listing is None
-            or now - self._last_listing >= self.config.listing_interval_seconds
+            or now - self._last_listing >= (events_interval or self.config.listing_interval_seconds)
             or len(moving) > LOOKUP_BATCH
         )
         instances: dict[str, CloudInstance] = {}
@@ -82,23 +87,28 @@ class Observer:
         ]
         if wanted and not _fetch(self.provider.describe, wanted, instances, report, "lookup"):
             failed = True
-        if not failed:
-            straggle = 2 * self.config.loop_interval_seconds
-            stragglers = [
-                r.instance_id
-                for r in looked
-                if r.instance_id is not None
-                and r.instance_id not in instances
-                and r.status in _STRAGGLING
-                and r.launched_at is not None
-                and now - r.launched_at >= straggle
-            ]
-            if stragglers:
-                _fetch(self.provider.describe_by_id, stragglers, instances, report, "lookup by id")
+        stragglers = [] if failed else self._stragglers(looked, instances, now)
+        if stragglers:
+            _fetch(self.provider.describe_by_id, stragglers, instances, report, "lookup by id")
         self._count_late(looked, wanted, instances, failed)
         if failed and not instances:
             return None
-        return Observation(instances=instances, listing_complete=complete)
+        asked = None if events_interval is None else frozenset([*wanted, *stragglers])
+        return Observation(instances=instances, listing_complete=complete, asked=asked)
+
+    def _stragglers(
+        self, looked: list[NodeRecord], instances: dict[str, CloudInstance], now: float
+    ) -> list[str]:
+        """Starting nodes the filter has not shown two ticks after launch."""
+        return [
+            r.instance_id
+            for r in looked
+            if r.instance_id is not None
+            and r.instance_id not in instances
+            and r.status in _STRAGGLING
+            and r.launched_at is not None
+            and now - r.launched_at >= 2 * self.config.loop_interval_seconds
+        ]
 
     def _list(
         self,
@@ -135,6 +145,11 @@ class Observer:
         found_late = {i for i in self._not_visible if i in instances}
         self.metrics.lookups(not_visible=len(missing), found_late=len(found_late))
         self._not_visible = ((self._not_visible - found_late) & looked_ids) | missing
+
+
+def _last_shown(record: NodeRecord) -> float:
+    """When EC2 last showed the node (a listing, a lookup or an event), else its launch."""
+    return record.last_seen_at or record.launched_at or record.created_at
 
 
 def _fetch(

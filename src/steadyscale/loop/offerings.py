@@ -146,3 +146,21 @@ class OfferingBook:
         pool = self._request_pools.get(request_id or "")
         if pool is not None and pool.market == "spot":
             self.set_aside(node_type, pool, "interrupted", report)
+
+    def warned(self, node_type: str, request_id: str | None, report: TickReport) -> None:
+        """EC2 warned it will reclaim a spot node: its pool is set aside so the replacement
+        launches in another, unless no other is offered (then the same pool beats none)."""
+        pool = self._request_pools.get(request_id or "")
+        if (
+            pool is None
+            or pool.market != "spot"
+            or node_type not in self.config.available_node_types
+        ):
+            return
+        others = [
+            p
+            for p in self.pools(node_type)
+            if p != pool and (node_type, p) not in self._unavailable
+        ]
+        if others:
+            self.set_aside(node_type, pool, "spot interruption warning", report)

@@ -6,6 +6,10 @@ the instance and its volumes (aws:RequestTag), tags may only be written by RunIn
 itself (ec2:CreateAction), and only instances carrying the cluster tag can be terminated
 (ec2:ResourceTag). EC2's Describe actions take no resource-level scoping, so they are on
 "*". A test runs a full cycle on the emulator and checks the call log against this policy.
+
+With an ``events`` block, the daemon also reads its SQS queue (that queue only); the
+permissions of ``steadyscale events setup|teardown`` are separate statements, asked for
+with ``setup=True``, for whoever runs the setup rather than the daemon.
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ from typing import Any
 from steadyscale.config import ClusterConfig
 from steadyscale.core.instances import TAG_CLUSTER
 from steadyscale.ops.iam_fleet import fleet_statements
+from steadyscale.providers.event_rules import (
+    queue_account,
+    queue_arn,
+    queue_name,
+    rule_arn,
+    rule_prefix,
+)
 from steadyscale.providers.wire import TAGGED_AT_LAUNCH
 
 POLICY_VERSION = "2012-10-17"
@@ -118,8 +129,72 @@ def _pass_role(config: ClusterConfig) -> dict[str, Any] | None:
     }
 
 
-def build_policy(config: ClusterConfig, former_names: Collection[str] = ()) -> dict[str, Any]:
-    """The IAM policy document (as a dict) the daemon needs for ``config``.
+def _event_statements(config: ClusterConfig, *, setup: bool) -> list[dict[str, Any]]:
+    """The daemon's reads of its event queue (and, with ``setup``, what `events setup`
+    and `teardown` call); none without an ``events`` block."""
+    events = config.events
+    if events is None:
+        return []
+    region = config.provider.region
+    account = queue_account(events)
+    queue = queue_arn(region, account, queue_name(events))
+    # DeleteMessageBatch is authorised as sqs:DeleteMessage.
+    reads = ["sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    if events.queue_url is None:
+        reads.insert(0, "sqs:GetQueueUrl")  # the name is looked up once, at start
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ReadEventQueue", "Effect": "Allow", "Action": reads, "Resource": queue}
+    ]
+    if events.replace_impaired:
+        statements.append(
+            {
+                # Status checks of the cluster's nodes; Describe actions take no scoping.
+                "Sid": "DescribeInstanceStatus",
+                "Effect": "Allow",
+                "Action": "ec2:DescribeInstanceStatus",
+                "Resource": "*",
+            }
+        )
+    if setup:
+        statements += _setup_statements(region, account, queue, rule_prefix(config.cluster_name))
+    return statements
+
+
+def _setup_statements(region: str, account: str, queue: str, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "EventsSetupQueue",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:CreateQueue",
+                "sqs:DeleteQueue",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:SetQueueAttributes",
+            ],
+            "Resource": queue,
+        },
+        {
+            "Sid": "EventsSetupRules",
+            "Effect": "Allow",
+            "Action": [
+                "events:DeleteRule",
+                "events:DescribeRule",
+                "events:ListTargetsByRule",
+                "events:PutRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+            ],
+            "Resource": rule_arn(region, account, f"{prefix}-*"),
+        },
+    ]
+
+
+def build_policy(
+    config: ClusterConfig, former_names: Collection[str] = (), *, setup: bool = False
+) -> dict[str, Any]:
+    """The IAM policy document (as a dict) the daemon needs for ``config`` (and, with
+    ``setup``, what `steadyscale events setup|teardown` needs besides).
 
     ``former_names``: cluster names the ledger's live nodes were launched under before the
     cluster was carried over to its name; their instances keep that tag (EC2 cannot change
@@ -154,6 +229,7 @@ def build_policy(config: ClusterConfig, former_names: Collection[str] = ()) -> d
     pass_role = _pass_role(config)
     if pass_role is not None:
         statements.append(pass_role)
+    statements += _event_statements(config, setup=setup)
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 

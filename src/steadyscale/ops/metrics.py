@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from steadyscale.core.feasibility import Infeasible
 from steadyscale.core.lifecycle import TERMINAL, NodeRecord, Status
 from steadyscale.errors import SteadyscaleError
+from steadyscale.ops.event_metrics import EventMetrics
 from steadyscale.ops.gauges import CostGauge, DemandGauges, LeaderGauges
 from steadyscale.ops.serving import ServerThread
 from steadyscale.providers.protocol import ApiCall
@@ -60,6 +61,7 @@ class Metrics:
         self.demand = DemandGauges(self.registry)
         self.cost = CostGauge(self.registry)
         self.leader = LeaderGauges(self.registry)
+        self.events = EventMetrics(self.registry)
 
     def _cloud_series(self, r: CollectorRegistry) -> None:
         """EC2 as the provider saw it: calls, errors, retries, lookups, lags."""

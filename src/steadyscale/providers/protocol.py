@@ -156,6 +156,13 @@ class ClientOptions:
 DEFAULT_OPTIONS = ClientOptions()
 
 
+def worst_check(*checks: str | None) -> str:
+    """One word for an instance's status checks: "impaired" if any is, else the first
+    known (EC2's "ok", "initializing", ...), else "unknown"."""
+    known = [c for c in checks if c]
+    return "impaired" if "impaired" in known else (known[0] if known else "unknown")
+
+
 class CloudProvider(Protocol):
     """What the autoscaler needs from a cloud. Calls raise ``CloudError`` subclasses:
     ``Throttled``, ``CloudUnavailable`` (the call may have happened), ``CapacityUnavailable``,
@@ -201,6 +208,12 @@ class CloudProvider(Protocol):
     ) -> list[CloudInstance]:
         """Every instance whose tag ``key`` is ``value`` (in ``states`` if given), all pages.
         A fresh instance, or a tag just set, may be missing for a while."""
+        ...
+
+    def instance_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        """EC2's status checks (DescribeInstanceStatus) of running instances among
+        ``instance_ids``: "impaired" when the instance's or the system's check fails, else
+        EC2's word ("ok", "initializing", ...). Ids EC2 does not show are left out."""
         ...
 
     def create_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> list[str]:

@@ -20,7 +20,9 @@ from ray.autoscaler.node_provider import NodeProvider
 
 from steadyscale.config import DEFAULT_RATE_LIMITS, bucket_pairs
 from steadyscale.providers.aws import EC2Provider
+from steadyscale.providers.events import EventQueue
 from steadyscale.providers.protocol import ClientOptions, CloudProvider
+from steadyscale.providers.sqs import SqsQueue
 from steadyscale.ray import hooks
 from steadyscale.ray.adoption import Adoption
 from steadyscale.ray.book import LIVE_STATES, NodeBook, to_aws_tags
@@ -31,6 +33,7 @@ from steadyscale.ray.settings import RayProviderSettings, default_state_path, pa
 from steadyscale.ray.shared import Shared
 from steadyscale.ray.terminator import Terminator
 from steadyscale.ray.unanswered import UNANSWERED, Reasons
+from steadyscale.ray.warnings import Forewarnings
 from steadyscale.retries.clock import Clock, ScaledClock, WallClock
 
 log = logging.getLogger("steadyscale.ray")
@@ -58,6 +61,24 @@ def boto3_provider(settings: RayProviderSettings, cluster_name: str, clock: Cloc
     )
 
 
+def forewarnings(
+    settings: RayProviderSettings, clock: Clock, queue: EventQueue | None
+) -> Forewarnings | None:
+    """The interruption warnings of the ``events`` key's queue (at the endpoint and with
+    the credentials of the provider section); None without the key: nothing changes."""
+    if settings.events is None:
+        return None
+    if queue is None:
+        queue = SqsQueue(
+            region=settings.region,
+            queue_url=settings.events.queue_url,
+            queue_name=settings.events.queue_name,
+            endpoint_url=settings.endpoint_url,
+            credentials=settings.aws_credentials,
+        )
+    return Forewarnings(settings.events, queue, clock)
+
+
 class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for mypy here
     """``provider: {type: external, module: steadyscale.ray.EC2NodeProvider, region: ...}``."""
 
@@ -71,10 +92,11 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
         clock: Clock | None = None,
         rng: random.Random | None = None,
         cloud: CloudProvider | None = None,
+        events: EventQueue | None = None,
     ) -> None:
         """Ray passes the two arguments. ``clock`` and ``rng`` (backoff jitter) are for tests
         on a fake clock; ``cloud`` replaces the boto3 provider the config describes (the
-        in-memory backend, say)."""
+        in-memory backend, say), ``events`` the SQS queue its ``events`` key names."""
         super().__init__(provider_config, cluster_name)
         self.settings = parse_settings(provider_config)
         self.cache_stopped_nodes = self.settings.cache_stopped_nodes
@@ -107,13 +129,17 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
             shared, rng=rng if rng is not None else random.Random(), tag_node=self.set_node_tags
         )
         self._terminator = Terminator(shared)
+        self._warnings = forewarnings(self.settings, self.clock, events)
 
     # ------------------------------------------------------------------ what Ray asks
 
     def non_terminated_nodes(self, tag_filters: dict[str, str]) -> list[str]:
         self._retry_pending_work()
         self._observer.refresh()
-        return self._book.matching(tag_filters)
+        if self._warnings is None:
+            return self._book.matching(tag_filters)
+        self._warnings.refresh()  # a warned node is reported gone: Ray replaces it now
+        return [n for n in self._book.matching(tag_filters) if not self._warnings.warned(n)]
 
     def is_running(self, node_id: str) -> bool:
         node = self._observer.node(node_id)
@@ -121,6 +147,8 @@ class EC2NodeProvider(NodeProvider):  # type: ignore[misc]  # Ray is untyped for
 
     def is_terminated(self, node_id: str) -> bool:
         if self._book.is_gone(node_id):
+            return True
+        if self._warnings is not None and self._warnings.warned(node_id):
             return True
         node = self._observer.node(node_id)
         # Not shown is not gone: only a state EC2 reports ends a node.

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from steadyscale.config import describe_validation_error
+from steadyscale.config import EventsConfig, describe_validation_error
 from steadyscale.errors import ConfigError
 
 
@@ -34,6 +34,9 @@ class RayProviderSettings(BaseModel):
     # launches: EC2 may still hide instances the lost file knew of ("up to a few minutes").
     lost_state_hold_seconds: float = Field(default=300.0, ge=0)
     max_attempts: int = Field(default=3, ge=1)
+    # EC2's events (the cluster config's ``events`` block): nodes under a spot interruption
+    # warning are reported terminating, so Ray replaces them before EC2 takes them.
+    events: EventsConfig | None = None
 
 
 def parse_settings(provider_config: Mapping[str, Any]) -> RayProviderSettings:

@@ -78,7 +78,7 @@ def _upsert(table: str, columns: list[str]) -> str:
 # silently delete the other node's row (and with it our memory of an instance).
 _SAVE_NODE = _upsert("nodes", _NODE_FIELDS)
 _SAVE_REQUEST = _upsert("requests", _REQUEST_FIELDS)
-_TABLES = ("demand", "requests", "nodes", "transitions")
+_TABLES = ("demand", "requests", "nodes", "transitions", "node_marks")
 # The meta key of the node types the daemon last started with (``core.changes``).
 _NODE_TYPES = "node_types"
 # The ledger's id (``Ledger.ledger_id``), and the requests still open when it was created:

@@ -6,6 +6,7 @@ PostgreSQL; the types are SQLite's, rendered for PostgreSQL by ``storage.postgre
 from __future__ import annotations
 
 from steadyscale.store.errors import LedgerError, LedgerUnavailableError
+from steadyscale.store.marks import TABLE as NODE_MARKS
 from steadyscale.store.sqlite import statements
 from steadyscale.store.storage import Schema
 from steadyscale.store.workload import WORKLOAD_SCHEMA
@@ -96,6 +97,9 @@ MIGRATIONS: dict[int, list[str]] = {
         "at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, "
         "detail TEXT NOT NULL)",
     ],
+    # What EC2's events said of a node (store.marks): an interruption warning, a reason to
+    # replace it ahead of time; kept so a restart acts on them once, not again or never.
+    6: [NODE_MARKS.strip()],
 }
 
 SCHEMA = Schema(

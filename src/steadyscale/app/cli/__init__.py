@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from steadyscale import __version__
 from steadyscale.app.cli import (
     emulator,
+    events,
     iam_policy,
     ledger,
     request,
@@ -27,7 +28,7 @@ from steadyscale.errors import SteadyscaleError
 from steadyscale.ops.logs import LogFormat, configure_logging
 
 # In the order `steadyscale --help` lists them.
-COMMANDS = (run, status, iam_policy, request, validate, simulate, emulator, ledger)
+COMMANDS = (run, status, iam_policy, events, request, validate, simulate, emulator, ledger)
 
 
 def build_parser() -> argparse.ArgumentParser:

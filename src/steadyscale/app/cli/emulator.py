@@ -154,3 +154,7 @@ def _print_banner(settings: EmulatorSettings, url: str, *, host: str) -> None:
     print(
         f"  ground truth: {url}/_steadyscale/truth   call log: {url}/_steadyscale/calls", flush=True
     )
+    print(
+        f"  SQS and EventBridge on the same endpoint; EC2's events: {url}/_steadyscale/events",
+        flush=True,
+    )

@@ -7,6 +7,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from steadyscale.app.cli.common import Commands, load_config
+from steadyscale.errors import ConfigError
 
 if TYPE_CHECKING:
     from steadyscale.config import ClusterConfig
@@ -18,9 +19,16 @@ def register(commands: Commands) -> None:
         help="print the least-privilege IAM policy the config needs",
         description="Print the IAM policy (JSON) the daemon needs for this config: every "
         "EC2 action it calls, scoped by the cluster tag where EC2 allows (and by the former "
-        "cluster names whose nodes its ledger still carries after a carry-over).",
+        "cluster names whose nodes its ledger still carries after a carry-over); with an "
+        "events block, the reads of its SQS queue (that queue only).",
     )
     iam.add_argument("config", metavar="CONFIG")
+    iam.add_argument(
+        "--events-setup",
+        action="store_true",
+        help="also what `steadyscale events setup|teardown` needs (separate statements: "
+        "for whoever runs the setup, not the daemon)",
+    )
     iam.set_defaults(func=execute)
 
 
@@ -30,7 +38,10 @@ def execute(args: argparse.Namespace) -> int:
     from steadyscale.ops.iam import build_policy  # noqa: PLC0415
 
     config = load_config(args.config)
-    print(json.dumps(build_policy(config, carried_names(config, args.config)), indent=2))
+    if args.events_setup and config.events is None:
+        raise ConfigError(f"{args.config}: --events-setup needs an events block in the config")
+    carried = carried_names(config, args.config)
+    print(json.dumps(build_policy(config, carried, setup=args.events_setup), indent=2))
     return 0
 
 

@@ -18,6 +18,7 @@ from moto.core.request import Request as MotoRequest
 from moto.ec2.models import ec2_backends
 from moto.ec2.responses import EC2Response
 
+from steadyscale.ec2model.events import EmittedEvent
 from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.emulator.ec2 import changes, describe, fleet, launch, prices, templates
@@ -29,6 +30,8 @@ from steadyscale.retries.clock import Clock
 log = logging.getLogger("steadyscale.emulator")
 
 Handler = Callable[[EC2Response, RegionRecords, float], Outcome]
+# Who takes a region's events as they fall due (the event bus), under the lock.
+Deliver = Callable[[str, list[EmittedEvent]], None]
 
 # The actions where EC2 is eventually consistent, or where moto's answer is not EC2's
 # (fleets, launch templates, spot prices); moto answers all others.
@@ -105,6 +108,12 @@ class MotoEC2:
         self.account_id = f"{random.SystemRandom().randrange(10**11, 10**12):012d}"
         self._lock = threading.RLock()
         self._regions: dict[str, RegionRecords] = {}
+        self.deliver: Deliver | None = None
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every use of moto's backends of this account is made under."""
+        return self._lock
 
     @contextmanager
     def region_now(self, name: str) -> Iterator[tuple[RegionRecords, float]]:
@@ -113,11 +122,24 @@ class MotoEC2:
             now = self.clock.now()
             records = self._regions.get(name)
             if records is None:
-                model = RegionModel(self.settings, name, start=now)
+                model = RegionModel(self.settings, name, start=now, account=self.account_id)
                 records = RegionRecords(model, account_id=self.account_id)
                 self._regions[name] = records
             records.advance(now)
+            self._deliver(name, records, now)
             yield records, now
+            # What the call itself emitted (a termination's shutting-down), when due now.
+            self._deliver(name, records, now)
+
+    def _deliver(self, name: str, records: RegionRecords, now: float) -> None:
+        due = records.model.notices.feed.due(now)
+        if due and self.deliver is not None:
+            self.deliver(name, due)
+
+    def region_names(self) -> list[str]:
+        """The regions asked about so far."""
+        with self._lock:
+            return list(self._regions)
 
     def parse(self, environ: dict[str, Any]) -> Ec2Call | None:
         """The request as moto reads it; None when it cannot be parsed."""

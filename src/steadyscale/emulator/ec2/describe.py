@@ -6,6 +6,7 @@ listing, tag index), shows stale states and flickers; listings are paged by Next
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -153,6 +154,61 @@ def describe_instance_status(response: EC2Response, records: RegionRecords, now:
     operation = Operation.DESCRIBE_BY_ID if instance_ids else Operation.LISTING
     visibility = records.model.visibility
     statuses = [
-        inst for inst in found["InstanceStatuses"] if visibility.is_visible(inst.id, operation, now)
+        _checked(records, inst)
+        for inst in found["InstanceStatuses"]
+        if visibility.is_visible(inst.id, operation, now)
     ]
+    wanted = _status_filters(response._filters_from_querystring() or {})
+    statuses = [inst for inst in statuses if _passes(inst, wanted)]
     return ok(response, ActionResult({"InstanceStatuses": statuses}))
+
+
+# The status filters EC2 offers (moto's own filter ignores them), by what they read.
+_STATUS_FILTERS: dict[str, Callable[[Any], str | None]] = {
+    "instance-status.status": lambda inst: inst.instance_status.get("Status"),
+    "system-status.status": lambda inst: inst.system_status.get("Status"),
+    "instance-status.reachability": lambda inst: _reachability(inst.instance_status),
+    "system-status.reachability": lambda inst: _reachability(inst.system_status),
+}
+
+
+def _reachability(status: dict[str, Any]) -> str | None:
+    details = status.get("Details") or [{}]
+    return str(details[0].get("Status")) if details[0] else None
+
+
+def _status_filters(filters: dict[str, Any]) -> dict[str, list[str]]:
+    return {name: list(values) for name, values in filters.items() if name in _STATUS_FILTERS}
+
+
+def _passes(inst: Any, wanted: dict[str, list[str]]) -> bool:
+    return all(_STATUS_FILTERS[name](inst) in values for name, values in wanted.items())
+
+
+_FAILED = {"Status": "impaired", "Details": [{"Name": "reachability", "Status": "failed"}]}
+
+
+_IMPAIRED_TYPES: dict[type, type] = {}
+
+
+def _impaired_view(inst: Any) -> Any:
+    """A shallow copy of moto's record of an instance whose status checks fail: the same
+    answer in everything but the instance status (a subclass of the same name: moto's
+    serializer finds an answer's fields by its record's class name)."""
+    kind = type(inst)
+    impaired = _IMPAIRED_TYPES.get(kind)
+    if impaired is None:
+        impaired = type(kind.__name__, (kind,), {"instance_status": _FAILED})
+        _IMPAIRED_TYPES[kind] = impaired
+    view = copy.copy(inst)
+    view.__class__ = impaired
+    return view
+
+
+def _checked(records: RegionRecords, inst: Any) -> Any:
+    """The instance as its status checks find it: impaired when the model says so and
+    it runs (moto answers every running instance ok)."""
+    tracked = records.model.instances.get(inst.id)
+    if tracked is not None and tracked.impaired and inst.state_code == 16:
+        return _impaired_view(inst)
+    return inst

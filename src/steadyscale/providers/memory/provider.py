@@ -30,7 +30,7 @@ from steadyscale.providers.byid import (
 )
 from steadyscale.providers.memory.calls import ModelCalls
 from steadyscale.providers.memory.fleet import FleetCalls
-from steadyscale.providers.memory.views import InstanceViews, launched
+from steadyscale.providers.memory.views import InstanceViews, StatusChecks, launched
 from steadyscale.providers.memory.zones import Zones
 from steadyscale.providers.protocol import (
     DEFAULT_OPTIONS,
@@ -51,7 +51,7 @@ TERMINATE_CHUNK = 1000
 _STATE_TARGETS = {"StopInstances": InstanceState.STOPPED, "StartInstances": InstanceState.RUNNING}
 
 
-class MemoryProvider(FleetCalls):
+class MemoryProvider(FleetCalls, StatusChecks):
     """``CloudProvider`` on an in-process ``RegionModel``. Not thread-safe: one caller."""
 
     def __init__(

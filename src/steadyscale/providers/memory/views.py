@@ -5,13 +5,16 @@ sees (perhaps a stale one), or as a RunInstances answer shows it. Views are cach
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from steadyscale.core.instances import CloudInstance
 from steadyscale.ec2model.instances import InstanceState, TrackedInstance
 from steadyscale.ec2model.region import RegionModel
+from steadyscale.ec2model.settings import Operation
 from steadyscale.ec2model.visibility import Visibility
-from steadyscale.providers.protocol import LaunchResult
+from steadyscale.providers.byid import chunks
+from steadyscale.providers.memory.calls import ModelCalls
+from steadyscale.providers.protocol import LOOKUP_BATCH, LaunchResult
 
 _ENDING = (InstanceState.SHUTTING_DOWN, InstanceState.TERMINATED)
 
@@ -68,3 +71,33 @@ def _launched(inst: TrackedInstance) -> CloudInstance:
         launch_time=inst.launched_at,
         lifecycle="spot" if inst.market == "spot" else None,
     )
+
+
+class StatusChecks:
+    """The memory backend's DescribeInstanceStatus (its calls are the provider's)."""
+
+    _calls: ModelCalls
+
+    def instance_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        return status_checks(self._calls, instance_ids)
+
+
+def status_checks(calls: ModelCalls, instance_ids: Sequence[str]) -> dict[str, str]:
+    """DescribeInstanceStatus by id on the model: running instances, "impaired" when their
+    checks fail (``impair``), else "ok"; ids not shown yet dropped as the boto3 provider
+    drops them."""
+    model = calls.model
+    statuses: dict[str, str] = {}
+
+    def by_id(chosen: list[str], now: float) -> dict[str, str]:
+        running = (model.instances[i] for i in chosen)
+        return {
+            inst.instance_id: "impaired" if inst.impaired else "ok"
+            for inst in running
+            if inst.state is InstanceState.RUNNING
+        }
+
+    for chunk in chunks(instance_ids, LOOKUP_BATCH):
+        answer, _ = calls.by_id("DescribeInstanceStatus", chunk, by_id, Operation.DESCRIBE_BY_ID)
+        statuses.update(answer or {})
+    return statuses
