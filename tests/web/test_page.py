@@ -58,3 +58,12 @@ def test_its_numbers_are_the_apis(page: Page, cluster: LiveCluster) -> None:
     expect(rows).to_have_count(len(nodes))
     shown = {rows.nth(i).get_attribute("data-node-id") for i in range(len(nodes))}
     assert shown == {n["node_id"] for n in nodes}
+
+
+def test_without_the_event_stream_it_polls(page: Page, cluster: LiveCluster) -> None:
+    page.route("**/api/v1/events*", lambda route: route.abort())
+    page.goto(cluster.url)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "polling")
+    cluster.set_demand(2)
+    expect(page.locator("#nodes-ready")).to_have_text("2", timeout=30_000)
+    expect(page.locator("#nodes tbody tr")).to_have_count(2)
