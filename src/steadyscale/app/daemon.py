@@ -140,8 +140,10 @@ class Run:
         max_seconds: float | None,
         quiet: bool,
         on_tick: Callable[[Autoscaler, TickReport], None] | None,
+        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.runtime = runtime
+        self.on_event = on_event
         self.clock = runtime.clock
         self.start = self.clock.now()
         self.printer = Printer(out, self.start)
@@ -156,10 +158,20 @@ class Run:
         self.autoscaler: Autoscaler | None = None
 
     def new_autoscaler(self) -> Autoscaler:
-        self.autoscaler = build_autoscaler(
-            self.runtime, on_event=None if self.quiet else self.printer.event
-        )
+        self.autoscaler = build_autoscaler(self.runtime, on_event=self._event_hook())
         return self.autoscaler
+
+    def _event_hook(self) -> Callable[[Event], None] | None:
+        """The loop's events to the progress lines (unless quiet) and ``on_event``."""
+        hooks = [h for h in (None if self.quiet else self.printer.event, self.on_event) if h]
+        if len(hooks) < 2:
+            return hooks[0] if hooks else None
+
+        def both(event: Event) -> None:
+            for hook in hooks:
+                hook(event)
+
+        return both
 
     @property
     def scenario_done(self) -> bool:
@@ -249,6 +261,7 @@ def run_daemon(
     max_seconds: float | None = None,
     quiet: bool = False,
     on_tick: Callable[[Autoscaler, TickReport], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
 ) -> RunSummary:
     run = Run(
         runtime,
@@ -257,6 +270,7 @@ def run_daemon(
         max_seconds=max_seconds,
         quiet=quiet,
         on_tick=on_tick,
+        on_event=on_event,
     )
     if runtime.replication is not None:
         run_replica(run, runtime.replication)

@@ -1,6 +1,7 @@
 """The cluster config: models (pydantic), loading from YAML, and validation against EC2's
 own model. Other packages import these names from here."""
 
+from steadyscale.config.api import ApiConfig
 from steadyscale.config.ha import HaConfig, check_replica_id, default_replica_id
 from steadyscale.config.loading import (
     describe_validation_error,
@@ -26,6 +27,7 @@ from steadyscale.config.validation import (
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
+    "ApiConfig",
     "ClusterConfig",
     "DatabaseURL",
     "HaConfig",

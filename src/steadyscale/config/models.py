@@ -10,6 +10,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from steadyscale.config.api import ApiConfig
 from steadyscale.config.base import StrictModel
 from steadyscale.config.ha import HaConfig
 from steadyscale.config.location import is_url, url_problem
@@ -114,6 +115,12 @@ class ClusterConfig(StrictModel):
     )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig, description="Prometheus metrics and /healthz."
+    )
+    api: ApiConfig | None = Field(
+        default=None,
+        description="The HTTP API `steadyscale run` serves (demand, nodes, usage, drain, "
+        "events, the web page): see `api` below and docs/api.md. Without this section "
+        "(and without `run --api`) nothing is served.",
     )
     ha: HaConfig | None = Field(
         default=None,

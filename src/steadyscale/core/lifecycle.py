@@ -23,6 +23,7 @@ class Status(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     READY = "ready"
+    DRAINING = "draining"
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     LAUNCH_FAILED = "launch_failed"
@@ -62,6 +63,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         {
             S.READY,  # passed its health check, or its node type has none (at once)
             S.TERMINATING,  # not needed any more, or failed its health check too often
+            S.DRAINING,  # to be terminated, once its workload has let it go
             S.INTERRUPTED,
             S.LOST,
         }
@@ -70,7 +72,17 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.READY: frozenset(
         {
             S.TERMINATING,  # idle past the idle timeout, or failing its health check
+            S.DRAINING,  # to be terminated, once its workload has let it go
             S.INTERRUPTED,  # EC2 shows it going away without our asking
+            S.LOST,  # missing from every listing and lookup past the visibility timeout
+        }
+    ),
+    # Asked to let go of its work before it is terminated (or before EC2 reclaims it): no
+    # demand is placed on it and it is never chosen for scale-down again.
+    S.DRAINING: frozenset(
+        {
+            S.TERMINATING,  # drained: the workload acked, the hook succeeded, or time ran out
+            S.INTERRUPTED,  # EC2 took it away meanwhile (a reclaim it was warned of)
             S.LOST,  # missing from every listing and lookup past the visibility timeout
         }
     ),
@@ -106,7 +118,7 @@ STARTING = frozenset({S.QUEUED, S.REQUESTED, S.LAUNCHED, S.PENDING, S.RUNNING})
 UP = frozenset({S.RUNNING, S.READY})
 # Has an instance id that EC2 may still be running.
 HAS_INSTANCE = frozenset(
-    {S.LAUNCHED, S.PENDING, S.RUNNING, S.READY, S.TERMINATING, S.INTERRUPTED, S.LOST}
+    {S.LAUNCHED, S.PENDING, S.RUNNING, S.READY, S.DRAINING, S.TERMINATING, S.INTERRUPTED, S.LOST}
 )
 
 # What a record carries in each status, set by the move into it at the latest: a move that
@@ -118,6 +130,7 @@ REQUIRED: dict[Status, tuple[str, ...]] = {
     S.PENDING: ("instance_id",),
     S.RUNNING: ("instance_id", "running_at"),  # health checks' grace counts from running_at
     S.READY: ("instance_id", "running_at"),
+    S.DRAINING: ("instance_id",),
     S.TERMINATING: ("instance_id", "terminate_requested_at"),
     S.INTERRUPTED: ("instance_id",),
     S.LOST: ("instance_id",),

@@ -23,9 +23,9 @@ _STOPPED_STATES = frozenset({"stopping", "stopped"})
 _MAY_SHOW_PENDING = frozenset({Status.LAUNCHED, Status.LOST})
 _MAY_SHOW_RUNNING = frozenset({Status.LAUNCHED, Status.PENDING, Status.LOST})
 _ENDING = frozenset({Status.TERMINATING, Status.INTERRUPTED})
-_MAY_BE_INTERRUPTED = frozenset({Status.LAUNCHED, Status.PENDING, *UP})
+_MAY_BE_INTERRUPTED = frozenset({Status.LAUNCHED, Status.PENDING, *UP, Status.DRAINING})
 # Statuses a complete listing shows: missing from one starts the clock toward LOST.
-_LISTED = frozenset({Status.PENDING, *UP})
+_LISTED = frozenset({Status.PENDING, *UP, Status.DRAINING})
 
 
 @dataclass(frozen=True)

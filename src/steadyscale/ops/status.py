@@ -46,6 +46,7 @@ __all__ = [
     "COLUMNS",
     "StatusReport",
     "collect_status",
+    "ledger_status",
     "read_status",
     "render_status",
     "status_view",
@@ -170,12 +171,17 @@ def read_status(
     """Open the ledger read-only (no writer lock), collect, close: safe beside a daemon."""
     ledger = Ledger(path, readonly=True)
     try:
-        report = collect_status(config, ledger, now)
-        if isinstance(path, DatabaseURL):
-            report = report.model_copy(update={"lease": _lease(ledger)})
-        return report
+        return ledger_status(config, ledger, now)
     finally:
         ledger.close()
+
+
+def ledger_status(config: ClusterConfig, ledger: Ledger, now: float | None = None) -> StatusReport:
+    """The status of an open ledger, with the replicas' lease of a database ledger."""
+    report = collect_status(config, ledger, now)
+    if isinstance(ledger.location, DatabaseURL):
+        report = report.model_copy(update={"lease": _lease(ledger)})
+    return report
 
 
 def _lease(ledger: Ledger) -> LeaseEntry | None:

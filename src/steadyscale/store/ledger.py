@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any, cast
 from steadyscale.config.location import DatabaseURL, LedgerLocation, is_url
 from steadyscale.core.lifecycle import TERMINAL, HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
-from steadyscale.store import sqlite
+from steadyscale.store import demand_entries, sqlite
+from steadyscale.store.api_records import API_TABLES
 from steadyscale.store.errors import LedgerError, LedgerUnavailableError
 from steadyscale.store.failures import Failures, read_failures
 from steadyscale.store.ledger_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from steadyscale.store.sqlite import Store
 from steadyscale.store.storage import SET_META, VERSION_KEY, Storage
+from steadyscale.store.workload import WORKLOAD_TABLES, WorkloadLedger
 
 if TYPE_CHECKING:
     from steadyscale.store.postgres import PostgresStore
@@ -76,6 +78,7 @@ def _upsert(table: str, columns: list[str]) -> str:
 # silently delete the other node's row (and with it our memory of an instance).
 _SAVE_NODE = _upsert("nodes", _NODE_FIELDS)
 _SAVE_REQUEST = _upsert("requests", _REQUEST_FIELDS)
+_TABLES = ("demand", "requests", "nodes", "transitions")
 # The meta key of the node types the daemon last started with (``core.changes``).
 _NODE_TYPES = "node_types"
 # The ledger's id (``Ledger.ledger_id``), and the requests still open when it was created:
@@ -143,8 +146,9 @@ def ledger_exists(where: LedgerLocation) -> bool:
     return where.exists()
 
 
-class Ledger:
-    """The ledger, on a file or a database (``store``): safe to use from several threads."""
+class Ledger(WorkloadLedger):
+    """The ledger, on a file or a database (``store``): safe to use from several threads.
+    What the workload reports (usage, drain acks) comes from ``WorkloadLedger``."""
 
     def __init__(self, location: str | LedgerLocation, *, readonly: bool = False) -> None:
         """Open (and create or migrate) the ledger; ``readonly`` opens an existing one for
@@ -229,7 +233,7 @@ class Ledger:
         """Forget everything but the schema, in one transaction: a new ledger in place,
         with a new id (a database is not deleted as a file is)."""
         with self.transaction():
-            for table in ("demand", "requests", "nodes", "transitions"):
+            for table in (*_TABLES, *WORKLOAD_TABLES, *API_TABLES):
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute("DELETE FROM meta WHERE key <> ?", (VERSION_KEY,))
         self._give_id()
@@ -241,17 +245,9 @@ class Ledger:
             self.write_demand(items, at)
 
     def write_demand(self, items: Iterable[DemandItem], at: float) -> None:
-        """``set_demand`` inside the caller's transaction."""
-        rows = [
-            (position, json.dumps(item.bundle, sort_keys=True), item.count, at)
-            for position, item in enumerate(items)
-            if item.count > 0
-        ]
-        self._db.execute("DELETE FROM demand")
-        self._db.executemany(
-            "INSERT INTO demand (position, bundle, count, updated_at) VALUES (?, ?, ?, ?)", rows
-        )
-        self._db.execute(SET_META, ("demand_updated_at", str(at)))
+        """``set_demand`` inside the caller's transaction: the demand is ``items``, its one
+        entry ``default`` (``store.demand_entries``)."""
+        demand_entries.replace_demand(self._db, items, at)
 
     def demand(self) -> list[DemandItem]:
         rows = self._db.rows("SELECT bundle, count FROM demand ORDER BY position")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from steadyscale.store.errors import LedgerError, LedgerUnavailableError
 from steadyscale.store.sqlite import statements
 from steadyscale.store.storage import Schema
+from steadyscale.store.workload import WORKLOAD_SCHEMA
 
 # Version 1 of the ledger; MIGRATIONS take a file of any version to SCHEMA_VERSION.
 _SCHEMA = """
@@ -71,6 +72,25 @@ MIGRATIONS: dict[int, list[str]] = {
     2: [
         "ALTER TABLE requests ADD COLUMN spec TEXT",
         "ALTER TABLE nodes ADD COLUMN missing_since REAL",
+    ],
+    # What the workload says: per node usage reports with a time to live, and drains asked
+    # and acknowledged through the API (``store.workload``).
+    3: statements(WORKLOAD_SCHEMA),
+    # (i14-api) The HTTP API: demand in named entries (a workload owns its entry; the demand table
+    # keeps their sum, which the loop reads; what was demanded before becomes the entry
+    # "default"), the answers kept for idempotency keys, and the audit log of mutations.
+    4: [
+        "CREATE TABLE IF NOT EXISTS demand_entries (name TEXT NOT NULL, "
+        "position INTEGER NOT NULL, bundle TEXT NOT NULL, count INTEGER NOT NULL, "
+        "updated_at REAL NOT NULL, PRIMARY KEY (name, position))",
+        "INSERT INTO demand_entries (name, position, bundle, count, updated_at) "
+        "SELECT 'default', position, bundle, count, updated_at FROM demand",
+        "CREATE TABLE IF NOT EXISTS idempotency_keys (who TEXT NOT NULL, key TEXT NOT NULL, "
+        "request_hash TEXT NOT NULL, status INTEGER NOT NULL, answer TEXT NOT NULL, "
+        "at REAL NOT NULL, PRIMARY KEY (who, key))",
+        "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, "
+        "detail TEXT NOT NULL)",
     ],
 }
 

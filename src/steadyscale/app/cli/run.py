@@ -14,8 +14,9 @@ from steadyscale.app.cli.common import Commands, is_loopback, load_config
 from steadyscale.errors import SteadyscaleError
 
 if TYPE_CHECKING:
+    from steadyscale.app.api_service import ApiService
     from steadyscale.app.runtime import Runtime
-    from steadyscale.config import ClusterConfig
+    from steadyscale.config import ApiConfig, ClusterConfig
     from steadyscale.ops.metrics import Metrics, MetricsServer
 
 
@@ -47,6 +48,16 @@ def register(commands: Commands) -> None:
         help="serve /metrics and /healthz here (default: the config's metrics "
         "block, 127.0.0.1 and a free port); 'off' serves nothing",
     )
+    api = run.add_mutually_exclusive_group()
+    api.add_argument(
+        "--api",
+        nargs="?",
+        const="",
+        metavar="HOST:PORT",
+        help="serve the HTTP API and web page (default: the config's api block, else "
+        "nothing; --api alone listens on 127.0.0.1:8470; see docs/api.md)",
+    )
+    api.add_argument("--no-api", action="store_true", dest="no_api", help="serve no API")
     run.add_argument(
         "--terminate-unknown",
         action="store_true",
@@ -104,19 +115,32 @@ def execute(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     runtime = open_runtime(config, args.config, replica_id=replica_id, daemon=True)
     server: MetricsServer | None = None
+    api = api_settings(config, args.api, no_api=args.no_api)
+    service: ApiService | None = None
     try:
         _face_unknown(runtime, args.config, terminate=args.terminate_unknown)
         if not args.quiet:
             _print_start(config, runtime)
         if address is not None and runtime.metrics is not None:
             server = _serve_metrics(runtime.metrics, address, quiet=args.quiet)
-        summary = run_daemon(runtime, max_seconds=args.max_seconds, quiet=args.quiet, stop=stop)
+        if api is not None:
+            service = _serve_api(runtime, api, args.config, quiet=args.quiet)
+        summary = run_daemon(
+            runtime,
+            max_seconds=args.max_seconds,
+            quiet=args.quiet,
+            stop=stop,
+            on_event=service.on_event if service else None,
+            on_tick=service.on_tick if service else None,
+        )
         scale = runtime.emulator.settings.time_scale if runtime.emulator else 1.0
         if args.json:
             print(json.dumps(summary.as_dict()))
         else:
             print(format_summary(summary, time_scale=scale), end="")
     finally:
+        if service is not None:
+            service.stop()
         if server is not None:
             server.stop()
         runtime.close()
@@ -213,3 +237,36 @@ def _serve_metrics(metrics: Metrics, address: tuple[str, int], *, quiet: bool) -
             flush=True,
         )
     return server
+
+
+def api_settings(config: ClusterConfig, flag: str | None, *, no_api: bool) -> ApiConfig | None:
+    """The API to serve: the config's ``api`` block, ``--api`` (alone: the block's or the
+    default address), or none (no block and no flag, or ``--no-api``)."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from steadyscale.config import ApiConfig  # noqa: PLC0415
+
+    if no_api or (flag is None and config.api is None):
+        return None
+    api = config.api or ApiConfig()
+    if flag:
+        try:
+            return api.model_copy(update={"listen": ApiConfig(listen=flag).listen})
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise SteadyscaleError(f"--api {flag!r}: {message}") from None
+    return api
+
+
+def _serve_api(runtime: Runtime, api: ApiConfig, config_path: str, *, quiet: bool) -> ApiService:
+    from steadyscale.app.api_service import start_api  # noqa: PLC0415
+
+    service = start_api(runtime, api, config_path)
+    if not is_loopback(api.host):
+        print(
+            f"warning: the API listens on {api.host}, reachable beyond this machine",
+            file=sys.stderr,
+        )
+    if not quiet:
+        print(f"steadyscale: API and web page at {service.url}/", flush=True)
+    return service

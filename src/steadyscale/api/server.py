@@ -1,0 +1,56 @@
+"""The API served by uvicorn in a thread of the daemon: started before the first tick,
+stopped with the daemon; its address known once it listens (port 0 picks a free one)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+from fastapi import FastAPI
+
+from steadyscale.errors import SteadyscaleError
+
+
+class ApiServer:
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self.host = host
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,  # (an access log line would carry query strings, not tokens,
+            # but the daemon's own logs say what matters)
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, name="steadyscale-api", daemon=True
+        )
+        self.port = port
+
+    def start(self, timeout: float = 10.0) -> ApiServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise SteadyscaleError(
+                    f"the API could not listen on {self.host}:{self.port} (in use? another "
+                    "daemon?); set api.listen to a free HOST:PORT, or run with --no-api"
+                )
+            time.sleep(0.01)
+        sockets = [s for server in self._server.servers for s in server.sockets]
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        return self
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)

@@ -1,0 +1,115 @@
+"""What the HTTP API keeps in the ledger beside the demand: the first answer to each
+idempotency key (a repeat gets it again and changes nothing), and the audit log of every
+mutation (who by token name or fingerprint, never the token; what; when)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from steadyscale.store.storage import Storage
+
+API_TABLES = ("demand_entries", "idempotency_keys", "audit_log")
+# An idempotency key is remembered this long (seconds): a client retries within minutes.
+KEEP_KEYS_SECONDS = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class KeptAnswer:
+    """The first answer given under an idempotency key, and what it was the answer to."""
+
+    request_hash: str
+    status: int
+    answer: Any
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: float
+    who: str
+    action: str
+    target: str
+    detail: Any
+
+
+def kept_answer(db: Storage, who: str, key: str) -> KeptAnswer | None:
+    row = db.row(
+        "SELECT request_hash, status, answer FROM idempotency_keys WHERE who = ? AND key = ?",
+        (who, key),
+    )
+    if row is None:
+        return None
+    return KeptAnswer(row["request_hash"], int(row["status"]), json.loads(row["answer"]))
+
+
+def keep_answer(
+    db: Storage, *, who: str, key: str, request_hash: str, status: int, answer: Any, at: float
+) -> None:
+    """Remember the answer to ``key`` (inside the mutation's transaction); keys older than
+    ``KEEP_KEYS_SECONDS`` are forgotten."""
+    db.execute("DELETE FROM idempotency_keys WHERE at < ?", (at - KEEP_KEYS_SECONDS,))
+    db.execute(
+        "INSERT INTO idempotency_keys (who, key, request_hash, status, answer, at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (who, key, request_hash, status, json.dumps(answer), at),
+    )
+
+
+def audit(db: Storage, *, who: str, action: str, target: str, detail: Any, at: float) -> None:
+    db.execute(
+        "INSERT INTO audit_log (at, who, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+        (at, who, action, target, json.dumps(detail, sort_keys=True)),
+    )
+
+
+def audit_log(db: Storage, limit: int = 100) -> list[AuditEntry]:
+    """The latest ``limit`` mutations, oldest first."""
+    rows = db.rows(
+        "SELECT at, who, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?",
+        (limit,),
+    )
+    return [
+        AuditEntry(r["at"], r["who"], r["action"], r["target"], json.loads(r["detail"]))
+        for r in reversed(rows)
+    ]
+
+
+@dataclass(frozen=True)
+class Move:
+    """One node's state change as the ledger recorded it, for the API's event stream."""
+
+    id: int
+    node_id: str
+    node_type: str | None
+    instance_id: str | None
+    status: str
+    at: float
+    reason: str
+
+
+def last_move_id(db: Storage) -> int:
+    row = db.row("SELECT MAX(id) AS last FROM transitions")
+    return int(row["last"]) if row is not None and row["last"] is not None else 0
+
+
+def moves_after(db: Storage, after: int, limit: int = 1000) -> list[Move]:
+    """Node state changes recorded after ``after`` (a transitions id), oldest first."""
+    rows = db.rows(
+        "SELECT t.id, t.node_id, n.node_type, n.instance_id, t.status, t.at, t.reason "
+        "FROM transitions t LEFT JOIN nodes n ON n.node_id = t.node_id "
+        "WHERE t.id > ? ORDER BY t.id LIMIT ?",
+        (after, limit),
+    )
+    return [
+        Move(
+            id=int(r["id"]),
+            node_id=r["node_id"],
+            node_type=r["node_type"],
+            instance_id=r["instance_id"],
+            status=r["status"],
+            at=float(r["at"]),
+            reason=r["reason"],
+        )
+        for r in rows
+    ]
