@@ -1,16 +1,69 @@
 """The web page's browser: Debian's Chromium, headless, driven by Playwright (never
-Playwright's own browser download), one per test session; a page per test."""
+Playwright's own browser download), one per test session, a fresh context per test; and
+real daemons (``steadyscale run`` on the embedded emulator, time scaled down) serving the
+API the page reads."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from steadyscale.testing.api_daemon import ApiDaemon
+
 CHROMIUM = "/usr/bin/chromium"
+WRITE_TOKEN = "web-test-write-token-0123456789"
+READ_TOKEN = "web-test-read-token-0123456789"
+
+
+def cluster_config(directory: Path, **overrides: Any) -> Path:
+    """A small cluster on the embedded emulator, its EC2 delays 20 times shorter."""
+    data: dict[str, Any] = {
+        "cluster_name": "web",
+        "max_workers": 40,
+        "upscaling_speed": 100,
+        "idle_timeout_minutes": 0.2,
+        "loop_interval_seconds": 2,
+        "provider": {
+            "type": "emulator",
+            "emulator": {"profile": "realistic", "seed": 5, "time_scale": 0.05},
+        },
+        "available_node_types": {
+            "cpu": {
+                "node_config": {"InstanceType": "m5.large", "ImageId": "ami-12345678"},
+                "resources": {"CPU": 2},
+                "max_workers": 40,
+            }
+        },
+    }
+    data.update(overrides)
+    path = directory / "cluster.yaml"
+    path.write_text(json.dumps(data))
+    return path
+
+
+class Api:
+    """The daemon's API as a test drives it (httpx, the write token)."""
+
+    def __init__(self, daemon: ApiDaemon, token: str | None) -> None:
+        self.url = daemon.url
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=daemon.url, headers=headers, timeout=10)
+
+    def get(self, path: str) -> Any:
+        answer = self.http.get(path)
+        answer.raise_for_status()
+        return answer.json()
+
+    def set_demand(self, cpu_bundles: int) -> None:
+        body = {"demand": [{"bundle": {"CPU": 2}, "count": cpu_bundles}]}
+        self.http.put("api/v1/demand", json=body).raise_for_status()
 
 
 @pytest.fixture(scope="session")
@@ -18,18 +71,18 @@ def browser() -> Iterator[Browser]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does it)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield browser
         browser.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh context (its own session storage); fails the test on any script
+    error of the page."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(20_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
@@ -37,6 +90,17 @@ def page(browser: Browser) -> Iterator[Page]:
     assert errors == [], f"the page raised: {errors}"
 
 
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A daemon with a read-write and a read-only token: every request needs one."""
+    config = cluster_config(tmp_path_factory.mktemp("guarded"))
+    env = {"STEADYSCALE_API_TOKEN": WRITE_TOKEN, "STEADYSCALE_API_READ_TOKEN": READ_TOKEN}
+    with ApiDaemon(config, env=env) as daemon:
+        yield Api(daemon, WRITE_TOKEN)
+
+
 @pytest.fixture
-def web_tmp(tmp_path: Path) -> Path:
-    return tmp_path
+def open_daemon(tmp_path: Path) -> Iterator[Api]:
+    """A daemon with no token at all: anyone on this machine may read."""
+    with ApiDaemon(cluster_config(tmp_path)) as daemon:
+        yield Api(daemon, None)

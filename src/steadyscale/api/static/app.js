@@ -53,7 +53,7 @@ function asList(body, ...keys) {
 async function refresh() {
   try {
     const [status, nodes, history] = await Promise.all([
-      getJSON("api/v1/status"), getJSON("api/v1/nodes"),
+      getJSON("api/v1/status"), getJSON("api/v1/nodes?finished=true"),
       getJSON("api/v1/history").catch(() => null),
     ]);
     if (status === null) throw new Error("api/v1/status: not served here");
