@@ -79,7 +79,7 @@ function stackedChart(times, statuses, counts, colorOf) {
   return svg;
 }
 
-// Lines: series = [{name, color, values}] sharing `times`.
+// Lines: series = [{name, color, values, dashed}] sharing `times`, drawn in order.
 function lineChart(times, series) {
   if (times.length < 2) return emptyChart("waiting for data");
   const all = series.flatMap((s) => s.values.filter((v) => v !== null));
@@ -93,6 +93,7 @@ function lineChart(times, series) {
     });
     const path = svgEl("path", {
       d, fill: "none", stroke: s.color, "stroke-width": 2, "data-series": s.name,
+      "stroke-dasharray": s.dashed ? "6 4" : "none",
     });
     const title = svgEl("title");
     title.textContent = `${s.name}: now ${s.values[s.values.length - 1]}`;

@@ -2,6 +2,8 @@
 // and the recent decisions. Everything from the server goes in as text.
 "use strict";
 
+const HISTORY_MINUTES = 30;
+
 function el(tag, attrs, text) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
@@ -119,7 +121,8 @@ function renderCharts(now) {
   const live = ORDER.filter((k) => !FINISHED.has(k));
   const points = historyPoints();
   let series;
-  if (page.history && asList(page.history, "points").length >= 2) {
+  // Each node's own history is exact; the per-minute one takes over once it spans a while.
+  if (asList(page.history, "points").length >= HISTORY_MINUTES) {
     const counts = {};
     for (const k of live) counts[k] = points.map((p) => (p.counts || {})[k] || 0);
     series = { times: points.map((p) => p.at), counts };
@@ -139,8 +142,9 @@ function renderCharts(now) {
   // Ready capacity in the demand's own unit: the bundles ready nodes hold.
   const held = points.map((p) => p.held ?? null);
   $("capacity-chart").replaceChildren(SteadyCharts.lineChart(points.map((p) => p.at), [
-    { name: "demand", color: "var(--demand)", values: points.map((p) => p.demand ?? null) },
     { name: "on ready nodes", color: "var(--capacity)", values: held },
+    { name: "demand", color: "var(--demand)", values: points.map((p) => p.demand ?? null),
+      dashed: true },
   ]));
 }
 
