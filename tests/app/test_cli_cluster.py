@@ -138,12 +138,12 @@ def test_request_and_status_use_the_ledger(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _config(tmp_path, scenario=[])
-    assert main(["request", str(config), "--bundle", "CPU=2", "--count", "3"]) == 2
+    assert main(["status", str(config)]) == 2
     assert "no ledger at" in capsys.readouterr().err
-    (tmp_path / ".steadyscale").mkdir()
-    from steadyscale.store.ledger import Ledger  # noqa: PLC0415
-
-    Ledger(tmp_path / ".steadyscale" / "fast.db").close()
+    # Before any daemon ran, request creates the ledger: demand is staged for the first run.
+    assert main(["request", str(config), "--bundle", "CPU=2", "--count", "1"]) == 0
+    assert "demand set: 1 bundle(s)" in capsys.readouterr().out
+    assert (tmp_path / ".steadyscale" / "fast.db").exists()
     assert (
         main(
             [

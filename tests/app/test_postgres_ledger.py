@@ -57,7 +57,7 @@ def test_request_status_validate_and_iam_policy_use_the_database(
 ) -> None:
     url = _with_password(postgres)
     config = _config(tmp_path, url)
-    assert main(["request", str(config), "--bundle", "CPU=2", "--count", "3"]) == 2
+    assert main(["status", str(config)]) == 2
     err = capsys.readouterr().err
     assert "no ledger at postgresql://steadyscale:***@127.0.0.1:" in err and SECRET not in err
     assert not (tmp_path / ".steadyscale").exists()  # a URL is never taken for a path

@@ -15,12 +15,13 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from steadyscale.api import demand, nodes, stream
+from steadyscale.api import demand, nodes, stream, workload
 from steadyscale.api.context import ApiContext
 
 log = logging.getLogger("steadyscale.api")
 STATIC = Path(__file__).parent / "static"
 TITLE = "steadyscale"
+CLUSTER_HEADER = "X-Steadyscale-Cluster"
 API_VERSION = "1"
 _NO_PAGE = (
     "<!doctype html><title>steadyscale</title><p>steadyscale's API is at /api/v1 "
@@ -29,6 +30,15 @@ _NO_PAGE = (
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
+    """The app on ``ctx``: the routes, the page, and the limit on request bodies."""
+    app = _routes()
+    app.state.ctx = ctx
+    app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
+    app.add_middleware(ClusterHeader, cluster_name=ctx.config.cluster_name)
+    return app
+
+
+def _routes() -> FastAPI:
     app = FastAPI(
         title=TITLE,
         version=API_VERSION,
@@ -37,8 +47,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.ctx = ctx
-    for router in (nodes.router, demand.router, stream.router):
+    for router in (nodes.router, demand.router, workload.router, stream.router):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _refused)
@@ -51,13 +60,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimit, limit=ctx.max_body_bytes)
     return app
 
 
-def openapi_document(ctx: ApiContext) -> dict[str, Any]:
+def openapi_document() -> dict[str, Any]:
     """The app's OpenAPI document (what ``docs/openapi.json`` holds)."""
-    return create_app(ctx).openapi()
+    return _routes().openapi()
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -110,6 +118,23 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class ClusterHeader:
+    """Names the cluster on every answer (``X-Steadyscale-Cluster``): a client given the
+    address of another cluster's daemon tells it at once."""
+
+    def __init__(self, app: ASGIApp, cluster_name: str) -> None:
+        self.app = app
+        self.header = (CLUSTER_HEADER.lower().encode(), cluster_name.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, named if scope["type"] == "http" else send)
 
 
 def _too_large(limit: int) -> str:

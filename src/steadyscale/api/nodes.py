@@ -44,7 +44,17 @@ def get_nodes(
 
 def usage_by_node(ctx: ApiContext) -> Mapping[str, UsageOut]:
     """The workload's live usage reports by node id (none before any report)."""
-    return {}
+    return {
+        node_id: UsageOut(
+            busy=state.busy,
+            bundles=[dict(b) for b in state.bundles],
+            reported_at=state.reported_at,
+            expires_at=state.expires_at,
+            idle_since=state.idle_since,
+            reporter=state.reporter,
+        )
+        for node_id, state in ctx.ledger.usage(ctx.clock.now()).items()
+    }
 
 
 def node_out(record: NodeRecord, usage: UsageOut | None) -> NodeOut:

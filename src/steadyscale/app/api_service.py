@@ -16,6 +16,7 @@ from steadyscale.api.feed import MovesFeed
 from steadyscale.api.server import ApiServer
 from steadyscale.api.tokens import READ_ENV, WRITE_ENV, RateLimits, Tokens, load_tokens
 from steadyscale.app.cli.common import is_loopback
+from steadyscale.app.cli.through_api import API_URL
 from steadyscale.app.runtime import Runtime
 from steadyscale.config import ApiConfig, DatabaseURL
 from steadyscale.errors import SteadyscaleError
@@ -71,10 +72,6 @@ def start_api(runtime: Runtime, api: ApiConfig, config_path: str) -> ApiService:
     if runtime.replication is None:  # (a replica writes the ledger only while it leads)
         runtime.ledger.set_meta(API_URL, server.url)
     return ApiService(context=context, server=server, feed=feed)
-
-
-# Where the daemon last served its API (for the CLI when the config's port is 0).
-API_URL = "api_url"
 
 
 def refuse_open_listener(host: str, tokens: Tokens) -> None:

@@ -1,9 +1,10 @@
 """Documents generated from the code, so they cannot drift from it:
 ``docs/config-reference.md`` from the pydantic config models (fields, types, bounds,
 defaults, and each field's ``description``: the one place a key is explained) and
-``docs/status.schema.json`` from the ``status --json`` model.
+``docs/status.schema.json`` from the ``status --json`` model, and ``docs/openapi.json``
+from the HTTP API.
 
-    python -m steadyscale.app.docgen            # rewrite both in docs/
+    python -m steadyscale.app.docgen            # rewrite them in docs/
     python -m steadyscale.app.docgen --check    # exit 1 and name the stale ones
 """
 
@@ -23,6 +24,7 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from steadyscale.api.app import openapi_document
 from steadyscale.config import ClusterConfig, Provider
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.ops.status import StatusReport
@@ -159,7 +161,15 @@ def status_schema() -> str:
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
 
 
-GENERATED = {"config-reference.md": config_reference, "status.schema.json": status_schema}
+def openapi() -> str:
+    return json.dumps(openapi_document(), indent=2) + "\n"
+
+
+GENERATED = {
+    "config-reference.md": config_reference,
+    "status.schema.json": status_schema,
+    "openapi.json": openapi,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

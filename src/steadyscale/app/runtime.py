@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from steadyscale.app.loading import model_settings
 from steadyscale.app.renamed import claim_ledger, refuse_if_renamed
 from steadyscale.app.replication import Fence, Replication, build_replication
+from steadyscale.app.staged import Staged, restore_staged, staged_demand
 from steadyscale.config import (
     ClusterConfig,
     DatabaseURL,
@@ -351,16 +352,16 @@ def _open_ledger(path: LedgerLocation, *, fresh: bool) -> Ledger:
         return _open_database_ledger(path, fresh=fresh)
     lock = WriterLock(path)
     lock.acquire()
+    staged: Staged = {}
     if fresh and path.exists():
-        # The embedded emulator starts empty, so a ledger of an earlier run describes
-        # instances that no longer exist anywhere. Only a readable one is replaced: a
-        # damaged file is reported, never silently recreated.
-        Ledger(path).close()
+        # An earlier run's instances went with its emulator; demand staged by request stays.
+        staged = staged_demand(path)  # (a damaged file is reported, never recreated)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         log.warning("started a fresh ledger at %s: the embedded emulator starts empty", path)
     try:
         ledger = Ledger(path)
+        restore_staged(ledger, staged, time.time())
     except BaseException:
         lock.release()
         raise

@@ -51,7 +51,7 @@ def keep_answer(
     db.execute("DELETE FROM idempotency_keys WHERE at < ?", (at - KEEP_KEYS_SECONDS,))
     db.execute(
         "INSERT INTO idempotency_keys (who, key, request_hash, status, answer, at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (who, key) DO NOTHING",
         (who, key, request_hash, status, json.dumps(answer), at),
     )
 

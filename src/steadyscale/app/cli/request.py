@@ -1,17 +1,21 @@
-"""``steadyscale request``: replace the cluster's demand in its ledger, from ``--bundle`` and
-``--count`` pairs or a YAML file; the daemon works toward it at its next tick."""
+"""``steadyscale request``: replace the cluster's demand, from ``--bundle`` and ``--count``
+pairs or a YAML file, through the running daemon's API when one answers (and a read-write
+token is at hand), else in its ledger (created if no daemon ran yet, so demand can be
+staged); the daemon works toward it at its next tick."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from steadyscale.app.cli.common import Commands, open_ledger
+from steadyscale.app.cli.common import Commands, load_config
 from steadyscale.errors import SteadyscaleError
 
 if TYPE_CHECKING:
     from steadyscale.config import ClusterConfig
     from steadyscale.core.resources import DemandItem
+    from steadyscale.store.ledger import Ledger
 
 
 def register(commands: Commands) -> None:
@@ -48,16 +52,55 @@ def execute(args: argparse.Namespace) -> int:
         items += demand_from_flags(args.bundle, args.count)
     if not items and not args.clear:
         raise SteadyscaleError("say what to demand: --bundle ... --count N, --file, or --clear")
-    config, ledger = open_ledger(args.config)
-    try:
-        for item in items:
-            _check_fits(config, item)
-        ledger.set_demand(items, time.time())
-    finally:
-        ledger.close()
+    config = load_config(args.config)
+    for item in items:
+        _check_fits(config, item)
+    how = _through_api(config, args.config, items)
+    if how is None:
+        ledger = staging_ledger(config, args.config)
+        try:
+            ledger.set_demand(items, time.time())
+        finally:
+            ledger.close()
     total = sum(i.count for i in items)
-    print(f"demand set: {total} bundle(s)" if total else "demand cleared")
+    said = f"demand set: {total} bundle(s)" if total else "demand cleared"
+    print(f"{said}{how or ''}")
     return 0
+
+
+def _through_api(config: ClusterConfig, config_path: str, items: list[DemandItem]) -> str | None:
+    """Set the demand through the running daemon's API; None when none takes it (no
+    daemon, no read-write token at hand, a follower): then the ledger directly."""
+    from steadyscale.app.cli.through_api import daemon_client  # noqa: PLC0415
+    from steadyscale.client import ApiError  # noqa: PLC0415
+    from steadyscale.config import ledger_location  # noqa: PLC0415
+
+    client = daemon_client(config, config_path, ledger_location(config, config_path), write=True)
+    if client is None:
+        return None
+    with client:
+        try:
+            client.set_demand(items)
+        except ApiError as exc:
+            if exc.status in (0, 503):
+                return None
+            raise SteadyscaleError(f"the daemon's API at {client.url}: {exc.detail}") from None
+    return f" (through the daemon's API at {client.url})"
+
+
+def staging_ledger(config: ClusterConfig, config_path: str) -> Ledger:
+    """The cluster's ledger, created when no daemon ran yet: demand can be staged before
+    the first ``run``, which starts from it."""
+    from steadyscale.app.renamed import refuse_if_renamed  # noqa: PLC0415
+    from steadyscale.config import ledger_location  # noqa: PLC0415
+    from steadyscale.store.ledger import Ledger, ledger_exists  # noqa: PLC0415
+
+    path = ledger_location(config, config_path)
+    if not ledger_exists(path):
+        refuse_if_renamed(config, config_path, path)  # renamed: say so, not a new ledger
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+    return Ledger(path)
 
 
 def demand_from_file(path: str) -> list[DemandItem]:

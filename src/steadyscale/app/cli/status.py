@@ -6,9 +6,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from steadyscale.app.cli.common import Commands, ledger_file
+from steadyscale.app.cli.common import Commands, ledger_file, load_config
 from steadyscale.errors import SteadyscaleError
+
+if TYPE_CHECKING:
+    from steadyscale.ops.status_report import StatusReport
 
 WATCH_SECONDS = 2.0
 
@@ -65,26 +70,19 @@ def status_arguments(config: str | None, watch: str | None) -> tuple[str, float 
 
 
 def execute(args: argparse.Namespace) -> int:
-    from steadyscale.ops.status import read_status, render_status  # noqa: PLC0415
-
     config_path, interval = status_arguments(args.config, args.watch)
     if interval is not None and args.json:
         raise SteadyscaleError("--json prints once; use it without --watch (e.g. in a loop)")
-    config, path = ledger_file(config_path)
+    fetch = status_source(config_path)
     if interval is not None:
         from rich.console import Console  # noqa: PLC0415
 
         from steadyscale.ops.status import watch_status  # noqa: PLC0415
         from steadyscale.retries.clock import WallClock  # noqa: PLC0415
 
-        watch_status(
-            lambda: read_status(config, path),
-            interval=interval,
-            clock=WallClock(),
-            console=Console(),
-        )
+        watch_status(fetch, interval=interval, clock=WallClock(), console=Console())
         return 0
-    report = read_status(config, path)
+    report = fetch()
     if args.json:
         print(report.model_dump_json())
     elif sys.stdout.isatty():
@@ -94,5 +92,36 @@ def execute(args: argparse.Namespace) -> int:
 
         Console().print(status_view(report))
     else:
+        from steadyscale.ops.status import render_status  # noqa: PLC0415
+
         print(render_status(report), end="")
     return 0
+
+
+def status_source(config_path: str) -> Callable[[], StatusReport]:
+    """Where the status comes from: the running daemon's API when one answers (the same
+    report), else the ledger, read without its lock."""
+    from steadyscale.app.cli.through_api import daemon_client  # noqa: PLC0415
+    from steadyscale.client import ApiError  # noqa: PLC0415
+    from steadyscale.config import ledger_location  # noqa: PLC0415
+    from steadyscale.ops.status import read_status  # noqa: PLC0415
+
+    config = load_config(config_path)
+    client = daemon_client(config, config_path, ledger_location(config, config_path), write=False)
+
+    def from_ledger() -> StatusReport:
+        config, path = ledger_file(config_path)
+        return read_status(config, path)
+
+    if client is None:
+        return from_ledger
+
+    def from_api() -> StatusReport:
+        try:
+            return client.status()
+        except ApiError as exc:
+            if exc.status != 0:
+                raise SteadyscaleError(f"the daemon's API at {client.url}: {exc.detail}") from None
+            return from_ledger()  # (the daemon stopped meanwhile)
+
+    return from_api
