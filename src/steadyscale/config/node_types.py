@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from steadyscale.config.base import StrictModel
+from steadyscale.config.drain import Drain, ScaleDownMode
 from steadyscale.core.resources import amounts_or_error
 
 
@@ -89,6 +90,19 @@ class NodeType(StrictModel):
         default=None,
         description="Probe that makes a running node ready. Without one, a node is ready "
         "as soon as EC2 shows it running.",
+    )
+    scale_down: ScaleDownMode = Field(
+        default="packed",
+        description="How idle nodes are chosen for scale-down. `packed`: the nodes the "
+        "scheduler's packing of the demand leaves empty. `reported`: the nodes the workload "
+        "reports idle (usage reports), the one idle longest first; packing only for nodes "
+        "nobody reports on. Either way a node reported busy is never chosen.",
+    )
+    drain: Drain | None = Field(
+        default=None,
+        description="Drain nodes of this type before terminating them (a hook, then the "
+        "workload's ack or a timeout). Without it, a node is terminated at once unless its "
+        "workload reports usage for it.",
     )
 
     @field_validator("node_config")

@@ -35,6 +35,7 @@ from steadyscale.core.sightings import (
     unchanged,
 )
 from steadyscale.core.specs import ClusterSpec
+from steadyscale.core.usage import NO_USAGE, Usage
 
 _NOT_IDLE = NodeUpdate(idle_since=CLEAR)
 
@@ -81,6 +82,7 @@ def reconcile(
     health: Mapping[str, HealthVerdict] | None = None,
     retiring: Retiring = NOT_RETIRING,
     former_names: frozenset[str] = frozenset(),
+    usage: Usage = NO_USAGE,
 ) -> Actions:
     plan = _Plan()
     _mirror(plan, records, observation, now, config)
@@ -98,6 +100,7 @@ def reconcile(
         demand=demand,
         unavailable_types=unavailable_types,
         retiring=retiring,
+        usage=usage,
     )
     dropped = set(decision.drop)
     chosen = [v for v in views if v.node_id in dropped] if dropped else []
@@ -130,6 +133,7 @@ def _schedule(
     demand: Sequence[DemandItem],
     unavailable_types: frozenset[str],
     retiring: Retiring,
+    usage: Usage,
 ) -> tuple[list[NodeView], Decision]:
     """The scheduler's view of the active nodes as this reconcile leaves them, and its
     decision."""
@@ -160,14 +164,15 @@ def _schedule(
             retired_resources=retiring.resources,
             max_surge=retiring.max_surge,
             retiring_offers=retiring.offers,
+            usage=usage,
         )
     )
     return views, decision
 
 
 def _retired(chosen: Sequence[NodeView], retiring: Retiring, config: ClusterSpec) -> dict[str, str]:
-    """Why each retiring node dropped now is terminated (a drain hook, once there is one,
-    goes between this decision and the terminate: see ``loop.retirement``)."""
+    """Why each retiring node dropped now is terminated (through its drain: see
+    ``loop.drain``)."""
     types = config.available_node_types
     reasons: dict[str, str] = {}
     for view in chosen:

@@ -36,7 +36,9 @@ from steadyscale.core.packing import (
     utilization,
 )
 from steadyscale.core.resources import DemandItem, fits
+from steadyscale.core.scaledown import ScaleDown, scale_down
 from steadyscale.core.specs import NodeTypeSpec
+from steadyscale.core.usage import NO_USAGE, Usage
 
 # Preference when placing demand on existing nodes: usable ones first.
 _PLACEMENT_ORDER = {
@@ -46,14 +48,6 @@ _PLACEMENT_ORDER = {
     Status.LAUNCHED: 3,
     Status.REQUESTED: 4,
     Status.QUEUED: 5,
-}
-# Preference when dropping idle nodes: ones that never became useful first.
-_DROP_ORDER = {
-    Status.QUEUED: 0,
-    Status.LAUNCHED: 1,
-    Status.PENDING: 2,
-    Status.RUNNING: 3,
-    Status.READY: 4,
 }
 MIN_PENDING_CAP = 5
 _AGE_AND_ID = operator.itemgetter(3, 0)  # NodeView's created_at, node_id
@@ -94,6 +88,8 @@ class SchedulingInput:
     # What a retiring node offers, by node id, where its type offers something else (it
     # was launched with an earlier node_config of a type whose resources changed too).
     retiring_offers: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # What the workload reports of its nodes (``core.scaledown``): none by default.
+    usage: Usage = NO_USAGE
 
 
 @dataclass(frozen=True)
@@ -131,7 +127,8 @@ def schedule(inp: SchedulingInput) -> Decision:
     busy = frozenset(b.node_id for b in bins if b.used and b.node_id is not None)
 
     # 5. Scale down idle nodes, never below min_workers; honour lowered maximums.
-    drop = _scale_down(inp, staying, busy, existing)
+    down = ScaleDown(types, inp.idle_timeout_seconds, inp.now, inp.usage)
+    drop = scale_down(down, staying, busy, existing)
 
     # 6. Retiring nodes keep what ready nodes cannot hold yet; the surge bounds launches.
     if retiring:
@@ -259,36 +256,6 @@ def _pace(
     return deferred
 
 
-def _scale_down(
-    inp: SchedulingInput,
-    nodes: Sequence[NodeView],
-    busy: frozenset[str],
-    existing: Counter[str],
-) -> list[str]:
-    """Idle nodes to drop, those that never became useful first: idle past the timeout
-    (queued ones at once), or over a lowered maximum, never below min_workers."""
-    types = inp.node_types
-    drop: list[str] = []
-    count_by_type = {name: existing[name] for name in types}
-    idle = [n for n in nodes if n.node_id not in busy and n.status is not Status.REQUESTED]
-    idle.sort(
-        key=lambda n: (
-            _DROP_ORDER.get(n.status, 9),
-            n.idle_since if n.idle_since is not None else inp.now,
-            n.node_id,
-        )
-    )
-    for n in idle:
-        t = types[n.node_type]
-        over_max = count_by_type[n.node_type] > t.max_workers
-        idle_for = inp.now - (n.idle_since if n.idle_since is not None else inp.now)
-        expired = n.status is Status.QUEUED or idle_for >= inp.idle_timeout_seconds
-        if (over_max or expired) and count_by_type[n.node_type] > t.min_workers:
-            drop.append(n.node_id)
-            count_by_type[n.node_type] -= 1
-    return drop
-
-
 class _Retired(NamedTuple):
     held: frozenset[str]  # retiring nodes demand stays on
     drop: list[str]  # retiring nodes to drop now
@@ -322,6 +289,9 @@ def _retire(
     for_min: Counter[str] = Counter()
     for n in retiring:  # in placement order: the readiest are kept for min_workers
         if n.node_id in held or n.status is Status.REQUESTED:
+            continue
+        if inp.usage.busy(n.node_id):  # I9: its workload still runs on it
+            held.add(n.node_id)
             continue
         if short.get(n.node_type, 0) > 0:
             short[n.node_type] -= 1

@@ -21,6 +21,7 @@ from steadyscale.core.lifecycle import UP, NodeRecord
 from steadyscale.core.reconciler import Actions, reconcile
 from steadyscale.loop.book import NodeBook
 from steadyscale.loop.carried import CarriedNodes
+from steadyscale.loop.drain import Drainer
 from steadyscale.loop.hooks import CrashHook, no_crash
 from steadyscale.loop.launcher import Launcher, new_id
 from steadyscale.loop.mover import Mover
@@ -98,6 +99,9 @@ class Autoscaler:
         self.progress = Progress(ledger)
         self.infeasible = InfeasibleNotice(self.reporter)
         self.retirement = Retirement(self.book, self.reporter)
+        self.drainer = Drainer(
+            config, self.book, reporter=self.reporter, metrics=metrics, clock=clock
+        )
         self.config = config
 
     @property
@@ -114,6 +118,7 @@ class Autoscaler:
         self.observer.config = config
         self.launcher.config = config
         self.strangers.config = config
+        self.drainer.config = config
         # Health checks are polled only when some node type has one.
         self._checked = any(
             t.health_check is not None for t in config.available_node_types.values()
@@ -198,6 +203,7 @@ class Autoscaler:
             health=verdicts,
             retiring=self.retirement.retiring(report),
             former_names=former,
+            usage=self.drainer.usage(now),
         )
         # Act.
         self.mover.apply(actions.moves, report)
@@ -216,8 +222,7 @@ class Autoscaler:
             self.metrics.unhealthy_replaced.labels(record.node_type).inc()
             self.reporter.emit(report, "unhealthy", f"{node_id} ({record.instance_id}) {why}", 1)
         if self.clock.now() < deadline:
-            terminate = self.retirement.release(actions.terminate, actions.retired, report)
-            self.terminator.terminate(terminate, report, {**actions.unhealthy, **actions.retired})
+            self._terminate(actions, report)
         if self.clock.now() < deadline:
             self.launcher.resend(requests, waiting, report, deadline)
         if self.clock.now() < deadline:
@@ -227,6 +232,17 @@ class Autoscaler:
         if complete:
             self.book.forget_finished(now)
             self.carried.prune(self.book.records)
+
+    def _terminate(self, actions: Actions, report: TickReport) -> None:
+        """Terminate what the decision lets go: running nodes through their drain (those
+        drained by now go too), the others at once."""
+        terminate = self.retirement.release(actions.terminate, actions.retired, report)
+        reasons = {**actions.unhealthy, **actions.retired}
+        terminate = self.drainer.route(terminate, reasons, report)
+        self.drainer.asked(report)
+        drained = self.drainer.ready()
+        reasons.update(self.drainer.reasons)
+        self.terminator.terminate([*terminate, *drained], report, reasons)
 
     def _unknown_instances(
         self, actions: Actions, report: TickReport, now: float, *, complete: bool

@@ -1,5 +1,4 @@
-"""Hooks the composition root may install into the loop: the named crash points, and the
-seam a drain hook will take.
+"""Hooks the composition root may install into the loop: the named crash points.
 
 Crash safety is tested at the worst moments (after the intent is written, after
 RunInstances is sent, ...): the loop calls its hook there, a no-op unless ``app.runtime``
@@ -9,8 +8,6 @@ installs one (``testing.crashpoints``' hook, armed by an environment variable).
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from steadyscale.core.lifecycle import NodeRecord
 
 CrashHook = Callable[[str], None]
 
@@ -27,14 +24,3 @@ CRASH_POINTS = (
 
 def no_crash(point: str) -> None:
     """The default hook: the loop goes on."""
-
-
-# Whether a node the autoscaler lets go may be terminated now. No drain exists yet (another
-# change adds one): a hook would ask the workload to move off the node, and say yes once it
-# has. Until then every node is released at once.
-DrainHook = Callable[[NodeRecord], bool]
-
-
-def no_drain(record: NodeRecord) -> bool:
-    """The default: nothing to wait for."""
-    return True

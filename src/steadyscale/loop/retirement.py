@@ -6,11 +6,8 @@ When the loop starts, or is given a new config, the config is planned against th
 and the retiring nodes are remembered with why they retire. The set is computed once and
 only shrinks as its nodes finish, so a tick costs nothing in proportion to the ledger.
 The scheduler keeps a retiring node while demand sits on it that ready replacements cannot
-hold yet (make before break); once it lets one go, it is terminated.
-
-Draining: there is no drain hook yet (another change adds one). Its seam is ``release``:
-a retiring node the scheduler lets go is terminated only once ``drained`` says the
-workload has left it; today's ``no_drain`` says so at once.
+hold yet (make before break), or while its workload reports it busy; once it lets one go,
+it is terminated through its drain (``loop.drain``), as every node is.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from steadyscale.config import ClusterConfig
 from steadyscale.core.changes import NOT_RETIRING, ChangePlan, Fate, Retiring, resolve_surge
 from steadyscale.core.lifecycle import ACTIVE
 from steadyscale.loop.book import NodeBook
-from steadyscale.loop.hooks import DrainHook, no_drain
 from steadyscale.loop.report import Reporter, TickReport
 from steadyscale.store.changes import apply_plan, change_plan
 
@@ -31,10 +27,9 @@ class Retirement:
     """The retiring nodes (node id -> why), what a node of a removed type offers (and a
     node whose type offers something else now), and the surge resolved for this change."""
 
-    def __init__(self, book: NodeBook, reporter: Reporter, drained: DrainHook = no_drain):
+    def __init__(self, book: NodeBook, reporter: Reporter):
         self.book = book
         self.reporter = reporter
-        self.drained = drained
         self.reasons: dict[str, str] = {}
         self.resources: dict[str, Mapping[str, float]] = {}
         self.offers: Mapping[str, Mapping[str, float]] = {}
@@ -77,19 +72,17 @@ class Retirement:
     def release(
         self, terminate: Sequence[str], retired: Mapping[str, str], report: TickReport
     ) -> list[str]:
-        """Of the nodes to terminate, those that may go now: a retired one only once it is
-        drained (the drain seam)."""
+        """The nodes to terminate, the retired ones among them told (they go through their
+        drain with the others)."""
         if not retired:
             return list(terminate)
-        records = self.book.records
-        held = {n for n in retired if not self.drained(records[n])}
-        gone = Counter(why for n, why in retired.items() if n not in held)
-        left = sum(1 for n in self.reasons if n not in retired or n in held)
+        gone = Counter(retired.values())
+        left = sum(1 for n in self.reasons if n not in retired)
         for why, count in gone.items():
             self.reporter.emit(
                 report, "retired", f"{count} node(s) {why} ({left} still retiring)", count
             )
-        return [n for n in terminate if n not in held]
+        return list(terminate)
 
 
 def _notes(plan: ChangePlan, max_surge: int) -> list[tuple[str, str, int]]:

@@ -136,6 +136,12 @@ class Metrics:
             ["node_type"],
             registry=r,
         )
+        self.drain_hooks = Counter(
+            "steadyscale_drain_hooks",
+            "Drain hook calls by outcome (succeeded, failed, timed_out).",
+            ["node_type", "outcome"],
+            registry=r,
+        )
         self.unknown_instances = Gauge(
             "steadyscale_unknown_instances",
             "Cluster instances the ledger cannot explain, left alone (never terminated), by "
