@@ -4,7 +4,7 @@ once the demand has fallen and the scale-down is under way, so every part of the
 something to show. The scenario is the quick start's, its demand falling to a third at
 `--fall-at` (emulated seconds) instead of to nothing.
 
-    .venv/bin/python scripts/screenshot.py [--config examples/quickstart.yaml] [--out docs/web-page.png]
+    .venv/bin/python scripts/screenshot.py [--config CONFIG] [--out docs/web-page.png]
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             expect(page.locator("#connection")).to_have_attribute("data-state", "live")
             expect(page.locator("#demand-total")).to_have_text(str(fallen))
             expect(page.locator('#nodes tbody tr[data-status="terminated"]')).not_to_have_count(0)
-            expect(page.locator("#nodes-live")).to_have_text(page.locator("#nodes-ready").inner_text())
+            expect(page.locator("#nodes-live")).to_have_text(
+                page.locator("#nodes-ready").inner_text()
+            )
             page.screenshot(path=str(args.out), full_page=True)
             browser.close()
     print(f"wrote {args.out}")

@@ -32,7 +32,7 @@ class ApiDaemon:
         args: Sequence[str] = (),
     ) -> None:
         self.config = config
-        self._env = {**daemon_env(), **(env or {})}
+        self.env = {**daemon_env(), **(env or {})}
         self._args = list(args)
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
@@ -46,7 +46,7 @@ class ApiDaemon:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=self._env,
+            env=self.env,
         )
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + timeout
