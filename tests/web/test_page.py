@@ -1,5 +1,5 @@
-"""The live page in a real browser (Debian's Chromium) against real daemons on the
-embedded emulator: it loads, asks for a read token when the server wants one, its numbers
+"""The live page in a real browser (Debian's Chromium) against real daemons on the memory
+backend: it loads, asks for a read token when the server wants one, its numbers
 are the API's, and it follows the cluster without a reload, by the event stream or, without
 it, by polling."""
 

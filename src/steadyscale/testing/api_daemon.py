@@ -40,6 +40,10 @@ class ApiDaemon:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 60.0) -> ApiDaemon:
+        return self.launch().serving(timeout)
+
+    def launch(self) -> ApiDaemon:
+        """Start the process (several can start at once, then each waits ``serving``)."""
         command = [sys.executable, "-m", "steadyscale", "run", str(self.config)]
         self.proc = subprocess.Popen(
             [*command, "--api", "127.0.0.1:0", *self._args],
@@ -49,6 +53,10 @@ class ApiDaemon:
             env=self.env,
         )
         threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def serving(self, timeout: float = 60.0) -> ApiDaemon:
+        """Wait until it serves its API (its address in ``url``)."""
         deadline = time.monotonic() + timeout
         while not self.url:
             try:
@@ -73,12 +81,17 @@ class ApiDaemon:
     def log(self) -> str:
         return "".join(self.output[-60:])
 
+    def terminate(self) -> None:
+        """SIGTERM, without waiting (``stop`` waits)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, then SIGKILL if it does not end in time; its exit code."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
