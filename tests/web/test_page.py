@@ -5,6 +5,8 @@ it, by polling."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import READ_TOKEN, Api
@@ -43,6 +45,8 @@ def test_new_nodes_appear_without_a_reload(page: Page, guarded: Api) -> None:
     expect(page.locator("#demand-total")).to_have_text("5")
     expect(page.locator("#nodes-ready")).to_have_text("5")
     expect(page.locator('#nodes tbody tr[data-status="ready"]')).to_have_count(5)
+    expect(page.locator("#status-chart")).to_have_attribute("aria-label", re.compile(r"ready 5$"))
+    expect(page.locator('#status-chart path[data-status="ready"]')).to_have_count(1)
     expect(page.locator("#events li[data-kind='node']").first).to_be_visible()
 
 

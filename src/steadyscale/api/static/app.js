@@ -6,7 +6,8 @@
 
 const TOKEN_KEY = "steadyscale.readToken";
 const POLL_MS = 2000; // polling fallback, and how soon a broken stream is retried x5
-const LIVE_REFRESH_MS = 10000; // with the stream up, the charts still move on their own
+const LIVE_REFRESH_MS = 10000;
+const MIN_REFRESH_MS = 1000; // with the stream up, the charts still move on their own
 const NODES_SHOWN = 60;
 const EVENTS_KEPT = 100;
 const ORDER = ["queued", "requested", "launched", "pending", "running", "ready", "draining",
@@ -17,6 +18,7 @@ const VISIBLE = new Set(["pending", "running", "ready", "draining", "terminating
 const page = { status: null, nodes: [], history: null, samples: [], mode: "starting",
   seeded: false };
 let pollTimer = null, liveTimer = null, refreshTimer = null, streamAbort = null;
+let lastRefresh = 0;
 
 const $ = (id) => document.getElementById(id);
 const colorOf = (status) => `var(--${status}, #888)`;
@@ -51,6 +53,7 @@ function asList(body, ...keys) {
 }
 
 async function refresh() {
+  lastRefresh = Date.now();
   try {
     const [status, nodes, history] = await Promise.all([
       getJSON("api/v1/status"), getJSON("api/v1/nodes?finished=true"),
@@ -68,9 +71,12 @@ async function refresh() {
   }
 }
 
+// A burst of events (a scale-up moves many nodes in one tick) makes one refresh, and a
+// busy cluster at most one a second.
 function scheduleRefresh() {
   if (refreshTimer !== null) return;
-  refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 250);
+  const wait = Math.max(250, lastRefresh + MIN_REFRESH_MS - Date.now());
+  refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, wait);
 }
 
 // ---- live updates: the event stream, else polling ------------------------------------

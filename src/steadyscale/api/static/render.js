@@ -131,6 +131,11 @@ function renderCharts(now) {
   }
   $("status-chart").replaceChildren(
     SteadyCharts.stackedChart(series.times, live, series.counts, colorOf));
+  const last = series.times.length - 1;
+  const words = live.filter((k) => last >= 0 && series.counts[k][last] > 0)
+    .map((k) => `${k} ${series.counts[k][last]}`);
+  $("status-chart").setAttribute("aria-label", last < 1 ? "Nodes by status: no data yet"
+    : `Nodes by status from ${clockTime(series.times[0])}; now ${words.join(", ") || "none"}`);
   const legend = $("status-legend");
   legend.replaceChildren();
   for (const k of live.filter((k) => series.counts[k] && series.counts[k].some((v) => v > 0))) {
@@ -146,6 +151,10 @@ function renderCharts(now) {
     { name: "demand", color: "var(--demand)", values: points.map((p) => p.demand ?? null),
       dashed: true },
   ]));
+  const end = points[points.length - 1];
+  $("capacity-chart").setAttribute("aria-label", !end ? "Demand against ready capacity: "
+    + "no data yet" : `Demand against ready capacity: now ${end.demand} bundles demanded, `
+    + `${end.held ?? "unknown"} on ready nodes`);
 }
 
 // ---- each node's lifecycle -------------------------------------------------------------
