@@ -106,3 +106,21 @@ def test_ledger_backends_benchmark_reports_both_and_the_ratio() -> None:
     assert set(report["tick_write_ms"]) == {"sqlite", "postgres"}
     assert report["tick_write_ms"]["sqlite"] > 0 and report["tick_write_ms"]["postgres"] > 0
     assert report["postgres_over_sqlite"] > 0 and report["pipeline_speedup"] > 0
+
+
+def test_api_benchmark_reports_its_figures() -> None:
+    report = _report(
+        "api", "--nodes", "20", "--minutes", "1", "--baseline-minutes", "0.5", timeout=300
+    )
+    assert set(report) == {
+        "api_p50_ms",
+        "api_p99_ms",
+        "tick_ratio",
+        "busy_terminated",
+        "duplicates",
+        "leaks",
+    }
+    assert report["api_p50_ms"] > 0 and report["api_p99_ms"] >= report["api_p50_ms"]
+    assert report["tick_ratio"] > 0
+    assert report["busy_terminated"] == 0
+    assert report["duplicates"] == 0 and report["leaks"] == 0

@@ -4,10 +4,12 @@ no daemon as ApiUnreachable, and the event stream of node moves and loop decisio
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from steadyscale.api.app import create_app
 from steadyscale.api.context import ApiContext
@@ -16,6 +18,7 @@ from steadyscale.api.feed import MovesFeed
 from steadyscale.api.server import ApiServer
 from steadyscale.client import ApiError, ApiUnreachable, Client, DemandItem, UsageReportIn
 from steadyscale.core.lifecycle import Status
+from steadyscale.errors import SteadyscaleError
 from steadyscale.store.ledger import Ledger
 from tests.api.conftest import READ, WRITE, make_context
 from tests.api.test_workload import add_node
@@ -106,3 +109,16 @@ def test_history_samples_one_point_per_minute() -> None:
     samples.note(120.0, {"ready": 3}, 3, 0)
     points = samples.points(10)
     assert [(p.minute, p.ready, p.unmet) for p in points] == [(60.0, 2, 1), (120.0, 3, 0)]
+
+
+def test_a_port_in_use_is_one_line_saying_why() -> None:
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    try:
+        with pytest.raises(SteadyscaleError, match="address already in use") as refused:
+            ApiServer(FastAPI(), "127.0.0.1", port).start()
+    finally:
+        held.close()
+    assert "\n" not in str(refused.value) and "--no-api" in str(refused.value)

@@ -3,10 +3,15 @@ malformed, oversize and infeasible bodies refused with nothing changed."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
+import pytest
+
 from steadyscale.store import api_records
+from steadyscale.store.ledger import Ledger
 from tests.api.conftest import AUTH, MakeApi
+from tests.ledgers import LedgerAt
 
 ONE = {"demand": [{"bundle": {"CPU": 1}, "count": 3}]}
 TWO = {"demand": [{"bundle": {"CPU": 2}, "count": 1}]}
@@ -155,3 +160,34 @@ def test_a_chunked_oversize_body_is_a_413(make_api: MakeApi) -> None:
     )
     assert answer.status_code == 413
     assert ctx.ledger.demand() == []
+
+
+def test_the_status_shows_the_demand_by_entry(make_api: MakeApi) -> None:
+    client, _ = make_api()
+    client.put("/api/v1/demand/entries/farm", json=TWO, headers=AUTH)
+    status = client.get("/api/v1/status", headers=AUTH).json()
+    assert status["demand_entries"] == {"farm": [{"bundle": {"CPU": 2.0}, "count": 1}]}
+    assert status["pending_demand"] == 1
+
+
+def test_changes_keys_and_refusals_on_either_backend(
+    make_api: MakeApi, ledger_at: LedgerAt
+) -> None:
+    client, ctx = make_api(ledger=Ledger(ledger_at("api.db")))
+    keyed = {**AUTH, "Idempotency-Key": "k1"}
+    first = client.put("/api/v1/demand/entries/a", json=ONE, headers=keyed)
+    assert client.put("/api/v1/demand/entries/a", json=ONE, headers=keyed).json() == first.json()
+    assert client.put("/api/v1/demand/entries/a", json=TWO, headers=keyed).status_code == 409
+    assert client.delete("/api/v1/demand/entries/nope", headers=AUTH).status_code == 404
+    assert [(i.bundle, i.count) for i in ctx.ledger.demand()] == [({"CPU": 1.0}, 3)]
+    assert len(api_records.audit_log(ctx.ledger.store)) == 1
+
+
+def test_tokens_never_reach_the_logs(make_api: MakeApi, caplog: pytest.LogCaptureFixture) -> None:
+    client, _ = make_api()
+    caplog.set_level(logging.DEBUG)
+    client.put("/api/v1/demand", json=ONE, headers=AUTH)
+    client.get("/api/v1/demand", headers={"Authorization": "Bearer wrong-token-0123456789"})
+    client.put("/api/v1/demand", json={"demand": "x"}, headers=AUTH)
+    assert AUTH["Authorization"].split()[1] not in caplog.text
+    assert "wrong-token-0123456789" not in caplog.text

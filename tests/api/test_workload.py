@@ -113,3 +113,11 @@ def test_a_drain_ack_lets_a_draining_node_go(make_api: MakeApi) -> None:
     assert set(ctx.ledger.drain_acks()) == {"n-1"}
     actions = [e.action for e in api_records.audit_log(ctx.ledger.store)]
     assert actions == ["node.drain.ack"]
+
+
+def test_the_node_list_without_history_gives_each_nodes_last_reason(make_api: MakeApi) -> None:
+    client, ctx = make_api()
+    add_node(ctx.ledger, "n-1", Status.READY, "i-1")
+    [node] = client.get("/api/v1/nodes?history=false", headers=AUTH).json()["nodes"]
+    assert node["reason"] == "now ready"
+    assert [h["status"] for h in node["history"]] == ["ready"]

@@ -17,6 +17,7 @@ from steadyscale.app.runtime import (
 )
 from steadyscale.core.resources import DemandItem
 from steadyscale.emulator import build_settings
+from steadyscale.loop.autoscaler import Event
 from steadyscale.retries.clock import FakeClock
 from steadyscale.store.ledger import Ledger
 from tests.cluster import QUIET_ERRORS, cluster_config
@@ -89,3 +90,16 @@ def test_the_summary_audits_the_memory_backends_ground_truth() -> None:
     assert truth is not None and len(truth) == summary.nodes_launched == 2
     assert summary.duplicates == 0
     assert summary.leaks == 2  # the demand stands: both instances still run at the end
+
+
+def test_the_loops_and_the_runs_events_reach_on_event_even_when_quiet() -> None:
+    runtime = _runtime()
+    step = {"at_seconds": 0, "demand": [{"bundle": {"CPU": 2}, "count": 2}]}
+    runtime.config = cluster_config(provider={"type": "memory"}, scenario=[step])
+    events: list[Event] = []
+    try:
+        run_daemon(runtime, out=io.StringIO(), max_seconds=120, quiet=True, on_event=events.append)
+    finally:
+        runtime.close()
+    kinds = {e.kind for e in events}
+    assert {"demand", "launch", "capacity"} <= kinds, kinds

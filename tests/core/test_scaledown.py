@@ -90,6 +90,11 @@ def test_idle_reports_go_longest_first_and_only_past_the_idle_timeout() -> None:
     assert _drop(nodes, usage) == ("n-2", "n-1")  # n-3 idle 10 s of the 60 s timeout
 
 
+def test_a_node_that_never_became_useful_goes_before_one_reported_idle() -> None:
+    nodes = [_node(1), _node(2, status=Status.QUEUED)]
+    assert _drop(nodes, _usage({"1": IDLE_LONG}), demand=1) == ("n-2",)
+
+
 def test_as_many_stay_as_the_demand_needs_and_min_workers_hold() -> None:
     nodes = [_node(1), _node(2), _node(3)]
     usage = _usage({"1": IDLE_LESS, "2": IDLE_LONG, "3": IDLE_LONG})

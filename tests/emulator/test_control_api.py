@@ -216,3 +216,23 @@ def test_call_log_gives_only_the_mutations_when_asked(fake_emulator: FakeEmulato
         ("RunInstances", "r1"),
         ("CreateTags", "r1"),
     ]
+
+
+def test_drain_calls_are_recorded_as_ground_truth(fake_emulator: FakeEmulator) -> None:
+    emu, clock, ec2 = fake_emulator("none")
+    (instance_id,) = launch(ec2)
+    clock.advance(7)
+    first = _post(f"{emu.endpoint_url}/_steadyscale/drain/{instance_id}", {})
+    _post(f"{emu.endpoint_url}/_steadyscale/drain/i-unknown", {})
+    assert first == {
+        "instance_id": instance_id,
+        "region": "us-east-1",
+        "at": emu.now(),
+        "state": first["state"],
+    }
+    assert first["state"] in ("pending", "running")
+    every = _get(f"{emu.endpoint_url}/_steadyscale/drain")["drains"]
+    assert [d["instance_id"] for d in every] == [instance_id, "i-unknown"]
+    assert every[1]["state"] is None  # the emulator never had such an instance
+    one = _get(f"{emu.endpoint_url}/_steadyscale/drain/{instance_id}")["drains"]
+    assert one == [first] == emu.drains(instance_id)

@@ -33,6 +33,13 @@ class ApiContext:
     samples: Samples = field(default_factory=Samples)
     # None while this process may write the ledger; else who leads, for the 503's message.
     leader: Callable[[], str | None] = always_writable
+    # Reads go through their own connection when given (``ledger`` writes): a long read
+    # never holds the daemon's connection while it ticks.
+    reader_ledger: Ledger | None = None
+
+    @property
+    def reads(self) -> Ledger:
+        return self.reader_ledger or self.ledger
 
 
 def context(request: Request) -> ApiContext:

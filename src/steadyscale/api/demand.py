@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 
-from steadyscale.api.context import ApiContext, context, reader, writer
+from steadyscale.api.context import context, reader, writer
 from steadyscale.api.models import ENTRY_NAME, DemandAnswer, DemandBody, Problem
 from steadyscale.api.mutations import mutate
 from steadyscale.api.tokens import Caller
@@ -18,6 +18,7 @@ from steadyscale.core.feasibility import why_infeasible
 from steadyscale.core.resources import DemandItem, format_bundle
 from steadyscale.ops.status_report import DemandEntry
 from steadyscale.store import demand_entries
+from steadyscale.store.ledger import Ledger
 
 router = APIRouter(prefix="/api/v1", tags=["demand"])
 REFUSALS: dict[int | str, dict[str, object]] = {
@@ -26,10 +27,9 @@ REFUSALS: dict[int | str, dict[str, object]] = {
 EntryName = Annotated[str, Path(pattern=ENTRY_NAME, description="the entry's name")]
 
 
-def demand_answer(ctx: ApiContext) -> DemandAnswer:
-    db = ctx.ledger.store
-    entries = demand_entries.read_entries(db)
-    total = ctx.ledger.demand()
+def demand_answer(ledger: Ledger) -> DemandAnswer:
+    entries = demand_entries.read_entries(ledger.store)
+    total = ledger.demand()
     return DemandAnswer(
         demand=[DemandEntry(bundle=i.bundle, count=i.count) for i in total],
         entries={
@@ -37,14 +37,14 @@ def demand_answer(ctx: ApiContext) -> DemandAnswer:
             for name, items in entries.items()
         },
         pending_demand=sum(i.count for i in total),
-        updated_at=ctx.ledger.demand_updated_at(),
+        updated_at=ledger.demand_updated_at(),
     )
 
 
 @router.get("/demand", response_model=DemandAnswer, responses=REFUSALS)
 def get_demand(request: Request, caller: Annotated[Caller, Depends(reader)]) -> DemandAnswer:
     """The demand, and each named entry it sums."""
-    return demand_answer(context(request))
+    return demand_answer(context(request).reads)
 
 
 @router.put("/demand", response_model=DemandAnswer, responses=REFUSALS)
@@ -58,7 +58,7 @@ def put_demand(
 
     def apply() -> DemandAnswer:
         demand_entries.replace_demand(ctx.ledger.store, body.demand, ctx.clock.now())
-        return demand_answer(ctx)
+        return demand_answer(ctx.ledger)
 
     return mutate(
         ctx, request, caller, action="demand.replace", target="demand", body=body, apply=apply
@@ -78,7 +78,7 @@ def put_entry(
 
     def apply() -> DemandAnswer:
         demand_entries.set_entry(ctx.ledger.store, name, body.demand, ctx.clock.now())
-        return demand_answer(ctx)
+        return demand_answer(ctx.ledger)
 
     return mutate(
         ctx,
@@ -106,7 +106,7 @@ def delete_entry(
         if not demand_entries.delete_entry(ctx.ledger.store, name, ctx.clock.now()):
             known = ", ".join(demand_entries.read_entries(ctx.ledger.store)) or "none"
             raise HTTPException(404, f"no demand entry {name!r} (entries: {known})")
-        return demand_answer(ctx)
+        return demand_answer(ctx.ledger)
 
     return mutate(
         ctx,

@@ -4,18 +4,19 @@ last move's reason, and its history) and what the workload last reported for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from steadyscale.api.context import ApiContext, context, reader
 from steadyscale.api.demand import REFUSALS
-from steadyscale.api.models import HistoryEntryOut, NodeOut, NodesAnswer, UsageOut
+from steadyscale.api.models import NodesAnswer
 from steadyscale.api.tokens import Caller
-from steadyscale.core.lifecycle import NodeRecord, Status
+from steadyscale.core.lifecycle import Status
 from steadyscale.ops.status import ledger_status
 from steadyscale.ops.status_report import StatusReport
+from steadyscale.store import api_records
 
 router = APIRouter(prefix="/api/v1", tags=["cluster"])
 
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["cluster"])
 def get_status(request: Request, caller: Annotated[Caller, Depends(reader)]) -> StatusReport:
     """What `steadyscale status --json` prints."""
     ctx = context(request)
-    return ledger_status(ctx.config, ctx.ledger, ctx.clock.now())
+    return ledger_status(ctx.config, ctx.reads, ctx.clock.now())
 
 
 @router.get("/nodes", response_model=NodesAnswer, responses=REFUSALS)
@@ -34,44 +35,49 @@ def get_nodes(
     finished: Annotated[
         bool, Query(description="also the nodes that finished (terminated, failed, ...)")
     ] = False,
-) -> NodesAnswer:
+    history: Annotated[
+        bool, Query(description="each node's every move (false: only the last one's reason)")
+    ] = True,
+) -> Response:
     """Every live node (and the finished ones with `finished=true`)."""
     ctx = context(request)
-    records = ctx.ledger.nodes(include_terminal=finished, with_history=True)
+    records = api_records.node_rows(ctx.reads.store, include_terminal=finished)
+    moves = (
+        api_records.histories(ctx.reads.store, include_terminal=finished)
+        if history
+        else api_records.last_moves(ctx.reads.store, include_terminal=finished)
+    )
     usage = usage_by_node(ctx)
-    return NodesAnswer(nodes=[node_out(r, usage.get(r.node_id)) for r in records])
+    # Plain JSON, the shape of NodesAnswer: no model per node and history entry (a
+    # thousand nodes), the values straight from the ledger's own records.
+    nodes = [node_out(r, moves.get(r["node_id"], []), usage.get(r["node_id"])) for r in records]
+    return Response(json.dumps({"nodes": nodes}), media_type="application/json")
 
 
-def usage_by_node(ctx: ApiContext) -> Mapping[str, UsageOut]:
-    """The workload's live usage reports by node id (none before any report)."""
+def usage_by_node(ctx: ApiContext) -> dict[str, dict[str, Any]]:
+    """The workload's live usage reports by node id (none before any report), as UsageOut."""
     return {
-        node_id: UsageOut(
-            busy=state.busy,
-            bundles=[dict(b) for b in state.bundles],
-            reported_at=state.reported_at,
-            expires_at=state.expires_at,
-            idle_since=state.idle_since,
-            reporter=state.reporter,
-        )
-        for node_id, state in ctx.ledger.usage(ctx.clock.now()).items()
+        node_id: {
+            "busy": state.busy,
+            "bundles": [dict(b) for b in state.bundles],
+            "reported_at": state.reported_at,
+            "expires_at": state.expires_at,
+            "idle_since": state.idle_since,
+            "reporter": state.reporter,
+        }
+        for node_id, state in ctx.reads.usage(ctx.clock.now()).items()
     }
 
 
-def node_out(record: NodeRecord, usage: UsageOut | None) -> NodeOut:
-    last = record.history[-1] if record.history else None
-    return NodeOut(
-        node_id=record.node_id,
-        instance_id=record.instance_id,
-        node_type=record.node_type,
-        status=record.status.value,
-        instance_type=record.instance_type,
-        availability_zone=record.availability_zone,
-        private_ip=record.private_ip,
-        ready=record.status is Status.READY,
-        hourly_price=None,
-        reason=last.reason if last is not None else None,
-        history=[
-            HistoryEntryOut(status=h.status.value, at=h.at, reason=h.reason) for h in record.history
-        ],
-        usage=usage,
-    )
+def node_out(
+    row: dict[str, Any], moves: list[tuple[str, float, str]], usage: dict[str, Any] | None
+) -> dict[str, Any]:
+    """One node (``api_records.node_rows``) as NodeOut."""
+    return {
+        **row,
+        "ready": row["status"] == Status.READY.value,
+        "hourly_price": None,
+        "reason": moves[-1][2] if moves else None,
+        "history": [{"status": s, "at": at, "reason": why} for s, at, why in moves],
+        "usage": usage,
+    }

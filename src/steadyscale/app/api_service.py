@@ -22,6 +22,7 @@ from steadyscale.config import ApiConfig, DatabaseURL
 from steadyscale.errors import SteadyscaleError
 from steadyscale.loop.autoscaler import Autoscaler, Event, TickReport
 from steadyscale.loop.leadership import Role
+from steadyscale.store.ledger import Ledger
 
 
 @dataclass
@@ -45,6 +46,8 @@ class ApiService:
     def stop(self) -> None:
         self.server.stop()
         self.feed.stop()
+        if self.context.reader_ledger is not None:
+            self.context.reader_ledger.close()
 
 
 def api_context(
@@ -62,16 +65,28 @@ def api_context(
         limits=RateLimits(api.rate_limit_per_second, api.rate_limit_burst),
         max_body_bytes=api.max_body_bytes,
         leader=_leader(runtime),
+        reader_ledger=_reader(runtime.ledger),
     )
 
 
 def start_api(runtime: Runtime, api: ApiConfig, config_path: str) -> ApiService:
     context = api_context(runtime, api, config_path)
     server = ApiServer(create_app(context), api.host, api.port).start()
-    feed = MovesFeed(runtime.ledger, context.hub).start()
+    feed = MovesFeed(context.reads, context.hub).start()
     if runtime.replication is None:  # (a replica writes the ledger only while it leads)
         runtime.ledger.set_meta(API_URL, server.url)
     return ApiService(context=context, server=server, feed=feed)
+
+
+def check_api(api: ApiConfig, config_path: str) -> None:
+    """The API's tokens can be read, and it listens beyond loopback only with some."""
+    tokens = load_tokens(api, Path(config_path).parent, os.environ)
+    refuse_open_listener(api.host, tokens)
+
+
+def _reader(ledger: Ledger) -> Ledger | None:
+    """A connection of the API's own for its reads (none for an in-memory ledger)."""
+    return None if ledger.path == ":memory:" else Ledger(ledger.location, readonly=True)
 
 
 def refuse_open_listener(host: str, tokens: Tokens) -> None:

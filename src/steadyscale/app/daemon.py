@@ -161,6 +161,12 @@ class Run:
         self.autoscaler = build_autoscaler(self.runtime, on_event=self._event_hook())
         return self.autoscaler
 
+    def _say(self, event: Event) -> None:
+        """An event of the run itself (the scenario's demand, capacity reached)."""
+        hook = self._event_hook()
+        if hook is not None:
+            hook(event)
+
     def _event_hook(self) -> Callable[[Event], None] | None:
         """The loop's events to the progress lines (unless quiet) and ``on_event``."""
         hooks = [h for h in (None if self.quiet else self.printer.event, self.on_event) if h]
@@ -193,8 +199,7 @@ class Run:
                 ", ".join(f"{item.count} x {format_bundle(item.bundle)}" for item in step.demand)
                 or "nothing"
             )
-            if not self.quiet:
-                self.printer.event(Event(clock.now(), "demand", f"demand is now {described}"))
+            self._say(Event(clock.now(), "demand", f"demand is now {described}"))
         if self.max_seconds is not None and clock.now() - self.start >= self.max_seconds:
             self.stop.set()
 
@@ -207,16 +212,15 @@ class Run:
         state.peak = max(state.peak, sum(report.counts.get(s.value, 0) for s in UP))
         if report.capacity_met and state.demand_at is not None and state.capacity_at is None:
             state.capacity_at = clock.now()
-            if not self.quiet:
-                self.printer.event(
-                    Event(
-                        clock.now(),
-                        "capacity",
-                        f"all demand placed on ready nodes, "
-                        f"{clock.now() - state.demand_at:.1f}s after it "
-                        "arrived",
-                    )
+            self._say(
+                Event(
+                    clock.now(),
+                    "capacity",
+                    f"all demand placed on ready nodes, "
+                    f"{clock.now() - state.demand_at:.1f}s after it "
+                    "arrived",
                 )
+            )
         if not self.quiet:
             self.printer.tick(report, report.demanded_bundles)
         if self.on_tick is not None and self.autoscaler is not None:

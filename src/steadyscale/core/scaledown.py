@@ -83,28 +83,34 @@ def scale_down(
     return drop
 
 
+Rank = tuple[int, int, int, float, str]
+
+
 def _candidates(
     inp: ScaleDown, nodes: Sequence[Candidate], busy: frozenset[str]
-) -> list[tuple[tuple[int, int, float, str], float | None, Candidate]]:
+) -> list[tuple[Rank, float | None, Candidate]]:
     """The nodes that may go, in the order they go, each with since when it is idle:
-    nodes reported idle (of a ``reported`` type) longest idle first, then the ones the
-    packing left without demand, those that never became useful first."""
+    those that never became useful first (queued, launched, pending), then nodes reported
+    idle (of a ``reported`` type) longest idle first, then the running ones the packing
+    left without demand."""
     reports = inp.usage.nodes
     reported_types = inp.usage.reported_types
     now = inp.now
-    ranked: list[tuple[tuple[int, int, float, str], float | None, Candidate]] = []
+    ranked: list[tuple[Rank, float | None, Candidate]] = []
     for n in nodes:
         if n.status is Status.REQUESTED:
             continue
         report = reports.get(n.node_id) if reports else None
         if report is not None and report.busy:
             continue  # I9: busy is kept
+        order = _DROP_ORDER.get(n.status, 9)
+        useful = int(order >= _DROP_ORDER[Status.RUNNING])
         if report is not None and n.node_type in reported_types:
             since = report.idle_since if report.idle_since is not None else now
-            ranked.append(((0, 0, since, n.node_id), since, n))
+            ranked.append(((useful, 0, order, since, n.node_id), since, n))
         elif n.node_id not in busy:
             since = n.idle_since if n.idle_since is not None else now
-            ranked.append(((1, _DROP_ORDER.get(n.status, 9), since, n.node_id), n.idle_since, n))
+            ranked.append(((useful, 1, order, since, n.node_id), n.idle_since, n))
     ranked.sort(key=_RANK)
     return ranked
 

@@ -1,12 +1,14 @@
 """The emulator's control surface: ground truth, the call log, the settings, fault
-injection, spot interruption and node health. ``Emulator`` offers it to Python; ``serve``
-offers it over HTTP as JSON under ``/_steadyscale/`` (loopback only, like the endpoint).
+injection, spot interruption, node health, and the drain calls a workload would receive.
+``Emulator`` offers it to Python; ``serve`` offers it over HTTP as JSON under
+``/_steadyscale/`` (loopback only, like the endpoint).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,25 @@ class Control:
     def __init__(self, ec2: MotoEC2, calls: CallLog) -> None:
         self.ec2 = ec2
         self.calls = calls
+        self._drains: list[dict[str, Any]] = []
+        self._drains_lock = threading.Lock()
+
+    def drain(self, region: str, instance_id: str) -> dict[str, Any]:
+        """Record that the workload on an instance was asked to drain (an emulated
+        instance's drain hook target): ground truth of which, when, and in what state."""
+        with self.ec2.region_now(region) as (records, now):
+            truth = records.model.truth(include_gone=True)
+            found = [i.state.value for i in truth if i.instance_id == instance_id]
+        state = found[0] if found else None
+        call = {"instance_id": instance_id, "region": region, "at": now, "state": state}
+        with self._drains_lock:
+            self._drains.append(call)
+        return call
+
+    def drains(self, instance_id: str | None = None) -> list[dict[str, Any]]:
+        """The drain calls received, oldest first (those for one instance, if given)."""
+        with self._drains_lock:
+            return [dict(c) for c in self._drains if instance_id in (None, c["instance_id"])]
 
     def truth(self, region: str, *, include_gone: bool = False) -> list[TrackedInstance]:
         """Every instance as it really is, untouched by any fault (copies)."""
@@ -63,6 +84,8 @@ class Control:
         request = Request(environ)
         path = request.path[len(CONTROL_PREFIX) :].strip("/")
         route = _ROUTES.get((path, request.method))
+        if path.startswith("drain/") and request.method in ("POST", "GET"):
+            route = Control._drain if request.method == "POST" else Control._drain_calls
         if route is None:
             return _json(start_response, 404, {"error": f"no control path {path!r}"})
         try:
@@ -110,6 +133,13 @@ class Control:
         self.set_node_health(_region(body, region), ids, healthy)
         return {"instance_ids": ids, "healthy": healthy}
 
+    def _drain(self, request: Request, region: str) -> Any:
+        return self.drain(region, request.path.rstrip("/").rsplit("/", 1)[1])
+
+    def _drain_calls(self, request: Request, region: str) -> Any:
+        instance_id = request.path.rstrip("/").rsplit("/", 1)[1]
+        return {"drains": self.drains(None if instance_id == "drain" else instance_id)}
+
     def _faults(self, request: Request, region: str) -> Any:
         body = _body(request, ("fault", "action", "count", "region"))
         name = _field(body, "fault", _FAULTS)
@@ -135,6 +165,7 @@ _ROUTES: dict[tuple[str, str], Callable[[Control, Request, str], Any]] = {
     ("node-health", "GET"): Control._get_node_health,
     ("node-health", "POST"): Control._set_node_health,
     ("faults", "POST"): Control._faults,
+    ("drain", "GET"): Control._drain_calls,
 }
 
 

@@ -166,6 +166,10 @@ class Emulator:
         """Make the next ``count`` calls of ``action`` hit ``fault``."""
         self.app.control.inject(region, Fault(fault), action, count)
 
+    def drains(self, instance_id: str | None = None) -> list[dict[str, Any]]:
+        """The drain calls the control API received (``POST /_steadyscale/drain/{id}``)."""
+        return self.app.control.drains(instance_id)
+
     def set_node_health(
         self, instance_ids: list[str], healthy: bool | None, region: str = "us-east-1"
     ) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from steadyscale.config import ClusterConfig
@@ -231,6 +231,12 @@ class Drainer:
             if record.status is Status.DRAINING and record.node_id not in self._drains:
                 self._drains[record.node_id] = _Drain(now, "draining before a restart", False)
                 self._run_hook(record)
+
+    def settle(self, timeout: float) -> bool:
+        """Wait (in real time, at most ``timeout``) for the hooks under way to end: for
+        harnesses that drive the loop on a fake clock. True when all have."""
+        hooks = [d.hook for d in self._drains.values() if d.hook is not None]
+        return not wait(hooks, timeout=timeout).not_done
 
     def close(self) -> None:
         """Stop taking hooks; those running finish in their threads."""

@@ -20,6 +20,9 @@ from steadyscale.retries.clock import Clock
 
 # Statuses whose node, unseen two ticks after launch, is also asked for by id.
 _STRAGGLING = frozenset({Status.LAUNCHED, Status.PENDING, *UP})
+# Running in EC2 and not about to change by our doing: found by the listing, not looked
+# up each tick (a draining node stays so for minutes).
+_SETTLED = frozenset({*UP, Status.DRAINING})
 
 Lookup = Callable[[Sequence[str]], list[CloudInstance]]
 
@@ -52,7 +55,9 @@ class Observer:
         launched under (carried over); the full listing lists each of them too."""
         now = self.clock.now()
         moving = [
-            r for r in records if r.instance_id and r.status in HAS_INSTANCE and r.status not in UP
+            r
+            for r in records
+            if r.instance_id and r.status in HAS_INSTANCE and r.status not in _SETTLED
         ]
         full = (
             self._last_listing is None
@@ -67,7 +72,10 @@ class Observer:
         absent = [
             r
             for r in records
-            if complete and r.status in UP and r.instance_id and r.instance_id not in instances
+            if complete
+            and r.status in _SETTLED
+            and r.instance_id
+            and r.instance_id not in instances
         ]
         looked = [*moving, *absent]
         wanted = [

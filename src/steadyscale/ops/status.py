@@ -39,6 +39,7 @@ from steadyscale.ops.status_report import (
 )
 from steadyscale.retries.clock import Clock
 from steadyscale.store.changes import change_plan
+from steadyscale.store.demand_entries import read_entries
 from steadyscale.store.failures import Failure
 from steadyscale.store.ledger import UNKNOWN_INSTANCES, Ledger
 
@@ -75,6 +76,10 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         node_types=node_types,
         totals={c: sum(t.counts[c] for t in node_types.values()) for c in COLUMNS},
         demand=[DemandEntry(bundle=i.bundle, count=i.count) for i in demand],
+        demand_entries={
+            name: [DemandEntry(bundle=i.bundle, count=i.count) for i in items]
+            for name, items in read_entries(ledger.store).items()
+        },
         pending_demand=sum(i.count for i in demand),
         demand_updated_at=ledger.demand_updated_at(),
         progress=_progress(progress),

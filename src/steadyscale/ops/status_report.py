@@ -145,6 +145,11 @@ class StatusReport(_Out):
     node_types: dict[str, NodeTypeStatus]
     totals: dict[str, int] = Field(description="nodes by status over every node type")
     demand: list[DemandEntry] = Field(description="the demand the autoscaler works toward")
+    demand_entries: dict[str, list[DemandEntry]] = Field(
+        default_factory=dict,
+        description="the demand by named entry (its sum is `demand`): `default` holds what "
+        "`steadyscale request` set, each workload its own through the API",
+    )
     pending_demand: int = Field(ge=0, description="bundles demanded, all entries together")
     demand_updated_at: float | None
     progress: Progress | None = Field(

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from steadyscale.core.lifecycle import TERMINAL
 from steadyscale.store.storage import Storage
 
 API_TABLES = ("demand_entries", "idempotency_keys", "audit_log")
@@ -112,4 +113,65 @@ def moves_after(db: Storage, after: int, limit: int = 1000) -> list[Move]:
             reason=r["reason"],
         )
         for r in rows
+    ]
+
+
+def histories(db: Storage, *, include_terminal: bool) -> dict[str, list[tuple[str, float, str]]]:
+    """Every move of the live nodes (and of the finished ones too with
+    ``include_terminal``), by node id, oldest first: one query, not one per node."""
+    query = "SELECT t.node_id, t.status, t.at, t.reason FROM transitions t"
+    params: list[Any] = []
+    if not include_terminal:
+        finished = [s.value for s in TERMINAL]
+        query += (
+            " JOIN nodes n ON n.node_id = t.node_id "
+            f"WHERE n.status NOT IN ({', '.join('?' for _ in finished)})"
+        )
+        params = finished
+    found: dict[str, list[tuple[str, float, str]]] = {}
+    for row in db.rows(query + " ORDER BY t.id", params):
+        found.setdefault(row["node_id"], []).append((row["status"], row["at"], row["reason"]))
+    return found
+
+
+def last_moves(db: Storage, *, include_terminal: bool) -> dict[str, list[tuple[str, float, str]]]:
+    """Each node's last move only, by node id (its index finds it: no scan of every move)."""
+    query = (
+        "SELECT n.node_id, t.status, t.at, t.reason FROM nodes n JOIN transitions t ON t.id = "
+        "(SELECT MAX(x.id) FROM transitions x WHERE x.node_id = n.node_id)"
+    )
+    params: list[Any] = []
+    if not include_terminal:
+        finished = [s.value for s in TERMINAL]
+        query += f" WHERE n.status NOT IN ({', '.join('?' for _ in finished)})"
+        params = finished
+    return {
+        row["node_id"]: [(row["status"], row["at"], row["reason"])]
+        for row in db.rows(query, params)
+    }
+
+
+_NODE_COLUMNS = (
+    "node_id",
+    "instance_id",
+    "node_type",
+    "status",
+    "instance_type",
+    "availability_zone",
+    "private_ip",
+)
+
+
+def node_rows(db: Storage, *, include_terminal: bool) -> list[dict[str, Any]]:
+    """What the API lists of each node, as the ledger has it, in the ledger's order (lean:
+    no record objects for a thousand nodes)."""
+    query = f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes"
+    params: list[Any] = []
+    if not include_terminal:
+        finished = [s.value for s in TERMINAL]
+        query += f" WHERE status NOT IN ({', '.join('?' for _ in finished)})"
+        params = finished
+    rows = db.rows(query + " ORDER BY created_at, node_id", params)
+    return [
+        dict(zip(_NODE_COLUMNS, tuple(row[c] for c in _NODE_COLUMNS), strict=True)) for row in rows
     ]

@@ -112,10 +112,14 @@ def execute(args: argparse.Namespace) -> int:
     replica_id = _replica_id(args.replica_id)
     config = load_config(args.config)
     address = metrics_address(args.metrics, config.metrics.host, config.metrics.port)
+    api = api_settings(config, args.api, no_api=args.no_api)
+    if api is not None:  # (its tokens read, and an open listener refused, before anything starts)
+        from steadyscale.app.api_service import check_api  # noqa: PLC0415
+
+        check_api(api, args.config)
     stop = _stop_on_signals()
     runtime = open_runtime(config, args.config, replica_id=replica_id, daemon=True)
     server: MetricsServer | None = None
-    api = api_settings(config, args.api, no_api=args.no_api)
     service: ApiService | None = None
     try:
         _face_unknown(runtime, args.config, terminate=args.terminate_unknown)
