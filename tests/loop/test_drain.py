@@ -273,3 +273,20 @@ def test_a_drain_under_way_starts_again_after_a_restart(cluster_factory: Cluster
     assert cluster.autoscaler.drainer.settle(10)
     cluster.run(lambda r: cluster.count(Status.TERMINATED) == 1, max_ticks=20)
     assert len(cluster.emulator.drains(node.instance_id)) == 2
+
+
+def test_a_failing_hook_is_counted_and_the_drain_waits_for_its_timeout(
+    cluster_factory: ClusterFactory,
+) -> None:
+    failing = {"http": {"url": "{emulator}/_steadyscale/no-such-path/{instance_id}"}}
+    cluster = _cluster(cluster_factory, drain={"hook": failing, "timeout_seconds": 60})
+    [node] = _ready(cluster, 1)
+    cluster.demand(0)
+    cluster.run(lambda r: node.status is Status.DRAINING, max_ticks=50)
+    started = cluster.clock.now()
+    assert cluster.autoscaler.drainer.settle(10)
+    cluster.run(lambda r: node.status is Status.TERMINATING, max_ticks=50)
+    assert cluster.clock.now() - started >= 60
+    assert "drain timed out" in node.history[-1].reason
+    failed = cluster.autoscaler.metrics.drain_hooks.labels("cpu", "failed")
+    assert failed._value.get() == 1

@@ -23,6 +23,7 @@ _STRAGGLING = frozenset({Status.LAUNCHED, Status.PENDING, *UP})
 # Running in EC2 and not about to change by our doing: found by the listing, not looked
 # up each tick (a draining node stays so for minutes).
 _SETTLED = frozenset({*UP, Status.DRAINING})
+_MOVING = HAS_INSTANCE - _SETTLED
 
 Lookup = Callable[[Sequence[str]], list[CloudInstance]]
 
@@ -54,11 +55,7 @@ class Observer:
         the calls failed and showed nothing. ``former``: cluster names some live node was
         launched under (carried over); the full listing lists each of them too."""
         now = self.clock.now()
-        moving = [
-            r
-            for r in records
-            if r.instance_id and r.status in HAS_INSTANCE and r.status not in _SETTLED
-        ]
+        moving = [r for r in records if r.instance_id and r.status in _MOVING]
         full = (
             self._last_listing is None
             or now - self._last_listing >= self.config.listing_interval_seconds
