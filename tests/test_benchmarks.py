@@ -108,6 +108,19 @@ def test_ledger_backends_benchmark_reports_both_and_the_ratio() -> None:
     assert report["postgres_over_sqlite"] > 0 and report["pipeline_speedup"] > 0
 
 
+def test_fleet_benchmark_reports_both_paths() -> None:
+    report = _report("fleet", "--nodes", "40", timeout=120)
+    for name in ("fleet", "single_type"):
+        figures = report[name]
+        assert {"ratio", "api_calls_per_node", "cost_over_cheapest", "duplicates", "leaks"} <= set(
+            figures
+        )
+        assert figures["ready"] == 40 and figures["duplicates"] == figures["leaks"] == 0
+    # The fleet reaches the cheapest feasible allocation; one type falls back to on-demand.
+    assert report["fleet"]["cost_over_cheapest"] <= 1.05
+    assert report["single_type"]["cost_over_cheapest"] > report["fleet"]["cost_over_cheapest"]
+
+
 def test_api_benchmark_reports_its_figures() -> None:
     report = _report(
         "api", "--nodes", "20", "--minutes", "1", "--baseline-minutes", "0.5", timeout=300

@@ -19,6 +19,7 @@ def add_node(ledger: Ledger, node_id: str, status: Status, instance_id: str) -> 
         instance_type="m5.large",
         availability_zone="us-east-1a",
         private_ip="10.0.0.9",
+        hourly_price=0.096 if status is Status.READY else None,
     )
     with ledger.transaction():
         ledger.save_nodes(
@@ -41,7 +42,8 @@ def test_nodes_list_status_addresses_readiness_reason_and_history(make_api: Make
     assert node["instance_id"] == "i-1" and node["private_ip"] == "10.0.0.9"
     assert node["reason"] == "now ready"
     assert [h["status"] for h in node["history"]] == ["queued", "ready"]
-    assert node["hourly_price"] is None and node["usage"] is None
+    # The price its pool had at launch, as the ledger recorded it.
+    assert node["hourly_price"] == 0.096 and node["usage"] is None
     every = client.get("/api/v1/nodes?finished=true", headers=AUTH).json()["nodes"]
     assert {n["node_id"] for n in every} == {"n-1", "n-2"}
 

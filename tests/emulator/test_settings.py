@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from steadyscale.ec2model.distribution import Distribution
 from steadyscale.ec2model.settings import (
     PROFILES,
-    Distribution,
     Operation,
     build_settings,
     parse_assignment,

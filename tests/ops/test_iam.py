@@ -174,3 +174,60 @@ def test_former_cluster_names_still_carried_are_allowed_too() -> None:
     assert launch == {f"aws:RequestTag/{TAG_CLUSTER}": ["prod", "old"]}
     assert terminate == {f"ec2:ResourceTag/{TAG_CLUSTER}": ["prod", "old"]}
     assert build_policy(config, former_names=[]) == build_policy(config)
+
+
+def test_a_fleet_cycle_uses_every_permission_of_the_policy_and_no_other(
+    cluster_factory: ClusterFactory,
+) -> None:
+    fleet_config = {k: v for k, v in NODE_CONFIG.items() if k != "InstanceType"}
+    cluster = cluster_factory(
+        "realistic",
+        available_node_types={
+            "cpu": {
+                "node_config": fleet_config,
+                "instance_types": ["m5.large", "c5.large"],
+                "market": "spot",
+                "resources": {"CPU": 2},
+                "max_workers": 10,
+            }
+        },
+    )
+    iam_backends[cluster.emulator.app.account_id]["aws"].create_instance_profile(
+        name=PROFILE, path="/", role_names=[]
+    )
+    policy = build_policy(cluster.config)
+    cluster.demand(3)
+    cluster.run(lambda r: r.settled and cluster.count(Status.READY) == 3)
+    # A changed node_config: its nodes are replaced from a new template version.
+    spec = cluster.config.available_node_types["cpu"]
+    changed = spec.model_copy(update={"node_config": {**fleet_config, "ImageId": "ami-87654321"}})
+    cluster.config = cluster.config.model_copy(update={"available_node_types": {"cpu": changed}})
+    cluster.autoscaler.config = cluster.config
+    cluster.run(
+        lambda r: (
+            r.settled
+            and cluster.emulator.calls.count("CreateLaunchTemplateVersion", "ok") == 1
+            and cluster.count(Status.READY) == 3
+        )
+    )
+    cluster.demand(0)
+    cluster.run(lambda r: r.settled and not cluster.alive() and not cluster.ledger.nodes())
+    records = cluster.emulator.calls.records()
+    assert "RunInstances" not in {r.action for r in records}
+    used = set().union(*(permissions_for(r) for r in records))
+    # EC2 authorises a CreateFleet as RunInstances too, and passes the template's profile.
+    used |= {"ec2:RunInstances", "iam:PassRole"}
+    assert used == policy_actions(policy)
+    assert _statement(policy, "FleetOnlyWithClusterTag")["Condition"]["StringEquals"] == {
+        f"aws:RequestTag/{TAG_CLUSTER}": "test"
+    }
+
+
+def test_pass_role_only_with_an_instance_profile_for_fleets_too() -> None:
+    data = _config()
+    node = data["available_node_types"]["cpu"]
+    node["node_config"].pop("InstanceType")
+    node["instance_types"] = ["m5.large"]
+    assert "iam:PassRole" not in policy_actions(build_policy(parse_config(data)))
+    node["node_config"]["IamInstanceProfile"] = {"Name": "p"}
+    assert "iam:PassRole" in policy_actions(build_policy(parse_config(data)))

@@ -14,6 +14,7 @@ from steadyscale.app.cli import main
 from steadyscale.app.runtime import assemble_simulation
 from steadyscale.core.instances import TAG_REQUEST
 from steadyscale.core.lifecycle import HAS_INSTANCE, Status
+from steadyscale.core.prices import on_demand_price
 from steadyscale.errors import ConfigError
 from steadyscale.sim import Simulation, builtin_trace, load_trace, resolve_trace
 from steadyscale.testing.audit import audit
@@ -197,20 +198,40 @@ faults = st.fixed_dictionaries(
 )
 
 
+# A fleet node type: CreateFleet across three types and two subnets, from a launch template.
+FLEET_TYPES = {
+    "cpu": {
+        "node_config": {"ImageId": "ami-12345678"},
+        "resources": {"CPU": 2},
+        "max_workers": 500,
+        "market": "spot",
+        "instance_types": ["m5.large", "c5.large", "r5.large"],
+    }
+}
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(faults=faults, nodes=st.integers(1, 12))
+@given(faults=faults, nodes=st.integers(1, 12), fleet=st.booleans())
 def test_invariants_hold_on_the_memory_backend_under_random_fault_schedules(
-    faults: dict[str, Any], nodes: int
+    faults: dict[str, Any], nodes: int, fleet: bool
 ) -> None:
+    fleet_config: dict[str, Any] = {
+        "available_node_types": FLEET_TYPES,
+        "provider": {"type": "memory", "subnets": ["subnet-a", "subnet-b"]},
+    }
     cluster = make_memory_cluster(
-        "none", emulator=faults, quiet_errors=False, idle_timeout_minutes=0
+        "none",
+        emulator=faults,
+        quiet_errors=False,
+        idle_timeout_minutes=0,
+        **(fleet_config if fleet else {}),
     )
     seen: set[str] = set()
 
     def check(c: Any) -> None:
-        # I3 no loss: every id RunInstances returned is in the ledger, tracked while EC2
-        # runs it; an id whose answer was lost belongs to a request still open (resent
-        # with its ClientToken, or adopted by its request-id tag).
+        # I3 no loss: every id RunInstances (or CreateFleet) returned is in the ledger,
+        # tracked while EC2 runs it; an id whose answer was lost belongs to a request still
+        # open (resent with its ClientToken, or adopted by its request-id tag).
         records = {r.instance_id: r for r in c.ledger.nodes(include_terminal=True) if r.instance_id}
         open_requests = {r.request_id for r in c.ledger.requests(open_only=True)}
         for inst in c.truth():
@@ -378,3 +399,11 @@ def test_simulate_refuses_a_trace_that_is_not_text_and_absurd_counts(
         err = capsys.readouterr().err
         assert code == 2 and words in err and "Traceback" not in err, (args, err)
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_the_report_prices_each_node_hour_at_its_pool_price_as_status_does() -> None:
+    report = _simulate()
+    hours = report["node_hours_by_instance_type"]["m5.large"]
+    at_pool = report["cost_at_pool_prices"]
+    assert at_pool["total"] == pytest.approx(hours * (on_demand_price("m5.large") or 0), rel=1e-3)
+    assert at_pool["unpriced_instance_types"] == []

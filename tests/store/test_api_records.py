@@ -40,7 +40,7 @@ def test_the_demand_is_the_sum_of_the_entries(ledger_at: LedgerAt) -> None:
 
 
 def test_an_earlier_ledgers_demand_becomes_the_entry_default(ledger_at: LedgerAt) -> None:
-    before = dataclasses.replace(SCHEMA, migrations={n: MIGRATIONS[n] for n in (1, 2, 3)})
+    before = dataclasses.replace(SCHEMA, migrations={n: MIGRATIONS[n] for n in (1, 2, 3, 4)})
     where = as_location(ledger_at("old.db"))
     store: Storage = (
         Store(where, before) if isinstance(where, Path) else PostgresStore(where, before)

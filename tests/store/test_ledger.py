@@ -219,3 +219,18 @@ def test_the_launch_parameters_of_live_nodes_are_read_by_request(ledger_at: Ledg
                 )
             )
     assert ledger.live_launch_specs() == {"r-1": '{"ImageId": "ami-1"}'}
+
+
+def test_a_nodes_hourly_price_survives_a_reopen(ledger_at: LedgerAt) -> None:
+    path = ledger_at("price.db")
+    ledger = Ledger(path)
+    record = _node()
+    update = NodeUpdate(request_id="r-1", hourly_price=0.0412)
+    entries = [(record.node_id, record.move(Status.REQUESTED, 2.0, "sent", update))]
+    with ledger.transaction():
+        ledger.save_nodes([record], entries)
+    ledger.close()
+    again = Ledger(path)
+    [loaded] = again.nodes()
+    assert loaded.hourly_price == pytest.approx(0.0412)
+    again.close()

@@ -76,7 +76,6 @@ def node_out(
     return {
         **row,
         "ready": row["status"] == Status.READY.value,
-        "hourly_price": None,
         "reason": moves[-1][2] if moves else None,
         "history": [{"status": s, "at": at, "reason": why} for s, at, why in moves],
         "usage": usage,

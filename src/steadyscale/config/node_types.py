@@ -9,6 +9,8 @@ from pydantic import Field, field_validator, model_validator
 
 from steadyscale.config.base import StrictModel
 from steadyscale.config.drain import Drain, ScaleDownMode
+from steadyscale.config.fleet import FleetFields, check_strategy, default_strategy
+from steadyscale.config.instance_data import resolve_requirements
 from steadyscale.core.resources import amounts_or_error
 
 
@@ -57,13 +59,16 @@ class HealthCheck(StrictModel):
         return self
 
 
-class NodeType(StrictModel):
+class NodeType(FleetFields):
     """One kind of worker: what EC2 launches and what it offers to demand."""
 
     node_config: dict[str, Any] = Field(
+        default_factory=dict,
         description="RunInstances parameters (InstanceType and ImageId required; any other "
         "such as SubnetId, SecurityGroupIds, KeyName, IamInstanceProfile, TagSpecifications, "
-        "UserData). MinCount, MaxCount and ClientToken are set by steadyscale."
+        "UserData). MinCount, MaxCount and ClientToken are set by steadyscale. For a fleet "
+        "node type (`instance_types` or `instance_requirements`), no InstanceType: these "
+        "parameters become its launch template's data.",
     )
     resources: dict[str, float] = Field(
         description="What one node offers to demand, e.g. `{CPU: 4, GPU: 1}`."
@@ -107,11 +112,7 @@ class NodeType(StrictModel):
 
     @field_validator("node_config")
     @classmethod
-    def _needs_instance_type(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(value.get("InstanceType"), str) or not value["InstanceType"]:
-            raise ValueError("InstanceType is required (for example m5.large)")
-        if not isinstance(value.get("ImageId"), str) or not value["ImageId"]:
-            raise ValueError("ImageId is required (an AMI id such as ami-0abc...)")
+    def _reserved(cls, value: dict[str, Any]) -> dict[str, Any]:
         for reserved in ("MinCount", "MaxCount", "ClientToken"):
             if reserved in value:
                 raise ValueError(f"{reserved} is set by steadyscale; remove it")
@@ -134,6 +135,56 @@ class NodeType(StrictModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _what_to_launch(self) -> NodeType:
+        config = self.node_config
+        named = config.get("InstanceType")
+        if self.is_fleet:
+            if self.instance_types is not None and self.instance_requirements is not None:
+                raise ValueError("give instance_types or instance_requirements, not both")
+            if named is not None:
+                raise ValueError(
+                    "node_config.InstanceType and instance_types/instance_requirements "
+                    "exclude each other; list every type in instance_types"
+                )
+            if self.spot_fallback_to_on_demand:
+                raise ValueError(
+                    "spot_fallback_to_on_demand is for single-type node types; a fleet "
+                    "already spreads over its types' pools"
+                )
+            check_strategy(self.market, self.allocation_strategy or default_strategy(self.market))
+        else:
+            if not isinstance(named, str) or not named:
+                raise ValueError(
+                    "node_config.InstanceType is required (for example m5.large), or name "
+                    "several in instance_types"
+                )
+            for key in ("allocation_strategy", "launch_template"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} is for fleet node types (give instance_types)")
+        if self.launch_template is None and (
+            not isinstance(config.get("ImageId"), str) or not config["ImageId"]
+        ):
+            raise ValueError("node_config.ImageId is required (an AMI id such as ami-0abc...)")
+        return self
+
     @property
     def instance_type(self) -> str:
+        """The instance type, or a fleet's first (most preferred) one."""
+        if self.is_fleet:
+            types = self.fleet_types()
+            return types[0] if types else "-"
         return str(self.node_config["InstanceType"])
+
+    def fleet_types(self) -> tuple[str, ...]:
+        """A fleet's instance types in order of preference (resolved from its requirements
+        when it names none)."""
+        if self.instance_types is not None:
+            return self.instance_types
+        if self.instance_requirements is not None:
+            return resolve_requirements(self.instance_requirements)
+        return (str(self.node_config["InstanceType"]),)
+
+    @property
+    def strategy(self) -> str:
+        return self.allocation_strategy or default_strategy(self.market)

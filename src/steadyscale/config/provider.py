@@ -26,7 +26,7 @@ def bucket_pairs(limits: Mapping[str, RateLimit]) -> dict[str, tuple[float, floa
 
 # The provider paces itself by EC2's own buckets instead of provoking RequestLimitExceeded:
 # the calls it makes, and "instances:RunInstances" for the instances it launches.
-_PACED = ("RunInstances", "TerminateInstances", "CreateTags", "DescribeInstances")
+_PACED = ("RunInstances", "CreateFleet", "TerminateInstances", "CreateTags", "DescribeInstances")
 DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
     **{
         name: RateLimit(

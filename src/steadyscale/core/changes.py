@@ -115,6 +115,11 @@ def decode_snapshot(text: str | None) -> dict[str, TypeDefinition] | None:
         return None
 
 
+# The key of a fleet request's stored spec (its CreateFleet, and the node_config its
+# launch template was made from under ``node_config``).
+FLEET_SPEC_KEY = "CreateFleet"
+
+
 def launched_with(spec: str | None) -> str | None:
     """The canonical node_config a launch request was sent with, from its stored parameters
     (``requests.spec``) without the market options; None when they were not kept."""
@@ -124,6 +129,8 @@ def launched_with(spec: str | None) -> str | None:
         params = json.loads(spec)
     except ValueError:
         return None
+    if isinstance(params, dict) and isinstance(params.get(FLEET_SPEC_KEY), dict):
+        params = params[FLEET_SPEC_KEY].get("node_config")
     if not isinstance(params, dict):
         return None
     params.pop(MARKET_OPTIONS, None)

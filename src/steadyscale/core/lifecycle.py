@@ -195,6 +195,7 @@ class NodeUpdate:
     idle_since: float | Clear | None = None
     missing_since: float | Clear | None = None
     last_error: str | None = None
+    hourly_price: float | None = None  # USD per hour of its pool, known at launch
 
     @property
     def memory_only(self) -> bool:
@@ -216,6 +217,7 @@ class NodeUpdate:
             and self.idle_since is None
             and self.missing_since is None
             and self.last_error is None
+            and self.hourly_price is None
         )
 
 
@@ -248,6 +250,7 @@ class NodeRecord:
     idle_since: float | None = None
     missing_since: float | None = None  # first tick a seen node was missing from a listing
     last_error: str | None = None
+    hourly_price: float | None = None  # USD per hour, recorded at launch (None: unknown)
     history: list[HistoryEntry] = field(default_factory=list)
 
     def move(
@@ -320,6 +323,8 @@ class NodeRecord:
             self.missing_since = None if isinstance(missing, Clear) else missing
         if update.last_error is not None:
             self.last_error = update.last_error
+        if update.hourly_price is not None:
+            self.hourly_price = update.hourly_price
 
     @property
     def seen(self) -> bool:

@@ -5,6 +5,7 @@ instances occupy and says how many of a launch EC2 would start now.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
@@ -16,9 +17,11 @@ from steadyscale.ec2model.settings import Capacity
 class CapacityBook:
     """What the region's active instances occupy, against its pools and limits."""
 
-    def __init__(self, settings: Capacity, rng: random.Random) -> None:
+    def __init__(self, settings: Capacity, rng: random.Random, seed: str = "") -> None:
         self.settings = settings
         self._rng = rng
+        self._seed = seed
+        self._out_of_capacity: dict[tuple[str, str, str], bool] = {}
         self._pool_usage: Counter[tuple[str, str, str]] = Counter()
         self._on_demand_vcpus = 0
         self._active_count = 0
@@ -36,7 +39,27 @@ class CapacityBook:
         if inst.market == "on-demand":
             self._on_demand_vcpus -= inst.vcpus
 
+    def is_out_of_capacity(self, pool: tuple[str, str, str]) -> bool:
+        """Whether the pool has no capacity at all: drawn once per pool from the seed."""
+        chance = self.settings.out_of_capacity_probability
+        if not chance:
+            return False
+        if pool not in self._out_of_capacity:
+            draw = random.Random(f"{self._seed}/pool/{'/'.join(pool)}").random()
+            self._out_of_capacity[pool] = draw < chance
+        return self._out_of_capacity[pool]
+
+    def depth(self, pool: tuple[str, str, str], now: float) -> float:
+        """Instances the pool could still give now (infinite when unlimited), without
+        drawing anything: what capacity-optimized allocation ranks pools by."""
+        if now < self._shortage_until.get(pool, float("-inf")):
+            return 0.0
+        limit = self._pool_limit(pool)
+        return math.inf if limit is None else float(max(0, limit - self._pool_usage[pool]))
+
     def _pool_limit(self, pool: tuple[str, str, str]) -> int | None:
+        if self.is_out_of_capacity(pool):
+            return 0
         itype, zone, market = pool
         best: tuple[int, int] | None = None  # (specificity, size)
         for key, size in self.settings.pools.items():
@@ -51,9 +74,14 @@ class CapacityBook:
             return best[1]
         return self.settings.default_pool_size
 
-    def admit(self, launch: Launch, max_count: int, now: float) -> int:
+    def admit(
+        self, launch: Launch, max_count: int, now: float, *, already: tuple[int, int] = (0, 0)
+    ) -> int:
         """How many of MinCount..``max_count`` EC2 would launch now, or raise
-        LaunchRefusedError (a shortage spell, a full pool, or an account limit)."""
+        LaunchRefusedError (a shortage spell, a full pool, or an account limit).
+        ``already`` is (instances, on-demand vCPUs) the same call has taken from other
+        pools (a fleet), not occupied yet."""
+        taken, taken_vcpus = already
         pool = launch.pool
         capacity = self.settings
         min_count = launch.min_count
@@ -69,7 +97,7 @@ class CapacityBook:
             if allowed < min_count:
                 raise _insufficient_capacity(launch)
         if capacity.instance_limit is not None:
-            allowed = min(allowed, capacity.instance_limit - self._active_count)
+            allowed = min(allowed, capacity.instance_limit - self._active_count - taken)
             if allowed < min_count:
                 raise LaunchRefusedError(
                     "InstanceLimitExceeded",
@@ -78,7 +106,8 @@ class CapacityBook:
                 )
         vcpus = launch.vcpus
         if capacity.vcpu_limit is not None and launch.market == "on-demand" and vcpus > 0:
-            allowed = min(allowed, (capacity.vcpu_limit - self._on_demand_vcpus) // vcpus)
+            room = capacity.vcpu_limit - self._on_demand_vcpus - taken_vcpus
+            allowed = min(allowed, room // vcpus)
             if allowed < min_count:
                 raise LaunchRefusedError(
                     "VcpuLimitExceeded",

@@ -65,6 +65,9 @@ class TrackedInstance:
     rng: random.Random
     sequence: int = 0  # launch order within the region
     private_ip: str = ""
+    hourly_price: float | None = None  # USD per hour: its pool's price at launch
+    fleet_id: str | None = None  # the CreateFleet that launched it, if one did
+    launch_template: tuple[str, int] | None = None  # (template id, version) it came from
     state: InstanceState = InstanceState.PENDING
     previous_state: InstanceState | None = None
     stale_until: float = 0.0
@@ -92,6 +95,11 @@ class TrackedInstance:
             "instance_type": self.instance_type,
             "availability_zone": self.availability_zone,
             "market": self.market,
+            "hourly_price": self.hourly_price,
+            "fleet_id": self.fleet_id,
+            "launch_template": None
+            if self.launch_template is None
+            else {"id": self.launch_template[0], "version": self.launch_template[1]},
             "client_token": self.client_token,
             "private_ip": self.private_ip,
             "tags": dict(self.tags),

@@ -15,6 +15,7 @@ import random
 from collections.abc import Iterable
 from enum import StrEnum
 
+from steadyscale.ec2model import pricing, templates
 from steadyscale.ec2model.capacity import CapacityBook
 from steadyscale.ec2model.gate import CallGate
 from steadyscale.ec2model.instances import (
@@ -53,7 +54,9 @@ class RegionModel:
         self.gone: dict[str, TrackedInstance] = {}
         self._events: list[tuple[float, int, str, EventKind]] = []
         self.gate = CallGate(settings, seed)
-        self.capacity = CapacityBook(settings.capacity, random.Random(f"{seed}/capacity"))
+        self.capacity = CapacityBook(settings.capacity, random.Random(f"{seed}/capacity"), seed)
+        self.prices = pricing.PriceBook(settings.market, seed, start)
+        self.templates = templates.TemplateBook(settings.market, seed)
         self.visibility = Visibility(
             settings,
             instances=self.instances,
@@ -199,6 +202,7 @@ class RegionModel:
                 sequence=sequence,
                 private_ip=private_ip(sequence),
                 tag_ready_at=dict.fromkeys(launch.tags, visible_at[Operation.TAG_INDEX]),
+                hourly_price=self.prices.price(*launch.pool, now),
             )
             inst.history.append((now, InstanceState.PENDING.value, "RunInstances"))
             self.instances[instance_id] = inst

@@ -7,29 +7,23 @@ validated, and an error names the key path so the CLI can print one clear line.
 
 from __future__ import annotations
 
-import math
-import random
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from steadyscale.config.loading import describe_validation_error, read_yaml_file
+from steadyscale.ec2model.distribution import Distribution
+from steadyscale.ec2model.distribution import Strict as _Strict
 from steadyscale.errors import ConfigError
 from steadyscale.retries.tokenbucket import EC2_REQUEST_BUCKETS as EC2_REQUEST_DEFAULTS
 from steadyscale.retries.tokenbucket import EC2_RESOURCE_BUCKETS as EC2_RESOURCE_DEFAULTS
-
-# z-score of the 99th percentile of a standard normal distribution.
-_Z99 = 2.3263478740408408
 
 
 class Operation(StrEnum):
@@ -40,49 +34,6 @@ class Operation(StrEnum):
     TAG_INDEX = "tag_index"  # tag filters do not match it yet (F3)
     CREATE_TAGS = "create_tags"  # CreateTags -> NotFound (F4)
     TERMINATE = "terminate"  # TerminateInstances and other state changes -> NotFound (F5)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Distribution(_Strict):
-    """A delay in seconds: log-normal with the given median and 99th percentile, capped at max.
-
-    ``median == 0`` (with p99 and max 0) means "no delay".
-    """
-
-    median: float = Field(ge=0, description="Median delay, seconds.")
-    p99: float = Field(ge=0, description="99th percentile, seconds.")
-    max: float = Field(ge=0, description="Largest delay, seconds.")
-
-    @model_validator(mode="after")
-    def _check(self) -> Distribution:
-        if self.median == 0:
-            if self.p99 != 0 or self.max != 0:
-                raise ValueError("median is 0 (no delay), so p99 and max must be 0 too")
-            return self
-        if self.p99 < self.median:
-            raise ValueError(f"p99 ({self.p99}) must be >= median ({self.median})")
-        if self.max < self.median:
-            raise ValueError(f"max ({self.max}) must be >= median ({self.median})")
-        return self
-
-    @classmethod
-    def zero(cls) -> Distribution:
-        return cls(median=0, p99=0, max=0)
-
-    @property
-    def is_zero(self) -> bool:
-        return self.max == 0
-
-    def sample(self, rng: random.Random) -> float:
-        """One draw; consumes exactly one gaussian from ``rng`` so streams stay aligned."""
-        gauss = rng.gauss(0.0, 1.0)
-        if self.is_zero:
-            return 0.0
-        sigma = math.log(self.p99 / self.median) / _Z99
-        return min(self.max, self.median * math.exp(sigma * gauss))
 
 
 class StaleReads(_Strict):
@@ -172,6 +123,13 @@ class Capacity(_Strict):
         default=Distribution(median=120, p99=600, max=900),
         description="How long a shortage spell lasts.",
     )
+    out_of_capacity_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance that a (type, AZ, market) pool has no capacity at all, drawn "
+        "once per pool from the seed.",
+    )
 
     @field_validator("pools")
     @classmethod
@@ -227,6 +185,34 @@ class Spot(_Strict):
     )
 
 
+class Market(_Strict):
+    """Spot prices (a seeded random walk under the on-demand price, per type and AZ) and
+    launch templates, which EC2 shows a while after they are made."""
+
+    spot_price_ratio: tuple[float, float] = Field(
+        default=(0.25, 0.6),
+        description="Range a pool's first spot price is drawn from, as fractions of the "
+        "on-demand price.",
+    )
+    spot_price_step_seconds: float = Field(
+        default=300.0, gt=0, description="How often spot prices move."
+    )
+    spot_price_volatility: float = Field(
+        default=0.05, ge=0, description="Standard deviation of the log of each price step."
+    )
+    launch_template_visibility: Distribution = Field(
+        default=Distribution.zero(),
+        description="Delay after a launch template (or version) is made until EC2 shows it.",
+    )
+
+    @field_validator("spot_price_ratio")
+    @classmethod
+    def _check_ratio(cls, ratio: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < ratio[0] <= ratio[1] <= 1:
+            raise ValueError("spot_price_ratio must be [low, high] with 0 < low <= high <= 1")
+        return ratio
+
+
 class EmulatorSettings(_Strict):
     """Every knob of the emulator. All durations are in emulated seconds."""
 
@@ -271,6 +257,7 @@ class EmulatorSettings(_Strict):
         default=Capacity(),
         description="Capacity per (instance type, AZ, market) pool and account limits.",
     )
+    market: Market = Field(default=Market(), description="Spot prices and launch templates.")
     errors: Errors = Field(
         default=Errors(), description="Server errors, lost responses and timeouts."
     )
@@ -294,6 +281,7 @@ def profile_values(name: str) -> dict[str, Any]:
             "visibility": {"median": 2, "p99": 30, "max": 120},
             "boot": {"median": 15, "p99": 45, "max": 120},
             "shutdown": {"median": 5, "p99": 20, "max": 60},
+            "market": {"launch_template_visibility": {"median": 1, "p99": 5, "max": 15}},
             "stale_reads": {
                 "probability": 0.1,
                 "window": {"median": 2, "p99": 10, "max": 30},
@@ -314,6 +302,7 @@ def profile_values(name: str) -> dict[str, Any]:
             "visibility": {"median": 5, "p99": 60, "max": 180},
             "boot": {"median": 30, "p99": 90, "max": 240},
             "shutdown": {"median": 10, "p99": 45, "max": 120},
+            "market": {"launch_template_visibility": {"median": 3, "p99": 15, "max": 45}},
             "stale_reads": {
                 "probability": 0.3,
                 "window": {"median": 5, "p99": 30, "max": 90},

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from steadyscale.ec2model.distribution import Distribution
 from steadyscale.ec2model.gate import Fault
 from steadyscale.ec2model.instances import InstanceState, TrackedInstance
 from steadyscale.ec2model.settings import (
     PROFILES,
-    Distribution,
     EmulatorSettings,
     Operation,
     build_settings,

@@ -15,6 +15,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from steadyscale.ec2model.calllog import CallLog
+from steadyscale.ec2model.fleet import pools_truth
 from steadyscale.ec2model.gate import Fault, check_injection
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.emulator.ec2 import MotoEC2
@@ -78,6 +79,11 @@ class Control:
         with self.ec2.region_now(region) as (records, _):
             records.model.set_node_health(instance_ids, healthy)
 
+    def pools(self, region: str, instance_types: list[str]) -> list[dict[str, object]]:
+        """The pools of these types: price now, room left, out of capacity or not."""
+        with self.ec2.region_now(region) as (records, now):
+            return pools_truth(records.model, instance_types, now)
+
     # ------------------------------------------------------------ over HTTP
 
     def serve(self, environ: dict[str, Any], start_response: WsgiStartResponse) -> list[bytes]:
@@ -105,6 +111,12 @@ class Control:
             "now": self.ec2.clock.now(),
             "instances": [i.to_json() for i in self.truth(region, include_gone=include_gone)],
         }
+
+    def _pools(self, request: Request, region: str) -> Any:
+        types = [t for t in request.args.get("instance_types", "").split(",") if t]
+        if not types:
+            raise ControlRequestError("instance_types: give a comma-separated list of types")
+        return {"region": region, "now": self.ec2.clock.now(), "pools": self.pools(region, types)}
 
     def _calls(self, request: Request, region: str) -> Any:
         return self.calls.to_json(
@@ -159,6 +171,7 @@ class Control:
 _ROUTES: dict[tuple[str, str], Callable[[Control, Request, str], Any]] = {
     ("health", "GET"): Control._health,
     ("truth", "GET"): Control._truth,
+    ("pools", "GET"): Control._pools,
     ("calls", "GET"): Control._calls,
     ("settings", "GET"): Control._settings,
     ("interrupt", "POST"): Control._interrupt,

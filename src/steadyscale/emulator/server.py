@@ -152,6 +152,12 @@ class Emulator:
         """Ground truth: every instance as it really is, untouched by any fault."""
         return self.app.control.truth(region, include_gone=include_gone)
 
+    def pools(
+        self, instance_types: list[str], region: str = "us-east-1"
+    ) -> list[dict[str, object]]:
+        """Ground truth of the pools of these types: price now, room, out of capacity."""
+        return self.app.control.pools(region, instance_types)
+
     @property
     def calls(self) -> CallLog:
         return self.app.calls

@@ -116,7 +116,7 @@ class Autoscaler:
         self.retirement.start(config)
         self.offerings.config = config
         self.observer.config = config
-        self.launcher.config = config
+        self.launcher.configure(config)
         self.strangers.config = config
         self.drainer.config = config
         # Health checks are polled only when some node type has one.

@@ -9,20 +9,25 @@ may lead, and only reads may still go out. Reads pass through unchecked.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from steadyscale.core.instances import CloudInstance
 from steadyscale.providers.protocol import (
     CloudProvider,
+    FleetResult,
+    FleetSpec,
     LaunchResult,
     LaunchSpec,
     NotVisibleYet,
+    TemplateVersion,
     TerminateResult,
 )
 
 
 class LeaderGatedProvider:
-    """``provider``, its mutations (RunInstances, TerminateInstances, CreateTags,
-    Stop/StartInstances) sent only while ``check()`` does not raise."""
+    """``provider``, its mutations (RunInstances, CreateFleet, TerminateInstances,
+    CreateTags, Stop/StartInstances, the launch-template calls) sent only while ``check()``
+    does not raise."""
 
     def __init__(self, provider: CloudProvider, check: Callable[[], None]) -> None:
         self.inner = provider
@@ -46,6 +51,22 @@ class LeaderGatedProvider:
     def change_state(self, action: str, instance_ids: Sequence[str]) -> TerminateResult:
         self.check()
         return self.inner.change_state(action, instance_ids)
+
+    def launch_fleet(self, spec: FleetSpec) -> FleetResult:
+        self.check()
+        return self.inner.launch_fleet(spec)
+
+    def create_launch_template(
+        self, name: str, data: Mapping[str, Any], client_token: str
+    ) -> TemplateVersion:
+        self.check()
+        return self.inner.create_launch_template(name, data, client_token)
+
+    def create_launch_template_version(
+        self, name: str, data: Mapping[str, Any], client_token: str
+    ) -> TemplateVersion:
+        self.check()
+        return self.inner.create_launch_template_version(name, data, client_token)
 
     # ------------------------------------------------------------------ reads
 
@@ -74,3 +95,9 @@ class LeaderGatedProvider:
 
     def calls_by_action(self) -> dict[str, int]:
         return self.inner.calls_by_action()
+
+    def launch_template_versions(self, name: str) -> list[TemplateVersion] | NotVisibleYet:
+        return self.inner.launch_template_versions(name)
+
+    def spot_prices(self, instance_types: Sequence[str]) -> dict[tuple[str, str], float]:
+        return self.inner.spot_prices(instance_types)

@@ -1,6 +1,7 @@
-"""The launcher: new launches (the intent written before RunInstances is sent), resends of
-unanswered ones with the same ClientToken, what EC2 answered, and adoption of instances of
-our open requests whose answer was lost."""
+"""The launcher: new launches (the intent written before RunInstances or CreateFleet is
+sent), resends of unanswered ones with the same ClientToken, what EC2 answered, and
+adoption of instances of our open requests whose answer was lost. The fleet path's
+requests and pools are ``loop.fleet``'s."""
 
 from __future__ import annotations
 
@@ -10,16 +11,24 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from steadyscale.config import ClusterConfig
-from steadyscale.core.instances import TAG_REQUEST, CloudInstance
+from steadyscale.core.instances import CloudInstance
 from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, NodeUpdate, Status
-from steadyscale.errors import CapacityUnavailable, CloudError, LaunchRejected
+from steadyscale.errors import CloudError
+from steadyscale.loop.answers import Answers
 from steadyscale.loop.book import Entries, NodeBook
 from steadyscale.loop.carried import CarriedNodes
+from steadyscale.loop.fleet import (
+    FleetPlanner,
+    fleet_spec,
+    is_fleet,
+)
 from steadyscale.loop.hooks import CrashHook, no_crash
-from steadyscale.loop.offerings import OfferingBook, Pool, request_pool
+from steadyscale.loop.offerings import OfferingBook, Pool
+from steadyscale.loop.pricing import PriceBook
 from steadyscale.loop.report import Reporter, TickReport
+from steadyscale.loop.templates import Templates
 from steadyscale.ops.metrics import Metrics
-from steadyscale.providers.protocol import CloudProvider, LaunchSpec
+from steadyscale.providers.protocol import CloudProvider, FleetResult, LaunchResult, LaunchSpec
 from steadyscale.providers.wire import with_market
 from steadyscale.retries.clock import Clock
 from steadyscale.store.ledger import LaunchRequest
@@ -82,6 +91,17 @@ class Launcher:
         self._new_id = new_ids  # a seeded source makes a simulation reproducible
         self.crash = crash
         self.ledger_id, self.untagged = self.ledger.ledger_id, self.ledger.untagged_requests()
+        self.prices = PriceBook(provider, clock)
+        self.fleets = FleetPlanner(
+            config, offerings, Templates(config, provider, reporter), self.prices, reporter
+        )
+        self.answers = Answers(book, offerings, self.prices, reporter=reporter, metrics=metrics)
+
+    def configure(self, config: ClusterConfig) -> None:
+        """A new config (the daemon reloaded it): the fleet path reads it too."""
+        self.config = config
+        self.fleets.config = config
+        self.fleets.templates.config = config
 
     def launch(self, launch: Mapping[str, int], report: TickReport, deadline: float) -> None:
         """Launch what the scheduler asked for, within EC2's instance bucket: the rest waits
@@ -92,23 +112,39 @@ class Launcher:
             count = min(wanted, budget)
             if count <= 0 or self.clock.now() >= deadline:
                 continue
+            request = self._new(node_type, count, now, report)
+            if request is None:
+                continue  # waits a tick: its template is not shown yet, or no pool is open
             budget -= count
-            request, records = self._intend(node_type, count, now)
+            records = self._intend(request, now)
             self.crash("intent_written")
             self._send(request, records, report)
 
-    def _intend(
-        self, node_type: str, count: int, now: float
-    ) -> tuple[LaunchRequest, list[NodeRecord]]:
-        """Write a launch request and its nodes: the intent, its ClientToken and its
-        parameters are durable before RunInstances is sent."""
+    def _new(
+        self, node_type: str, count: int, now: float, report: TickReport
+    ) -> LaunchRequest | None:
+        """A new launch request of a node type: one CreateFleet for a fleet node type, else
+        one RunInstances into its first pool not set aside."""
+        spec = self.config.available_node_types[node_type]
+        if spec.is_fleet:
+            return self.fleets.request(self._new_id("r"), node_type, count, now, report)
         pool = self.offerings.pool(node_type)
-        node_config = self.config.available_node_types[node_type].node_config
         request = _new_request(
-            self._new_id("r"), node_type, count=count, now=now, pool=pool, node_config=node_config
+            self._new_id("r"),
+            node_type,
+            count=count,
+            now=now,
+            pool=pool,
+            node_config=spec.node_config,
         )
-        request_id = request.request_id
-        self.offerings.remember(request_id, pool)
+        self.offerings.remember(request.request_id, pool)
+        return request
+
+    def _intend(self, request: LaunchRequest, now: float) -> list[NodeRecord]:
+        """Write a launch request and its nodes: the intent, its ClientToken and its
+        parameters are durable before RunInstances or CreateFleet is sent."""
+        node_type, count, request_id = request.node_type, request.count, request.request_id
+        action = "CreateFleet" if is_fleet(request) else "RunInstances"
         records = [
             NodeRecord(
                 node_id=self._new_id("n"), node_type=node_type, status=Status.QUEUED, created_at=now
@@ -120,14 +156,12 @@ class Launcher:
         for record in records:
             record.history.append(HistoryEntry(Status.QUEUED, now, "demand needs it"))
             entries.append((record.node_id, record.history[-1]))
-            self.book.move(
-                record, Status.REQUESTED, f"RunInstances {request_id}", entries, requested
-            )
+            self.book.move(record, Status.REQUESTED, f"{action} {request_id}", entries, requested)
             self.book.add(record)
         with self.ledger.transaction():
             self.ledger.save_request(request)
             self.ledger.save_nodes(records, entries)
-        return request, records
+        return records
 
     def resend(
         self,
@@ -156,15 +190,22 @@ class Launcher:
                 continue
             self._send(request, waiting, report)
 
-    def _send(self, request: LaunchRequest, waiting: list[NodeRecord], report: TickReport) -> None:
-        # A resend uses the parameters of the first attempt, whatever the config says now:
-        # EC2 refuses the same ClientToken with other parameters.
+    def _call(
+        self, request: LaunchRequest, waiting: list[NodeRecord]
+    ) -> LaunchResult | FleetResult:
+        """Send a request: a resend uses the parameters of the first attempt, whatever the
+        config says now (EC2 refuses the same ClientToken with other parameters)."""
+        cluster_name = (
+            self.carried.name_of(waiting[0].node_id) if self.carried and waiting else None
+        )
+        ledger_id = None if request.request_id in self.untagged else self.ledger_id
+        if is_fleet(request):
+            fleet = fleet_spec(request, cluster_name=cluster_name, ledger_id=ledger_id)
+            return self.provider.launch_fleet(fleet)
         if request.spec is not None:
             node_config = json.loads(request.spec)
         else:
             node_config = dict(self.config.available_node_types[request.node_type].node_config)
-        request.attempts += 1
-        request.sent_at = self.clock.now()
         spec = LaunchSpec(
             request_id=request.request_id,
             client_token=request.client_token,
@@ -172,134 +213,27 @@ class Launcher:
             count=request.count,
             node_config=node_config,
             subnet_id=request.subnet_id,
-            cluster_name=(
-                self.carried.name_of(waiting[0].node_id) if self.carried and waiting else None
-            ),
-            ledger_id=None if request.request_id in self.untagged else self.ledger_id,
+            cluster_name=cluster_name,
+            ledger_id=ledger_id,
         )
+        return self.provider.launch(spec)
+
+    def _send(self, request: LaunchRequest, waiting: list[NodeRecord], report: TickReport) -> None:
+        request.attempts += 1
+        request.sent_at = self.clock.now()
         try:
-            result = self.provider.launch(spec)
+            result = self._call(request, waiting)
         except CloudError as exc:
-            self._unanswered(request, waiting, exc, report)
+            self.answers.unanswered(request, waiting, exc, report)
             return
         self.crash("launch_sent")
-        self._fulfil(request, waiting, result.instances, report)
+        if isinstance(result, FleetResult):
+            self.fleets.learn(
+                fleet_spec(request, cluster_name=None, ledger_id=None), result, report
+            )
+        self.answers.fulfil(request, waiting, result.instances, report)
         self.crash("launch_recorded")
-
-    def _unanswered(
-        self, request: LaunchRequest, waiting: list[NodeRecord], exc: CloudError, report: TickReport
-    ) -> None:
-        """RunInstances failed: refused for good (capacity, limits), its nodes failed and
-        its pool set aside; else it is resent with the same ClientToken next tick."""
-        request.error = exc.code
-        entries: Entries = []
-        if isinstance(exc, (CapacityUnavailable, LaunchRejected)):
-            request.status = "done"
-            self.offerings.set_aside(request.node_type, request_pool(request), exc.code, report)
-            failed = NodeUpdate(last_error=f"{exc.code}: {exc.message}")
-            for record in waiting:
-                self.book.move(
-                    record, Status.LAUNCH_FAILED, f"RunInstances: {exc.code}", entries, failed
-                )
-            self.reporter.emit(
-                report,
-                "launch_failed",
-                f"{request.node_type} x{len(waiting)}: {exc.code} (will fall back or retry later)",
-                len(waiting),
-            )
-        else:
-            report.errors.append(
-                f"launch {request.request_id}: {exc.code} (will resend with the same ClientToken)"
-            )
-        with self.ledger.transaction():
-            self.ledger.save_request(request)
-            self.ledger.save_nodes(waiting, entries)
-
-    def _fulfil(
-        self,
-        request: LaunchRequest,
-        waiting: list[NodeRecord],
-        instances: Sequence[CloudInstance],
-        report: TickReport,
-    ) -> None:
-        """Give the waiting nodes the instances EC2 launched; those short of one failed
-        (their pool is set aside, their demand requeued)."""
-        new = [inst for inst in instances if inst.instance_id not in self.book.known_ids]
-        entries: Entries = []
-        for record, inst in zip(waiting, new, strict=False):
-            self._assign(record, inst, f"RunInstances {request.request_id} answered", entries)
-        short = waiting[len(new) :]
-        if short:
-            self.offerings.set_aside(
-                request.node_type,
-                request_pool(request),
-                f"launched {len(instances)} of {request.count}",
-                report,
-            )
-        for record in short:
-            self.book.move(
-                record,
-                Status.LAUNCH_FAILED,
-                f"EC2 launched {len(instances)} of {request.count}; shortfall requeued",
-                entries,
-            )
-        request.status = "done"
-        request.launched = len(instances)
-        request.error = None
-        with self.ledger.transaction():
-            self.ledger.save_request(request)
-            self.ledger.save_nodes(waiting, entries)
-        launched = min(len(new), len(waiting))
-        if launched:
-            self.metrics.launched.labels(request.node_type).inc(launched)
-            self.reporter.emit(
-                report,
-                "launch",
-                f"{launched} x {request.node_type} launched by one RunInstances "
-                "(ids known, not visible yet)",
-                launched,
-            )
-        if short:
-            self.reporter.emit(
-                report,
-                "shortfall",
-                f"{len(short)} x {request.node_type} not launched (partial fulfilment); requeued",
-                len(short),
-            )
 
     def adopt(self, found: Sequence[CloudInstance], report: TickReport) -> None:
         """Instances of our open requests that we never got ids for (a lost answer)."""
-        for inst in found:
-            request_id = inst.tags.get(TAG_REQUEST)
-            waiting = [
-                r
-                for r in self.book.records.values()
-                if r.request_id == request_id and r.status is Status.REQUESTED
-            ]
-            if not waiting:
-                continue
-            entries: Entries = []
-            self._assign(waiting[0], inst, "adopted: found by its request-id tag", entries)
-            self.book.save([waiting[0]], entries)
-            self.metrics.launched.labels(waiting[0].node_type).inc()
-            self.reporter.emit(
-                report,
-                "adopt",
-                f"{inst.instance_id} adopted into "
-                f"{waiting[0].node_id} (its launch answer was lost)",
-                1,
-            )
-
-    def _assign(
-        self, record: NodeRecord, inst: CloudInstance, reason: str, entries: Entries
-    ) -> None:
-        """Give a REQUESTED node its instance, from what EC2 said about it."""
-        self.book.known_ids.add(inst.instance_id)
-        update = NodeUpdate(
-            instance_id=inst.instance_id,
-            instance_type=inst.instance_type,
-            availability_zone=inst.availability_zone,
-            private_ip=inst.private_ip,
-            launched_at=self.clock.now(),
-        )
-        self.book.move(record, Status.LAUNCHED, reason, entries, update)
+        self.answers.adopt(found, report)

@@ -1,13 +1,36 @@
 """Gauges of one autoscaler's metrics that stand apart from its tick: where demand stands,
-and whether this replica leads."""
+what the cluster costs, and whether this replica leads."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from steadyscale.core.feasibility import Infeasible
+from steadyscale.core.lifecycle import TERMINAL, NodeRecord
+
+
+class CostGauge:
+    """What the live nodes cost per hour by node type, at the prices they launched at."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.cost = Gauge(
+            "steadyscale_cost_per_hour",
+            "USD per hour of the live nodes with an instance, by node type (each at its "
+            "pool's price when it launched; nodes of unknown price not counted).",
+            ["node_type"],
+            registry=r,
+        )
+
+    def set(self, records: Iterable[NodeRecord], node_types: Iterable[str]) -> None:
+        cost = dict.fromkeys(node_types, 0.0)
+        for record in records:
+            if record.status in TERMINAL or record.instance_id is None:
+                continue
+            cost[record.node_type] = cost.get(record.node_type, 0.0) + (record.hourly_price or 0)
+        for node_type, amount in cost.items():
+            self.cost.labels(node_type).set(round(amount, 6))
 
 
 class DemandGauges:

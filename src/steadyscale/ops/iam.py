@@ -15,6 +15,7 @@ from typing import Any
 
 from steadyscale.config import ClusterConfig
 from steadyscale.core.instances import TAG_CLUSTER
+from steadyscale.ops.iam_fleet import fleet_statements
 from steadyscale.providers.wire import TAGGED_AT_LAUNCH
 
 POLICY_VERSION = "2012-10-17"
@@ -24,8 +25,9 @@ def _ec2_arn(region: str, resource: str, *, account: str = "*") -> str:
     return f"arn:aws:ec2:{region}:{account}:{resource}"
 
 
-def _node_configs(config: ClusterConfig) -> list[dict[str, Any]]:
-    return [t.node_config for t in config.available_node_types.values()]
+def _node_configs(config: ClusterConfig, *, fleets: bool = False) -> list[dict[str, Any]]:
+    """The node configs of the single-type node types (RunInstances'), or of every one."""
+    return [t.node_config for t in config.available_node_types.values() if fleets or not t.is_fleet]
 
 
 def _launch_resources(config: ClusterConfig) -> list[str]:
@@ -93,7 +95,9 @@ def _pass_role(config: ClusterConfig) -> dict[str, Any] | None:
     the profile is given by ARN) and by the service it is passed to.
     """
     profiles = [
-        n["IamInstanceProfile"] for n in _node_configs(config) if n.get("IamInstanceProfile")
+        n["IamInstanceProfile"]
+        for n in _node_configs(config, fleets=True)
+        if n.get("IamInstanceProfile")
     ]
     if not profiles:
         return None
@@ -123,16 +127,42 @@ def build_policy(config: ClusterConfig, former_names: Collection[str] = ()) -> d
     region = config.provider.region
     names = [config.cluster_name, *sorted(set(former_names) - {config.cluster_name})]
     tag_value: str | list[str] = names[0] if len(names) == 1 else names
-    cluster_tag = {f"aws:RequestTag/{TAG_CLUSTER}": tag_value}
-    statements: list[dict[str, Any]] = [
+    describe = {
+        # DescribeInstances: the cluster listing, lookups by id, the start-up check.
+        # EC2's Describe actions cannot be scoped to resources.
+        "Sid": "DescribeInstances",
+        "Effect": "Allow",
+        "Action": "ec2:DescribeInstances",
+        "Resource": "*",
+    }
+    terminate = [
         {
-            # DescribeInstances: the cluster listing, lookups by id, the start-up check.
-            # EC2's Describe actions cannot be scoped to resources.
-            "Sid": "DescribeInstances",
+            "Sid": "TerminateOnlyClusterInstances",
             "Effect": "Allow",
-            "Action": "ec2:DescribeInstances",
-            "Resource": "*",
+            "Action": "ec2:TerminateInstances",
+            "Resource": _ec2_arn(region, "instance/*"),
+            "Condition": {"StringEquals": {f"ec2:ResourceTag/{TAG_CLUSTER}": tag_value}},
         },
+    ]
+    single = any(not t.is_fleet for t in config.available_node_types.values())
+    statements = [
+        describe,
+        *(_launch_statements(config, tag_value) if single else []),
+        *fleet_statements(config, tag_value),
+        *terminate,
+    ]
+    pass_role = _pass_role(config)
+    if pass_role is not None:
+        statements.append(pass_role)
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _launch_statements(config: ClusterConfig, tag_value: str | list[str]) -> list[dict[str, Any]]:
+    """RunInstances of the single-type node types: under the cluster tag, into the
+    configured resources, tagged only at launch."""
+    region = config.provider.region
+    cluster_tag = {f"aws:RequestTag/{TAG_CLUSTER}": tag_value}
+    return [
         {
             "Sid": "LaunchOnlyWithClusterTag",
             "Effect": "Allow",
@@ -155,18 +185,7 @@ def build_policy(config: ClusterConfig, former_names: Collection[str] = ()) -> d
             "Resource": [_ec2_arn(region, f"{t}/*") for t in _tagged_resource_types(config)],
             "Condition": {"StringEquals": {"ec2:CreateAction": "RunInstances"}},
         },
-        {
-            "Sid": "TerminateOnlyClusterInstances",
-            "Effect": "Allow",
-            "Action": "ec2:TerminateInstances",
-            "Resource": _ec2_arn(region, "instance/*"),
-            "Condition": {"StringEquals": {f"ec2:ResourceTag/{TAG_CLUSTER}": tag_value}},
-        },
     ]
-    pass_role = _pass_role(config)
-    if pass_role is not None:
-        statements.append(pass_role)
-    return {"Version": POLICY_VERSION, "Statement": statements}
 
 
 def policy_actions(policy: dict[str, Any]) -> set[str]:

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from steadyscale.core.feasibility import Infeasible
 from steadyscale.core.lifecycle import TERMINAL, NodeRecord, Status
 from steadyscale.errors import SteadyscaleError
-from steadyscale.ops.gauges import DemandGauges, LeaderGauges
+from steadyscale.ops.gauges import CostGauge, DemandGauges, LeaderGauges
 from steadyscale.ops.serving import ServerThread
 from steadyscale.providers.protocol import ApiCall
 from steadyscale.retries.clock import Clock
@@ -58,6 +58,7 @@ class Metrics:
         self._node_series(self.registry)
         self._tick_series(self.registry)
         self.demand = DemandGauges(self.registry)
+        self.cost = CostGauge(self.registry)
         self.leader = LeaderGauges(self.registry)
 
     def _cloud_series(self, r: CollectorRegistry) -> None:
@@ -189,6 +190,8 @@ class Metrics:
         """Set the instances gauge from the records: one pass, zeros kept for known types
         and for types gauged before (a renamed or removed type's last count never lingers)."""
         self._gauged_types.update(node_types)
+        records = list(records)
+        self.cost.set(records, self._gauged_types)
         counts: dict[tuple[str, Status], int] = {
             (name, status): 0 for name in self._gauged_types for status in _GAUGED
         }

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from steadyscale.config import ClusterConfig, DatabaseURL, LedgerLocation
 from steadyscale.core.changes import ChangePlan, Fate, decode_snapshot
-from steadyscale.core.lifecycle import Status
+from steadyscale.core.lifecycle import TERMINAL, NodeRecord, Status
 from steadyscale.core.resources import format_bundle
 from steadyscale.ops.status_report import (
     COLUMNS,
@@ -67,7 +67,7 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
     moment = max([time.time() if now is None else now, *(r.launched_at or 0.0 for r in invisible)])
     oldest = min(invisible, key=lambda r: r.launched_at or moment, default=None)
     plan = change_plan(ledger, config.available_node_types, records)
-    node_types = _node_types(config, ledger, counts, plan)
+    node_types = _priced(_node_types(config, ledger, counts, plan), records)
     return StatusReport(
         format_version=FORMAT_VERSION,
         cluster_name=config.cluster_name,
@@ -75,6 +75,7 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         statuses=COLUMNS,
         node_types=node_types,
         totals={c: sum(t.counts[c] for t in node_types.values()) for c in COLUMNS},
+        cost_per_hour=round(sum(t.cost_per_hour for t in node_types.values()), 4),
         demand=[DemandEntry(bundle=i.bundle, count=i.count) for i in demand],
         demand_entries={
             name: [DemandEntry(bundle=i.bundle, count=i.count) for i in items]
@@ -151,6 +152,27 @@ def _node_types(
     return rows
 
 
+def _priced(
+    rows: dict[str, NodeTypeStatus], records: list[NodeRecord]
+) -> dict[str, NodeTypeStatus]:
+    """Each node type's cost per hour: the prices its live nodes were launched at."""
+    cost: dict[str, float] = {}
+    unpriced: Counter[str] = Counter()
+    for record in records:
+        if record.instance_id is None or record.status in TERMINAL:
+            continue
+        if record.hourly_price is None:
+            unpriced[record.node_type] += 1
+        else:
+            cost[record.node_type] = cost.get(record.node_type, 0.0) + record.hourly_price
+    return {
+        name: row.model_copy(
+            update={"cost_per_hour": round(cost.get(name, 0.0), 4), "unpriced": unpriced[name]}
+        )
+        for name, row in rows.items()
+    }
+
+
 def _progress(written: dict[str, Any] | None) -> Progress | None:
     """The daemon's progress; keys a later steadyscale may add are left out, not refused."""
     if written is None:
@@ -210,6 +232,7 @@ def status_view(report: StatusReport) -> RenderableType:
     for column in COLUMNS:
         table.add_column(column.replace("_", " "), justify="right")
     table.add_column("total", justify="right", style="bold")
+    table.add_column("$/hour", justify="right")
 
     def cell(n: int) -> Text:
         return Text(str(n), style="dim" if n == 0 else "")
@@ -221,6 +244,7 @@ def status_view(report: StatusReport) -> RenderableType:
             f"{info.min_workers}-{info.max_workers}",
             *(cell(info.counts[c]) for c in COLUMNS),
             str(info.total),
+            f"{info.cost_per_hour:.2f}" + ("+?" if info.unpriced else ""),
         )
     parts: list[RenderableType] = [table, *_changes_view(report), *_unknown_view(report)]
     if report.lease is not None:

@@ -34,6 +34,17 @@ class NodeTypeStatus(_Out):
     retiring: int = Field(
         0, ge=0, description="of its nodes, those a config change replaces (see `retiring`)"
     )
+    cost_per_hour: float = Field(
+        default=0.0,
+        ge=0,
+        description="USD per hour of its live nodes that have an instance, each at the price "
+        "of its pool when it launched (on-demand table or spot price)",
+    )
+    unpriced: int = Field(
+        default=0,
+        ge=0,
+        description="of its live nodes with an instance, those whose price is unknown",
+    )
 
 
 class DemandEntry(_Out):
@@ -144,6 +155,9 @@ class StatusReport(_Out):
     statuses: list[str] = Field(description="the statuses counted, in lifecycle order")
     node_types: dict[str, NodeTypeStatus]
     totals: dict[str, int] = Field(description="nodes by status over every node type")
+    cost_per_hour: float = Field(
+        default=0.0, ge=0, description="USD per hour of the cluster's live nodes, every node type"
+    )
     demand: list[DemandEntry] = Field(description="the demand the autoscaler works toward")
     demand_entries: dict[str, list[DemandEntry]] = Field(
         default_factory=dict,

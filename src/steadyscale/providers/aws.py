@@ -40,6 +40,7 @@ from steadyscale.errors import (
     Throttled,
     cloud_error,
 )
+from steadyscale.providers.aws_fleet import FleetApi
 from steadyscale.providers.byid import (
     LookupPolicy,
     StatesCall,
@@ -119,7 +120,7 @@ def user_agent_extra(options: ClientOptions) -> str:
     return f"steadyscale steadyscale-replica/{options.replica_id}"
 
 
-class EC2Provider:
+class EC2Provider(FleetApi):
     def __init__(
         self,
         *,
@@ -168,6 +169,9 @@ class EC2Provider:
 
     def launch_budget(self) -> int:
         return self._pacer.launch_budget()
+
+    def _charge_instances(self, launched: int) -> None:
+        self._pacer.charge_launch(launched)
 
     def _on_attempt(
         self, response: Any = None, caught_exception: Exception | None = None, **_: Any

@@ -53,6 +53,65 @@ class LaunchResult:
 
 
 @dataclass(frozen=True)
+class TemplateVersion:
+    """One version of a launch template, as EC2 shows it."""
+
+    name: str
+    template_id: str
+    version: int
+    data: Mapping[str, Any]  # LaunchTemplateData as sent
+
+
+@dataclass(frozen=True)
+class FleetOverride:
+    """One pool a fleet may launch into: an instance type in a subnet (or AZ)."""
+
+    instance_type: str
+    subnet_id: str | None = None
+    availability_zone: str | None = None
+    priority: float | None = None  # for "prioritized": lower is preferred
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """One CreateFleet ``Type=instant``: ``count`` instances of one market across the
+    overrides, chosen by EC2's ``allocation_strategy``, tagged at creation, idempotent by
+    ``client_token`` as a ``LaunchSpec`` is."""
+
+    request_id: str
+    client_token: str
+    node_type: str
+    count: int
+    launch_template: TemplateVersion  # the version to launch
+    overrides: tuple[FleetOverride, ...]
+    market: str  # "spot" | "on-demand"
+    allocation_strategy: str  # EC2's names, e.g. "price-capacity-optimized"
+    cluster_name: str | None = None
+    ledger_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetError:
+    """A per-override error of a CreateFleet answer: why a pool gave nothing."""
+
+    code: str  # e.g. "InsufficientInstanceCapacity"
+    message: str
+    instance_type: str | None = None
+    availability_zone: str | None = None
+    subnet_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    """What CreateFleet instant answered: between 0 and ``count`` instances, and the
+    errors of the pools that did not give what was asked."""
+
+    instances: tuple[CloudInstance, ...]  # each with instance_type, AZ, lifecycle set
+    errors: tuple[FleetError, ...] = ()
+    fleet_id: str | None = None
+
+
+@dataclass(frozen=True)
 class TerminateResult:
     states: Mapping[str, str]  # instance id -> state EC2 reported after the call
     not_found: tuple[str, ...] = ()  # ids EC2 said it does not know (yet, or any more)
@@ -155,4 +214,32 @@ class CloudProvider(Protocol):
 
     def calls_by_action(self) -> dict[str, int]:
         """API calls made so far, by EC2 action."""
+        ...
+
+    def launch_fleet(self, spec: FleetSpec) -> FleetResult:
+        """CreateFleet ``Type=instant`` with tags at creation and the spec's ClientToken.
+        Repeating a spec (same ClientToken) returns the same instances."""
+        ...
+
+    def launch_template_versions(self, name: str) -> list[TemplateVersion] | NotVisibleYet:
+        """Every version of the launch template ``name``; ``NotVisibleYet`` while EC2 does
+        not show it (``InvalidLaunchTemplateName.NotFoundException``, also right after its
+        creation)."""
+        ...
+
+    def create_launch_template(
+        self, name: str, data: Mapping[str, Any], client_token: str
+    ) -> TemplateVersion:
+        """CreateLaunchTemplate (version 1), idempotent by ``client_token``."""
+        ...
+
+    def create_launch_template_version(
+        self, name: str, data: Mapping[str, Any], client_token: str
+    ) -> TemplateVersion:
+        """CreateLaunchTemplateVersion on the template ``name``, idempotent by
+        ``client_token``."""
+        ...
+
+    def spot_prices(self, instance_types: Sequence[str]) -> dict[tuple[str, str], float]:
+        """The latest spot price of each (instance type, AZ), in USD per hour."""
         ...

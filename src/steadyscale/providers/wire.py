@@ -10,12 +10,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from steadyscale.core.instances import TAG_CLUSTER, TAG_LEDGER, TAG_NODE_TYPE, TAG_REQUEST
-from steadyscale.providers.protocol import LaunchSpec
+from steadyscale.providers.protocol import FleetOverride, FleetSpec, LaunchSpec
 
 # Resource types RunInstances tags with the cluster's tags (TagSpecifications). Volumes
 # carry the cluster tag too, so an IAM policy can require it on both (aws:RequestTag) and
 # a leaked volume is still recognisably ours.
 TAGGED_AT_LAUNCH = ("instance", "volume")
+# What CreateFleet instant tags at creation: its instances (volumes take their tags from
+# the launch template, as EC2 allows only "fleet" and "instance" here).
+TAGGED_BY_FLEET = ("instance",)
 
 Market = Literal["spot", "on-demand"]
 
@@ -119,3 +122,55 @@ def instance_tags(params: Mapping[str, Any]) -> dict[str, str]:
         if tag_spec.get("ResourceType") == "instance":
             tags.update({t["Key"]: t.get("Value", "") for t in tag_spec.get("Tags", [])})
     return tags
+
+
+def ownership_tags(
+    cluster_name: str, node_type: str, request_id: str, ledger_id: str | None
+) -> dict[str, str]:
+    """The tags that say whose an instance is."""
+    tags = {TAG_CLUSTER: cluster_name, TAG_NODE_TYPE: node_type, TAG_REQUEST: request_id}
+    if ledger_id is not None:
+        tags[TAG_LEDGER] = ledger_id
+    return tags
+
+
+def _override(override: FleetOverride) -> dict[str, Any]:
+    shaped: dict[str, Any] = {"InstanceType": override.instance_type}
+    if override.subnet_id:
+        shaped["SubnetId"] = override.subnet_id
+    if override.availability_zone:
+        shaped["AvailabilityZone"] = override.availability_zone
+    if override.priority is not None:
+        shaped["Priority"] = override.priority
+    return shaped
+
+
+def create_fleet_params(spec: FleetSpec, cluster_name: str) -> dict[str, Any]:
+    """The CreateFleet parameters of a fleet launch: Type=instant, ``count`` instances of
+    one market over the overrides of one launch template version, the allocation strategy,
+    the ownership tags on the instances at creation, under the spec's ClientToken."""
+    cluster_name = spec.cluster_name or cluster_name
+    tags = ownership_tags(cluster_name, spec.node_type, spec.request_id, spec.ledger_id)
+    options = "SpotOptions" if spec.market == "spot" else "OnDemandOptions"
+    template = spec.launch_template
+    return {
+        "ClientToken": spec.client_token,
+        "Type": "instant",
+        "TargetCapacitySpecification": {
+            "TotalTargetCapacity": spec.count,
+            "DefaultTargetCapacityType": spec.market,
+        },
+        options: {"AllocationStrategy": spec.allocation_strategy},
+        "LaunchTemplateConfigs": [
+            {
+                "LaunchTemplateSpecification": {
+                    "LaunchTemplateId": template.template_id,
+                    "Version": str(template.version),
+                },
+                "Overrides": [_override(o) for o in spec.overrides],
+            }
+        ],
+        "TagSpecifications": merge_tags(
+            None, tags, resource_types=TAGGED_BY_FLEET, precedence="ours"
+        ),
+    }

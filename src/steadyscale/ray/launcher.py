@@ -32,9 +32,10 @@ from steadyscale.errors import (
     ProviderSetupError,
     Throttled,
 )
-from steadyscale.providers.protocol import LaunchResult, LaunchSpec
+from steadyscale.providers.protocol import FleetResult, LaunchResult, LaunchSpec
 from steadyscale.providers.wire import merge_tags
-from steadyscale.ray.book import kind_of, to_aws_tags
+from steadyscale.ray.book import from_aws_tags, kind_of, to_aws_tags
+from steadyscale.ray.fleet import RayFleets, is_fleet_config, is_fleet_intent, send_fleet
 from steadyscale.ray.journal import LaunchIntent
 from steadyscale.ray.shared import Shared
 from steadyscale.ray.unanswered import UNANSWERED
@@ -112,6 +113,13 @@ class Launcher:
         # Launches a create_node of this process is sending now: another thread's request,
         # not one to resend or count (Ray's launcher threads launch concurrently).
         self._launching: set[str] = set()
+        self._fleets = RayFleets(shared)
+
+    def _call(self, intent: LaunchIntent) -> LaunchResult | FleetResult:
+        """An intent's launch: its CreateFleet if it is a fleet's, else its RunInstances."""
+        if is_fleet_intent(intent):
+            return send_fleet(self._shared, intent)
+        return self._shared.cloud.launch(_spec_of(intent))
 
     def create(self, node_config: dict[str, Any], tags: dict[str, str], count: int) -> Created:
         created: Created = {}
@@ -173,7 +181,7 @@ class Launcher:
                 self._shared.state.forget_intents([intent.request_id])
                 continue
             try:
-                result = self._shared.cloud.launch(_spec_of(intent))
+                result = self._call(intent)
             except (CapacityUnavailable, LaunchRejected) as exc:
                 log.warning("launch %s failed when sent again (%s)", intent.request_id, exc.code)
                 self._shared.state.forget_intents([intent.request_id])
@@ -186,6 +194,7 @@ class Launcher:
                 out.append((intent, None))
                 continue
             launched = self._record(result.instances, intent.tags)
+            self._tag_fleet(intent, launched)
             self._shared.state.forget_intents([intent.request_id])
             log.info("launch %s answered: %s", intent.request_id, sorted(launched))
             out.append((intent, launched))
@@ -246,11 +255,17 @@ class Launcher:
             new_specs_first=True,
         )
         node_type = tags.get(TAG_RAY_USER_NODE_TYPE) or tags.get(TAG_RAY_NODE_KIND, "node")
+        if is_fleet_config(config):
+            try:
+                config, subnets = self._fleets.plan(config, node_type), [None]
+            except CloudError as exc:
+                _fail(exc)
         plan = _Plan(config, subnets, aws_tags, node_type, count)
         tried: list[str] = []
         try:
             result = self._send(plan, tried)
             launched = self._record(result.instances, aws_tags)
+            self._tag_fleet(plan.intent(tried[-1], 0, 0.0), launched)
             self._shared.state.forget_intents(tried[-1:])
         finally:
             with self._lock:
@@ -264,7 +279,7 @@ class Launcher:
             )
         return launched
 
-    def _send(self, plan: _Plan, tried: list[str]) -> LaunchResult:
+    def _send(self, plan: _Plan, tried: list[str]) -> LaunchResult | FleetResult:
         """RunInstances until EC2 answers: the same token while the answer may be lost (it
         may have launched), the next subnet with a new token when nothing was launched."""
         deadline = self._shared.clock.now() + self._shared.settings.launch_deadline_seconds
@@ -281,7 +296,7 @@ class Launcher:
             tried.append(request_id)
             self._shared.state.add_intent(intent)
             try:
-                return self._shared.cloud.launch(_spec_of(intent))
+                return self._call(intent)
             except (CapacityUnavailable, LaunchRejected) as exc:
                 # Nothing launched: the next subnet, with a new token (new parameters).
                 self._shared.state.forget_intents([request_id])
@@ -310,6 +325,13 @@ class Launcher:
                 _fail(failure)
             self._shared.clock.sleep(self._backoff.delay(attempt, self._rng))
             attempt += 1
+
+    def _tag_fleet(self, intent: LaunchIntent, launched: Created) -> None:
+        """A fleet tags its instances with steadyscale's tags at creation; Ray's follow by
+        CreateTags (a fresh id EC2 does not know yet is tagged at a later flush)."""
+        if is_fleet_intent(intent):
+            for node_id in launched:
+                self._tag_node(node_id, from_aws_tags(intent.tags))
 
     def _record(self, instances: Sequence[CloudInstance], aws_tags: Mapping[str, str]) -> Created:
         """Nodes from a RunInstances answer, in the book and the state file."""

@@ -2,7 +2,10 @@
 
 "Action" buckets count calls, "instances:RunInstances" counts instances launched. A call
 whose token is a short wait away waits for it; a longer wait skips the call (``Throttled``)
-rather than provoke EC2's RequestLimitExceeded.
+rather than provoke EC2's RequestLimitExceeded. A launch never waits: its intent is in the
+ledger, so a launch the bucket cannot serve now goes out (same ClientToken) at a later tick,
+and no tick spends its time asleep on the launch bucket while nothing is observed or
+terminated.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from steadyscale.retries.tokenbucket import TokenBucket
 
 INSTANCES_BUCKET = "instances:RunInstances"
 UNLIMITED_BUDGET = 1_000_000
+# Calls that go out at a later tick rather than wait for a token.
+NEVER_WAIT = frozenset({"RunInstances", "CreateFleet"})
 
 
 class ClientPacer:
@@ -37,7 +42,7 @@ class ClientPacer:
             return
         with self._lock:
             wait = bucket.seconds_until(self._clock.now())
-        if wait > self._max_wait:
+        if wait > (0.0 if action in NEVER_WAIT else self._max_wait):
             raise Throttled(
                 "ClientThrottled", f"{action}: client-side rate limit, next token in {wait:.1f}s"
             )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 # Get*, List*) or "mutating". Resource buckets count instances launched or terminated.
 EC2_REQUEST_BUCKETS: dict[str, tuple[float, float]] = {
     "RunInstances": (5, 2),
+    # CreateFleet has a bucket of its own; its documented size is RunInstances' order.
+    "CreateFleet": (5, 2),
     "TerminateInstances": (100, 5),
     "CreateTags": (100, 10),
     "DescribeInstances": (100, 20),

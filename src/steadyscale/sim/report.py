@@ -67,6 +67,11 @@ class SimulationReport(_Out):
     )
     node_hours_total: Number
     cost: PricedCost | UnpricedCost
+    cost_at_pool_prices: PricedCost = Field(
+        description="the same node hours, each instance at its pool's price when it launched "
+        "(the on-demand table or its spot pool's price, as `status` and the "
+        "steadyscale_cost_per_hour metric count it)"
+    )
     api_calls_by_action: dict[str, int]
     api_calls_by_outcome: dict[str, dict[str, int]]
     api_calls_total: int
@@ -158,6 +163,28 @@ def cost_of(hours: Mapping[str, float], prices: Mapping[str, float]) -> PricedCo
         by_instance_type=by_type,
         total=round(sum(by_type.values()), 4),
         unpriced_instance_types=sorted(set(hours) - set(priced)),
+    )
+
+
+def pool_priced_cost(truth: Sequence[TrackedInstance], end: float) -> PricedCost:
+    """Dollars by instance type, each instance's billed hours at its pool's price at
+    launch (ground truth's, from the same table and spot prices the autoscaler reads)."""
+    cost: dict[str, float] = {}
+    unpriced: set[str] = set()
+    for inst in truth:
+        if inst.running_at is None:
+            continue
+        if inst.hourly_price is None:
+            unpriced.add(inst.instance_type)
+            continue
+        stop = inst.terminate_requested_at if inst.terminate_requested_at is not None else end
+        hours = max(0.0, stop - inst.running_at) / 3600.0
+        cost[inst.instance_type] = cost.get(inst.instance_type, 0.0) + hours * inst.hourly_price
+    by_type = {t: round(c, 4) for t, c in sorted(cost.items())}
+    return PricedCost(
+        by_instance_type=by_type,
+        total=round(sum(by_type.values()), 4),
+        unpriced_instance_types=sorted(unpriced - set(cost)),
     )
 
 

@@ -38,6 +38,7 @@ from steadyscale.sim.report import (
     capacity_after_each_rise,
     cost_of,
     node_hours,
+    pool_priced_cost,
     throttles,
 )
 from steadyscale.sim.traces import Trace
@@ -217,6 +218,7 @@ class Simulation:
             node_hours_by_instance_type={t: round(h, 4) for t, h in sorted(hours.items())},
             node_hours_total=round(sum(hours.values()), 4),
             cost=cost_of(hours, self.prices),
+            cost_at_pool_prices=pool_priced_cost(truth, end=self.clock.now()),
             api_calls_by_action={a: sum(o.values()) for a, o in by_action.items()},
             api_calls_by_outcome=by_action,
             api_calls_total=sum(sum(o.values()) for o in by_action.values()),

@@ -159,6 +159,7 @@ _NODE_COLUMNS = (
     "instance_type",
     "availability_zone",
     "private_ip",
+    "hourly_price",
 )
 
 

@@ -76,10 +76,14 @@ MIGRATIONS: dict[int, list[str]] = {
     # What the workload says: per node usage reports with a time to live, and drains asked
     # and acknowledged through the API (``store.workload``).
     3: statements(WORKLOAD_SCHEMA),
-    # (i14-api) The HTTP API: demand in named entries (a workload owns its entry; the demand table
+    # What each node costs per hour (USD), recorded at launch from its pool's price, for
+    # the cost per hour ``status`` and the metrics show. (A fleet request's spec, its
+    # template version and overrides, goes in ``requests.spec`` as a RunInstances one does.)
+    4: ["ALTER TABLE nodes ADD COLUMN hourly_price REAL"],
+    # The HTTP API: demand in named entries (a workload owns its entry; the demand table
     # keeps their sum, which the loop reads; what was demanded before becomes the entry
     # "default"), the answers kept for idempotency keys, and the audit log of mutations.
-    4: [
+    5: [
         "CREATE TABLE IF NOT EXISTS demand_entries (name TEXT NOT NULL, "
         "position INTEGER NOT NULL, bundle TEXT NOT NULL, count INTEGER NOT NULL, "
         "updated_at REAL NOT NULL, PRIMARY KEY (name, position))",

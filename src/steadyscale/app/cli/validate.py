@@ -37,11 +37,24 @@ def execute(args: argparse.Namespace) -> int:
     types = ", ".join(
         f"{name} ({t.instance_type}, {t.min_workers}-{t.max_workers})"
         for name, t in config.available_node_types.items()
+        if not t.is_fleet
     )
+    fleets = [(name, t) for name, t in config.available_node_types.items() if t.is_fleet]
+    if fleets:
+        types = ", ".join(
+            filter(
+                None, [types, *(f"{n} (fleet, {t.min_workers}-{t.max_workers})" for n, t in fleets)]
+            )
+        )
     print(
         f"ok: cluster {config.cluster_name}, provider {config.provider.type} "
         f"({config.provider.region}), node types: {types}"
     )
+    for name, node_type in fleets:
+        print(
+            f"  {name}: CreateFleet {node_type.market} {node_type.strategy} over "
+            f"{', '.join(node_type.fleet_types())}"
+        )
     for line in _live_nodes(config, args.config):
         print(line)
     return 0

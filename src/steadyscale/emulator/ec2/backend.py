@@ -20,7 +20,7 @@ from moto.ec2.responses import EC2Response
 
 from steadyscale.ec2model.region import RegionModel
 from steadyscale.ec2model.settings import EmulatorSettings
-from steadyscale.emulator.ec2 import changes, describe, launch
+from steadyscale.emulator.ec2 import changes, describe, fleet, launch, prices, templates
 from steadyscale.emulator.ec2.records import RegionRecords
 from steadyscale.emulator.ec2.replies import error_code, serialized_error
 from steadyscale.emulator.outcome import Outcome, ec2_error
@@ -30,7 +30,8 @@ log = logging.getLogger("steadyscale.emulator")
 
 Handler = Callable[[EC2Response, RegionRecords, float], Outcome]
 
-# The instance actions where EC2 is eventually consistent; moto answers all others.
+# The actions where EC2 is eventually consistent, or where moto's answer is not EC2's
+# (fleets, launch templates, spot prices); moto answers all others.
 _HANDLERS: dict[str, Handler] = {
     "RunInstances": launch.run_instances,
     "DescribeInstances": describe.describe_instances,
@@ -41,6 +42,12 @@ _HANDLERS: dict[str, Handler] = {
     "StartInstances": changes.stop_start,
     "RebootInstances": changes.stop_start,
     "DescribeInstanceStatus": describe.describe_instance_status,
+    "CreateFleet": fleet.create_fleet,
+    "CreateLaunchTemplate": templates.create_launch_template,
+    "CreateLaunchTemplateVersion": templates.create_launch_template_version,
+    "DescribeLaunchTemplates": templates.describe_launch_templates,
+    "DescribeLaunchTemplateVersions": templates.describe_launch_template_versions,
+    "DescribeSpotPriceHistory": prices.describe_spot_price_history,
 }
 
 

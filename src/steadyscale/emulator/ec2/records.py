@@ -14,6 +14,7 @@ from moto.ec2.exceptions import InvalidInstanceIdError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.instances import StateReason
 
+from steadyscale.ec2model.fleet import FleetIds
 from steadyscale.ec2model.instances import (
     SPOT_TERMINATION,
     STATE_CODES,
@@ -49,6 +50,13 @@ class RegionRecords:
     reservation_of: dict[str, str] = field(default_factory=dict)  # id -> reservation id
     # The reservation first answered under each ClientToken.
     tokens: ClientTokens[Any] = field(default_factory=ClientTokens)
+    # CreateFleet's and the launch-template calls' first answers under each ClientToken.
+    fleet_tokens: ClientTokens[Any] = field(default_factory=ClientTokens)
+    template_tokens: ClientTokens[Any] = field(default_factory=ClientTokens)
+    fleet_ids: FleetIds = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fleet_ids = FleetIds(f"{self.model.settings.seed}/{self.model.region}")
 
     @property
     def backend(self) -> Any:

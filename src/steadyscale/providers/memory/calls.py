@@ -25,7 +25,7 @@ from steadyscale.errors import (
     cloud_error,
 )
 from steadyscale.providers.byid import NOT_FOUND, call_dropping_unknown
-from steadyscale.providers.protocol import ApiCall, ApiObserver, LaunchResult
+from steadyscale.providers.protocol import ApiCall, ApiObserver, FleetResult, LaunchResult
 from steadyscale.retries.backoff import Backoff
 from steadyscale.retries.clock import Clock
 from steadyscale.retries.pacing import ClientPacer
@@ -121,7 +121,8 @@ class ModelCalls:
             answer: T | None = work(now)
         except CloudError as exc:
             answer, refused = None, exc
-        instances = len(answer.instances) if isinstance(answer, LaunchResult) else 0
+        launches = (LaunchResult, FleetResult)
+        instances = len(answer.instances) if isinstance(answer, launches) else 0
         # A lost answer or a timeout hides whatever EC2 answered, an error included.
         hidden = draw.hidden()
         if hidden is not None:

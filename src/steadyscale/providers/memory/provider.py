@@ -29,7 +29,9 @@ from steadyscale.providers.byid import (
     terminate_in_chunks,
 )
 from steadyscale.providers.memory.calls import ModelCalls
+from steadyscale.providers.memory.fleet import FleetCalls
 from steadyscale.providers.memory.views import InstanceViews, launched
+from steadyscale.providers.memory.zones import Zones
 from steadyscale.providers.protocol import (
     DEFAULT_OPTIONS,
     LOOKUP_BATCH,
@@ -49,28 +51,7 @@ TERMINATE_CHUNK = 1000
 _STATE_TARGETS = {"StopInstances": InstanceState.STOPPED, "StartInstances": InstanceState.RUNNING}
 
 
-class _Zones:
-    """The zone a launch lands in: its placement's, else its subnet's (each subnet the
-    backend first meets gets the region's next zone), else the region's first."""
-
-    def __init__(self, region: str) -> None:
-        self.region = region
-        self._of_subnet: dict[str, str] = {}
-
-    def zone_of(self, spec: LaunchSpec) -> str:
-        config = spec.node_config
-        placement = config.get("Placement")
-        if isinstance(placement, dict) and placement.get("AvailabilityZone"):
-            return str(placement["AvailabilityZone"])
-        subnet = spec.subnet_id or config.get("SubnetId")
-        if not subnet:
-            return f"{self.region}a"
-        if subnet not in self._of_subnet:
-            self._of_subnet[subnet] = f"{self.region}{'abcdef'[len(self._of_subnet) % 6]}"
-        return self._of_subnet[subnet]
-
-
-class MemoryProvider:
+class MemoryProvider(FleetCalls):
     """``CloudProvider`` on an in-process ``RegionModel``. Not thread-safe: one caller."""
 
     def __init__(
@@ -100,7 +81,7 @@ class MemoryProvider:
         self._views = InstanceViews(self.model.visibility)
         # The ids launched under each ClientToken, with the fingerprint of its parameters.
         self._tokens: ClientTokens[tuple[str, ...]] = ClientTokens()
-        self._zones = _Zones(region)
+        self._zones = Zones(region)
         self._protected: set[str] = set()
 
     # ------------------------------------------------------------------ calls and ground truth
