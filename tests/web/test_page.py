@@ -1,0 +1,81 @@
+"""The live page in a real browser (Debian's Chromium) against real daemons on the memory
+backend: it loads, asks for a read token when the server wants one, its numbers
+are the API's, and it follows the cluster without a reload, by the event stream or, without
+it, by polling."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.web.conftest import READ_TOKEN, Api
+
+
+def _with_read_token(page: Page) -> None:
+    page.add_init_script(f"sessionStorage.setItem('steadyscale.readToken', '{READ_TOKEN}')")
+
+
+def test_it_asks_for_a_read_token_and_then_shows_the_cluster(page: Page, guarded: Api) -> None:
+    page.goto(guarded.url)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "token")
+    expect(page.locator("#problem")).to_contain_text("asks for a read token")
+    page.get_by_label("Read token").fill(READ_TOKEN)
+    page.get_by_role("button", name="Use").click()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(page.locator("#cluster-name")).to_have_text("web")
+    expect(page.locator("#problem")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('steadyscale.readToken')") == READ_TOKEN
+
+
+def test_a_wrong_token_is_refused_in_words(page: Page, guarded: Api) -> None:
+    page.add_init_script("sessionStorage.setItem('steadyscale.readToken', 'not-a-token')")
+    page.goto(guarded.url)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "token")
+    expect(page.locator("#problem")).to_contain_text("refused this token")
+
+
+def test_new_nodes_appear_without_a_reload(page: Page, guarded: Api) -> None:
+    guarded.set_demand(0)
+    _with_read_token(page)
+    page.goto(guarded.url)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(page.locator("#nodes-live")).to_have_text("0")
+    guarded.set_demand(5)
+    expect(page.locator("#demand-total")).to_have_text("5")
+    expect(page.locator("#nodes-ready")).to_have_text("5")
+    expect(page.locator('#nodes tbody tr[data-status="ready"]')).to_have_count(5)
+    expect(page.locator("#status-chart")).to_have_attribute("aria-label", re.compile(r"ready 5$"))
+    expect(page.locator('#status-chart path[data-status="ready"]')).to_have_count(1)
+    expect(page.locator("#events li[data-kind='node']").first).to_be_visible()
+
+
+def test_its_numbers_are_the_apis(page: Page, guarded: Api) -> None:
+    guarded.set_demand(3)
+    _with_read_token(page)
+    page.goto(guarded.url)
+    # Settled: as many nodes live as ready, as many as the demand.
+    expect(page.locator("#nodes-ready")).to_have_text("3")
+    expect(page.locator("#nodes-live")).to_have_text("3")
+    status = guarded.get("api/v1/status")
+    expect(page.locator("#demand-total")).to_have_text(str(status["pending_demand"]))
+    for name, count in status["totals"].items():
+        chip = page.locator(f'#status-counts li[data-status="{name}"]')
+        expect(chip).to_have_attribute("data-count", str(count))
+    nodes = guarded.get("api/v1/nodes?finished=true")["nodes"]
+    rows = page.locator("#nodes tbody tr")
+    expect(rows).to_have_count(min(len(nodes), 60))
+    for node in nodes[-3:]:
+        row = page.locator(f'#nodes tbody tr[data-node-id="{node["node_id"]}"]')
+        expect(row).to_have_attribute("data-status", node["status"])
+        expect(row.locator("td").nth(1)).to_have_text(node["instance_id"] or "\N{EN DASH}")
+
+
+def test_without_a_token_or_an_event_stream_it_reads_and_polls(
+    page: Page, open_daemon: Api
+) -> None:
+    page.route("**/api/v1/events*", lambda route: route.abort())
+    page.goto(open_daemon.url)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "polling")
+    expect(page.locator("#cluster-name")).to_have_text("web")
+    expect(page.locator("#nodes-live")).to_have_text("0")
