@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from steadyscale.app.runtime import idle_transaction_limit
 from steadyscale.config import HaConfig
+from steadyscale.config.ha import idle_transaction_limit
 from steadyscale.config.location import DatabaseURL
 from steadyscale.store.errors import LedgerUnavailableError
 from steadyscale.store.ledger import Ledger

@@ -29,6 +29,7 @@ from steadyscale.config import (
     default_replica_id,
     ledger_location,
 )
+from steadyscale.config.ha import idle_transaction_limit
 from steadyscale.ec2model.instances import TrackedInstance
 from steadyscale.ec2model.settings import EmulatorSettings
 from steadyscale.loop.autoscaler import Autoscaler, Event
@@ -391,11 +392,3 @@ def assemble_simulation(
     metrics = build_metrics(config, clock)
     health = build_health(memory_prober(config, provider), clock, metrics)
     return Assembly(provider=provider, metrics=metrics, health=health)
-
-
-def idle_transaction_limit(ha: HaConfig) -> tuple[tuple[str, str], ...]:
-    """A replica's ledger sessions: a transaction left open (its process paused or frozen
-    mid-write) is ended by the server before the lease could expire, so the row lock its
-    fence holds on the lease never holds a successor's takeover back."""
-    limit_ms = max(1, int((ha.lease_ttl_seconds - ha.margin_seconds) * 1000))
-    return (("idle_in_transaction_session_timeout", str(limit_ms)),)

@@ -81,3 +81,11 @@ class HaConfig(StrictModel):
                 "trusting its lease before it renews it"
             )
         return self
+
+
+def idle_transaction_limit(ha: HaConfig) -> tuple[tuple[str, str], ...]:
+    """A replica's ledger sessions: a transaction left open (its process paused or frozen
+    mid-write) is ended by the server before the lease could expire, so the row lock its
+    fence holds on the lease never holds a successor's takeover back."""
+    limit_ms = max(1, int((ha.lease_ttl_seconds - ha.margin_seconds) * 1000))
+    return (("idle_in_transaction_session_timeout", str(limit_ms)),)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from steadyscale.core.prices import on_demand_price
 from steadyscale.ec2model.catalogue import instance_vcpus
-from steadyscale.ec2model.settings import Market
+from steadyscale.ec2model.market_settings import Market
 
 # The price per vCPU-hour of a type the table does not list (the m5 family's), so every
 # instance of the model has a price in its ground truth.

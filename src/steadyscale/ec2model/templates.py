@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steadyscale.ec2model.launch import LaunchRefusedError
-from steadyscale.ec2model.settings import Market
+from steadyscale.ec2model.market_settings import Market
 
 
 @dataclass(frozen=True)

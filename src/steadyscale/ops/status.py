@@ -21,8 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from steadyscale.config import ClusterConfig, DatabaseURL, LedgerLocation
-from steadyscale.core.changes import ChangePlan, Fate, decode_snapshot
-from steadyscale.core.lifecycle import TERMINAL, NodeRecord, Status
+from steadyscale.core.lifecycle import Status
 from steadyscale.core.resources import format_bundle
 from steadyscale.ops.status_report import (
     COLUMNS,
@@ -31,12 +30,12 @@ from steadyscale.ops.status_report import (
     DemandEntry,
     FailureEntry,
     LeaseEntry,
-    NodeTypeStatus,
     NotVisibleEntry,
     Progress,
     StatusReport,
     UnknownEntry,
 )
+from steadyscale.ops.status_rows import node_type_rows, priced_rows
 from steadyscale.retries.clock import Clock
 from steadyscale.store.changes import change_plan
 from steadyscale.store.demand_entries import read_entries
@@ -67,7 +66,7 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
     moment = max([time.time() if now is None else now, *(r.launched_at or 0.0 for r in invisible)])
     oldest = min(invisible, key=lambda r: r.launched_at or moment, default=None)
     plan = change_plan(ledger, config.available_node_types, records)
-    node_types = _priced(_node_types(config, ledger, counts, plan), records)
+    node_types = priced_rows(node_type_rows(config, ledger, counts, plan), records)
     return StatusReport(
         format_version=FORMAT_VERSION,
         cluster_name=config.cluster_name,
@@ -115,62 +114,6 @@ def _unknown(text: str | None) -> list[UnknownEntry]:
         UnknownEntry.model_validate({k: v for k, v in entry.items() if k in fields})
         for entry in json.loads(text)
     ]
-
-
-def _node_types(
-    config: ClusterConfig,
-    ledger: Ledger,
-    counts: dict[str, dict[str, int]],
-    plan: ChangePlan,
-) -> dict[str, NodeTypeStatus]:
-    """A row per configured node type, then one per node type the config no longer has
-    whose nodes still live (so that they are never invisible)."""
-    retiring = Counter(f.node_type for f in plan.fates.values() if f.fate is Fate.RETIRING)
-
-    def row(name: str, instance_type: str, low: int, high: int) -> NodeTypeStatus:
-        of_type = counts.get(name, {})
-        return NodeTypeStatus(
-            instance_type=instance_type,
-            min_workers=low,
-            max_workers=high,
-            counts={c: of_type.get(c, 0) for c in COLUMNS},
-            total=sum(of_type.get(c, 0) for c in COLUMNS),
-            configured=name in config.available_node_types,
-            retiring=retiring[name],
-        )
-
-    rows = {
-        name: row(name, t.instance_type, t.min_workers, t.max_workers)
-        for name, t in config.available_node_types.items()
-    }
-    known = decode_snapshot(ledger.node_types()) or {}
-    for name in sorted(counts.keys() - rows.keys()):
-        if any(counts[name].get(c, 0) for c in COLUMNS):
-            definition = known.get(name)
-            instance = definition.node_config.get("InstanceType") if definition else None
-            rows[name] = row(name, str(instance or "-"), 0, 0)
-    return rows
-
-
-def _priced(
-    rows: dict[str, NodeTypeStatus], records: list[NodeRecord]
-) -> dict[str, NodeTypeStatus]:
-    """Each node type's cost per hour: the prices its live nodes were launched at."""
-    cost: dict[str, float] = {}
-    unpriced: Counter[str] = Counter()
-    for record in records:
-        if record.instance_id is None or record.status in TERMINAL:
-            continue
-        if record.hourly_price is None:
-            unpriced[record.node_type] += 1
-        else:
-            cost[record.node_type] = cost.get(record.node_type, 0.0) + record.hourly_price
-    return {
-        name: row.model_copy(
-            update={"cost_per_hour": round(cost.get(name, 0.0), 4), "unpriced": unpriced[name]}
-        )
-        for name, row in rows.items()
-    }
 
 
 def _progress(written: dict[str, Any] | None) -> Progress | None:
