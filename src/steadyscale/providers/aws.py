@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -41,6 +40,7 @@ from steadyscale.errors import (
     cloud_error,
 )
 from steadyscale.providers.aws_fleet import FleetApi
+from steadyscale.providers.boto import new_client
 from steadyscale.providers.byid import (
     LookupPolicy,
     StatesCall,
@@ -150,17 +150,13 @@ class EC2Provider(FleetApi):
             read_timeout=read_timeout,
             user_agent_extra=user_agent_extra(options),
         )
-        try:
-            client_factory: Any = boto3.client
-            self._ec2: Any = client_factory(
-                "ec2",
-                region_name=region,
-                endpoint_url=endpoint_url,
-                config=config,
-                **(credentials or {}),
-            )
-        except (BotoCoreError, ValueError) as exc:
-            raise ProviderSetupError(f"cannot create an EC2 client: {exc}") from None
+        self._ec2: Any = new_client(
+            "ec2",
+            region=region,
+            endpoint_url=endpoint_url,
+            config=config,
+            credentials=credentials,
+        )
         self.observer = options.observer
         # Error codes of the attempts of the call in progress, per thread (botocore's
         # needs-retry event fires after every attempt, the last one included).

@@ -10,13 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from steadyscale.config import ClusterConfig
-from steadyscale.errors import ProviderSetupError
 from steadyscale.providers.aws import translate
+from steadyscale.providers.boto import new_client
 from steadyscale.providers.event_rules import (
     RULES,
     TARGET_ID,
@@ -184,19 +183,13 @@ def event_clients(config: ClusterConfig) -> tuple[Any, Any]:
     boto_config = Config(
         retries={"mode": "standard", "total_max_attempts": 3}, user_agent_extra="steadyscale"
     )
-    # A session of its own: the process's default one would keep the credentials it
-    # found for every later client.
-    make: Any = boto3.session.Session().client
-    try:
-        sqs, bus = (
-            make(
-                service,
-                region_name=config.provider.region,
-                endpoint_url=config.provider.endpoint_url,
-                config=boto_config,
-            )
-            for service in ("sqs", "events")
+    sqs, bus = (
+        new_client(
+            service,
+            region=config.provider.region,
+            endpoint_url=config.provider.endpoint_url,
+            config=boto_config,
         )
-    except (BotoCoreError, ValueError) as exc:
-        raise ProviderSetupError(f"cannot create SQS and EventBridge clients: {exc}") from None
+        for service in ("sqs", "events")
+    )
     return sqs, bus

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from steadyscale.errors import CloudError, ProviderSetupError
 from steadyscale.providers.aws import translate
+from steadyscale.providers.boto import new_client
 from steadyscale.providers.events import QueueMessage
 
 # SQS deletes at most ten receipts per call.
@@ -37,19 +37,13 @@ class SqsQueue:
             read_timeout=max(read_timeout, 25.0),
             user_agent_extra="steadyscale",
         )
-        try:
-            # A session of its own: the process's default one would keep the credentials it
-            # found for every later client.
-            factory: Any = boto3.session.Session().client
-            self._sqs: Any = factory(
-                "sqs",
-                region_name=region,
-                endpoint_url=endpoint_url,
-                config=config,
-                **(credentials or {}),
-            )
-        except (BotoCoreError, ValueError) as exc:
-            raise ProviderSetupError(f"cannot create an SQS client: {exc}") from None
+        self._sqs: Any = new_client(
+            "sqs",
+            region=region,
+            endpoint_url=endpoint_url,
+            config=config,
+            credentials=credentials,
+        )
         self.calls = 0
         if queue_url is None:
             if queue_name is None:
