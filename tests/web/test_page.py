@@ -59,6 +59,7 @@ def test_its_numbers_are_the_apis(page: Page, guarded: Api) -> None:
     expect(page.locator("#nodes-live")).to_have_text("3")
     status = guarded.get("api/v1/status")
     expect(page.locator("#demand-total")).to_have_text(str(status["pending_demand"]))
+    expect(page.locator("#cost-per-hour")).to_have_text(f"${status['cost_per_hour']:.2f}")
     for name, count in status["totals"].items():
         chip = page.locator(f'#status-counts li[data-status="{name}"]')
         expect(chip).to_have_attribute("data-count", str(count))

@@ -54,6 +54,9 @@ function renderSummary(s) {
   $("not-visible").textContent = s.not_visible ?? "–";
   $("nodes-live").textContent = live;
   $("nodes-ready").textContent = totals.ready ?? 0;
+  // What the live nodes cost, at the prices their pools had at launch (USD).
+  $("cost-per-hour").textContent =
+    s.cost_per_hour === undefined ? "–" : `$${s.cost_per_hour.toFixed(2)}`;
   const chips = $("status-counts");
   chips.replaceChildren();
   for (const status of s.statuses || Object.keys(totals)) {
