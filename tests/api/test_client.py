@@ -111,6 +111,8 @@ def test_history_samples_one_point_per_minute() -> None:
     assert [(p.minute, p.ready, p.unmet) for p in points] == [(60.0, 2, 1), (120.0, 3, 0)]
 
 
+# uvicorn ends a failed start-up with sys.exit: the server's thread must end quietly.
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_port_in_use_is_one_line_saying_why() -> None:
     held = socket.socket()
     held.bind(("127.0.0.1", 0))

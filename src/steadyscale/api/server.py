@@ -3,6 +3,7 @@ stopped with the daemon; its address known once it listens (port 0 picks a free 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -28,10 +29,14 @@ class ApiServer:
             timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, name="steadyscale-api", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name="steadyscale-api", daemon=True)
         self.port = port
+
+    def _serve(self) -> None:
+        """uvicorn's run; a failed start-up (it calls sys.exit) ends the thread quietly:
+        ``start`` sees the thread gone and says why in one line."""
+        with contextlib.suppress(SystemExit):
+            self._server.run()
 
     def start(self, timeout: float = 10.0) -> ApiServer:
         # What uvicorn says while it starts (a port in use, say) goes into our one line.
