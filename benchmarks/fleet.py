@@ -28,6 +28,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from steadyscale.app.runtime import (
@@ -37,7 +38,7 @@ from steadyscale.app.runtime import (
     memory_prober,
 )
 from steadyscale.config import DEFAULT_RATE_LIMITS, ClusterConfig, parse_config
-from steadyscale.core.lifecycle import HAS_INSTANCE, Status
+from steadyscale.core.lifecycle import HAS_INSTANCE, NodeRecord, Status
 from steadyscale.core.prices import on_demand_price
 from steadyscale.core.resources import DemandItem
 from steadyscale.emulator import Operation, TrackedInstance
@@ -159,20 +160,43 @@ def run_memory(nodes: int, seed: int, fleet: bool, max_seconds: float) -> dict[s
         if ready >= nodes:
             break
     took = clock.now() - start
-    truth = provider.truth(include_gone=True)
-    tracked = {
-        r.instance_id
-        for r in autoscaler.records.values()
-        if r.instance_id and r.status in HAS_INSTANCE
-    }
+    figures = path_figures(
+        nodes,
+        took=took,
+        ready=ready,
+        start=start,
+        truth=provider.truth(include_gone=True),
+        records=autoscaler.records.values(),
+        ledger=ledger,
+        calls=provider.calls.by_action(),
+        price=provider.model.prices.price,
+    )
+    ledger.close()
+    return {**figures, "longest_tick_s": round(longest, 3)}
+
+
+def path_figures(
+    nodes: int,
+    *,
+    took: float,
+    ready: int,
+    start: float,
+    truth: list[TrackedInstance],
+    records: Iterable[NodeRecord],
+    ledger: Ledger,
+    calls: Mapping[str, Mapping[str, int]],
+    price: Any,
+) -> dict[str, Any]:
+    """One path's figures, whatever the backend: time to capacity against the lower bound,
+    calls per node, cost against the cheapest feasible allocation, and the audit."""
+    tracked = {r.instance_id for r in records if r.instance_id and r.status in HAS_INSTANCE}
     audit = audit_fleet(ledger, truth, tracked)
     bound = max((ready_at(i) - start for i in truth if i.running_at), default=0.0)
-    by_action = {a: sum(o.values()) for a, o in provider.calls.by_action().items()}
+    by_action = {a: sum(o.values()) for a, o in calls.items()}
     launch_calls = sum(by_action.get(a, 0) for a in LAUNCH_CALLS)
     alive = [i for i in truth if i.state.value != "terminated"]
     cost = sum(i.hourly_price or 0.0 for i in alive)
-    floor = cheapest(nodes, provider.model.prices.price, start)
-    ledger.close()
+    floor = cheapest(nodes, price, start)
     return {
         "ready": ready,
         "time_to_capacity_s": round(took, 1),
@@ -187,7 +211,6 @@ def run_memory(nodes: int, seed: int, fleet: bool, max_seconds: float) -> dict[s
         "by_pool": _by_pool(alive),
         "duplicates": audit.duplicates,
         "leaks": audit.leaks,
-        "longest_tick_s": round(longest, 3),
     }
 
 
