@@ -4,6 +4,10 @@ connection read as "not leading" and reopened by the next call."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -17,6 +21,7 @@ from steadyscale.store.ledger import Ledger
 from steadyscale.store.postgres import PostgresStore
 from steadyscale.store.postgres_lease import PostgresLease, fence_query
 from steadyscale.testing.postgres import PostgresServer
+from steadyscale.testing.replicas import wait_for
 
 
 @pytest.fixture
@@ -187,4 +192,77 @@ def test_a_leader_paused_inside_a_ledger_transaction_does_not_hold_a_takeover_ba
             frozen.__exit__(None, None, None)  # the frozen write never lands
         assert ledger.meta("frozen") is None
     finally:
+        ledger.close()
+
+
+# A replica's lease, renewed once on a line from stdin: run in a process of its own, so
+# that the test can freeze it (SIGSTOP) in the middle of the renewal.
+_RENEWER = """
+import sys
+from steadyscale.store.postgres_lease import PostgresLease
+lease = PostgresLease(sys.argv[1], holder="a", ttl_seconds=30)
+print(lease.acquire(), flush=True)
+sys.stdin.readline()
+print(lease.renew(1), flush=True)
+"""
+
+
+def _lease_sessions(server: PostgresServer, url: str, where: str) -> int:
+    return int(
+        server.sql(
+            "SELECT count(*) FROM pg_stat_activity "
+            f"WHERE application_name = 'steadyscale-lease/a' AND {where}",
+            _database(url),
+        ).strip()
+    )
+
+
+def test_a_leader_frozen_while_renewing_behind_its_own_write_does_not_hold_a_takeover_back(
+    postgres_server: PostgresServer, postgres: str
+) -> None:
+    """The leader's renewal waits on the row lock of its own fenced write; frozen there,
+    the renewal goes through once the successor ended that write. It must commit on the
+    server by itself: a renewal left open in a transaction would hold the lease row, and
+    every takeover after it, for as long as the leader stays frozen."""
+    renewer = subprocess.Popen(
+        [sys.executable, "-c", _RENEWER, postgres],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert renewer.stdin is not None and renewer.stdout is not None
+    ledger = Ledger(DatabaseURL(postgres))
+    successor = PostgresLease(postgres, holder="b", ttl_seconds=30, timeout_seconds=2)
+    try:
+        assert renewer.stdout.readline().strip() == "1"
+        _expire(postgres_server, postgres)
+        store = ledger.store
+        assert isinstance(store, PostgresStore)
+        store.fence = fence_query(1)
+        frozen = store.transaction()
+        frozen.__enter__()  # the fence's row lock on the lease: the renewal waits on it
+        renewer.stdin.write("renew\n")
+        renewer.stdin.flush()
+        wait_for(
+            lambda: _lease_sessions(postgres_server, postgres, "wait_event_type = 'Lock'"),
+            30,
+            "the renewal to wait on the leader's own write",
+        )
+        os.kill(renewer.pid, signal.SIGSTOP)
+        # Ends the frozen write; the renewal then extends the lease, the leader frozen.
+        assert successor.acquire() is None
+        with pytest.raises(LedgerUnavailableError):
+            frozen.__exit__(None, None, None)
+        assert _lease_sessions(postgres_server, postgres, "xact_start IS NOT NULL") == 0
+        postgres_server.sql(
+            "SET statement_timeout = '10s'; UPDATE steadyscale_lease "
+            "SET expires_at = clock_timestamp() - interval '1 second'",
+            _database(postgres),
+        )
+        assert successor.acquire() == 2
+    finally:
+        os.kill(renewer.pid, signal.SIGCONT)
+        renewer.kill()
+        renewer.wait()
+        successor.close()
         ledger.close()

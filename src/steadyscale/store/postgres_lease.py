@@ -7,6 +7,9 @@ writes are fenced by it (``fence_query``), so a replica that lost the lease whil
 or cut off cannot write once a successor took over. The lease never decides how long a
 leader may trust itself: that is the caller's, on its own monotonic clock
 (``loop.leadership``). Any connection trouble is "not leading"; the next call reconnects.
+Each call is one statement that commits on the server as it ends: a replica frozen in the
+middle of a call (a renewal waiting behind its own write, then SIGSTOP) holds no lock on
+the lease row afterwards, so it cannot hold a successor's takeover back.
 
 The lease and the ledger's writer lock (a session-level advisory lock, taken by the
 commands that write the ledger while no daemon runs: import, adopt, carry-over) exclude
@@ -44,7 +47,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 # increments the epoch, so the former holder's epoch is fenced out even then.
 _ACQUIRE = f"""
 INSERT INTO {TABLE} AS l (name, epoch, holder, expires_at)
-VALUES (%(name)s, 1, %(holder)s, clock_timestamp() + make_interval(secs => %(ttl)s))
+SELECT %(name)s, 1, %(holder)s, clock_timestamp() + make_interval(secs => %(ttl)s)
+WHERE {{free}}
 ON CONFLICT (name) DO UPDATE
 SET epoch = l.epoch + 1, holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
 WHERE l.expires_at <= clock_timestamp() OR l.holder = EXCLUDED.holder
@@ -85,8 +89,9 @@ SELECT epoch, holder, EXTRACT(EPOCH FROM expires_at - clock_timestamp())::float8
 FROM {TABLE} WHERE name = %(name)s
 """
 
-# A takeover waits for no command: tried, and given up while one holds the writer lock.
-_EXCLUSIVE = "SELECT pg_try_advisory_xact_lock(%(key)s)"
+# A takeover waits for no command: tried in the take's own statement (``{free}`` above),
+# and given up while one holds the writer lock.
+_EXCLUSIVE = "pg_try_advisory_xact_lock(%(key)s::bigint)"
 
 # A command under the writer lock moves an expired lease's epoch on: its former holder,
 # paused past its lease, can then neither renew it nor commit a write fenced by it.
@@ -167,8 +172,13 @@ class PostgresLease:
                 log.warning(
                     "lease %s: ended %d write(s) of a leader past its lease", self.name, evicted[0]
                 )
-        params = {"name": self.name, "holder": self.holder, "ttl": self.ttl}
-        row = self._one(_ACQUIRE, params, exclusive=True)
+        params: dict[str, Any] = {"name": self.name, "holder": self.holder, "ttl": self.ttl}
+        free = "true"
+        if self.exclusive_key is not None:
+            free, params["key"] = _EXCLUSIVE, self.exclusive_key
+        row = self._one(_ACQUIRE.replace("{free}", free), params)
+        if row is None and self.exclusive_key is not None:
+            self._log_writer_lock(self.exclusive_key)
         return None if row is None else int(row[0])
 
     def renew(self, epoch: int) -> bool:
@@ -207,28 +217,27 @@ class PostgresLease:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _one(
-        self, sql: str, params: dict[str, Any], *, exclusive: bool = False
-    ) -> tuple[Any, ...] | None:
-        """One statement in a transaction of its own; its first row, None when there is
-        none or the connection failed (closed, reopened by the next call). ``exclusive``:
-        only under the writer-lock key (None while a command holds it)."""
+    def _one(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """One statement, its own transaction on the server (autocommit, no BEGIN): it
+        commits when it ends there, whatever becomes of this process meanwhile, so a
+        replica frozen mid-call never holds the lease row locked. Its first row; None when
+        there is none or the connection failed (closed, reopened by the next call)."""
         try:
-            conn = self._connection()
-            with conn.transaction(), conn.cursor() as cursor:
-                if exclusive and self.exclusive_key is not None:
-                    cursor.execute(_EXCLUSIVE, {"key": self.exclusive_key})
-                    free = cursor.fetchone()
-                    if not (free and free[0]):
-                        holder = lock_holder(conn, self.exclusive_key) or "unknown"
-                        log.info("lease %s: not taken while %s holds the ledger", self.name, holder)
-                        return None
-                cursor.execute(sql, params)
-                return cursor.fetchone() if cursor.description is not None else None
+            cursor = self._connection().execute(sql, params)
+            return cursor.fetchone() if cursor.description is not None else None
         except psycopg.Error as exc:
             log.warning("lease %s: database unavailable: %s", self.name, _first_line(exc))
             self.close()
             return None
+
+    def _log_writer_lock(self, key: int) -> None:
+        """Say which command holds the ledger's writer lock, if one does (a take refused)."""
+        try:
+            holder = lock_holder(self._connection(), key)
+        except psycopg.Error:
+            return
+        if holder is not None:
+            log.info("lease %s: not taken while %s holds the ledger", self.name, holder)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
