@@ -1,8 +1,12 @@
 """A ledger as one JSON document, for backups and moves (``steadyscale ledger export`` and
 ``import``): its id, its meta (node types snapshot, owner, names carried over, ...), the
-demand, every launch request with its ClientToken and parameters, and every node with its
-history. Versioned; an import goes only into an empty ledger, in one transaction, and
-keeps the ledger's id, so the instances it launched stay provably its own.
+demand, every launch request with its ClientToken and parameters, every node with its
+history, and (version 2 on) the side tables: the workloads' demand entries, usage reports,
+drains, EC2's marks on nodes, the API's kept answers and audit log
+(``store.portable_tables``). Versioned; an import goes only into an empty ledger, in one
+transaction, and keeps the ledger's id, so the instances it launched stay provably its
+own. A version 1 export (no side tables) still imports: its demand becomes the entry
+``default``.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from typing import Any
 from steadyscale.core.lifecycle import HistoryEntry, NodeRecord, Status
 from steadyscale.core.resources import DemandItem
 from steadyscale.store.ledger import LEDGER_ID, LaunchRequest, Ledger, LedgerError
+from steadyscale.store.portable_tables import export_tables, import_tables, parse_tables
 
 FORMAT = "steadyscale-ledger"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)
 _REQUEST_FIELDS = {f.name for f in fields(LaunchRequest)}
 _NODE_FIELDS = {f.name for f in fields(NodeRecord)} - {"history"}
 
@@ -35,6 +41,7 @@ def export_ledger(ledger: Ledger, cluster_name: str) -> dict[str, Any]:
         "demand": [{"bundle": i.bundle, "count": i.count} for i in ledger.demand()],
         "requests": [asdict(r) for r in requests],
         "nodes": [_node(r) for r in nodes],
+        "tables": export_tables(ledger.store),
     }
 
 
@@ -53,10 +60,11 @@ def import_ledger(ledger: Ledger, document: Any, *, source: str, cluster_name: s
     with records or demand) is refused with one line naming ``source``."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise LedgerError(f'{source}: not a steadyscale ledger export (no "format": "{FORMAT}")')
-    if document.get("version") != VERSION:
+    if document.get("version") not in READS:
         raise LedgerError(
             f"{source}: ledger export version {document.get('version')!r}; this steadyscale "
-            f"reads version {VERSION} (import it with the version that exported it)"
+            f"reads versions {' and '.join(map(str, READS))} (import it with the version "
+            "that exported it)"
         )
     if document.get("cluster_name") != cluster_name:
         raise LedgerError(
@@ -73,18 +81,26 @@ def import_ledger(ledger: Ledger, document: Any, *, source: str, cluster_name: s
             f"ledger {ledger.path} is not empty: import only into a new ledger (move this one "
             "aside first, only if no instance it tracks still runs)"
         )
-    ledger_id, meta, demand, requests, records = parsed
+    ledger_id, meta, demand, requests, records, tables = parsed
     with ledger.transaction():
         for request in requests:
             ledger.save_request(request)
         ledger.save_nodes(records, [(r.node_id, e) for r in records for e in r.history])
         ledger.write_demand(demand, float(meta.get("demand_updated_at", 0.0)))
+        import_tables(ledger.store, tables)
         for key, value in {**meta, LEDGER_ID: ledger_id}.items():
             ledger.set_meta(key, value)
     return len(records)
 
 
-_Parsed = tuple[str, dict[str, str], list[DemandItem], list[LaunchRequest], list[NodeRecord]]
+_Parsed = tuple[
+    str,
+    dict[str, str],
+    list[DemandItem],
+    list[LaunchRequest],
+    list[NodeRecord],
+    dict[str, list[tuple[Any, ...]]],
+]
 
 
 def _parse(document: dict[str, Any]) -> _Parsed:
@@ -105,7 +121,23 @@ def _parse(document: dict[str, Any]) -> _Parsed:
         ]
         values["status"] = Status(values["status"])
         records.append(NodeRecord(**values, history=history))
-    return ledger_id, meta, demand, requests, records
+    tables = (
+        parse_tables(document["tables"], {r.node_id for r in records})
+        if document["version"] >= 2
+        else {}
+    )
+    _check_entries(tables.get("demand_entries"), demand)
+    return ledger_id, meta, demand, requests, records, tables
+
+
+def _check_entries(rows: list[tuple[Any, ...]] | None, demand: list[DemandItem]) -> None:
+    """The demand is the sum of its entries, in their order (as ``store.demand_entries``
+    keeps it); an export where they differ was edited or damaged."""
+    if rows is None:
+        return
+    summed = [(json.loads(r[2]), r[3]) for r in rows if r[3] > 0]
+    if summed != [(item.bundle, item.count) for item in demand]:
+        raise ValueError("its demand is not the sum of its demand entries")
 
 
 def _only(raw: Any, allowed: set[str]) -> dict[str, Any]:
