@@ -120,6 +120,12 @@ def test_scale_down_with_usage_reports_never_terminates_a_busy_node(
     for record in nodes[2:]:
         assert Status.DRAINING not in _statuses(cluster, record.node_id)
 
+    # Once the book forgot the terminated nodes, the drainer keeps nothing of them either.
+    cluster.clock.advance(2 * 3600)
+    cluster.run(lambda r: len(cluster.autoscaler.records) == 2, max_ticks=50, each=workload)
+    cluster.tick()  # (it reads usage, and forgets with the book, at the start of a tick)
+    assert cluster.autoscaler.drainer.heard == {r.node_id for r in nodes[2:]}
+
 
 def test_a_drain_waits_for_the_workloads_ack(cluster_factory: ClusterFactory) -> None:
     cluster = _cluster(cluster_factory, drain={"hook": EMULATOR_HOOK, "timeout_seconds": 3600})

@@ -72,7 +72,8 @@ class Drainer:
         self.metrics = metrics
         self.clock = clock
         self.workers = workers
-        self.heard: set[str] = set()  # node ids the workload ever reported usage for
+        # Node ids the workload reported usage for, while the book keeps them.
+        self.heard: set[str] = set()
         self.reasons: dict[str, str] = {}  # why each node ``ready`` returned goes
         self._drains: dict[str, _Drain] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -86,6 +87,7 @@ class Drainer:
     def usage(self, now: float) -> Usage:
         """The workload's live usage reports (read once a tick), as the scheduler takes them."""
         states = self.book.ledger.usage(now)
+        self.heard.intersection_update(self.book.records)  # the book forgot the rest
         self.heard.update(states)
         reported = frozenset(
             name
