@@ -15,6 +15,7 @@ from steadyscale.emulator import Fault
 from steadyscale.loop.autoscaler import Autoscaler
 from steadyscale.loop.eventful import Eventful
 from steadyscale.loop.inbox import PolledInbox
+from steadyscale.ops.status import collect_status, render_status
 from steadyscale.store.ledger import Ledger
 from tests import eventshapes as shapes
 from tests.loop.eventful import EventCluster, event_cluster, spot_types
@@ -97,6 +98,7 @@ def test_a_warning_takes_the_node_out_at_once_and_replaces_it_in_another_pool() 
     spot_pools = {r.request_id: r.subnet_id for r in ec.cluster.ledger.requests()}
     assert replacement.request_id is not None and victim.request_id is not None
     assert spot_pools[replacement.request_id] != pools[victim.request_id]
+    _status_shows_the_warning(ec, victim.node_id, victim.instance_id)
     ec.cluster.run(  # the warned node waits for EC2, draining
         lambda r: replacement.status is Status.READY,
         max_ticks=100,
@@ -110,6 +112,19 @@ def test_a_warning_takes_the_node_out_at_once_and_replaces_it_in_another_pool() 
     assert _metric(ec, "steadyscale_replacements_ready_before_reclaim_total") == 1
     ec.cluster.run(lambda r: r.settled, max_ticks=50, each=lambda _: _mirror(ec, sent))
     assert _launched(ec) == before + 1  # the reclaim launched nothing more
+    assert collect_status(ec.cluster.config, ec.cluster.ledger).events == []
+
+
+def _status_shows_the_warning(ec: EventCluster, node_id: str, instance_id: str) -> None:
+    """``status`` (and ``--json``) lists the warned node with EC2's deadline."""
+    now = ec.cluster.clock.now()
+    report = collect_status(ec.cluster.config, ec.cluster.ledger, now)
+    [mark] = report.events
+    assert (mark.node_id, mark.instance_id, mark.kind) == (node_id, instance_id, "warned")
+    assert mark.deadline is not None and mark.deadline > now
+    text = render_status(report)
+    left = f"{mark.deadline - now:.0f}s"
+    assert f"EC2 events: 1 warned; soonest deadline in {left}: {instance_id} (" in text
 
 
 def test_a_duplicated_warning_replaces_once() -> None:

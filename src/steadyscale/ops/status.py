@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from steadyscale.config import ClusterConfig, DatabaseURL, LedgerLocation
-from steadyscale.core.lifecycle import Status
+from steadyscale.core.lifecycle import NodeRecord, Status
 from steadyscale.core.resources import format_bundle
 from steadyscale.ops.status_report import (
     COLUMNS,
@@ -30,6 +30,7 @@ from steadyscale.ops.status_report import (
     DemandEntry,
     FailureEntry,
     LeaseEntry,
+    MarkEntry,
     NotVisibleEntry,
     Progress,
     StatusReport,
@@ -41,6 +42,7 @@ from steadyscale.store.changes import change_plan
 from steadyscale.store.demand_entries import read_entries
 from steadyscale.store.failures import Failure
 from steadyscale.store.ledger import UNKNOWN_INSTANCES, Ledger
+from steadyscale.store.marks import Marks
 
 __all__ = [
     "COLUMNS",
@@ -100,6 +102,7 @@ def collect_status(config: ClusterConfig, ledger: Ledger, now: float | None = No
         relabel_pending=dict(plan.renames),
         ledger_id=ledger.ledger_id,
         unknown_instances=_unknown(ledger.meta(UNKNOWN_INSTANCES)),
+        events=_marks(ledger, {r.node_id: r for r in records}),
         lease=None,  # (read_status fills it in for a database ledger)
     )
 
@@ -113,6 +116,23 @@ def _unknown(text: str | None) -> list[UnknownEntry]:
     return [
         UnknownEntry.model_validate({k: v for k, v in entry.items() if k in fields})
         for entry in json.loads(text)
+    ]
+
+
+def _marks(ledger: Ledger, live: dict[str, NodeRecord]) -> list[MarkEntry]:
+    """What EC2's events said of live nodes, the soonest deadline first."""
+    marks = [m for m in Marks(ledger.store).all() if m.node_id in live]
+    marks.sort(key=lambda m: (m.deadline is None, m.deadline or 0.0, m.at, m.node_id))
+    return [
+        MarkEntry(
+            node_id=m.node_id,
+            node_type=live[m.node_id].node_type,
+            instance_id=live[m.node_id].instance_id,
+            kind=m.kind.value,
+            at=m.at,
+            deadline=m.deadline,
+        )
+        for m in marks
     ]
 
 
@@ -189,7 +209,12 @@ def status_view(report: StatusReport) -> RenderableType:
             str(info.total),
             f"{info.cost_per_hour:.2f}" + ("+?" if info.unpriced else ""),
         )
-    parts: list[RenderableType] = [table, *_changes_view(report), *_unknown_view(report)]
+    parts: list[RenderableType] = [
+        table,
+        *_changes_view(report),
+        *_events_view(report),
+        *_unknown_view(report),
+    ]
     if report.lease is not None:
         parts.append(_lease_view(report.lease))
     demand = ", ".join(f"{d.count} x {format_bundle(d.bundle)}" for d in report.demand)
@@ -242,6 +267,23 @@ def _changes_view(report: StatusReport) -> list[RenderableType]:
         renames = ", ".join(f"{old} -> {new}" for old, new in report.relabel_pending.items())
         parts.append(Text(f"re-labelled when the daemon starts with this config: {renames}"))
     return parts
+
+
+def _events_view(report: StatusReport) -> list[RenderableType]:
+    """The nodes EC2's events marked: how many of each kind, and the soonest deadline."""
+    if not report.events:
+        return []
+    kinds = Counter(m.kind for m in report.events)
+    line = "EC2 events: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    soonest = report.events[0]
+    if soonest.deadline is not None:
+        left = soonest.deadline - report.generated_at
+        when = f"in {left:.0f}s" if left > 0 else f"{-left:.0f}s ago"
+        line += (
+            f"; soonest deadline {when}: {soonest.instance_id or soonest.node_id} "
+            f"({soonest.node_type}, {soonest.kind})"
+        )
+    return [Text(line + "; replacements go ahead of EC2", style="yellow")]
 
 
 def _unknown_view(report: StatusReport) -> list[RenderableType]:

@@ -104,6 +104,20 @@ class UnknownEntry(_Out):
     ledger_id: str | None = Field(description="the ledger id it carries, if any")
 
 
+class MarkEntry(_Out):
+    node_id: str
+    node_type: str
+    instance_id: str | None
+    kind: str = Field(
+        description="warned (a spot interruption warning: EC2 reclaims it at `deadline`; "
+        "its replacement is under way), or what has it replaced ahead of time: rebalance "
+        "(a rebalance recommendation), retirement (a scheduled retirement) or impaired "
+        "(failing status checks)"
+    )
+    at: float = Field(description="when EC2's event happened, seconds since the epoch")
+    deadline: float | None = Field(description="when EC2 acts on the node, if it said")
+
+
 class LeaseEntry(_Out):
     holder: str = Field(description="the replica id that took the lease last")
     epoch: int = Field(description="the lease's epoch, which only grows")
@@ -204,6 +218,11 @@ class StatusReport(_Out):
         None,
         description="the replicas' leader lease of a PostgreSQL ledger; null for a file "
         "ledger, or before any replica took it",
+    )
+    events: list[MarkEntry] = Field(
+        default_factory=list,
+        description="live nodes EC2's events marked (with `events:` in the config), the "
+        "soonest deadline first; a node marked twice is listed for each kind",
     )
     unknown_instances: list[UnknownEntry] = Field(
         default_factory=list,
