@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from steadyscale.app.cli import main
 from steadyscale.app.cli.run import api_settings
 from steadyscale.app.loading import load_cluster_config
 from steadyscale.client import Client, DemandItem, UsageReportIn
+from steadyscale.testing.waiting import wait_for
 
 TOKEN = "e2e-" + "t" * 28
 READ_TOKEN = "e2e-read-" + "r" * 24
@@ -95,13 +95,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[Path, str, subprocess.Popen[str]]]:
 
 
 def _until(check: Any, seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("not reached in time")
+    return wait_for(check, seconds, "the daemon's answer", poll=0.1)
 
 
 def test_run_serves_the_api_that_the_client_and_the_cli_use(

@@ -35,6 +35,7 @@ from steadyscale.store.ledger import Ledger
 from steadyscale.testing.audit import audit_truth
 from steadyscale.testing.crashpoints import ENV as CRASH_ENV
 from steadyscale.testing.crashpoints import POINTS
+from steadyscale.testing.waiting import wait_for
 
 CLUSTER = "chaos"
 POLL = 0.02
@@ -45,13 +46,7 @@ class ChaosError(RuntimeError):
 
 
 def _wait_for(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(POLL)
-    raise ChaosError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return wait_for(condition, timeout, what, error=ChaosError, poll=POLL)
 
 
 class ExternalEmulator:

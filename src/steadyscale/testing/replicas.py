@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from steadyscale.core.instances import TAG_CLUSTER
+from steadyscale.testing import waiting
 from steadyscale.testing.chaos import ExternalEmulator, daemon_env, write_config
 from steadyscale.testing.postgres import PostgresServer
 from steadyscale.testing.replica_process import Replica
@@ -49,14 +50,7 @@ class TakeoverHeldBackError(ReplicaError):
 
 def wait_for(condition: Callable[[], T | None], timeout: float, what: str) -> T:
     """Poll ``condition`` until it gives something truthy; ReplicaError past ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise ReplicaError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(POLL)
+    return waiting.wait_for(condition, timeout, what, error=ReplicaError, poll=POLL)
 
 
 @dataclass(frozen=True)
