@@ -104,9 +104,15 @@ class Client:
     def demand(self) -> DemandAnswer:
         return self._call("GET", "/api/v1/demand", DemandAnswer)
 
-    def nodes(self, *, finished: bool = False) -> list[NodeOut]:
-        params = {"finished": "true"} if finished else None
-        return self._call("GET", "/api/v1/nodes", NodesAnswer, params=params).nodes
+    def nodes(
+        self, *, finished: bool = False, finished_within: float | None = None
+    ) -> list[NodeOut]:
+        """The live nodes; with ``finished`` the finished ones too (of those, with
+        ``finished_within``, only the ones active in that many seconds)."""
+        params: dict[str, Any] = {"finished": "true"} if finished else {}
+        if finished_within is not None:
+            params["finished_within"] = finished_within
+        return self._call("GET", "/api/v1/nodes", NodesAnswer, params=params or None).nodes
 
     def history(self, minutes: int = 60) -> HistoryAnswer:
         return self._call("GET", "/api/v1/history", HistoryAnswer, params={"minutes": minutes})

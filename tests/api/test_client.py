@@ -40,7 +40,13 @@ def test_every_endpoint_through_the_client(served: tuple[str, ApiContext]) -> No
     url, ctx = served
     add_node(ctx.ledger, "n-1", Status.READY, "i-1")
     add_node(ctx.ledger, "n-2", Status.DRAINING, "i-2")
+    add_node(ctx.ledger, "n-3", Status.TERMINATED, "i-3", at=-9000.0)
     with Client(url, WRITE) as api:
+        assert [n.node_id for n in api.nodes(finished=True)] == ["n-3", "n-1", "n-2"]
+        assert [n.node_id for n in api.nodes(finished=True, finished_within=3600)] == [
+            "n-1",
+            "n-2",
+        ]
         api.set_demand([DemandItem(bundle={"CPU": 1}, count=2)])
         answer = api.set_entry(
             "farm", [DemandItem(bundle={"CPU": 2}, count=1)], idempotency_key="k"

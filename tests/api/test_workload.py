@@ -9,12 +9,14 @@ from steadyscale.store.ledger import Ledger
 from tests.api.conftest import AUTH, MakeApi
 
 
-def add_node(ledger: Ledger, node_id: str, status: Status, instance_id: str) -> None:
+def add_node(
+    ledger: Ledger, node_id: str, status: Status, instance_id: str, at: float = 900.0
+) -> None:
     record = NodeRecord(
         node_id=node_id,
         node_type="cpu",
         status=status,
-        created_at=900.0,
+        created_at=at,
         instance_id=instance_id,
         instance_type="m5.large",
         availability_zone="us-east-1a",
@@ -25,8 +27,8 @@ def add_node(ledger: Ledger, node_id: str, status: Status, instance_id: str) -> 
         ledger.save_nodes(
             [record],
             [
-                (node_id, HistoryEntry(Status.QUEUED, 900.0, "demand 1 x {CPU: 2}")),
-                (node_id, HistoryEntry(status, 950.0, f"now {status.value}")),
+                (node_id, HistoryEntry(Status.QUEUED, at, "demand 1 x {CPU: 2}")),
+                (node_id, HistoryEntry(status, at + 50.0, f"now {status.value}")),
             ],
         )
 
@@ -46,6 +48,23 @@ def test_nodes_list_status_addresses_readiness_reason_and_history(make_api: Make
     assert node["hourly_price"] == 0.096 and node["usage"] is None
     every = client.get("/api/v1/nodes?finished=true", headers=AUTH).json()["nodes"]
     assert {n["node_id"] for n in every} == {"n-1", "n-2"}
+
+
+def test_finished_nodes_can_be_limited_to_those_active_lately(make_api: MakeApi) -> None:
+    """A ledger keeps every node it ever had: the page asks only for the last hour's."""
+    client, ctx = make_api()  # the clock says 1000
+    add_node(ctx.ledger, "n-old", Status.TERMINATED, "i-1", at=-5000.0)
+    add_node(ctx.ledger, "n-recent", Status.LAUNCH_FAILED, "i-2", at=500.0)
+    add_node(ctx.ledger, "n-live", Status.READY, "i-3", at=-9000.0)  # up for long: listed
+    for history in ("true", "false"):
+        query = f"/api/v1/nodes?finished=true&finished_within=3600&history={history}"
+        nodes = client.get(query, headers=AUTH).json()["nodes"]
+        assert [n["node_id"] for n in nodes] == ["n-live", "n-recent"]
+        assert all(n["history"] for n in nodes)
+    every = client.get("/api/v1/nodes?finished=true", headers=AUTH).json()["nodes"]
+    assert [n["node_id"] for n in every] == ["n-live", "n-old", "n-recent"]
+    refused = client.get("/api/v1/nodes?finished=true&finished_within=0", headers=AUTH)
+    assert refused.status_code == 422
 
 
 def test_usage_reports_are_kept_and_shown_with_the_node(make_api: MakeApi) -> None:

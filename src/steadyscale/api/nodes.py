@@ -38,14 +38,25 @@ def get_nodes(
     history: Annotated[
         bool, Query(description="each node's every move (false: only the last one's reason)")
     ] = True,
+    finished_within: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            description="with `finished=true`: of the finished nodes, only those active "
+            "(launched, seen, or asked to terminate) within this many seconds of the "
+            "autoscaler's clock; the web page asks for the last hour",
+        ),
+    ] = None,
 ) -> Response:
     """Every live node (and the finished ones with `finished=true`)."""
     ctx = context(request)
-    records = api_records.node_rows(ctx.reads.store, include_terminal=finished)
+    after = None if finished_within is None else ctx.clock.now() - finished_within
+    selected = api_records.NodeSelection(finished=finished, finished_after=after)
+    records = api_records.node_rows(ctx.reads.store, selected)
     moves = (
-        api_records.histories(ctx.reads.store, include_terminal=finished)
+        api_records.histories(ctx.reads.store, selected)
         if history
-        else api_records.last_moves(ctx.reads.store, include_terminal=finished)
+        else api_records.last_moves(ctx.reads.store, selected)
     )
     usage = usage_by_node(ctx)
     # Plain JSON, the shape of NodesAnswer: no model per node and history entry (a

@@ -116,35 +116,53 @@ def moves_after(db: Storage, after: int, limit: int = 1000) -> list[Move]:
     ]
 
 
-def histories(db: Storage, *, include_terminal: bool) -> dict[str, list[tuple[str, float, str]]]:
-    """Every move of the live nodes (and of the finished ones too with
-    ``include_terminal``), by node id, oldest first: one query, not one per node."""
-    query = "SELECT t.node_id, t.status, t.at, t.reason FROM transitions t"
-    params: list[Any] = []
-    if not include_terminal:
-        finished = [s.value for s in TERMINAL]
-        query += (
-            " JOIN nodes n ON n.node_id = t.node_id "
-            f"WHERE n.status NOT IN ({', '.join('?' for _ in finished)})"
-        )
-        params = finished
+@dataclass(frozen=True)
+class NodeSelection:
+    """Which nodes the API lists: the live ones, and with ``finished`` the finished ones
+    too; of those, with ``finished_after``, only the ones active since then (launched,
+    seen, or asked to terminate at or after it), so a ledger's years of finished nodes are
+    not read at every look."""
+
+    finished: bool = False
+    finished_after: float | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition on the nodes table (alias ``n``), and its parameters."""
+        ended = [s.value for s in TERMINAL]
+        live = f"n.status NOT IN ({', '.join('?' for _ in ended)})"
+        if not self.finished:
+            return f" WHERE {live}", ended
+        if self.finished_after is None:
+            return "", []
+        since = " OR ".join(f"n.{c} >= ?" for c in _ACTIVE_AT)
+        return f" WHERE ({live} OR {since})", [*ended, *[self.finished_after] * len(_ACTIVE_AT)]
+
+
+_ACTIVE_AT = ("created_at", "launched_at", "last_seen_at", "terminate_requested_at")
+
+
+def histories(db: Storage, selected: NodeSelection) -> dict[str, list[tuple[str, float, str]]]:
+    """Every move of the ``selected`` nodes, by node id, oldest first: one query, not one
+    per node."""
+    where, params = selected.where()
+    query = (
+        "SELECT t.node_id, t.status, t.at, t.reason FROM transitions t "
+        "JOIN nodes n ON n.node_id = t.node_id" + where
+    )
     found: dict[str, list[tuple[str, float, str]]] = {}
     for row in db.rows(query + " ORDER BY t.id", params):
         found.setdefault(row["node_id"], []).append((row["status"], row["at"], row["reason"]))
     return found
 
 
-def last_moves(db: Storage, *, include_terminal: bool) -> dict[str, list[tuple[str, float, str]]]:
-    """Each node's last move only, by node id (its index finds it: no scan of every move)."""
+def last_moves(db: Storage, selected: NodeSelection) -> dict[str, list[tuple[str, float, str]]]:
+    """Each ``selected`` node's last move only, by node id (its index finds it: no scan of
+    every move)."""
+    where, params = selected.where()
     query = (
         "SELECT n.node_id, t.status, t.at, t.reason FROM nodes n JOIN transitions t ON t.id = "
-        "(SELECT MAX(x.id) FROM transitions x WHERE x.node_id = n.node_id)"
+        "(SELECT MAX(x.id) FROM transitions x WHERE x.node_id = n.node_id)" + where
     )
-    params: list[Any] = []
-    if not include_terminal:
-        finished = [s.value for s in TERMINAL]
-        query += f" WHERE n.status NOT IN ({', '.join('?' for _ in finished)})"
-        params = finished
     return {
         row["node_id"]: [(row["status"], row["at"], row["reason"])]
         for row in db.rows(query, params)
@@ -163,15 +181,11 @@ _NODE_COLUMNS = (
 )
 
 
-def node_rows(db: Storage, *, include_terminal: bool) -> list[dict[str, Any]]:
-    """What the API lists of each node, as the ledger has it, in the ledger's order (lean:
-    no record objects for a thousand nodes)."""
-    query = f"SELECT {', '.join(_NODE_COLUMNS)} FROM nodes"
-    params: list[Any] = []
-    if not include_terminal:
-        finished = [s.value for s in TERMINAL]
-        query += f" WHERE status NOT IN ({', '.join('?' for _ in finished)})"
-        params = finished
+def node_rows(db: Storage, selected: NodeSelection) -> list[dict[str, Any]]:
+    """What the API lists of each ``selected`` node, as the ledger has it, in the ledger's
+    order (lean: no record objects for a thousand nodes)."""
+    where, params = selected.where()
+    query = f"SELECT {', '.join('n.' + c for c in _NODE_COLUMNS)} FROM nodes n" + where
     rows = db.rows(query + " ORDER BY created_at, node_id", params)
     return [
         dict(zip(_NODE_COLUMNS, tuple(row[c] for c in _NODE_COLUMNS), strict=True)) for row in rows

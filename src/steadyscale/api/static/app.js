@@ -9,6 +9,8 @@ const POLL_MS = 2000; // polling fallback, and how soon a broken stream is retri
 const LIVE_REFRESH_MS = 10000;
 const MIN_REFRESH_MS = 1000; // with the stream up, the charts still move on their own
 const NODES_SHOWN = 60;
+// Finished nodes older than this are not fetched: a ledger keeps every node it ever had.
+const FINISHED_WITHIN_S = 3600;
 const EVENTS_KEPT = 100;
 const ORDER = ["queued", "requested", "launched", "pending", "running", "ready", "draining",
   "terminating", "terminated", "launch_failed", "cancelled", "interrupted", "lost"];
@@ -56,7 +58,8 @@ async function refresh() {
   lastRefresh = Date.now();
   try {
     const [status, nodes, history] = await Promise.all([
-      getJSON("api/v1/status"), getJSON("api/v1/nodes?finished=true"),
+      getJSON("api/v1/status"),
+      getJSON(`api/v1/nodes?finished=true&finished_within=${FINISHED_WITHIN_S}`),
       getJSON("api/v1/history").catch(() => null),
     ]);
     if (status === null) throw new Error("api/v1/status: not served here");
