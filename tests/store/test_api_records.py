@@ -115,8 +115,13 @@ def test_the_last_move_of_each_live_node(ledger_at: LedgerAt) -> None:
                 ("n-1", HistoryEntry(Status.READY, 2.0, "healthy")),
             ],
         )
-    assert api_records.last_moves(ledger.store, include_terminal=False) == {
-        "n-1": [("ready", 2.0, "healthy")]
-    }
-    assert set(api_records.last_moves(ledger.store, include_terminal=True)) == {"n-1", "n-2"}
+    live_only = api_records.NodeSelection()
+    assert api_records.last_moves(ledger.store, live_only) == {"n-1": [("ready", 2.0, "healthy")]}
+    every = api_records.NodeSelection(finished=True)
+    assert set(api_records.last_moves(ledger.store, every)) == {"n-1", "n-2"}
+    # Of the finished ones, only those active since: n-2 was created at 1.0.
+    lately = api_records.NodeSelection(finished=True, finished_after=1.5)
+    assert set(api_records.last_moves(ledger.store, lately)) == {"n-1"}
+    assert set(api_records.histories(ledger.store, lately)) == {"n-1"}
+    assert [r["node_id"] for r in api_records.node_rows(ledger.store, lately)] == ["n-1"]
     ledger.close()
