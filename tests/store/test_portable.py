@@ -17,6 +17,7 @@ from steadyscale.store.api_records import audit, audit_log, keep_answer, kept_an
 from steadyscale.store.ledger import LaunchRequest, Ledger, LedgerError
 from steadyscale.store.marks import MarkKind, Marks, NodeMark
 from steadyscale.store.portable import export_ledger, import_ledger
+from steadyscale.store.portable_tables import SIDE_TABLES
 from steadyscale.store.workload import UsageReport
 from tests.ledgers import LedgerAt
 
@@ -225,3 +226,18 @@ def test_a_version_1_export_imports_with_its_demand_as_the_entry_default(
     ]
     assert len(target.demand()) == 2
     target.close()
+
+
+def test_every_table_of_the_ledger_moves_with_an_export(tmp_path: Path) -> None:
+    """A table added to the ledger must be added to the export too (or here, with why)."""
+    ledger = Ledger(tmp_path / "l.db")
+    names = {
+        r["name"]
+        for r in ledger.store.rows(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    ledger.close()
+    # meta, demand, requests, nodes and transitions are the document's own parts.
+    whole = {"meta", "demand", "requests", "nodes", "transitions"}
+    assert names == whole | {t.name for t in SIDE_TABLES}
