@@ -14,6 +14,7 @@ from typing import Any
 from steadyscale.core.lifecycle import NodeRecord, Status
 from steadyscale.loop.autoscaler import Autoscaler
 from steadyscale.ops.status import collect_status, render_status
+from steadyscale.store.marks import MarkKind, Marks, NodeMark
 from steadyscale.store.workload import UsageReport
 from tests.cluster import Cluster, cluster_config
 
@@ -261,11 +262,10 @@ def test_a_drain_asked_through_the_ledger_starts_at_the_next_tick(
     cluster.run(lambda r: node.status is Status.TERMINATED, max_ticks=20)
 
 
-def test_a_drain_under_way_starts_again_after_a_restart(cluster_factory: ClusterFactory) -> None:
-    cluster = _cluster(cluster_factory, drain={"hook": EMULATOR_HOOK, "timeout_seconds": 3600})
-    [node] = _ready(cluster, 1)
-    cluster.autoscaler.drainer.start([node.node_id], {}, cluster.tick())
+def _restart(cluster: Cluster) -> None:
+    """The daemon restarts on the same ledger (its drains under way were in memory)."""
     old = cluster.autoscaler
+    assert old.drainer.settle(10)
     cluster.autoscaler = Autoscaler(
         cluster.config,
         old.provider,
@@ -274,11 +274,45 @@ def test_a_drain_under_way_starts_again_after_a_restart(cluster_factory: Cluster
         metrics=old.metrics,
         health=old.health,
     )
-    assert old.drainer.settle(10)
+
+
+def test_a_drain_under_way_starts_again_after_a_restart(cluster_factory: ClusterFactory) -> None:
+    cluster = _cluster(cluster_factory, drain={"hook": EMULATOR_HOOK, "timeout_seconds": 3600})
+    [node] = _ready(cluster, 1)
+    cluster.autoscaler.drainer.start([node.node_id], {}, cluster.tick())
+    _restart(cluster)
     cluster.tick()  # the new loop finds it draining, and calls its hook again
     assert cluster.autoscaler.drainer.settle(10)
     cluster.run(lambda r: cluster.count(Status.TERMINATED) == 1, max_ticks=20)
     assert len(cluster.emulator.drains(node.instance_id)) == 2
+
+
+def test_a_restart_keeps_a_drains_start_its_reason_and_a_warning(
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = _cluster(cluster_factory, drain={"timeout_seconds": 60})
+    idle, warned = _ready(cluster, 2)
+    cluster.autoscaler.drainer.start([idle.node_id], {idle.node_id: "idle for 5m"}, cluster.tick())
+    cluster.autoscaler.drainer.warn([warned.node_id], cluster.tick())
+    Marks(cluster.ledger.store).add(
+        [NodeMark(warned.node_id, MarkKind.WARNED, cluster.clock.now(), None, "e-1")]
+    )
+    for _ in range(8):  # 40 s of the 60 s timeout pass before the restart
+        cluster.tick()
+    _restart(cluster)
+    # The timeout runs from the drain's start, not from the restart: 20 s are left.
+    cluster.run(lambda r: cluster.count(Status.TERMINATED) == 1, max_ticks=6)
+    [record] = [
+        r
+        for r in cluster.ledger.nodes(include_terminal=True, with_history=True)
+        if r.node_id == idle.node_id
+    ]
+    terminating = next(e for e in record.history if e.status is Status.TERMINATING)
+    assert terminating.reason == "drain timed out after 60s without an ack; idle for 5m"
+    # The warned node is EC2's to take: never terminated by us, whatever its timeout.
+    for _ in range(30):
+        cluster.tick()
+    assert cluster.autoscaler.records[warned.node_id].status is Status.DRAINING
 
 
 def test_a_failing_hook_is_counted_and_the_drain_waits_for_its_timeout(

@@ -11,8 +11,9 @@ not running in EC2 (queued, launched, pending, interrupted, lost) never drain: a
 under way is not waited for.
 
 ``warn`` drains a node EC2 is about to reclaim: the hook runs, and EC2's own termination
-moves it on. Drains live in memory; after a restart a DRAINING node starts its drain again
-(hook included) from the first tick.
+moves it on. Drains under way live in memory; after a restart a DRAINING node drains on
+from the time its move says (its timeout is not reset), left to EC2 if a warning's mark
+says so, and its hook is called again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from steadyscale.loop.drain_hooks import SUCCEEDED, HookCall, hook_call, run_hoo
 from steadyscale.loop.report import Reporter, TickReport
 from steadyscale.ops.metrics import Metrics
 from steadyscale.retries.clock import Clock
+from steadyscale.store.marks import MarkKind, Marks
 
 log = logging.getLogger("steadyscale.drain")
 
@@ -225,14 +227,29 @@ class Drainer:
         return None
 
     def _resume(self, now: float) -> None:
-        """Once, at the first tick: nodes left draining by an earlier run drain again."""
+        """Once, at the first tick: nodes left draining by an earlier run drain on, from
+        when they started (the ledger has the move), still left to EC2 if it warned it
+        will reclaim them; their hooks are called again (hooks are safe to repeat)."""
         if self._resumed:
             return
         self._resumed = True
-        for record in self.book.records.values():
-            if record.status is Status.DRAINING and record.node_id not in self._drains:
-                self._drains[record.node_id] = _Drain(now, "draining before a restart", False)
-                self._run_hook(record)
+        left = [
+            r
+            for r in self.book.records.values()
+            if r.status is Status.DRAINING and r.node_id not in self._drains
+        ]
+        if not left:
+            return
+        ledger = self.book.ledger
+        started = ledger.drains_started()
+        warned = {m.node_id for m in Marks(ledger.store).all() if m.kind is MarkKind.WARNED}
+        for record in left:
+            at, why = started.get(record.node_id, (now, "draining before a restart"))
+            reason = why.removeprefix("draining: ")
+            # (A clock that ran ahead before the restart never makes a drain younger.)
+            drain = _Drain(min(at, now), reason, record.node_id in warned)
+            self._drains[record.node_id] = drain
+            self._run_hook(record)
 
     def settle(self, timeout: float) -> bool:
         """Wait (in real time, at most ``timeout``) for the hooks under way to end: for

@@ -226,6 +226,17 @@ class WorkloadLedger:
             )
             return True
 
+    def drains_started(self) -> dict[str, tuple[float, str]]:
+        """When each draining node went draining, and the reason of that move, by node id
+        (a restart resumes its drain from then, not from scratch)."""
+        rows = self.store.rows(
+            "SELECT t.node_id, t.at, t.reason FROM transitions t "
+            "JOIN nodes n ON n.node_id = t.node_id WHERE n.status = ? AND t.status = ? "
+            "ORDER BY t.id",
+            (Status.DRAINING.value, Status.DRAINING.value),
+        )
+        return {str(r["node_id"]): (float(r["at"]), str(r["reason"])) for r in rows}
+
     def drain_acks(self) -> dict[str, float]:
         """When each draining node was acked, by node id."""
         rows = self.store.rows(
