@@ -232,23 +232,27 @@ def status_view(report: StatusReport) -> RenderableType:
         )
     else:
         parts.append(Text("not yet visible: 0"))
-    if report.recent_failures:
-        failures = Table(title="recent failures", title_justify="left", show_edge=False)
-        for column in ("node", "type", "instance", "status", "reason"):
-            failures.add_column(column)
-        for f in report.recent_failures:
-            # A held node is still there: its refusal stands until it is terminated.
-            status = f"{f.status} (refused)" if f.held else f.status
-            failures.add_row(
-                f.node_id, f.node_type or "-", f.instance_id or "-", status, f.reason, style="red"
-            )
-        parts.append(failures)
-        unlisted = report.refused_terminations - sum(f.held for f in report.recent_failures)
-        if unlisted > 0:
-            parts.append(Text(f"and {unlisted} more node(s) EC2 refuses to terminate", style="red"))
-    else:
-        parts.append(Text("recent failures: none"))
-    return Group(*parts)
+    return Group(*parts, *_failures_view(report))
+
+
+def _failures_view(report: StatusReport) -> list[RenderableType]:
+    """The latest failures, and first every node EC2 refuses to terminate."""
+    if not report.recent_failures:
+        return [Text("recent failures: none")]
+    failures = Table(title="recent failures", title_justify="left", show_edge=False)
+    for column in ("node", "type", "instance", "status", "reason"):
+        failures.add_column(column)
+    for f in report.recent_failures:
+        # A held node is still there: its refusal stands until it is terminated.
+        status = f"{f.status} (refused)" if f.held else f.status
+        failures.add_row(
+            f.node_id, f.node_type or "-", f.instance_id or "-", status, f.reason, style="red"
+        )
+    parts: list[RenderableType] = [failures]
+    unlisted = report.refused_terminations - sum(f.held for f in report.recent_failures)
+    if unlisted > 0:
+        parts.append(Text(f"and {unlisted} more node(s) EC2 refuses to terminate", style="red"))
+    return parts
 
 
 def _changes_view(report: StatusReport) -> list[RenderableType]:
