@@ -36,3 +36,34 @@ def test_a_kill_at_each_boundary_is_recovered(tmp_path: Path, point: str) -> Non
     v = run.verdict
     assert (v.duplicates, v.leaks, v.unrecorded) == (0, 0, []), v
     assert run.crash_points_hit.get(point, 0) >= 1, run.crash_points_hit
+
+
+FLEET = {
+    "worker": {
+        "node_config": {"ImageId": "ami-12345678"},
+        "instance_types": ["m5.large", "c5.large"],
+        "resources": {"CPU": 2},
+        "max_workers": 2000,
+    }
+}
+LAUNCH_POINTS = [p for p in POINTS if p in ("intent_written", "launch_sent", "launch_recorded")]
+
+
+@pytest.mark.parametrize("point", LAUNCH_POINTS)
+def test_a_kill_at_each_fleet_launch_boundary_is_recovered(tmp_path: Path, point: str) -> None:
+    """The same over CreateFleet (a node type of two instance types): its intent, with the
+    launch template version and overrides, is in the ledger before the call, so the resend
+    after a kill is the same fleet request and EC2 answers it with the same instances."""
+    run = run_chaos(
+        tmp_path,
+        nodes=40,
+        kills=4,
+        seed=3,
+        quiet_errors=True,
+        forced_point=point,
+        node_types=FLEET,
+    )
+    v = run.verdict
+    assert (v.duplicates, v.leaks, v.unrecorded) == (0, 0, []), v
+    assert v.launched == v.by_fleet == 40  # every node the demand needed, each by a fleet
+    assert run.crash_points_hit.get(point, 0) >= 1, run.crash_points_hit

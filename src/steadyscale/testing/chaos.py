@@ -188,6 +188,7 @@ class Verdict:
     duplicates: int  # instances beyond what their launch request asked, or never recorded
     leaks: int  # cluster instances not terminated at the end
     unrecorded: list[str] = field(default_factory=list)
+    by_fleet: int = 0  # of the instances, those a CreateFleet launched
 
 
 def verdict(emulator: ExternalEmulator, ledger_path: Path, demanded: int) -> Verdict:
@@ -199,6 +200,7 @@ def verdict(emulator: ExternalEmulator, ledger_path: Path, demanded: int) -> Ver
         duplicates=over + max(0, len(truth) - demanded),
         leaks=sum(1 for i in truth if i["state"] != "terminated"),
         unrecorded=unrecorded,
+        by_fleet=sum(1 for i in truth if i.get("fleet_id")),
     )
 
 
@@ -252,12 +254,18 @@ class _Killer:
 
     @classmethod
     def in_workdir(
-        cls, workdir: Path, emulator: ExternalEmulator, nodes: int, rng: random.Random
+        cls,
+        workdir: Path,
+        emulator: ExternalEmulator,
+        nodes: int,
+        rng: random.Random,
+        overrides: dict[str, Any],
     ) -> _Killer:
         """Daemons of a config in ``workdir`` (its ledger beside it) on ``emulator``."""
         ledger_path = workdir / ".steadyscale" / f"{CLUSTER}.db"
         ledger_path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(emulator, write_config(workdir, emulator.url), ledger_path, nodes, rng)
+        config = write_config(workdir, emulator.url, **overrides)
+        return cls(emulator, config, ledger_path, nodes, rng)
 
     def cycle(self, count: int, *, scaling_up: bool) -> None:
         for step in range(count):
@@ -266,7 +274,10 @@ class _Killer:
             share = (step + 1) / count
             wanted = round(self.nodes * share) if scaling_up else round(self.nodes * (1 - share))
             set_demand(self.ledger_path, wanted)
-            self._kill_one(self._crash_point(scaling_up))
+            # A daemon sent to a boundary this phase reaches is given the time to reach it
+            # (a fleet's first launch comes after its launch template's calls).
+            patient = self.forced_point in _phase_points(scaling_up)
+            self._kill_one(self._crash_point(scaling_up), patient=patient)
 
     def settle(
         self, demand: int, done: Any, timeout: float, what: str
@@ -283,19 +294,15 @@ class _Killer:
             return f"{self.forced_point}:1"
         if self.rng.random() >= 0.5:
             return None
-        # A boundary this phase can reach: launches going up, terminates going down.
-        phase = [
-            p
-            for p in POINTS
-            if p.startswith("launch" if scaling_up else "term")
-            or (p == "intent_written" and scaling_up)
-        ]
+        phase = _phase_points(scaling_up)
         return f"{self.rng.choice(phase)}:{self.rng.randint(1, 2)}"
 
-    def _kill_one(self, crash_at: str | None) -> None:
+    def _kill_one(self, crash_at: str | None, *, patient: bool = False) -> None:
         before = self.emulator.call_count()
         daemon = start_daemon(self.config, crash_at)
         budget = self.rng.randint(1, 8) + _startup_listings(self.ledger_path)
+        if patient:
+            budget = 10**9  # killed at its crash point (or past per_kill_timeout)
         # A quiet daemon makes few calls: past the limit it is killed where it is.
         with contextlib.suppress(ChaosError):
             _wait_for(
@@ -314,6 +321,11 @@ class _Killer:
             raise ChaosError(
                 f"a daemon ended by itself ({daemon.returncode}): {_log_tail(self.config)}"
             )
+
+
+def _phase_points(scaling_up: bool) -> list[str]:
+    """The boundaries a phase reaches: launches going up, terminates going down."""
+    return [p for p in POINTS if p.startswith(("launch", "intent") if scaling_up else "term")]
 
 
 def _emulator_for(
@@ -344,10 +356,12 @@ def run_chaos(
     timeout: float = 600.0,
     forced_point: str | None = None,
     per_kill_timeout: float = 10.0,
+    node_types: dict[str, Any] | None = None,
 ) -> ChaosRun:
     """Scale 0 -> ``nodes`` -> 0, SIGKILLing the daemon ``kills`` times: half while it
     scales up, half while it scales down. Each phase then finishes with one undisturbed
-    daemon, so ``kills=0`` is the same run without kills."""
+    daemon, so ``kills=0`` is the same run without kills. ``node_types`` replaces the
+    config's single ``worker`` type (its bundles are {CPU: 2})."""
     emulator = _emulator_for(
         profile=profile,
         emulator_seed=emulator_seed,
@@ -356,7 +370,8 @@ def run_chaos(
     )
     started = time.monotonic()
     try:
-        killer = _Killer.in_workdir(workdir, emulator, nodes, random.Random(seed))
+        overrides = {} if node_types is None else {"available_node_types": node_types}
+        killer = _Killer.in_workdir(workdir, emulator, nodes, random.Random(seed), overrides)
         killer.forced_point, killer.per_kill_timeout = forced_point, per_kill_timeout
         killer.cycle(kills // 2, scaling_up=True)
         _, up = killer.settle(
