@@ -96,6 +96,7 @@ class ThreadedInbox:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._stop = threading.Event()
+        self._receiving = False  # inside a long poll (under _lock)
         self._last_answer: float | None = None
         self._thread = threading.Thread(target=self._run, name="steadyscale-events", daemon=True)
 
@@ -108,8 +109,9 @@ class ThreadedInbox:
             with self._room:
                 while len(self._buffer) >= self.capacity and not self._stop.is_set():
                     self._room.wait(0.5)
-            if self._stop.is_set():
-                return
+                if self._stop.is_set():
+                    return
+                self._receiving = True
             try:
                 batch = self.queue.receive(
                     max_messages=self.max_messages, wait_seconds=self.wait_seconds
@@ -124,7 +126,12 @@ class ThreadedInbox:
                 log.exception("event queue receive failed")
                 self._stop.wait(5.0)
                 continue
+            finally:
+                with self._lock:
+                    self._receiving = False
             with self._lock:
+                if self._stop.is_set():
+                    return  # closed meanwhile: none of it is taken, the queue keeps it
                 self._last_answer = self.clock.now()
                 self._buffer.extend(batch)
 
@@ -144,8 +151,13 @@ class ThreadedInbox:
         return last is not None and self.clock.now() - last <= 3 * self.wait_seconds + 10.0
 
     def close(self) -> None:
-        self._stop.set()
+        """Stop receiving. A long poll under way is not waited for (a daemon stopping
+        would wait up to ``wait_seconds``): the thread ends when it answers, and what it
+        brings is never taken, so the queue delivers it again after its visibility
+        timeout, as for any message not deleted."""
         with self._room:
+            self._stop.set()
             self._room.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout=self.wait_seconds + 5.0)
+            polling = self._receiving
+        if not polling and self._thread.is_alive():
+            self._thread.join(timeout=5.0)
