@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from steadyscale.config.loading import ledger_path, load_config
 from steadyscale.testing.api_daemon import ApiDaemon
 
 CHROMIUM = "/usr/bin/chromium"
@@ -55,6 +56,7 @@ class Api:
 
     def __init__(self, daemon: ApiDaemon, token: str | None) -> None:
         self.url = daemon.url
+        self.ledger = ledger_path(load_config(daemon.config), daemon.config)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=daemon.url, headers=headers, timeout=10)
 

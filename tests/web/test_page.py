@@ -9,6 +9,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from steadyscale.store.ledger import Ledger
+from steadyscale.store.marks import MarkKind, Marks, NodeMark
 from tests.web.conftest import READ_TOKEN, Api
 
 
@@ -70,6 +72,31 @@ def test_its_numbers_are_the_apis(page: Page, guarded: Api) -> None:
         row = page.locator(f'#nodes tbody tr[data-node-id="{node["node_id"]}"]')
         expect(row).to_have_attribute("data-status", node["status"])
         expect(row.locator("td").nth(1)).to_have_text(node["instance_id"] or "\N{EN DASH}")
+
+
+def test_it_shows_what_ec2s_events_said_of_live_nodes(page: Page, guarded: Api) -> None:
+    guarded.set_demand(2)
+    _with_read_token(page)
+    page.goto(guarded.url)
+    expect(page.locator("#nodes-ready")).to_have_text("2")
+    expect(page.locator("#ec2-events")).to_have_text("none")
+    node = guarded.get("api/v1/nodes")["nodes"][0]
+    now = guarded.get("api/v1/status")["generated_at"]
+    # What the daemon's event consumer keeps of an interruption warning, in its ledger.
+    ledger = Ledger(guarded.ledger)
+    marks = Marks(ledger.store)
+    try:
+        marks.add([NodeMark(node["node_id"], MarkKind.WARNED, now, now + 120, "e-web")])
+        card = page.locator("#ec2-events")
+        expect(card).to_have_text("1 warned")
+        expect(card).to_have_attribute(
+            "title", re.compile(rf"^{node['instance_id']} \(warned\): EC2 acts in \d+ s$")
+        )
+        assert guarded.get("api/v1/status")["events"][0]["node_id"] == node["node_id"]
+    finally:
+        marks.forget([node["node_id"]])
+        ledger.close()
+    expect(page.locator("#ec2-events")).to_have_text("none")
 
 
 def test_without_a_token_or_an_event_stream_it_reads_and_polls(

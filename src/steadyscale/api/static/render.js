@@ -57,6 +57,7 @@ function renderSummary(s) {
   // What the live nodes cost, at the prices their pools had at launch (USD).
   $("cost-per-hour").textContent =
     s.cost_per_hour === undefined ? "–" : `$${s.cost_per_hour.toFixed(2)}`;
+  renderMarks(s);
   const chips = $("status-counts");
   chips.replaceChildren();
   for (const status of s.statuses || Object.keys(totals)) {
@@ -66,6 +67,22 @@ function renderSummary(s) {
     li.appendChild(document.createTextNode(`${status}: ${totals[status] || 0}`));
     chips.appendChild(li);
   }
+}
+
+// What EC2's events said of live nodes (status `events`, soonest deadline first): how many
+// of each kind, and the soonest deadline in the card's title.
+function renderMarks(s) {
+  const marks = s.events || [];
+  const card = $("ec2-events");
+  const kinds = {};
+  for (const m of marks) kinds[m.kind] = (kinds[m.kind] || 0) + 1;
+  card.textContent = marks.length
+    ? Object.entries(kinds).map(([kind, n]) => `${n} ${kind}`).join(", ") : "none";
+  const soonest = marks.find((m) => m.deadline !== null && m.deadline !== undefined);
+  card.title = soonest
+    ? `${soonest.instance_id || soonest.node_id} (${soonest.kind}): EC2 acts in `
+      + `${Math.max(0, Math.round(soonest.deadline - s.generated_at))} s`
+    : "";
 }
 
 // ---- over time -----------------------------------------------------------------------
