@@ -9,7 +9,9 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.sqs.models import Queue
 
+from steadyscale.emulator.messaging.serving import _retention_check
 from steadyscale.emulator.pytest_plugin import EmulatorFactory
 from tests.conftest import FakeEmulator, error_code, launch
 
@@ -99,3 +101,45 @@ def test_a_bad_wait_is_refused_as_sqs_refuses_it(fake_emulator: FakeEmulator) ->
     with pytest.raises(ClientError) as caught:
         sqs.receive_message(QueueUrl=url, WaitTimeSeconds=21)
     assert "InvalidParameterValue" in error_code(caught.value)
+
+
+def test_a_receive_does_not_count_the_whole_queue_for_each_message(
+    fake_emulator: FakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's retention check computed every attribute of the queue (approximate counts:
+    walks over all its messages) for each message received; the emulator's reads the
+    retention period alone, so a burst of a thousand nodes' events does not stall EC2."""
+    emu, _, _ = fake_emulator("none")
+    sqs = emu.client(service="sqs")
+    url = sqs.create_queue(QueueName="burst")["QueueUrl"]
+    for start in range(0, 50, 10):
+        entries = [{"Id": str(n), "MessageBody": f"m{n}"} for n in range(start, start + 10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    walks: list[int] = []
+    counted = Queue.approximate_number_of_messages
+
+    def counting(queue: Queue) -> int:
+        walks.append(1)
+        return int(counted.fget(queue))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Queue, "approximate_number_of_messages", property(counting))
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    assert len(got["Messages"]) == 10
+    assert walks == []
+
+
+def test_the_light_retention_check_keeps_motos_rule() -> None:
+    class Held:
+        message_retention_period = "60"
+
+    class Backend:
+        def get_queue(self, name: str) -> Held:
+            return Held()
+
+    class Sent:
+        def __init__(self, age: float) -> None:
+            self.sent_timestamp = (time.time() - age) * 1000
+
+    valid = _retention_check(Backend())
+    assert valid("q", Sent(age=10)) is True
+    assert valid("q", Sent(age=61)) is False

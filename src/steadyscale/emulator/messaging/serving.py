@@ -8,6 +8,13 @@ and so stalling EC2 and the delivery of the very events it waits for): the emula
 asks moto without a wait, again and again outside the lock, until a message is there or
 the wait is over, a wait in emulated seconds like every other delay (scaled by the time
 scale).
+
+moto checks each message it returns against its queue's retention period by computing
+every attribute of the queue, approximate counts included (three walks over all its
+messages, three times): a receive from a queue of n messages cost O(n) per message, under
+the emulator's lock, and a burst of a thousand nodes' events stalled EC2's answers for
+seconds. Each SQS backend of the account gets the same check reading the retention period
+alone (``_retention_check``).
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from moto.core.request import Request as MotoRequest
+from moto.core.utils import unix_time
 from moto.events.models import events_backends
 from moto.events.responses import EventsHandler
 from moto.sqs.models import sqs_backends
@@ -85,6 +94,8 @@ class MotoMessaging:
     def _once(self, service: str, environ: dict[str, Any]) -> Outcome:
         handler = SQSResponse if service == "sqs" else EventsHandler
         with self._lock:
+            if service == "sqs":
+                self._lighten()
             status, headers, body = handler.dispatch(_Request(environ))
         outcome = Outcome(int(status), dict(headers), _text(body))
         outcome.headers.setdefault("Content-Type", "application/x-amz-json-1.0")
@@ -113,6 +124,13 @@ class MotoMessaging:
                 return outcome
             time.sleep(min(0.02, left))
 
+    def _lighten(self) -> None:
+        """Give each SQS backend of the account made so far the light retention check
+        (under the lock; a backend is made at the first call to its region)."""
+        for backend in sqs_backends[self.account_id].values():
+            if _CHECK not in vars(backend):
+                setattr(backend, _CHECK, _retention_check(backend))
+
     def calls(self) -> dict[str, int]:
         """How many SQS and EventBridge calls were answered, by ``service:Action``."""
         with self._calls_lock:
@@ -122,6 +140,20 @@ class MotoMessaging:
         """Drop moto's SQS and EventBridge backends of this account."""
         sqs_backends.pop(self.account_id, None)
         events_backends.pop(self.account_id, None)
+
+
+_CHECK = "is_message_valid_based_on_retention_period"
+
+
+def _retention_check(backend: Any) -> Callable[[str, Any], bool]:
+    """moto's check that a message is within its queue's retention period, reading that
+    period alone rather than every attribute of the queue."""
+
+    def valid(queue_name: str, message: Any) -> bool:
+        retention = float(backend.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    return valid
 
 
 def _with_body(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
