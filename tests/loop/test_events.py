@@ -63,6 +63,35 @@ def test_state_changes_move_nodes_on_without_lookups_while_events_flow() -> None
     assert len(ec.queue) == 0  # every message deleted once its effect was kept
 
 
+def test_a_lost_state_change_holds_a_node_back_no_longer_than_polling_would() -> None:
+    ec = event_cluster()  # the full listing every 300 s while events flow
+    sent: dict[str, str] = {}
+    lost: list[str] = []
+
+    def mirror_losing_one(_: object) -> None:
+        now = ec.cluster.clock.now()
+        for inst in ec.cluster.truth():
+            state = inst.state.value
+            if state == "gone" or sent.get(inst.instance_id) == state:
+                continue
+            sent[inst.instance_id] = state
+            if state == "running" and not lost:
+                lost.append(inst.instance_id)  # EventBridge never delivers this one
+                continue
+            ec.send(shapes.state_change(inst.instance_id, state, now))
+
+    ec.cluster.demand(3)
+    ec.cluster.run(
+        lambda r: ec.cluster.count(Status.READY) >= 3, max_ticks=100, each=mirror_losing_one
+    )
+    [truth] = [i for i in ec.cluster.truth() if i.instance_id == lost[0]]
+    seen = ec.node(lost[0]).running_at
+    assert truth.running_at is not None and seen is not None
+    # A lookup once nothing showed it for listing_interval_seconds (30 s), plus a tick: not
+    # the next full listing, up to 300 s away.
+    assert seen - truth.running_at <= 30 + 5
+
+
 def test_without_events_the_full_listing_still_converges_and_counts_unwarned() -> None:
     ec = event_cluster(available_node_types=spot_types())
     ec.cluster.demand(3)

@@ -46,7 +46,8 @@ class EventsConfig(StrictModel):
         gt=0,
         description="While events flow, the full cluster listing (the source of truth) runs "
         "this often instead of every listing_interval_seconds, and a node in motion is "
-        "looked up only when nothing showed it for this long. When the queue cannot be read, "
+        "looked up only when nothing showed it for listing_interval_seconds (a lost event "
+        "holds it back no longer than polling would). When the queue cannot be read, "
         "polling is back to listing_interval_seconds at once.",
     )
     max_rebalance_replacements: int = Field(

@@ -55,12 +55,16 @@ class Observer:
         ticks are also asked for by id, EC2's fastest view of a new instance. None when
         the calls failed and showed nothing. ``former``: cluster names some live node was
         launched under (carried over); the full listing lists each of them too. With events
-        flowing, ``events_interval`` replaces the listing's, and bounds how long a node in
-        motion goes unshown before a lookup (the observation says which ids it asked)."""
+        flowing, ``events_interval`` replaces the listing's, and a node in motion is looked
+        up only once nothing showed it for ``listing_interval_seconds`` (the observation says
+        which ids it asked)."""
         now = self.clock.now()
         moving = [r for r in records if r.instance_id and r.status in _MOVING]
-        if events_interval is not None:  # the events move them meanwhile
-            moving = [r for r in moving if now - _last_shown(r) >= events_interval]
+        if events_interval is not None:
+            # The events move them meanwhile; one a lost event left behind is looked up
+            # once nothing showed it for as long as polling would leave it.
+            patience = min(events_interval, self.config.listing_interval_seconds)
+            moving = [r for r in moving if now - _last_shown(r) >= patience]
         full = (
             self._last_listing is None
             or now - self._last_listing >= (events_interval or self.config.listing_interval_seconds)
