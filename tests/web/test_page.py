@@ -52,13 +52,17 @@ def test_new_nodes_appear_without_a_reload(page: Page, guarded: Api) -> None:
     expect(page.locator("#events li[data-kind='node']").first).to_be_visible()
 
 
-def test_its_numbers_are_the_apis(page: Page, guarded: Api) -> None:
-    guarded.set_demand(3)
+def _settled_at(page: Page, api: Api, nodes: int) -> None:
+    """The page open on a cluster settled at ``nodes`` ready nodes, as many as live."""
+    api.set_demand(nodes)
     _with_read_token(page)
-    page.goto(guarded.url)
-    # Settled: as many nodes live as ready, as many as the demand.
-    expect(page.locator("#nodes-ready")).to_have_text("3")
-    expect(page.locator("#nodes-live")).to_have_text("3")
+    page.goto(api.url)
+    expect(page.locator("#nodes-ready")).to_have_text(str(nodes))
+    expect(page.locator("#nodes-live")).to_have_text(str(nodes))
+
+
+def test_its_numbers_are_the_apis(page: Page, guarded: Api) -> None:
+    _settled_at(page, guarded, 3)
     status = guarded.get("api/v1/status")
     expect(page.locator("#demand-total")).to_have_text(str(status["pending_demand"]))
     expect(page.locator("#cost-per-hour")).to_have_text(f"${status['cost_per_hour']:.2f}")
@@ -75,10 +79,7 @@ def test_its_numbers_are_the_apis(page: Page, guarded: Api) -> None:
 
 
 def test_it_shows_what_ec2s_events_said_of_live_nodes(page: Page, guarded: Api) -> None:
-    guarded.set_demand(2)
-    _with_read_token(page)
-    page.goto(guarded.url)
-    expect(page.locator("#nodes-ready")).to_have_text("2")
+    _settled_at(page, guarded, 2)
     expect(page.locator("#ec2-events")).to_have_text("none")
     node = guarded.get("api/v1/nodes")["nodes"][0]
     now = guarded.get("api/v1/status")["generated_at"]
