@@ -19,6 +19,7 @@ from steadyscale.providers.protocol import (
     LaunchResult,
     LaunchSpec,
     NotVisibleYet,
+    SendGated,
     TemplateVersion,
     TerminateResult,
 )
@@ -33,6 +34,9 @@ class LeaderGatedProvider:
         self.inner = provider
         self.check = check
         self.cluster_name = provider.cluster_name
+        if isinstance(provider, SendGated):
+            # Its client retries by itself: each attempt is checked as it goes out.
+            provider.gate_sends(check)
 
     # ------------------------------------------------------------------ mutations
 

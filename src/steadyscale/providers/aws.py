@@ -13,7 +13,7 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ from steadyscale.providers.byid import (
 from steadyscale.providers.protocol import (
     DEFAULT_OPTIONS,
     LOOKUP_BATCH,
+    MUTATIONS,
     ApiCall,
     ClientOptions,
     LaunchResult,
@@ -170,6 +171,18 @@ class EC2Provider(FleetApi):
 
     def _charge_instances(self, launched: int) -> None:
         self._pacer.charge_launch(launched)
+
+    def gate_sends(self, check: Callable[[], None]) -> None:
+        """``SendGated``: botocore's before-send event of each mutation asks ``check``, for
+        every attempt, retries included (what it raises fails the call, never retried)."""
+
+        def before_send(**_: Any) -> None:
+            check()  # returns None: botocore then sends the request itself
+
+        for action in MUTATIONS:
+            self._ec2.meta.events.register(
+                f"before-send.ec2.{action}", before_send, unique_id=f"steadyscale-gate-{action}"
+            )
 
     def _on_attempt(
         self, response: Any = None, caught_exception: Exception | None = None, **_: Any

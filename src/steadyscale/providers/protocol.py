@@ -9,9 +9,9 @@ as "gone"; ``lookup`` says so explicitly with ``NotVisibleYet``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from steadyscale.core.instances import CloudInstance
 
@@ -256,3 +256,25 @@ class CloudProvider(Protocol):
     def spot_prices(self, instance_types: Sequence[str]) -> dict[tuple[str, str], float]:
         """The latest spot price of each (instance type, AZ), in USD per hour."""
         ...
+
+
+# EC2's actions that change something: a replica sends them only while it may act.
+MUTATIONS = (
+    "RunInstances",
+    "CreateFleet",
+    "TerminateInstances",
+    "CreateTags",
+    "StopInstances",
+    "StartInstances",
+    "CreateLaunchTemplate",
+    "CreateLaunchTemplateVersion",
+)
+
+
+@runtime_checkable
+class SendGated(Protocol):
+    """A provider whose client may retry a call by itself: ``check`` is asked right before
+    each attempt of a ``MUTATIONS`` call goes out (it raises to send nothing), so a retry
+    never goes out after the leader stopped trusting its lease."""
+
+    def gate_sends(self, check: Callable[[], None]) -> None: ...
