@@ -22,8 +22,8 @@ from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.protocol import ClientOptions, LaunchSpec, NotVisibleYet
 from steadyscale.retries.clock import FakeClock
 from tests.cluster import QUIET_ERRORS
+from tests.providers.emulated import CREDS, emulated_provider
 
-CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CONFIG = {"InstanceType": "m5.large", "ImageId": "ami-12345678"}
 
 
@@ -38,15 +38,7 @@ def world() -> Iterator[tuple[Emulator, FakeClock, EC2Provider]]:
         yield (
             emu,
             clock,
-            EC2Provider(
-                cluster_name="c",
-                region="us-east-1",
-                clock=clock,
-                endpoint_url=emu.endpoint_url,
-                credentials=CREDS,
-                seed=1,
-                options=ClientOptions(max_attempts=1),
-            ),
+            emulated_provider(emu.endpoint_url, clock, seed=1),
         )
 
 
@@ -166,13 +158,7 @@ def test_throttling_and_capacity_errors(world: tuple[Emulator, FakeClock, EC2Pro
         clock=clock,
     ).start()
     try:
-        other = EC2Provider(
-            cluster_name="c",
-            region="us-east-1",
-            clock=clock,
-            endpoint_url=limited.endpoint_url,
-            credentials=CREDS,
-        )
+        other = emulated_provider(limited.endpoint_url, clock, max_attempts=3)
         with pytest.raises(CapacityUnavailable) as caught:
             other.launch(_spec(1))
         assert caught.value.code == "InsufficientInstanceCapacity"
@@ -351,14 +337,7 @@ def test_every_call_of_a_replica_names_it_in_the_user_agent(
     emu, clock, _ = world
     agents: list[str] = []
     for replica in (None, "r-2"):
-        provider = EC2Provider(
-            cluster_name="c",
-            region="us-east-1",
-            clock=clock,
-            endpoint_url=emu.endpoint_url,
-            credentials=CREDS,
-            options=ClientOptions(max_attempts=1, replica_id=replica),
-        )
+        provider = emulated_provider(emu.endpoint_url, clock, replica_id=replica)
 
         def sent(request: Any, **_: Any) -> None:
             agents.append(request.headers["User-Agent"].decode())

@@ -15,7 +15,6 @@ from steadyscale.emulator import Emulator, Fault, build_settings
 from steadyscale.errors import CloudUnavailable
 from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.protocol import (
-    ClientOptions,
     FleetOverride,
     FleetSpec,
     NotVisibleYet,
@@ -23,8 +22,8 @@ from steadyscale.providers.protocol import (
 )
 from steadyscale.retries.clock import FakeClock
 from tests.cluster import QUIET_ERRORS, make_cluster
+from tests.providers.emulated import emulated_provider
 
-CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 TYPES = ("m5.large", "c5.large", "r5.large")
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 
@@ -45,15 +44,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[tuple[Emulator, FakeClock,
         yield (
             emu,
             clock,
-            EC2Provider(
-                cluster_name="c",
-                region="us-east-1",
-                clock=clock,
-                endpoint_url=emu.endpoint_url,
-                credentials=CREDS,
-                seed=1,
-                options=ClientOptions(max_attempts=1),
-            ),
+            emulated_provider(emu.endpoint_url, clock, seed=1),
         )
 
 

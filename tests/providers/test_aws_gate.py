@@ -9,12 +9,11 @@ import pytest
 from steadyscale.emulator import Emulator, Fault, build_settings
 from steadyscale.loop.gated import LeaderGatedProvider
 from steadyscale.loop.leadership import NotLeadingError
-from steadyscale.providers.aws import EC2Provider
-from steadyscale.providers.protocol import ClientOptions, LaunchSpec
+from steadyscale.providers.protocol import LaunchSpec
 from steadyscale.retries.clock import FakeClock
 from tests.cluster import QUIET_ERRORS
+from tests.providers.emulated import emulated_provider
 
-CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 SPEC = LaunchSpec(
     "r-1", "ss-r-1", "cpu", 1, {"InstanceType": "m5.large", "ImageId": "ami-12345678"}
 )
@@ -39,15 +38,7 @@ def test_a_resend_after_the_trust_ran_out_is_not_sent() -> None:
     clock = FakeClock(1_700_000_000.0)
     settings = build_settings(profile="none", overrides={"errors": QUIET_ERRORS})
     with Emulator(settings, clock=clock) as emu:
-        provider = EC2Provider(
-            cluster_name="c",
-            region="us-east-1",
-            clock=clock,
-            endpoint_url=emu.endpoint_url,
-            credentials=CREDS,
-            seed=1,
-            options=ClientOptions(max_attempts=3),
-        )
+        provider = emulated_provider(emu.endpoint_url, clock, max_attempts=3, seed=1)
         # The gate lets the call in and its first attempt out; the answer is lost (500),
         # botocore resends, and the trust has run out by then.
         trust = Trust(attempts=2)

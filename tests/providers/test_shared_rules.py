@@ -16,8 +16,8 @@ from steadyscale.providers.aws import EC2Provider
 from steadyscale.providers.memory import MemoryProvider
 from steadyscale.providers.protocol import ClientOptions, CloudProvider, LaunchSpec
 from steadyscale.retries.clock import FakeClock
+from tests.providers.emulated import emulated_provider
 
-CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 FAULTS = {
     "server_error_probability": 0.3,
     "lost_response_probability": 0.15,
@@ -51,14 +51,7 @@ def backends(
         options=ClientOptions(max_attempts=1),
     )
     with Emulator(settings, clock=clock) as emu:
-        boto = EC2Provider(
-            cluster_name="c",
-            region="us-east-1",
-            clock=clock,
-            endpoint_url=emu.endpoint_url,
-            credentials=CREDS,
-            options=ClientOptions(max_attempts=1),
-        )
+        boto = emulated_provider(emu.endpoint_url, clock)
         yield emu, boto, memory
 
 
