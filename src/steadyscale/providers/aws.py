@@ -31,6 +31,7 @@ from botocore.exceptions import (
 )
 
 from steadyscale.core.instances import TAG_CLUSTER, CloudInstance
+from steadyscale.ec2model.calllog import is_mutation
 from steadyscale.errors import (
     CloudError,
     CloudUnavailable,
@@ -53,7 +54,6 @@ from steadyscale.providers.byid import (
 from steadyscale.providers.protocol import (
     DEFAULT_OPTIONS,
     LOOKUP_BATCH,
-    MUTATIONS,
     ApiCall,
     ClientOptions,
     LaunchResult,
@@ -173,16 +173,17 @@ class EC2Provider(FleetApi):
         self._pacer.charge_launch(launched)
 
     def gate_sends(self, check: Callable[[], None]) -> None:
-        """``SendGated``: botocore's before-send event of each mutation asks ``check``, for
-        every attempt, retries included (what it raises fails the call, never retried)."""
+        """``SendGated``: botocore's before-send event of each call that changes EC2
+        (``is_mutation``, the emulator's call log's rule) asks ``check``, for every
+        attempt, retries included (what it raises fails the call, never retried)."""
 
-        def before_send(**_: Any) -> None:
-            check()  # returns None: botocore then sends the request itself
+        def before_send(event_name: str, **_: Any) -> None:
+            if is_mutation(event_name.rpartition(".")[2]):
+                check()  # returns None: botocore then sends the request itself
 
-        for action in MUTATIONS:
-            self._ec2.meta.events.register(
-                f"before-send.ec2.{action}", before_send, unique_id=f"steadyscale-gate-{action}"
-            )
+        self._ec2.meta.events.register(
+            "before-send.ec2", before_send, unique_id="steadyscale-leader-gate"
+        )
 
     def _on_attempt(
         self, response: Any = None, caught_exception: Exception | None = None, **_: Any

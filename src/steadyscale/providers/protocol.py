@@ -258,23 +258,10 @@ class CloudProvider(Protocol):
         ...
 
 
-# EC2's actions that change something: a replica sends them only while it may act.
-MUTATIONS = (
-    "RunInstances",
-    "CreateFleet",
-    "TerminateInstances",
-    "CreateTags",
-    "StopInstances",
-    "StartInstances",
-    "CreateLaunchTemplate",
-    "CreateLaunchTemplateVersion",
-)
-
-
 @runtime_checkable
 class SendGated(Protocol):
     """A provider whose client may retry a call by itself: ``check`` is asked right before
-    each attempt of a ``MUTATIONS`` call goes out (it raises to send nothing), so a retry
-    never goes out after the leader stopped trusting its lease."""
+    each attempt of a call that changes EC2 goes out (it raises to send nothing), so a
+    retry never goes out after the leader stopped trusting its lease."""
 
     def gate_sends(self, check: Callable[[], None]) -> None: ...
